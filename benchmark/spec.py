@@ -1,0 +1,379 @@
+"""The common specification: every model as data, framework-free (no torch, no tensorflow).
+
+Both implementations build from this module; nothing here is left to a framework default. Where PyTorch
+and Keras differ (see ``../shared/PARITY-NOTES.md``), the field states the value in one convention and
+the docstring names it:
+
+* Padding is explicit and symmetric, in PyTorch's sense (``padding``, ``output_padding``); Keras pads
+  explicitly to the same effect instead of using ``"same"``.
+* ``BatchNorm.momentum`` is PyTorch's (weight of the new batch statistic, 0.1); Keras' momentum is
+  ``1 - momentum``. The running variance is updated with the unbiased (n - 1) batch variance.
+* Optimiser epsilon: Adam divides by ``sqrt(v / (1 - beta2**t)) + eps`` and RMSprop by ``sqrt(v) + eps``
+  (epsilon outside the square root, after bias correction), PyTorch's placement.
+* TF32 is off for matmul and convolution in both frameworks (``Training.allow_tf32``).
+
+A model is an architecture combined with an objective (loss + optimisers + critic schedule). The five
+named models are presets; any ``"ARCHITECTURE+OBJECTIVE"`` pair is valid too.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+
+LAYER_KINDS = ("dense", "conv", "conv_transpose", "reshape", "flatten")
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid")
+INIT_KINDS = ("normal", "glorot_uniform", "constant")
+OPTIMIZERS = ("adam", "rmsprop")
+LOSSES = ("nonsaturating", "least_squares", "wasserstein", "wasserstein_gp")
+NOISE_DISTRIBUTIONS = ("normal", "uniform")
+
+
+class SpecError(ValueError):
+    """An invalid name, field or value in a spec; the message lists what is valid."""
+
+
+def _check_choice(what: str, value: str, valid: typing.Iterable[str]) -> None:
+    valid = tuple(valid)
+    if value not in valid:
+        raise SpecError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+
+
+@dataclass(frozen=True)
+class Init:
+    """A weight initialiser: ``normal`` (mean, std), ``glorot_uniform`` (Glorot & Bengio 2010) or ``constant``."""
+
+    kind: str
+    mean: float = 0.0
+    std: float = 0.0
+    value: float = 0.0
+
+    def __post_init__(self):
+        _check_choice("initialiser", self.kind, INIT_KINDS)
+
+
+@dataclass(frozen=True)
+class BatchNorm:
+    """Batch normalisation, PyTorch convention: running = (1 - momentum) * running + momentum * batch."""
+
+    momentum: float = 0.1
+    eps: float = 1e-5
+    running_variance: str = "unbiased"
+    gamma_init: Init = Init("normal", mean=1.0, std=0.02)
+    beta_init: Init = Init("constant", value=0.0)
+
+    def __post_init__(self):
+        _check_choice("running variance", self.running_variance, ("unbiased",))
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer and what follows it: [dense|conv|conv_transpose] -> [batch norm] -> activation.
+
+    ``units`` is output features (dense) or output channels (conv); ``shape`` is the (C, H, W) target of a
+    reshape. Feature maps are channels-first in the spec; Keras lays them out channels-last.
+    """
+
+    kind: str
+    units: int = 0
+    kernel: int = 0
+    stride: int = 1
+    padding: int = 0
+    output_padding: int = 0
+    shape: tuple[int, ...] = ()
+    bias: bool = True
+    batch_norm: BatchNorm | None = None
+    activation: str = "linear"
+    negative_slope: float = 0.0
+
+    def __post_init__(self):
+        _check_choice("layer kind", self.kind, LAYER_KINDS)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+
+
+@dataclass(frozen=True)
+class Network:
+    layers: tuple[Layer, ...]
+    kernel_init: Init
+    bias_init: Init = Init("constant", value=0.0)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    generator: Network
+    discriminator: Network
+    source: str
+    image_shape: tuple[int, ...] = (1, 28, 28)
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """Adam (``beta1``, ``beta2``) or RMSprop (``rho``, PyTorch's ``alpha``); epsilon as in the module doc."""
+
+    name: str
+    lr: float
+    eps: float
+    beta1: float = 0.0
+    beta2: float = 0.0
+    rho: float = 0.0
+    momentum: float = 0.0
+    centered: bool = False
+    weight_decay: float = 0.0
+
+    def __post_init__(self):
+        _check_choice("optimiser", self.name, OPTIMIZERS)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The loss and how the two players are optimised.
+
+    ``on_logits``: the discriminator's last layer is linear and the loss applies the sigmoid itself
+    (``nonsaturating``); otherwise the loss reads the raw output as a score. ``ls_targets`` = (a, b, c) of
+    Mao et al.: fake label, real label, and the value the generator wants the fake output to take.
+    """
+
+    loss: str
+    on_logits: bool
+    d_optimizer: Optimizer
+    g_optimizer: Optimizer
+    source: str
+    n_critic: int = 1
+    clip_value: float | None = None
+    gp_weight: float | None = None
+    ls_targets: tuple[float, ...] | None = None
+    critic_batch_norm: bool = True
+
+    def __post_init__(self):
+        _check_choice("loss", self.loss, LOSSES)
+
+
+@dataclass(frozen=True)
+class Training:
+    batch_size: int = 64
+    epochs: int = 20
+    noise_dim: int = 100
+    noise: str = "normal"
+    allow_tf32: bool = False
+    source: str = "Lucic et al. 2018, 'Are GANs Created Equal?' (MNIST: batch 64, 20 epochs)"
+
+    def __post_init__(self):
+        _check_choice("noise distribution", self.noise, NOISE_DISTRIBUTIONS)
+
+
+@dataclass(frozen=True)
+class GANSpec:
+    name: str
+    architecture: Architecture
+    objective: Objective
+    training: Training = field(default_factory=Training)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> GANSpec:
+        return from_dict(cls, json.loads(text))
+
+
+def from_dict(cls: type, data: dict) -> typing.Any:
+    """Rebuild a spec dataclass from plain data; unknown or missing fields raise ``SpecError``."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise SpecError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; valid: {', '.join(names)}")
+    try:
+        return cls(**{name: _convert(hints[name], value) for name, value in data.items()})
+    except TypeError as error:
+        raise SpecError(f"{cls.__name__}: {error}") from None
+
+
+def _convert(hint: typing.Any, value: typing.Any) -> typing.Any:
+    if value is None:
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return _convert(next(a for a in args if a is not type(None)), value)
+    if origin is tuple:
+        return tuple(_convert(args[0], item) for item in value)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------- layers
+
+LEAKY = dict(activation="leaky_relu", negative_slope=0.2)
+DCGAN_BN = BatchNorm(momentum=0.1, eps=1e-5)
+
+
+def _conv(kind: str, units: int, **kw) -> Layer:
+    """A stride-2, kernel-4, padding-1 convolution: the only strided geometry where PyTorch's padding and
+    Keras' ``"same"`` agree exactly (PARITY-NOTES §2), so either convention reproduces it."""
+    return Layer(kind, units=units, kernel=4, stride=2, padding=1, **kw)
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "mlp": Architecture(
+        name="mlp",
+        source="Goodfellow et al. 2014 (MLP G and D); sizes and LeakyReLU(0.2) of the common PyTorch-GAN "
+               "MNIST reference (no maxout or dropout, so both frameworks are deterministic)",
+        generator=Network(
+            layers=(Layer("dense", 256, activation="leaky_relu", negative_slope=0.2),
+                    Layer("dense", 512, activation="leaky_relu", negative_slope=0.2),
+                    Layer("dense", 1024, activation="leaky_relu", negative_slope=0.2),
+                    Layer("dense", 784, activation="tanh"),
+                    Layer("reshape", shape=(1, 28, 28))),
+            kernel_init=Init("glorot_uniform")),
+        discriminator=Network(
+            layers=(Layer("flatten"),
+                    Layer("dense", 1024, **LEAKY),
+                    Layer("dense", 512, **LEAKY),
+                    Layer("dense", 256, **LEAKY),
+                    Layer("dense", 1)),
+            kernel_init=Init("glorot_uniform")),
+    ),
+    "dcgan": Architecture(
+        name="dcgan",
+        source="Radford et al. 2016 (DCGAN: BN, ReLU/LeakyReLU(0.2), N(0, 0.02) init) in the 28x28 layout "
+               "of Lucic et al. 2018, Table 7 (InfoGAN-style G and D)",
+        generator=Network(
+            layers=(Layer("dense", 1024, bias=False, batch_norm=DCGAN_BN, activation="relu"),
+                    Layer("dense", 128 * 7 * 7, bias=False, batch_norm=DCGAN_BN, activation="relu"),
+                    Layer("reshape", shape=(128, 7, 7)),
+                    _conv("conv_transpose", 64, bias=False, batch_norm=DCGAN_BN, activation="relu"),
+                    _conv("conv_transpose", 1, activation="tanh")),
+            kernel_init=Init("normal", mean=0.0, std=0.02)),
+        discriminator=Network(
+            layers=(_conv("conv", 64, **LEAKY),
+                    _conv("conv", 128, bias=False, batch_norm=DCGAN_BN, **LEAKY),
+                    Layer("flatten"),
+                    Layer("dense", 1024, bias=False, batch_norm=DCGAN_BN, **LEAKY),
+                    Layer("dense", 1)),
+            kernel_init=Init("normal", mean=0.0, std=0.02)),
+    ),
+}
+
+# ------------------------------------------------------------------------------------------ objectives
+
+ADAM_DCGAN = Optimizer("adam", lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8)
+
+OBJECTIVES: dict[str, Objective] = {
+    "nonsaturating": Objective(
+        loss="nonsaturating", on_logits=True, d_optimizer=ADAM_DCGAN, g_optimizer=ADAM_DCGAN,
+        source="Goodfellow et al. 2014 (non-saturating G loss); Adam lr 2e-4, beta1 0.5: Radford et al. 2016"),
+    "least_squares": Objective(
+        loss="least_squares", on_logits=False, d_optimizer=ADAM_DCGAN, g_optimizer=ADAM_DCGAN,
+        ls_targets=(0.0, 1.0, 1.0),
+        source="Mao et al. 2017 (LSGAN, 0-1 coding a=0, b=1, c=1; Adam lr 2e-4, beta1 0.5)"),
+    "wasserstein": Objective(
+        loss="wasserstein", on_logits=False, n_critic=5, clip_value=0.01,
+        d_optimizer=Optimizer("rmsprop", lr=5e-5, rho=0.99, eps=1e-8),
+        g_optimizer=Optimizer("rmsprop", lr=5e-5, rho=0.99, eps=1e-8),
+        source="Arjovsky et al. 2017 (Algorithm 1: RMSprop lr 5e-5, c = 0.01, n_critic = 5; "
+               "rho 0.99, eps 1e-8 of the authors' PyTorch code)"),
+    "wasserstein_gp": Objective(
+        loss="wasserstein_gp", on_logits=False, n_critic=5, gp_weight=10.0, critic_batch_norm=False,
+        d_optimizer=Optimizer("adam", lr=1e-4, beta1=0.0, beta2=0.9, eps=1e-8),
+        g_optimizer=Optimizer("adam", lr=1e-4, beta1=0.0, beta2=0.9, eps=1e-8),
+        source="Gulrajani et al. 2017 (Algorithm 1: lambda 10, n_critic 5, Adam lr 1e-4, betas (0, 0.9); "
+               "no batch norm in the critic, uniform interpolation weight per sample)"),
+}
+
+PRESETS: dict[str, tuple[str, str]] = {
+    "vanilla": ("mlp", "nonsaturating"),
+    "dcgan": ("dcgan", "nonsaturating"),
+    "lsgan": ("dcgan", "least_squares"),
+    "wgan": ("dcgan", "wasserstein"),
+    "wgan-gp": ("dcgan", "wasserstein_gp"),
+}
+MODEL_NAMES = tuple(PRESETS)
+
+
+def compose(architecture: str, objective: str, name: str | None = None) -> GANSpec:
+    """Combine any architecture with any objective into a full spec."""
+    _check_choice("architecture", architecture, ARCHITECTURES)
+    _check_choice("objective", objective, OBJECTIVES)
+    arch, obj = ARCHITECTURES[architecture], OBJECTIVES[objective]
+    if not obj.critic_batch_norm:
+        layers = tuple(dataclasses.replace(layer, batch_norm=None, bias=True) if layer.batch_norm else layer
+                       for layer in arch.discriminator.layers)
+        arch = dataclasses.replace(arch, discriminator=dataclasses.replace(arch.discriminator, layers=layers))
+    spec = GANSpec(name=name or f"{architecture}+{objective}", architecture=arch, objective=obj)
+    check_shapes(spec)
+    return spec
+
+
+def get_spec(name: str) -> GANSpec:
+    """A preset (``dcgan``) or any ``ARCHITECTURE+OBJECTIVE`` pair (``mlp+wasserstein_gp``)."""
+    if name in PRESETS:
+        return compose(*PRESETS[name], name=name)
+    if "+" in name:
+        return compose(*name.split("+", 1))
+    combos = [f"{a}+{o}" for a in ARCHITECTURES for o in OBJECTIVES]
+    raise SpecError(f"unknown model {name!r}; valid: {', '.join(MODEL_NAMES)} or any of {', '.join(combos)}")
+
+
+# ------------------------------------------------------------------------------ shapes and parameters
+
+def layer_output_shape(layer: Layer, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Channels-first output shape of ``layer`` for a channels-first input ``shape`` (no batch axis)."""
+    if layer.kind == "dense":
+        return (layer.units,)
+    if layer.kind == "flatten":
+        return (math.prod(shape),)
+    if layer.kind == "reshape":
+        if math.prod(layer.shape) != math.prod(shape):
+            raise SpecError(f"cannot reshape {shape} to {layer.shape}")
+        return tuple(layer.shape)
+    _, height, width = shape
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    if layer.kind == "conv":
+        return (layer.units, (height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1)
+    return (layer.units, (height - 1) * s - 2 * p + k + layer.output_padding,
+            (width - 1) * s - 2 * p + k + layer.output_padding)
+
+
+def network_shapes(network: Network, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Output shape after every layer."""
+    shapes, shape = [], tuple(input_shape)
+    for layer in network.layers:
+        shape = layer_output_shape(layer, shape)
+        shapes.append(shape)
+    return shapes
+
+
+def layer_parameter_count(layer: Layer, input_shape: tuple[int, ...]) -> int:
+    """Trainable parameters of ``layer``: weights, bias and batch-norm scale and offset."""
+    if layer.kind in ("reshape", "flatten"):
+        return 0
+    fan_in = input_shape[0] if layer.kind != "dense" else math.prod(input_shape)
+    weights = fan_in * layer.units * (layer.kernel ** 2 if layer.kind != "dense" else 1)
+    return weights + layer.units * (int(layer.bias) + 2 * int(layer.batch_norm is not None))
+
+
+def parameter_count(network: Network, input_shape: tuple[int, ...]) -> int:
+    shapes = [tuple(input_shape)] + network_shapes(network, input_shape)
+    return sum(layer_parameter_count(layer, shape) for layer, shape in zip(network.layers, shapes))
+
+
+def check_shapes(spec: GANSpec) -> None:
+    """The generator must map noise to the image shape and the discriminator the image to one score."""
+    image = tuple(spec.architecture.image_shape)
+    produced = network_shapes(spec.architecture.generator, (spec.training.noise_dim,))[-1]
+    scored = network_shapes(spec.architecture.discriminator, image)[-1]
+    if produced != image or scored != (1,):
+        raise SpecError(f"{spec.name}: generator gives {produced} (want {image}), "
+                        f"discriminator gives {scored} (want (1,))")
+
+
+def steps_per_epoch(spec: GANSpec, train_size: int = 60_000) -> int:
+    """Generator iterations per epoch: each consumes ``n_critic`` batches."""
+    return (train_size // spec.training.batch_size) // spec.objective.n_critic
