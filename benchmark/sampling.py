@@ -1,0 +1,80 @@
+"""Use a trained run: load its checkpoint and write a sample grid or a latent interpolation strip.
+
+Framework-neutral; ``pytorch_impl.sample`` and ``tensorflow_impl.sample`` pass their trainer factory.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmark import runs
+from benchmark.data import DataError, evaluation_noise
+from benchmark.spec import GANSpec, SpecError, from_dict
+from benchmark.training import GANTrainer, RunError, TrainerFactory, generate_uint8
+
+INTERPOLATION_COLUMNS = 10
+
+
+def sample_parser(framework: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m {framework}.sample",
+                                     description="Generate images from a trained run's last checkpoint.")
+    parser.add_argument("--run", required=True, help="run folder written by train")
+    parser.add_argument("--n", type=int, default=64, help="images (grid) or rows (interpolation)")
+    parser.add_argument("--out", required=True, help="PNG file to write")
+    parser.add_argument("--interpolate", action="store_true",
+                        help="rows of spherical interpolations between consecutive evaluation noise vectors")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    return parser
+
+
+def load_trained(run_dir: str | Path, make_trainer: TrainerFactory, device: str = "auto") -> tuple[GANTrainer, GANSpec]:
+    """The run's generator and discriminator with the weights of its last checkpoint."""
+    run_dir = Path(run_dir)
+    if not (run_dir / runs.CONFIG).exists():
+        raise RunError(f"{run_dir} has no {runs.CONFIG}: not a run folder")
+    config = runs.read_json(run_dir / runs.CONFIG)
+    spec = from_dict(GANSpec, config["spec"])
+    options = argparse.Namespace(seed=config["seed"], device=device, deterministic=False,
+                                 backend=config.get("backend"))
+    trainer = make_trainer(spec, options)
+    checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
+    if not checkpoint.exists():
+        raise RunError(f"{checkpoint} not found: was the run trained with this framework?")
+    trainer.load_checkpoint(checkpoint, {key: config[key] for key in ("framework", "model", "seed", "spec")})
+    return trainer, spec
+
+
+def slerp(start: np.ndarray, end: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """Spherical interpolation, which keeps Gaussian latents at a typical norm (White 2016)."""
+    cosine = np.dot(start, end) / (np.linalg.norm(start) * np.linalg.norm(end))
+    angle = np.arccos(np.clip(cosine, -1.0, 1.0))
+    if angle < 1e-6:
+        return np.outer(1 - fractions, start) + np.outer(fractions, end)
+    return (np.outer(np.sin((1 - fractions) * angle), start) + np.outer(np.sin(fractions * angle), end)) / np.sin(angle)
+
+
+def interpolation_noise(rows: int, noise_dim: int, distribution: str) -> np.ndarray:
+    anchors = evaluation_noise(rows + 1, noise_dim, distribution)
+    fractions = np.linspace(0.0, 1.0, INTERPOLATION_COLUMNS)
+    return np.concatenate([slerp(anchors[i], anchors[i + 1], fractions) for i in range(rows)]).astype(np.float32)
+
+
+def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory) -> int:
+    args = sample_parser(framework).parse_args(argv)
+    try:
+        trainer, spec = load_trained(args.run, make_trainer, args.device)
+    except (DataError, SpecError, RunError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    dim, distribution = spec.training.noise_dim, spec.training.noise
+    if args.interpolate:
+        images = generate_uint8(trainer, interpolation_noise(args.n, dim, distribution))
+        grid = runs.image_grid(images, columns=INTERPOLATION_COLUMNS)
+    else:
+        grid = runs.image_grid(generate_uint8(trainer, evaluation_noise(args.n, dim, distribution)))
+    runs.save_png(args.out, grid)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
