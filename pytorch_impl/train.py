@@ -1,0 +1,132 @@
+"""Train one GAN of the spec with PyTorch: ``python -m pytorch_impl.train --model dcgan --seed 0 --out RUN_DIR``.
+
+``TorchGAN`` is the framework half of a run; the loop, logging, timing and resume around it are
+``benchmark.training``'s, shared with the Keras implementation.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmark import runs, training
+from benchmark.data import StepInputs
+from benchmark.spec import GANSpec
+from pytorch_impl.losses import clip_weights, gradient_penalty, objective_losses
+from pytorch_impl.models import build_discriminator, build_generator
+from pytorch_impl.optimizers import build_optimizer
+from pytorch_impl.seeding import seed_everything, set_tf32
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise training.RunError("--device cuda asked for, but PyTorch sees no CUDA device")
+    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else name.replace("auto", "cpu"))
+
+
+class TorchGAN:
+    """Models, losses and optimisers of one spec, and one training iteration.
+
+    Every forward pass in training mode updates batch-norm running statistics, the generator's during
+    critic steps included; the discriminator sees real and fake batches in separate passes.
+    """
+
+    checkpoint_suffix = ".pt"
+
+    def __init__(self, spec: GANSpec, seed: int, device: str = "auto", deterministic: bool = False):
+        self.spec, self.device = spec, resolve_device(device)
+        self.determinism = seed_everything(seed, deterministic)
+        set_tf32(spec.training.allow_tf32)
+        self.generator = build_generator(spec).to(self.device)
+        self.discriminator = build_discriminator(spec).to(self.device)
+        objective = spec.objective
+        self.g_optimizer = build_optimizer(self.generator.parameters(), objective.g_optimizer)
+        self.d_optimizer = build_optimizer(self.discriminator.parameters(), objective.d_optimizer)
+        self.d_loss, self.g_loss = objective_losses(objective)
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+
+    def train_step(self, inputs: StepInputs) -> dict[str, torch.Tensor]:
+        objective = self.spec.objective
+        real, d_noise = self._tensor(inputs.real).unsqueeze(2), self._tensor(inputs.d_noise)
+        gp_weight = self._tensor(inputs.gp_weight)
+        self.generator.train(), self.discriminator.train()
+        for k in range(objective.n_critic):
+            with torch.no_grad():
+                fake = self.generator(d_noise[k])
+            d_loss = self.d_loss(self.discriminator(real[k]), self.discriminator(fake))
+            total = d_loss
+            if objective.gp_weight is not None:
+                penalty = gradient_penalty(self.discriminator, real[k], fake, gp_weight[k])
+                total = d_loss + objective.gp_weight * penalty
+            self.d_optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            self.d_optimizer.step()
+            if objective.clip_value is not None:
+                clip_weights(self.discriminator, objective.clip_value)
+        g_loss = self.g_loss(self.discriminator(self.generator(self._tensor(inputs.g_noise))))
+        self.g_optimizer.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.g_optimizer.step()
+        losses = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+        if objective.gp_weight is not None:
+            losses["gp"] = penalty.detach()
+        return losses
+
+    @torch.no_grad()
+    def generate(self, noise: np.ndarray) -> np.ndarray:
+        self.generator.eval()
+        images = self.generator(self._tensor(noise)).squeeze(1).float().cpu().numpy()
+        self.generator.train()
+        return images
+
+    def save_checkpoint(self, path: Path, meta: dict) -> None:
+        state = {"meta": meta, "generator": self.generator.state_dict(),
+                 "discriminator": self.discriminator.state_dict(),
+                 "g_optimizer": self.g_optimizer.state_dict(), "d_optimizer": self.d_optimizer.state_dict(),
+                 "torch_rng": torch.get_rng_state()}
+        runs.atomic_write(path, lambda f: torch.save(state, f))
+
+    def load_checkpoint(self, path: Path, expected: dict) -> dict:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        training.check_checkpoint_meta(state["meta"], expected)
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.g_optimizer.load_state_dict(state["g_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        return state["meta"]
+
+    def parameter_counts(self) -> dict[str, int]:
+        return {name: sum(p.numel() for p in model.parameters() if p.requires_grad)
+                for name, model in (("generator", self.generator), ("discriminator", self.discriminator))}
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def describe(self) -> dict:
+        cuda = self.device.type == "cuda"
+        return {"framework": "pytorch", "backend": None, "versions": {"torch": torch.__version__,
+                                                                      "numpy": np.__version__},
+                "device": self.device.type,
+                "device_name": torch.cuda.get_device_name(self.device) if cuda else runs.cpu_model(),
+                "determinism": self.determinism, "compiled": False,
+                "precision": {"dtype": "float32", "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+                              "tf32_conv": torch.backends.cudnn.allow_tf32}}
+
+
+def make_trainer(spec: GANSpec, args: argparse.Namespace) -> TorchGAN:
+    return TorchGAN(spec, args.seed, args.device, args.deterministic)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return training.main(argv, "pytorch_impl", make_trainer)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
