@@ -1,0 +1,454 @@
+"""Run a suite: every (model, framework, seed) trained in its own process, then evaluated in another.
+
+Frameworks never share a process or a GPU memory pool (PARITY-NOTES §1: TensorFlow and PyTorch's Triton in
+one process can segfault). Each run writes its run folder (``benchmark.runs``) under
+``OUT/runs/<model>-<framework>-seed<S>/`` with the child's output in ``train.log`` and ``eval.log``; the
+suite records every run's status, exit code and, for a failure, the last lines of its log in
+``OUT/suite.json``. A failed, crashed or diverged run never stops the others.
+
+Resuming (``--resume``) reads each run folder: a completed or diverged run is finished and skipped (its
+evaluation is redone only if missing), an interrupted or failed one is started again with the same command,
+which continues from its last checkpoint (``benchmark.training``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+from benchmark import runs
+from benchmark.profiles import Profile, every
+from benchmark.spec import get_spec
+
+SUITE_FILE = "suite.json"
+RUNS_DIR = "runs"
+TRAIN_LOG, EVAL_LOG = "train.log", "eval.log"
+LOG_TAIL_LINES = 20
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Framework label -> (training module, Keras backend). ``keras`` alone means ``keras-<--keras-backend>``.
+FRAMEWORKS: dict[str, tuple[str, str | None]] = {
+    "pytorch": ("pytorch_impl.train", None),
+    "keras-tensorflow": ("tensorflow_impl.train", "tensorflow"),
+    "keras-jax": ("tensorflow_impl.train", "jax"),
+}
+KERAS_BACKENDS = ("tensorflow", "jax")
+EVALUATE_MODULE = "benchmark.evaluate"
+
+# Run statuses: those of the run-folder contract, plus runs the suite never got to.
+PENDING = "pending"
+FINISHED = (runs.COMPLETED, runs.DIVERGED)
+PACKAGES = ("torch", "tensorflow", "keras", "jax", "jaxlib", "torch-fidelity", "numpy", "scipy", "pandas",
+            "matplotlib")
+
+
+class SuiteError(ValueError):
+    """A bad suite argument (framework name, existing output folder, ...), explained in one line."""
+
+
+def parse_frameworks(text: str, keras_backend: str = "tensorflow") -> list[str]:
+    """``"pytorch,keras"`` -> ``["pytorch", "keras-tensorflow"]``; unknown names raise with the valid ones."""
+    if keras_backend not in KERAS_BACKENDS:
+        raise SuiteError(f"unknown Keras backend {keras_backend!r}; valid: {', '.join(KERAS_BACKENDS)}")
+    labels = []
+    for name in (part.strip() for part in text.split(",") if part.strip()):
+        label = f"keras-{keras_backend}" if name == "keras" else name
+        if label not in FRAMEWORKS:
+            raise SuiteError(f"unknown framework {name!r}; valid: pytorch, keras, {', '.join(FRAMEWORKS)}")
+        if label not in labels:
+            labels.append(label)
+    if not labels:
+        raise SuiteError("no framework given")
+    return labels
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    model: str
+    framework: str  # a FRAMEWORKS label
+    seed: int
+    steps: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}-{self.framework}-seed{self.seed}"
+
+    @property
+    def module(self) -> str:
+        return FRAMEWORKS[self.framework][0]
+
+    @property
+    def backend(self) -> str | None:
+        return FRAMEWORKS[self.framework][1]
+
+
+@dataclass
+class SuiteOptions:
+    out: Path
+    profile: Profile
+    models: list[str]
+    frameworks: list[str]
+    seeds: list[int]
+    device: str = "auto"
+    jobs: int = 1
+    resume: bool = False
+    data_dir: str | None = None
+    deterministic: bool = False
+    inception: bool | None = None  # None: the profile's choice
+    python: str = sys.executable
+
+
+def plan(options: SuiteOptions) -> list[PlannedRun]:
+    """Seeds outermost, frameworks innermost: an unfinished suite still holds complete framework pairs."""
+    return [PlannedRun(model, framework, seed, options.profile.train_steps(get_spec(model)))
+            for seed in options.seeds for model in options.models for framework in options.frameworks]
+
+
+def train_command(run: PlannedRun, run_dir: Path, options: SuiteOptions) -> list[str]:
+    profile = options.profile
+    command = [options.python, "-m", run.module, "--model", run.model, "--seed", str(run.seed),
+               "--out", str(run_dir), "--steps", str(run.steps), "--device", options.device,
+               "--num-samples", str(profile.num_samples), "--curve-samples", str(profile.curve_samples),
+               "--curve-every", str(every(run.steps, profile.curve_points)),
+               "--grid-every", str(every(run.steps, profile.grid_points)),
+               "--log-every", str(every(run.steps, profile.log_points)),
+               "--checkpoint-every", str(every(run.steps, 10))]
+    if profile.batch_size:
+        command += ["--batch-size", str(profile.batch_size)]
+    if run.backend:
+        command += ["--backend", run.backend]
+    if options.data_dir:
+        command += ["--data-dir", options.data_dir]
+    if options.deterministic:
+        command.append("--deterministic")
+    return command
+
+
+def eval_command(run_dir: Path, options: SuiteOptions, curve_only: bool = False) -> list[str]:
+    command = [options.python, "-m", EVALUATE_MODULE, str(run_dir)]
+    inception = options.profile.inception if options.inception is None else options.inception
+    if not inception:
+        command.append("--no-inception")
+    if curve_only:
+        command.append("--curve-only")
+    if options.data_dir:
+        command += ["--data-dir", options.data_dir]
+    return command
+
+
+def child_env(run: PlannedRun | None, options: SuiteOptions) -> dict[str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    if run is not None and run.backend:
+        env["KERAS_BACKEND"] = run.backend
+    if options.jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // options.jobs))
+    return env
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines of a child's log, progress-bar carriage returns folded."""
+    if not path.exists():
+        return []
+    text = path.read_text(errors="replace").replace("\r\n", "\n")
+    folded = [line.rsplit("\r", 1)[-1].rstrip() for line in text.split("\n")]
+    return [line for line in folded if line][-lines:]
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "not run"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    names = {0: "completed", 1: "failed", 2: "refused its arguments", 3: "diverged", 4: "interrupted"}
+    return f"exit {code} ({names.get(code, 'unexpected exit code')})"
+
+
+def training_status(code: int, run_dir: Path) -> str:
+    """The run's status from the child's exit code; result.json only confirms it (it may be stale)."""
+    by_code = {code_: status for status, code_ in runs.EXIT_CODES.items()}
+    status = by_code.get(code, runs.FAILED)
+    if status == runs.COMPLETED:
+        result = _read(run_dir / runs.RESULT)
+        if result.get("status") != runs.COMPLETED or not (run_dir / runs.SAMPLES).exists():
+            return runs.FAILED  # exit 0 without the contract's files is a broken run, not a result
+    return status
+
+
+def _read(path: Path) -> dict:
+    try:
+        return runs.read_json(path) if path.exists() else {}
+    except ValueError:
+        return {}
+
+
+def folder_state(run_dir: Path, steps: int) -> str | None:
+    """A finished run's status as its folder records it; None when it must be (re)started."""
+    result = _read(run_dir / runs.RESULT)
+    config = _read(run_dir / runs.CONFIG)
+    if result.get("status") in FINISHED and config.get("steps") == steps:
+        if result["status"] == runs.DIVERGED or (run_dir / runs.SAMPLES).exists():
+            return result["status"]
+    return None
+
+
+def evaluation_needed(run_dir: Path, status: str) -> tuple[bool, bool]:
+    """(run the evaluation?, curve only?) for a finished run; a diverged run gets its curve up to the end."""
+    has_curve_samples = any((run_dir / runs.EVAL_SAMPLES).glob("step_*.npz"))
+    curve_missing = has_curve_samples and not (run_dir / runs.CURVE).exists()
+    if status == runs.COMPLETED:
+        return (not (run_dir / runs.EVAL).exists()) or curve_missing, False
+    if status == runs.DIVERGED:
+        return curve_missing, True
+    return False, False
+
+
+def environment() -> dict:
+    """The machine and the installed versions, read without importing any framework."""
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    gpus = None
+    if shutil.which("nvidia-smi"):
+        try:
+            listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+            gpus = [line for line in listing.stdout.splitlines() if line.strip()] or None
+        except (OSError, subprocess.SubprocessError):
+            gpus = None
+    return {"cpu": runs.cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpus, "platform": platform.platform(),
+            "python": platform.python_version(), "versions": versions, "git_commit": runs.git_commit()}
+
+
+@dataclass
+class Outcome:
+    """What the suite records about one run (``suite.json`` → ``runs``)."""
+
+    name: str
+    model: str
+    framework: str
+    seed: int
+    steps: int
+    run_dir: str
+    status: str = PENDING
+    exit_code: int | None = None
+    exit: str = "not run"
+    skipped: bool = False  # finished in an earlier invocation
+    train_wall_seconds: float | None = None
+    eval_exit_code: int | None = None
+    eval_wall_seconds: float | None = None
+    log_tail: list[str] = field(default_factory=list)
+    eval_log_tail: list[str] = field(default_factory=list)
+    attempts: int = 0
+
+    @property
+    def evaluated(self) -> bool:
+        return self.eval_exit_code in (0, None)
+
+    @property
+    def problem(self) -> bool:
+        return self.status not in FINISHED or not self.evaluated
+
+
+class Suite:
+    """Runs the plan with ``jobs`` worker threads, each waiting on one child process at a time."""
+
+    def __init__(self, options: SuiteOptions, stream: TextIO = sys.stdout):
+        self.options, self.stream = options, stream
+        self.out = Path(options.out)
+        self.runs = plan(options)
+        self.stop = threading.Event()
+        self.children: set[subprocess.Popen] = set()
+        self.lock = threading.Lock()
+        self.outcomes: dict[str, Outcome] = {}
+        self.started = time.time()
+
+    # ------------------------------------------------------------------------------------- bookkeeping
+
+    def run_dir(self, run: PlannedRun) -> Path:
+        return self.out / RUNS_DIR / run.name
+
+    def prepare(self) -> None:
+        """Check the output folder against ``--resume`` and write the suite header."""
+        suite_file = self.out / SUITE_FILE
+        previous = _read(suite_file)
+        has_runs = (self.out / RUNS_DIR).exists() and any((self.out / RUNS_DIR).iterdir())
+        if not self.options.resume and (previous or has_runs):
+            raise SuiteError(f"{self.out} already holds a suite; pass --resume to continue it, or choose another "
+                             f"--out (or delete the folder) to start again")
+        if previous and previous.get("profile", {}).get("name") != self.options.profile.name:
+            raise SuiteError(f"{self.out} holds a {previous['profile'].get('name')!r} suite, not "
+                             f"{self.options.profile.name!r}; use another --out")
+        for name, record in previous.get("runs", {}).items():
+            self.outcomes[name] = Outcome(**{k: v for k, v in record.items()
+                                             if k in {f.name for f in dataclasses.fields(Outcome)}})
+        self.header = {
+            "profile": dataclasses.asdict(self.options.profile),
+            "options": {"models": self.options.models, "frameworks": self.options.frameworks,
+                        "seeds": self.options.seeds, "device": self.options.device, "jobs": self.options.jobs,
+                        "deterministic": self.options.deterministic, "inception": self.options.inception},
+            "environment": environment(),
+            "command": " ".join(sys.argv),
+            "started": previous.get("started") or _now(),
+            "invocations": previous.get("invocations", 0) + 1,
+        }
+        self.save(state="running")
+
+    def save(self, state: str) -> None:
+        with self.lock:
+            records = {name: dataclasses.asdict(outcome) for name, outcome in self.outcomes.items()}
+        runs.write_json(self.out / SUITE_FILE, {**self.header, "state": state, "updated": _now(),
+                                                "plan": [run.name for run in self.runs], "runs": records})
+
+    def say(self, text: str) -> None:
+        with self.lock:
+            print(text, file=self.stream, flush=True)
+
+    # ----------------------------------------------------------------------------------------- running
+
+    def _spawn(self, command: list[str], env: dict, log_path: Path) -> int:
+        with log_path.open("a") as log:
+            log.write(f"\n$ {' '.join(command)}\n")
+            log.flush()
+            # A session of its own: a Ctrl-C on the terminal reaches the suite, which forwards it once.
+            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
+                                     start_new_session=True)
+            with self.lock:
+                self.children.add(child)
+            if self.stop.is_set():
+                child.send_signal(signal.SIGINT)
+            try:
+                return child.wait()
+            finally:
+                with self.lock:
+                    self.children.discard(child)
+
+    def execute(self, run: PlannedRun) -> Outcome:
+        run_dir = self.run_dir(run)
+        previous = self.outcomes.get(run.name)
+        outcome = Outcome(run.name, run.model, run.framework, run.seed, run.steps,
+                          str(run_dir.relative_to(self.out)), attempts=previous.attempts if previous else 0)
+        state = folder_state(run_dir, run.steps)
+        if state is not None:
+            outcome.status, outcome.exit_code, outcome.exit, outcome.skipped = state, runs.EXIT_CODES[state], \
+                describe_exit(runs.EXIT_CODES[state]), True
+            if previous:
+                outcome.train_wall_seconds = previous.train_wall_seconds
+                outcome.eval_exit_code, outcome.eval_wall_seconds = previous.eval_exit_code, previous.eval_wall_seconds
+        elif self.stop.is_set():
+            return outcome
+        else:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            outcome.attempts += 1
+            begin = time.perf_counter()
+            code = self._spawn(train_command(run, run_dir, self.options), child_env(run, self.options),
+                               run_dir / TRAIN_LOG)
+            outcome.train_wall_seconds = time.perf_counter() - begin
+            outcome.exit_code, outcome.exit = code, describe_exit(code)
+            outcome.status = training_status(code, run_dir)
+            if outcome.status != runs.COMPLETED:
+                outcome.log_tail = log_tail(run_dir / TRAIN_LOG)
+        needed, curve_only = evaluation_needed(run_dir, outcome.status)
+        if needed and not self.stop.is_set():
+            begin = time.perf_counter()
+            outcome.eval_exit_code = self._spawn(eval_command(run_dir, self.options, curve_only),
+                                                 child_env(None, self.options), run_dir / EVAL_LOG)
+            outcome.eval_wall_seconds = time.perf_counter() - begin
+            if outcome.eval_exit_code != 0:
+                outcome.eval_log_tail = log_tail(run_dir / EVAL_LOG)
+        return outcome
+
+    def interrupt(self, signum: int) -> None:
+        """Stop starting runs; pass the signal on once, so each child checkpoints and exits (status 4)."""
+        first = not self.stop.is_set()
+        self.stop.set()
+        if first:
+            self.say(f"{signal.Signals(signum).name}: stopping; running children checkpoint and exit "
+                     f"(resume with --resume)")
+            with self.lock:
+                children = list(self.children)
+            for child in children:
+                try:
+                    child.send_signal(signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+
+    def run(self) -> dict[str, Outcome]:
+        self.prepare()
+        total, done, durations = len(self.runs), 0, []
+        jobs = max(1, self.options.jobs)
+        self.say(f"suite {self.out}: profile {self.options.profile.name}, {total} runs "
+                 f"({len(self.options.models)} models x {len(self.options.frameworks)} frameworks x "
+                 f"{len(self.options.seeds)} seeds), {jobs} at a time")
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            pending = {pool.submit(self.execute, run): run for run in self.runs}
+            while pending:
+                finished, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    run = pending.pop(future)
+                    outcome = future.result()
+                    with self.lock:
+                        self.outcomes[run.name] = outcome
+                    done += 1
+                    if not outcome.skipped and outcome.status != PENDING:
+                        durations.append((outcome.train_wall_seconds or 0) + (outcome.eval_wall_seconds or 0))
+                    self.save(state="running")
+                    self.say(self._progress_line(done, total, outcome, durations, jobs))
+        state = "interrupted" if self.stop.is_set() else "finished"
+        self.save(state=state)
+        return self.outcomes
+
+    def _progress_line(self, done: int, total: int, outcome: Outcome, durations: list[float], jobs: int) -> str:
+        elapsed = time.time() - self.started
+        remaining = total - done
+        if outcome.status == PENDING:
+            what = "not started (stopping)"
+        elif outcome.skipped:
+            what = f"{outcome.status}, finished earlier (skipped)"
+        else:
+            what = f"{outcome.status} [{outcome.exit}] train {_duration(outcome.train_wall_seconds)}"
+            if outcome.eval_wall_seconds is not None:
+                what += f", eval {_duration(outcome.eval_wall_seconds)}"
+                if outcome.eval_exit_code:
+                    what += f" (evaluation failed: exit {outcome.eval_exit_code})"
+        eta = (f"ETA {_duration(sum(durations) / len(durations) * remaining / jobs)}"
+               if durations and remaining and not self.stop.is_set() else "")
+        width = len(str(total))
+        return f"[{done:>{width}}/{total}] {outcome.name}: {what} | elapsed {_duration(elapsed)} {eta}".rstrip()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def install_signal_handlers(suite: Suite) -> Callable[[], None]:
+    """SIGINT / SIGTERM -> ``suite.interrupt``; returns a function that restores the old handlers."""
+    old = {sig: signal.signal(sig, lambda signum, frame: suite.interrupt(signum))
+           for sig in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(sig, handler) for sig, handler in old.items()]
