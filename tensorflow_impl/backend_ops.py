@@ -1,0 +1,137 @@
+"""The only backend-specific code: gradients, the gradient of a function w.r.t. its input (for the
+gradient penalty), graph compilation and device synchronisation. Everything else is ``keras.ops``.
+
+Chosen by dictionary on ``keras.backend.backend()``; the TensorFlow functions import TensorFlow and the
+JAX functions JAX, each only when called, so the JAX path never imports TensorFlow.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import keras
+
+
+# ------------------------------------------------------------------------------------------ TensorFlow
+
+def _tf_value_and_grad(fn: Callable) -> Callable:
+    import tensorflow as tf
+
+    def wrapped(params, *args):
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            value, aux = fn(params, *args)
+        return (value, aux), tape.gradient(value, params)
+    return wrapped
+
+
+def _tf_input_gradient(fn: Callable, x):
+    import tensorflow as tf
+
+    # Nested inside the outer tape of ``value_and_grad``, which records this gradient computation too.
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(fn(x))
+    return tape.gradient(y, x)
+
+
+def _tf_compile(fn: Callable, jit_compile: bool) -> Callable:
+    import tensorflow as tf
+    return tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
+
+
+def _tf_block(tree: Any) -> None:
+    import tensorflow as tf
+    for value in tf.nest.flatten(tree):
+        if value is not None:
+            value.numpy()  # waits for the kernels that produce it
+
+
+def _tf_gpus() -> list[str]:
+    import tensorflow as tf
+    return [tf.config.experimental.get_device_details(d).get("device_name", d.name)
+            for d in tf.config.list_physical_devices("GPU")]
+
+
+def _tf_versions() -> dict:
+    import tensorflow as tf
+    return {"tensorflow": tf.__version__}
+
+
+# ----------------------------------------------------------------------------------------------- JAX
+
+def _jax_value_and_grad(fn: Callable) -> Callable:
+    import jax
+    return jax.value_and_grad(fn, has_aux=True)
+
+
+def _jax_input_gradient(fn: Callable, x):
+    import jax
+    return jax.grad(lambda inputs: fn(inputs).sum())(x)
+
+
+def _jax_compile(fn: Callable, jit_compile: bool) -> Callable:
+    import jax
+    return jax.jit(fn) if jit_compile else fn
+
+
+def _jax_block(tree: Any) -> None:
+    import jax
+    jax.block_until_ready(tree)
+
+
+def _jax_gpus() -> list[str]:
+    import jax
+    try:
+        return [d.device_kind for d in jax.devices("gpu")]
+    except RuntimeError:  # no GPU platform
+        return []
+
+
+def _jax_versions() -> dict:
+    import jax
+    import jaxlib
+    return {"jax": jax.__version__, "jaxlib": jaxlib.__version__}
+
+
+BACKEND_OPS = {
+    "tensorflow": dict(value_and_grad=_tf_value_and_grad, input_gradient=_tf_input_gradient, compile=_tf_compile,
+                       block=_tf_block, gpus=_tf_gpus, versions=_tf_versions),
+    "jax": dict(value_and_grad=_jax_value_and_grad, input_gradient=_jax_input_gradient, compile=_jax_compile,
+                block=_jax_block, gpus=_jax_gpus, versions=_jax_versions),
+}
+
+
+def _op(name: str) -> Callable:
+    backend = keras.backend.backend()
+    if backend not in BACKEND_OPS:
+        raise RuntimeError(f"Keras backend {backend!r} is not supported; valid: {', '.join(BACKEND_OPS)}")
+    return BACKEND_OPS[backend][name]
+
+
+def value_and_grad(fn: Callable) -> Callable:
+    """``fn(params, *args) -> (value, aux)`` becomes ``(params, *args) -> ((value, aux), d value / d params)``."""
+    return _op("value_and_grad")(fn)
+
+
+def input_gradient(fn: Callable, x):
+    """d sum(fn(x)) / dx, itself differentiable (for a penalty on it)."""
+    return _op("input_gradient")(fn, x)
+
+
+def compile_function(fn: Callable, jit_compile: bool = True) -> Callable:
+    """A compiled graph of the pure function ``fn``: ``tf.function`` (XLA when ``jit_compile``) or ``jax.jit``."""
+    return _op("compile")(fn, jit_compile)
+
+
+def block_until_ready(tree: Any) -> None:
+    """Wait until the device has computed every array in ``tree`` (for timing)."""
+    _op("block")(tree)
+
+
+def gpus() -> list[str]:
+    """Names of the GPUs the backend sees (empty on a CPU machine)."""
+    return _op("gpus")()
+
+
+def versions() -> dict:
+    return {"keras": keras.__version__, **_op("versions")()}

@@ -1,0 +1,76 @@
+"""The two Keras layers whose defaults would otherwise decide: PyTorch-convention batch normalisation and
+explicitly padded (transposed) convolutions. Channels-last (NHWC), Keras' layout."""
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from benchmark.spec import Layer, SpecError
+
+
+class BatchNorm(keras.layers.Layer):
+    """Batch normalisation as ``torch.nn.BatchNorm1d/2d`` computes it, over every axis but the last.
+
+    Training: normalise with the batch mean and biased variance, and update
+    ``running = (1 - momentum) * running + momentum * batch`` with the *unbiased* (n - 1) batch variance.
+    Inference: normalise with the running statistics. ``momentum`` is PyTorch's (0.1), i.e. one minus
+    Keras' ``BatchNormalization(momentum=...)``; Keras' layer also updates with the biased variance and
+    defaults to epsilon 1e-3 (PARITY-NOTES §3).
+    """
+
+    def __init__(self, momentum: float, epsilon: float, gamma_initializer="ones", beta_initializer="zeros",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.momentum, self.epsilon = momentum, epsilon
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.beta_initializer = keras.initializers.get(beta_initializer)
+
+    def build(self, input_shape):
+        shape = (input_shape[-1],)
+        self.gamma = self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma")
+        self.beta = self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta")
+        self.moving_mean = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="moving_mean")
+        self.moving_variance = self.add_weight(shape=shape, initializer="ones", trainable=False,
+                                               name="moving_variance")
+
+    def call(self, inputs, training=False):
+        axes = tuple(range(len(inputs.shape) - 1))
+        if training:
+            mean, variance = ops.moments(inputs, axes)
+            count = math.prod(inputs.shape[axis] for axis in axes)
+            unbiased = variance * (count / (count - 1))
+            self.moving_mean.assign(self.moving_mean * (1 - self.momentum) + mean * self.momentum)
+            self.moving_variance.assign(self.moving_variance * (1 - self.momentum) + unbiased * self.momentum)
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        return (inputs - mean) * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon,
+                "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
+                "beta_initializer": keras.initializers.serialize(self.beta_initializer)}
+
+
+def convolution(layer: Layer, **kwargs) -> list[keras.layers.Layer]:
+    """``nn.Conv2d(padding=p)``: symmetric zero padding of p, then a "valid" convolution.
+
+    Keras' ``padding="same"`` pads the extra row and column at the bottom and right when the total is
+    odd, which differs from PyTorch for odd kernels with stride 2 (PARITY-NOTES §2)."""
+    padding = [keras.layers.ZeroPadding2D(layer.padding)] if layer.padding else []
+    return padding + [keras.layers.Conv2D(layer.units, layer.kernel, strides=layer.stride, padding="valid", **kwargs)]
+
+
+def transposed_convolution(layer: Layer, **kwargs) -> list[keras.layers.Layer]:
+    """``nn.ConvTranspose2d(padding=p, output_padding=q)``: the full ("valid") transposed convolution,
+    (H - 1) * s + k wide, cropped by p at the top and left and by p - q at the bottom and right."""
+    p, q = layer.padding, layer.output_padding
+    if q > p:
+        raise SpecError(f"output_padding {q} > padding {p} is not supported by the Keras implementation")
+    crop = [keras.layers.Cropping2D(((p, p - q), (p, p - q)))] if p or q else []
+    return [keras.layers.Conv2DTranspose(layer.units, layer.kernel, strides=layer.stride, padding="valid",
+                                         **kwargs)] + crop

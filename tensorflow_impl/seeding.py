@@ -1,0 +1,83 @@
+"""Choose the Keras backend, seed every RNG Keras uses and, on request, switch on deterministic kernels.
+
+``select_backend`` must run before the first ``import keras``: Keras reads ``KERAS_BACKEND`` once, at import.
+Nothing here imports TensorFlow on the JAX backend (the GPU path runs where TensorFlow is not installed).
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+import numpy as np
+
+from benchmark.training import RunError
+
+BACKENDS = ("tensorflow", "jax")
+
+
+def select_backend(name: str | None) -> str:
+    """Set ``KERAS_BACKEND`` (default ``tensorflow``); refuse when Keras was already imported with another one."""
+    name = name or os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if name not in BACKENDS:
+        raise RunError(f"unknown Keras backend {name!r}; valid: {', '.join(BACKENDS)}")
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != name:
+            raise RunError(f"Keras is already imported with the {current} backend in this process; "
+                           f"start a new process for --backend {name}")
+    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> str:
+    """Seed Python and numpy; return the determinism level now in force. Keras' own randomness (the
+    initialisers) draws from the trainer's ``keras.random.SeedGenerator(seed)``, not from global state.
+
+    ``keras.utils.set_random_seed`` is not used: it imports TensorFlow whenever TensorFlow is installed,
+    whatever the backend, which the JAX path must not do.
+
+    ``"seeded"``: same initial weights; GPU kernels may still reorder floating-point sums.
+    ``"deterministic"``: additionally deterministic kernels (TensorFlow op determinism; XLA's deterministic
+    GPU reductions on JAX), slower on GPU.
+    """
+    import keras
+
+    random.seed(seed)
+    np.random.seed(seed)
+    if deterministic:
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+            tf.config.experimental.enable_op_determinism()
+        else:  # read by XLA when it compiles, which happens after this
+            flags = os.environ.get("XLA_FLAGS", "")
+            if "--xla_gpu_deterministic_ops" not in flags:
+                os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
+    return "deterministic" if deterministic else "seeded"
+
+
+def set_tf32(allowed: bool) -> None:
+    """State TF32 explicitly: TensorFlow enables it by default on Ampere and newer GPUs; JAX's default matmul
+    precision may use it too. Off means full float32 matmuls and convolutions."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        tf.config.experimental.enable_tensor_float_32_execution(allowed)
+    else:
+        import jax
+        jax.config.update("jax_default_matmul_precision", "tensorfloat32" if allowed else "float32")
+
+
+def tf32_state() -> dict:
+    """The TF32 settings in force, as ``describe()`` reports them."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        enabled = tf.config.experimental.tensor_float_32_execution_enabled()
+        return {"tf32_matmul": enabled, "tf32_conv": enabled}
+    import jax
+    precision = str(jax.config.jax_default_matmul_precision)
+    return {"tf32_matmul": precision == "tensorfloat32", "tf32_conv": precision == "tensorfloat32",
+            "jax_default_matmul_precision": precision}

@@ -1,0 +1,53 @@
+"""Train one GAN of the spec with Keras 3:
+``python -m tensorflow_impl.train --backend jax --model dcgan --seed 0 --out RUN_DIR``.
+
+The flags are PyTorch's (``benchmark.training.train_parser``) plus ``--backend tensorflow|jax``. Keras reads
+``KERAS_BACKEND`` once, when it is first imported, so this module imports no Keras: ``make_trainer`` sets the
+backend, then imports ``tensorflow_impl.trainer``. ``KerasGAN`` is the framework half of a run; the loop,
+logging, timing and resume around it are ``benchmark.training``'s, shared with the PyTorch implementation.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmark import training
+from benchmark.data import TrainingStream
+from benchmark.spec import GANSpec
+from tensorflow_impl.seeding import BACKENDS, select_backend
+
+
+def train_parser() -> argparse.ArgumentParser:
+    parser = training.train_parser("tensorflow_impl")
+    parser.add_argument("--backend", choices=BACKENDS, default="tensorflow",
+                        help="Keras backend (sets KERAS_BACKEND before Keras is imported)")
+    return parser
+
+
+def make_trainer(spec: GANSpec, args: argparse.Namespace, compile_step: bool = True):
+    """A ``KerasGAN`` on ``args.backend``; with ``compile_step`` its iteration is compiled here, on the shapes
+    training will use, so compilation is timed apart from the steps (``describe()["compile_seconds"]``)."""
+    select_backend(getattr(args, "backend", None))
+    from tensorflow_impl.trainer import KerasGAN
+
+    trainer = KerasGAN(spec, args.seed, args.device, args.deterministic)
+    if compile_step:
+        stream_shapes = TrainingStream(_placeholder_images(spec.training.batch_size), spec.training.batch_size,
+                                       spec.training.noise_dim, args.seed, spec.objective.n_critic,
+                                       spec.training.noise)
+        trainer.compile(stream_shapes.step(0))
+    return trainer
+
+
+def _placeholder_images(batch_size: int):
+    """Zero images, only for the shapes of the compile call (real batches never enter it)."""
+    import numpy as np
+    return np.zeros((batch_size, 28, 28), np.uint8)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return training.main(argv, "tensorflow_impl", make_trainer, parser=train_parser())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

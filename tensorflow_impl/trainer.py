@@ -1,0 +1,213 @@
+"""``KerasGAN``: the Keras half of a run (models, losses, optimisers, one compiled training iteration).
+
+Imported only after ``seeding.select_backend`` has set ``KERAS_BACKEND`` (``tensorflow_impl.train`` does).
+
+The iteration is one pure function of (state, inputs) -> (state, losses), written once in
+``keras.ops`` with ``stateless_call`` and ``stateless_apply``, and compiled by ``tf.function(jit_compile=True)``
+on TensorFlow and by ``jax.jit`` on JAX; only gradients, compilation and synchronisation differ by backend
+(``backend_ops``). An explicit step is used rather than ``Model.fit`` with a custom ``train_step`` because the
+shared driver feeds each iteration ``n_critic`` critic batches plus one generator batch (``StepInputs``) and
+the parity tests need the exact PyTorch update order; between steps the state lives in the models' and
+optimisers' ``keras.Variable``s, so saving, sampling and weight transfer use ordinary Keras objects.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from benchmark import runs, training
+from benchmark.data import StepInputs
+from benchmark.spec import GANSpec, SpecError
+from tensorflow_impl import backend_ops
+from tensorflow_impl.layers import BatchNorm
+from tensorflow_impl.losses import clip_weights, gradient_penalty, objective_losses
+from tensorflow_impl.models import build_discriminator, build_generator, count_parameters
+from tensorflow_impl.optimizers import build_optimizer
+from tensorflow_impl.seeding import seed_everything, set_tf32, tf32_state
+
+
+def resolve_device(name: str) -> str:
+    """``cpu`` or ``gpu``, as ``keras.device`` names them."""
+    gpus = backend_ops.gpus()
+    if name == "cuda" and not gpus:
+        raise training.RunError(f"--device cuda asked for, but Keras ({keras.backend.backend()}) sees no GPU")
+    return "gpu" if name == "cuda" or (name == "auto" and gpus) else "cpu"
+
+
+class KerasGAN:
+    """Models, losses and optimisers of one spec, and one training iteration.
+
+    Every forward pass in training mode updates batch-norm running statistics, the generator's during
+    critic steps included; the discriminator sees real and fake batches in separate passes (as PyTorch).
+    """
+
+    checkpoint_suffix = ".npz"
+
+    def __init__(self, spec: GANSpec, seed: int, device: str = "auto", deterministic: bool = False,
+                 jit_compile: bool = True):
+        self.spec, self.backend, self.jit_compile = spec, keras.backend.backend(), jit_compile
+        self.device = resolve_device(device)
+        self.determinism = seed_everything(seed, deterministic)
+        set_tf32(spec.training.allow_tf32)
+        # All initialisation randomness comes from this generator (drawn in layer order); saved in checkpoints.
+        self.seed_generator = keras.random.SeedGenerator(seed, name="init_seed")
+        objective = spec.objective
+        with keras.device(self.device):
+            self.generator = build_generator(spec, self.seed_generator)
+            self.discriminator = build_discriminator(spec, self.seed_generator)
+            self.g_optimizer = build_optimizer(self.generator.trainable_variables, objective.g_optimizer)
+            self.d_optimizer = build_optimizer(self.discriminator.trainable_variables, objective.d_optimizer)
+        if objective.gp_weight is not None and any(isinstance(layer, BatchNorm) for layer in self.discriminator.layers):
+            raise SpecError("a gradient penalty on a batch-normalised critic is not supported (Gulrajani et al. "
+                            "drop batch norm from the critic; the spec's wasserstein_gp does)")
+        self.d_loss, self.g_loss = objective_losses(objective)
+        self._iteration = backend_ops.compile_function(self.iteration, jit_compile)
+        self._generate = backend_ops.compile_function(self.infer, jit_compile)
+        self.compile_seconds: float | None = None
+        self._last = None
+
+    # ------------------------------------------------------------------------------ state <-> variables
+
+    def _variables(self) -> tuple[list, ...]:
+        g, d = self.generator, self.discriminator
+        return (g.trainable_variables, g.non_trainable_variables, d.trainable_variables, d.non_trainable_variables,
+                self.g_optimizer.variables, self.d_optimizer.variables)
+
+    def state(self) -> tuple[list, ...]:
+        return tuple([v.value for v in group] for group in self._variables())
+
+    def set_state(self, state) -> None:
+        for group, values in zip(self._variables(), state):
+            for variable, value in zip(group, values):
+                variable.assign(value)
+
+    # ------------------------------------------------------------------------------------ the iteration
+
+    def critic_loss(self, d_params, d_state, real, fake, gp_weight):
+        """(total, (new critic state, loss, penalty)): real and fake in separate training-mode passes."""
+        critic = self.discriminator
+        real_out, d_state = critic.stateless_call(d_params, d_state, real, training=True)
+        fake_out, d_state = critic.stateless_call(d_params, d_state, fake, training=True)
+        d_loss = self.d_loss(real_out, fake_out)
+        if self.spec.objective.gp_weight is None:
+            return d_loss, (d_state, d_loss, None)
+        penalty = gradient_penalty(lambda x: critic.stateless_call(d_params, d_state, x, training=True)[0],
+                                   real, fake, gp_weight)
+        return d_loss + self.spec.objective.gp_weight * penalty, (d_state, d_loss, penalty)
+
+    def generator_loss(self, g_params, g_state, d_params, d_state, noise):
+        fake, g_state = self.generator.stateless_call(g_params, g_state, noise, training=True)
+        fake_out, d_state = self.discriminator.stateless_call(d_params, d_state, fake, training=True)
+        g_loss = self.g_loss(fake_out)
+        return g_loss, (g_state, d_state)
+
+    def iteration(self, state, real, d_noise, g_noise, gp_weight):
+        """Pure: ``n_critic`` critic updates (each followed by weight clipping for WGAN), then one generator
+        update. ``real`` [n_critic, B, 28, 28, 1], ``d_noise`` [n_critic, B, z], ``g_noise`` [B, z],
+        ``gp_weight`` [n_critic, B]."""
+        g_params, g_state, d_params, d_state, g_opt, d_opt = state
+        objective = self.spec.objective
+        critic_step = backend_ops.value_and_grad(self.critic_loss)
+        for k in range(objective.n_critic):  # unrolled when traced: n_critic is at most 5
+            fake, g_state = self.generator.stateless_call(g_params, g_state, d_noise[k], training=True)
+            fake = ops.stop_gradient(fake)
+            (_, (d_state, d_loss, penalty)), grads = critic_step(d_params, d_state, real[k], fake, gp_weight[k])
+            d_params, d_opt = self.d_optimizer.stateless_apply(d_opt, grads, d_params)
+            if objective.clip_value is not None:
+                d_params = clip_weights(d_params, objective.clip_value)
+        (g_loss, (g_state, d_state)), grads = backend_ops.value_and_grad(self.generator_loss)(
+            g_params, g_state, d_params, d_state, g_noise)
+        g_params, g_opt = self.g_optimizer.stateless_apply(g_opt, grads, g_params)
+        losses = {"d_loss": d_loss, "g_loss": g_loss}
+        if penalty is not None:
+            losses["gp"] = penalty
+        return (g_params, g_state, d_params, d_state, g_opt, d_opt), losses
+
+    def infer(self, g_params, g_state, noise):
+        return self.generator.stateless_call(g_params, g_state, noise, training=False)[0]
+
+    # ------------------------------------------------------------------------------ GANTrainer protocol
+
+    def _inputs(self, inputs: StepInputs) -> tuple:
+        real = inputs.real[..., None]  # [k, B, 28, 28] -> NHWC
+        return tuple(ops.convert_to_tensor(np.ascontiguousarray(a, np.float32))
+                     for a in (real, inputs.d_noise, inputs.g_noise, inputs.gp_weight))
+
+    def compile(self, inputs: StepInputs) -> float:
+        """Trace and compile the iteration on ``inputs``' shapes, outside the timed steps; the state is not
+        changed (the outputs of this call are discarded). Returns and records the seconds it took."""
+        start = time.perf_counter()
+        with keras.device(self.device):
+            outputs = self._iteration(self.state(), *self._inputs(inputs))
+        backend_ops.block_until_ready(outputs)
+        self.compile_seconds = time.perf_counter() - start
+        return self.compile_seconds
+
+    def train_step(self, inputs: StepInputs) -> dict:
+        with keras.device(self.device):
+            state, losses = self._iteration(self.state(), *self._inputs(inputs))
+        self.set_state(state)
+        self._last = losses
+        return losses
+
+    def generate(self, noise: np.ndarray) -> np.ndarray:
+        g = self.generator
+        with keras.device(self.device):
+            images = self._generate([v.value for v in g.trainable_variables],
+                                    [v.value for v in g.non_trainable_variables],
+                                    ops.convert_to_tensor(np.asarray(noise, np.float32)))
+        return np.asarray(ops.convert_to_numpy(images), np.float32)[..., 0]
+
+    def _checkpoint_groups(self) -> dict[str, list]:
+        return {"generator": self.generator.variables, "discriminator": self.discriminator.variables,
+                "g_optimizer": self.g_optimizer.variables, "d_optimizer": self.d_optimizer.variables,
+                "seed_generator": [self.seed_generator.state]}
+
+    def save_checkpoint(self, path: Path, meta: dict) -> None:
+        arrays = {f"{group}/{i}": ops.convert_to_numpy(variable.value)
+                  for group, variables in self._checkpoint_groups().items() for i, variable in enumerate(variables)}
+        meta = {**meta, "backend": self.backend}
+        runs.write_npz(path, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+
+    def load_checkpoint(self, path: Path, expected: dict) -> dict:
+        with np.load(path, allow_pickle=False) as data:
+            stored = dict(data)
+        meta = json.loads(str(stored.pop("meta")))
+        # The stored meta went through JSON (tuples became lists); compare like with like.
+        training.check_checkpoint_meta(meta, json.loads(json.dumps(expected)))
+        if meta.get("backend") != self.backend:
+            raise training.RunError(f"checkpoint was written with Keras backend {meta.get('backend')!r}, this run "
+                                    f"uses {self.backend!r}; pass --backend {meta.get('backend')} or use another --out")
+        for group, variables in self._checkpoint_groups().items():
+            arrays = [stored[f"{group}/{i}"] for i in range(len(variables))]
+            for variable, array in zip(variables, arrays):
+                if tuple(variable.shape) != array.shape:
+                    raise training.RunError(f"{path}: {group} variable {variable.path} has shape {array.shape}, "
+                                            f"the model expects {tuple(variable.shape)}")
+            for variable, array in zip(variables, arrays):
+                variable.assign(array)
+        return meta
+
+    def parameter_counts(self) -> dict[str, int]:
+        return {"generator": count_parameters(self.generator), "discriminator": count_parameters(self.discriminator)}
+
+    def synchronize(self) -> None:
+        if self._last is not None:
+            backend_ops.block_until_ready(self._last)
+
+    def describe(self) -> dict:
+        gpus = backend_ops.gpus()
+        return {"framework": "keras", "backend": self.backend,
+                "versions": {**backend_ops.versions(), "numpy": np.__version__},
+                "device": "cuda" if self.device == "gpu" else "cpu",
+                "device_name": gpus[0] if self.device == "gpu" else runs.cpu_model(),
+                "determinism": self.determinism, "compiled": True,
+                "compiler": ("tf.function(jit_compile=True) (XLA)" if self.jit_compile else "tf.function")
+                if self.backend == "tensorflow" else "jax.jit (XLA)",
+                "compile_seconds": self.compile_seconds,
+                "precision": {"dtype": "float32", **tf32_state()}}
