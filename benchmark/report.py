@@ -1,0 +1,847 @@
+"""The suite report: ``report.md``, a self-contained ``report.html``, ``summary.csv`` and ``plots/``.
+
+    python -m benchmark.report OUT [--parity-dir results/parity]
+
+Reads only files: ``OUT/suite.json`` (the harness's record of every run, failures included) and each run
+folder (``benchmark.runs``: config, metrics, timing, result, samples, grids; ``benchmark.evaluate``'s
+eval.json and curve.json), plus the lockstep parity files when they exist. No framework is imported.
+
+Every number is a mean ± standard deviation (ddof 1) over seeds with the number of seeds; PyTorch and Keras
+are compared with Welch's two-sided t-test (unequal variances, ``scipy.stats.ttest_ind(equal_var=False)``)
+where both sides have at least two seeds, and the report says "n/a" otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import math
+import re
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from benchmark import evaluate as ev  # noqa: E402  (its file names and key constants; it imports torch)
+from benchmark import runs  # noqa: E402
+from benchmark.suite import FRAMEWORKS, RUNS_DIR, SUITE_FILE  # noqa: E402
+
+REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR = "report.md", "report.html", "summary.csv", "plots"
+DEFAULT_PARITY_DIR = Path(__file__).resolve().parent.parent / "results" / "parity"
+LOCKSTEP_FILE, DEFAULTS_AUDIT_FILE = "lockstep.json", "defaults_audit.json"
+ALPHA = 0.05
+GRID_IMAGES = 64
+FRAMEWORK_ORDER = tuple(FRAMEWORKS)
+COLORS = {"pytorch": "#ee4c2c", "keras-tensorflow": "#1f77b4", "keras-jax": "#2ca02c"}
+PRETTY = {"pytorch": "PyTorch", "keras-tensorflow": "Keras (TensorFlow)", "keras-jax": "Keras (JAX)"}
+
+
+@dataclass(frozen=True)
+class Metric:
+    column: str
+    label: str
+    better: str  # "lower", "higher" or "" (no direction)
+    digits: int = 4
+
+
+QUALITY = (
+    Metric("mnist_fid", "MNIST-FID", "lower"),
+    Metric("mnist_is_mean", "MNIST-IS", "higher"),
+    Metric("mnist_kid_mean", "MNIST-KID", "lower"),
+    Metric("mnist_precision", "precision (MNIST features)", "higher"),
+    Metric("mnist_recall", "recall (MNIST features)", "higher"),
+    Metric("inception_fid", "Inception FID", "lower"),
+    Metric("inception_is_mean", "Inception IS", "higher"),
+    Metric("inception_kid_mean", "Inception KID", "lower"),
+    Metric("digits_covered", "digits covered (of 10)", "higher"),
+    Metric("kl_to_uniform", "KL(digit histogram ‖ uniform), nats", "lower"),
+)
+SPEED = (
+    Metric("train_seconds", "training time, s", "lower"),
+    Metric("compile_seconds", "compile / warm-up (first 5 iterations), s", "lower"),
+    Metric("setup_seconds", "process set-up (imports, data, models), s", "lower"),
+    Metric("steady_ms_per_step", "steady-state ms / iteration", "lower"),
+    Metric("images_per_second", "steady-state real images / s", "higher"),
+)
+INCEPTION_COLUMNS = ("inception_fid", "inception_is_mean", "inception_kid_mean")
+
+
+# ------------------------------------------------------------------------------------------ collection
+
+def _read_json(path: Path, default=None):
+    try:
+        return json.loads(path.read_text()) if path.is_file() else default
+    except (json.JSONDecodeError, OSError):
+        return default
+
+
+def framework_label(config: dict) -> str:
+    """``pytorch`` / ``keras-<backend>`` from a run's config.json."""
+    framework = config.get("framework") or ""
+    if framework.startswith("keras") or framework in ("tensorflow", "tensorflow_impl"):
+        return f"keras-{config.get('backend') or 'tensorflow'}" if framework != "keras-jax" else framework
+    return framework
+
+
+def _get(block: dict | None, key: str):
+    value = (block or {}).get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def run_row(run_dir: Path, record: dict | None) -> dict:
+    """One summary.csv row from a run folder and the suite's record of it (either may be incomplete)."""
+    record = record or {}
+    config = _read_json(run_dir / runs.CONFIG, {})
+    timing = _read_json(run_dir / runs.TIMING, {})
+    result = _read_json(run_dir / runs.RESULT, {})
+    evaluation = _read_json(run_dir / ev.EVAL_FILE, {})
+    curve = _read_json(run_dir / ev.CURVE_FILE, [])
+    environment = config.get("environment", {})
+    mnist, inception = evaluation.get(ev.KEY_MNIST), evaluation.get(ev.KEY_INCEPTION) or {}
+    cover = evaluation.get(ev.KEY_COVERAGE) or {}
+    per_step = timing.get("steady_seconds_per_step")
+    status = record.get("status") or result.get("status") or "unknown"
+    row = {
+        "run": record.get("name") or run_dir.name,
+        "model": record.get("model") or config.get("model"),
+        "framework": record.get("framework") or framework_label(config),
+        "seed": record.get("seed", config.get("seed")),
+        "status": status,
+        "exit_code": record.get("exit_code", result.get("exit_code")),
+        "exit": record.get("exit"),
+        "steps_planned": record.get("steps") or config.get("steps"),
+        "steps_done": result.get("step"),
+        "epochs": config.get("epochs"),
+        "batch_size": config.get("batch_size"),
+        "train_seconds": timing.get("train_seconds"),
+        "setup_seconds": timing.get("setup_seconds"),
+        "compile_seconds": timing.get("warmup_seconds"),
+        "steady_ms_per_step": per_step * 1000 if per_step else None,
+        "images_per_second": timing.get("images_per_second"),
+        "process_seconds": timing.get("total_seconds"),
+        "train_wall_seconds": record.get("train_wall_seconds"),
+        "eval_wall_seconds": record.get("eval_wall_seconds"),
+        "eval_exit_code": record.get("eval_exit_code"),
+        "evaluated": bool(evaluation),
+        "num_samples_scored": evaluation.get(ev.KEY_NUM_SAMPLES),
+        **{f"mnist_{key}": _get(mnist, key) for key in ev.MNIST_METRICS},
+        "inception_available": bool(inception.get(ev.KEY_AVAILABLE)) if evaluation else None,
+        "inception_reason": inception.get(ev.KEY_REASON),
+        "inception_official_weights": inception.get(ev.KEY_OFFICIAL_WEIGHTS),
+        **{f"inception_{key}": _get(inception, key) if inception.get(ev.KEY_OFFICIAL_WEIGHTS) else None
+           for key in ev.INCEPTION_METRICS},
+        "digits_covered": _get(cover, ev.KEY_DIGITS_COVERED),
+        "kl_to_uniform": _get(cover, ev.KEY_KL_TO_UNIFORM),
+        "curve_points": len(curve),
+        "curve_last_mnist_fid": curve[-1][ev.KEY_MNIST_FID] if curve else None,
+        "device": environment.get("device"),
+        "device_name": environment.get("device_name"),
+        "determinism": environment.get("determinism"),
+        "backend": config.get("backend"),
+        "git_commit": config.get("git_commit"),
+        "run_dir": str(run_dir),
+        "log_tail": "\n".join(record.get("log_tail") or record.get("eval_log_tail") or []),
+    }
+    return row
+
+
+@dataclass
+class SuiteData:
+    out: Path
+    suite: dict
+    table: pd.DataFrame
+    run_dirs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def frameworks(self) -> list[str]:
+        present = set(self.table["framework"].dropna()) if len(self.table) else set()
+        planned = self.suite.get("options", {}).get("frameworks") or []
+        ordered = [f for f in list(planned) + list(FRAMEWORK_ORDER) if f in present]
+        return list(dict.fromkeys(ordered + sorted(present - set(ordered))))
+
+    @property
+    def models(self) -> list[str]:
+        planned = self.suite.get("options", {}).get("models") or []
+        present = list(dict.fromkeys(self.table["model"].dropna())) if len(self.table) else []
+        return list(dict.fromkeys([m for m in planned if m in present] + present))
+
+
+def collect(out: Path) -> SuiteData:
+    """Every planned run (from suite.json) and every run folder found, one row each."""
+    out = Path(out)
+    suite = _read_json(out / SUITE_FILE, {})
+    records = suite.get("runs", {})
+    names = list(dict.fromkeys(list(suite.get("plan", [])) + list(records)
+                               + sorted(p.name for p in (out / RUNS_DIR).glob("*") if p.is_dir())))
+    rows, run_dirs = [], {}
+    for name in names:
+        record = records.get(name)
+        run_dir = out / (record.get("run_dir") if record else f"{RUNS_DIR}/{name}")
+        if record is None and not (run_dir / runs.CONFIG).exists():
+            if name in suite.get("plan", []):
+                rows.append({"run": name, "status": "pending"})
+            continue
+        row = run_row(run_dir, record)
+        row["run_dir"] = str(run_dir.relative_to(out)) if run_dir.is_relative_to(out) else str(run_dir)
+        rows.append(row)
+        run_dirs[name] = run_dir
+    table = pd.DataFrame(rows)
+    for column in ("model", "framework", "seed", "status"):
+        if column not in table:
+            table[column] = None
+    return SuiteData(out, suite, table, run_dirs)
+
+
+# ---------------------------------------------------------------------------------------- statistics
+
+def _values(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame:
+        return np.array([])
+    return pd.to_numeric(frame[column], errors="coerce").dropna().to_numpy(dtype=float)
+
+
+def _number(value: float, digits: int = 4) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    if value != 0 and (abs(value) >= 10 ** max(digits, 5) or abs(value) < 1e-3):
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}g}"
+
+
+def mean_std(values: np.ndarray, digits: int = 4, seeds: int | None = None) -> str:
+    """"m ± s" (ddof 1) for n ≥ 2, "m" for n = 1, "—" for none; "(n=k)" when fewer than ``seeds`` values."""
+    if len(values) == 0:
+        return "—"
+    text = _number(values.mean(), digits)
+    if len(values) > 1:
+        text += f" ± {_number(0.0 if _constant(values) else values.std(ddof=1), 2)}"
+    if seeds is not None and len(values) != seeds:
+        text += f" (n={len(values)})"
+    return text
+
+
+def welch(a: np.ndarray, b: np.ndarray) -> tuple[float | None, str]:
+    """Welch's two-sided t-test: (p or None, text). Needs two values a side and some variance."""
+    if len(a) < 2 or len(b) < 2:
+        return None, f"n/a ({min(len(a), len(b))} seed{'s' if min(len(a), len(b)) != 1 else ''})"
+    if _constant(a) and _constant(b):
+        if np.isclose(a.mean(), b.mean(), rtol=1e-9, atol=0.0):
+            return 1.0, "p = 1 (identical)"
+        return 0.0, "p ≈ 0 (no variance)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # near-constant samples: scipy warns, the p is still valid
+        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return p, f"p = {p:.3g}" + (" (significant)" if p < ALPHA else "")
+
+
+def _constant(values: np.ndarray) -> bool:
+    """No variance beyond floating-point noise (0.7 stored as 0.7000000000000001 is still 0.7)."""
+    return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
+
+
+def comparison_table(data: SuiteData, model: str, metrics: tuple[Metric, ...]) -> pd.DataFrame:
+    """Rows: metrics; columns: one per framework (mean ± std over seeds), then Welch's test vs the first."""
+    frame = data.table[(data.table["model"] == model) & data.table["status"].isin([runs.COMPLETED])]
+    frameworks = data.frameworks
+    seeds = {f: int((frame["framework"] == f).sum()) for f in frameworks}
+    rows = []
+    for metric in metrics:
+        samples = {f: _values(frame[frame["framework"] == f], metric.column) for f in frameworks}
+        if not any(len(v) for v in samples.values()):
+            continue
+        arrow = {"lower": " ↓", "higher": " ↑"}.get(metric.better, "")
+        row = {"metric": metric.label + arrow}
+        for f in frameworks:
+            row[f"{PRETTY.get(f, f)} (n={seeds[f]})"] = mean_std(samples[f], metric.digits, seeds[f])
+        reference = frameworks[0]
+        for f in frameworks[1:]:
+            _, text = welch(samples[reference], samples[f])
+            row[f"Welch t-test {PRETTY.get(f, f)} vs {PRETTY.get(reference, reference)}"] = text
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------- plots
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _framework_runs(data: SuiteData, model: str):
+    """(framework, seed, run_dir) of the runs of ``model`` that have a folder, frameworks in report order."""
+    frame = data.table[data.table["model"] == model]
+    for framework in data.frameworks:
+        for _, row in frame[frame["framework"] == framework].sort_values("seed").iterrows():
+            if row["run"] in data.run_dirs:
+                yield framework, row["seed"], data.run_dirs[row["run"]]
+
+
+def plot_curves(data: SuiteData, model: str, path: Path) -> Path | None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    drawn = set()
+    for framework, seed, run_dir in _framework_runs(data, model):
+        curve = _read_json(run_dir / ev.CURVE_FILE, [])
+        if not curve:
+            continue
+        steps = [p[ev.KEY_STEP] for p in curve]
+        seconds = [p[ev.KEY_ELAPSED] for p in curve]
+        fid = [p[ev.KEY_MNIST_FID] for p in curve]
+        label = None if framework in drawn else PRETTY.get(framework, framework)
+        drawn.add(framework)
+        for axis, x in zip(axes, (steps, seconds)):
+            axis.plot(x, fid, marker="o", ms=3, color=COLORS.get(framework), alpha=0.85, label=label)
+    if not drawn:
+        plt.close(fig)
+        return None
+    axes[0].set_xlabel("iteration (generator updates)")
+    axes[1].set_xlabel("training seconds (wall clock, excl. evaluation I/O)")
+    axes[0].set_ylabel("MNIST-FID of the curve samples (log)")
+    for axis in axes:
+        axis.set_yscale("log")
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"{model}: MNIST-FID during training (one line per seed)")
+    return _save(fig, path)
+
+
+def plot_losses(data: SuiteData, model: str, path: Path) -> Path | None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
+    drawn = set()
+    for framework, seed, run_dir in _framework_runs(data, model):
+        records = runs.MetricsLog(run_dir / runs.METRICS).records() if (run_dir / runs.METRICS).exists() else []
+        if not records:
+            continue
+        label = None if framework in drawn else PRETTY.get(framework, framework)
+        drawn.add(framework)
+        steps = [r["step"] for r in records]
+        for axis, key in zip(axes, ("d_loss", "g_loss")):
+            axis.plot(steps, [r.get(key, np.nan) for r in records], color=COLORS.get(framework), alpha=0.8,
+                      label=label, lw=1)
+    if not drawn:
+        plt.close(fig)
+        return None
+    for axis, title in zip(axes, ("discriminator / critic loss", "generator loss")):
+        axis.set_title(title)
+        axis.set_xlabel("iteration")
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"{model}: losses (one line per seed)")
+    return _save(fig, path)
+
+
+def plot_throughput(data: SuiteData, path: Path) -> Path | None:
+    frame = data.table[data.table["status"] == runs.COMPLETED]
+    if frame.empty or _values(frame, "images_per_second").size == 0:
+        return None
+    models, frameworks = data.models, data.frameworks
+    panels = (("images_per_second", "steady-state real images / s (higher is faster)"),
+              ("steady_ms_per_step", "steady-state ms / iteration"),
+              ("compile_seconds", "compile / warm-up seconds (first 5 iterations)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 3.8))
+    width = 0.8 / max(len(frameworks), 1)
+    x = np.arange(len(models))
+    for axis, (column, title) in zip(axes, panels):
+        for index, framework in enumerate(frameworks):
+            means, errors = [], []
+            for model in models:
+                values = _values(frame[(frame["model"] == model) & (frame["framework"] == framework)], column)
+                means.append(values.mean() if len(values) else np.nan)
+                errors.append(values.std(ddof=1) if len(values) > 1 else 0.0)
+            axis.bar(x + (index - (len(frameworks) - 1) / 2) * width, means, width, yerr=errors, capsize=3,
+                     color=COLORS.get(framework), label=PRETTY.get(framework, framework))
+        axis.set_xticks(x, models, rotation=20)
+        axis.set_title(title, fontsize=10)
+        axis.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_fid_bars(data: SuiteData, path: Path) -> Path | None:
+    frame = data.table[data.table["status"] == runs.COMPLETED]
+    if frame.empty or _values(frame, "mnist_fid").size == 0:
+        return None
+    models, frameworks = data.models, data.frameworks
+    fig, axis = plt.subplots(figsize=(8, 3.6))
+    width = 0.8 / max(len(frameworks), 1)
+    x = np.arange(len(models))
+    for index, framework in enumerate(frameworks):
+        means, errors = [], []
+        for model in models:
+            values = _values(frame[(frame["model"] == model) & (frame["framework"] == framework)], "mnist_fid")
+            means.append(values.mean() if len(values) else np.nan)
+            errors.append(values.std(ddof=1) if len(values) > 1 else 0.0)
+        axis.bar(x + (index - (len(frameworks) - 1) / 2) * width, means, width, yerr=errors, capsize=3,
+                 color=COLORS.get(framework), label=PRETTY.get(framework, framework))
+    axis.set_xticks(x, models)
+    axis.set_ylabel("MNIST-FID (lower is better)")
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _first_seed_dirs(data: SuiteData, model: str) -> dict[str, Path]:
+    """The lowest seed that every framework of ``model`` has, one run folder per framework."""
+    by_framework: dict[str, dict[int, Path]] = {}
+    for framework, seed, run_dir in _framework_runs(data, model):
+        by_framework.setdefault(framework, {})[seed] = run_dir
+    if not by_framework:
+        return {}
+    common = set.intersection(*(set(seeds) for seeds in by_framework.values()))
+    return {f: seeds[min(common) if common else min(seeds)] for f, seeds in by_framework.items()}
+
+
+def _sample_grid(run_dir: Path) -> tuple[np.ndarray | None, str]:
+    samples = run_dir / runs.SAMPLES
+    if samples.exists():
+        with np.load(samples) as archive:
+            return runs.image_grid(archive["images"][:GRID_IMAGES]), "final samples"
+    grids = sorted((run_dir / runs.GRIDS).glob("step_*.png"))
+    if grids:
+        return np.asarray(Image.open(grids[-1]).convert("L")), f"last grid ({grids[-1].stem})"
+    return None, ""
+
+
+def plot_sample_grids(data: SuiteData, model: str, path: Path) -> Path | None:
+    chosen = _first_seed_dirs(data, model)
+    grids = {f: _sample_grid(d) for f, d in chosen.items()}
+    grids = {f: g for f, g in grids.items() if g[0] is not None}
+    if not grids:
+        return None
+    fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4.3))
+    axes = np.atleast_1d(axes)
+    for axis, (framework, (grid, what)) in zip(axes, grids.items()):
+        axis.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        axis.set_title(f"{PRETTY.get(framework, framework)}\n{what}, seed {_seed_of(chosen[framework])}", fontsize=9)
+        axis.axis("off")
+    fig.suptitle(f"{model}: the same 64 evaluation noise vectors in each framework", fontsize=10)
+    return _save(fig, path)
+
+
+def _seed_of(run_dir: Path):
+    return _read_json(run_dir / runs.CONFIG, {}).get("seed", "?")
+
+
+def progress_gif(data: SuiteData, model: str, path: Path, scale: int = 2) -> Path | None:
+    """Frames: the grids/step_*.png of each framework side by side, at the steps all of them have."""
+    chosen = _first_seed_dirs(data, model)
+    frames_by = {f: {p.stem: p for p in sorted((d / runs.GRIDS).glob("step_*.png"))} for f, d in chosen.items()}
+    frames_by = {f: v for f, v in frames_by.items() if v}
+    if not frames_by:
+        return None
+    steps = sorted(set.intersection(*(set(v) for v in frames_by.values())))
+    if not steps:
+        return None
+    frames = []
+    for step in steps:
+        tiles = [Image.open(frames_by[f][step]).convert("L") for f in frames_by]
+        height = max(t.height for t in tiles)
+        label_height, gap = 14, 6
+        canvas = Image.new("L", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), height + label_height), 255)
+        draw = ImageDraw.Draw(canvas)
+        left = 0
+        for framework, tile in zip(frames_by, tiles):
+            canvas.paste(tile, (left, label_height))
+            draw.text((left + 2, 1), f"{PRETTY.get(framework, framework)}  it {int(step.split('_')[1])}", fill=0)
+            left += tile.width + gap
+        frames.append(canvas.resize((canvas.width * scale, canvas.height * scale), Image.NEAREST))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=600, loop=0, optimize=True)
+    return path
+
+
+# ------------------------------------------------------------------------------------------- parity
+
+def _flatten(value, prefix=""):
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, value
+
+
+def lockstep_records(lockstep) -> list[dict]:
+    """The per-step drift records of a lockstep JSON, whatever its top-level layout: a list of
+    ``{step, ...numbers}`` or a dict holding such a list (any key), possibly per model."""
+    if isinstance(lockstep, list) and lockstep and isinstance(lockstep[0], dict) and "step" in lockstep[0]:
+        return lockstep
+    found = []
+    if isinstance(lockstep, dict):
+        for key, value in lockstep.items():
+            inner = lockstep_records(value)
+            if inner and key not in ("step",):
+                tag = None if isinstance(value, list) else key
+                found += [{**r, "series": r.get("series") or r.get("model") or tag or key} for r in inner]
+    return found
+
+
+def plot_lockstep(lockstep, path: Path) -> Path | None:
+    records = lockstep_records(lockstep)
+    if not records:
+        return None
+    frame = pd.DataFrame(records)
+    numeric = [c for c in frame.columns if c not in ("step", "series") and pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = [c for c in numeric if (pd.to_numeric(frame[c], errors="coerce") > 0).any()]
+    if not numeric:
+        return None
+    shown = numeric[:6]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.4), squeeze=False)
+    series = frame["series"] if "series" in frame else pd.Series(["drift"] * len(frame))
+    for axis, column in zip(axes[0], shown):
+        for name in dict.fromkeys(series.fillna("drift")):
+            part = frame[series.fillna("drift") == name]
+            axis.plot(part["step"], part[column], marker=".", label=str(name))
+        axis.set_yscale("log")
+        axis.set_xlabel("lockstep iteration")
+        axis.set_title(column, fontsize=9)
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("PyTorch vs Keras from identical weights and inputs: drift per iteration")
+    return _save(fig, path)
+
+
+def defaults_audit_table(audit) -> pd.DataFrame | None:
+    """A defaults audit as a table: a list of flat records, or a dict of name -> record / value."""
+    if isinstance(audit, dict):
+        for key in ("rows", "records", "defaults", "items", "audit"):
+            if isinstance(audit.get(key), list):
+                audit = audit[key]
+                break
+    if isinstance(audit, list) and audit and all(isinstance(r, dict) for r in audit):
+        return pd.DataFrame([dict(_flatten(r)) for r in audit])
+    if isinstance(audit, dict) and audit:
+        rows = []
+        for name, value in audit.items():
+            rows.append({"setting": name, **(dict(_flatten(value)) if isinstance(value, dict) else {"value": value})})
+        return pd.DataFrame(rows)
+    return None
+
+
+# ------------------------------------------------------------------------------------------ document
+
+class Document:
+    """Blocks rendered twice: Markdown with image links, HTML with the images embedded (base64)."""
+
+    def __init__(self, out: Path):
+        self.out, self.blocks = out, []
+
+    def heading(self, level: int, text: str) -> None:
+        self.blocks.append(("heading", level, text))
+
+    def text(self, text: str) -> None:
+        self.blocks.append(("text", text))
+
+    def bullets(self, items: list[str]) -> None:
+        if items:
+            self.blocks.append(("bullets", items))
+
+    def table(self, frame: pd.DataFrame | None) -> None:
+        if frame is not None and not frame.empty:
+            self.blocks.append(("table", frame))
+
+    def image(self, path: Path | None, alt: str) -> None:
+        if path is not None:
+            self.blocks.append(("image", path, alt))
+
+    def code(self, text: str) -> None:
+        self.blocks.append(("code", text))
+
+    def markdown(self) -> str:
+        parts = []
+        for block in self.blocks:
+            kind = block[0]
+            if kind == "heading":
+                parts.append("#" * block[1] + " " + block[2])
+            elif kind == "text":
+                parts.append(block[1])
+            elif kind == "bullets":
+                parts.append("\n".join(f"- {item}" for item in block[1]))
+            elif kind == "table":
+                parts.append(markdown_table(block[1]))
+            elif kind == "image":
+                parts.append(f"![{block[2]}]({block[1].relative_to(self.out).as_posix()})")
+            elif kind == "code":
+                parts.append("```\n" + block[1] + "\n```")
+        return "\n\n".join(parts) + "\n"
+
+    def html(self, title: str) -> str:
+        parts = []
+        for block in self.blocks:
+            kind = block[0]
+            if kind == "heading":
+                parts.append(f"<h{block[1]}>{_inline(block[2])}</h{block[1]}>")
+            elif kind == "text":
+                parts.append(f"<p>{_inline(block[1])}</p>")
+            elif kind == "bullets":
+                parts.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in block[1]) + "</ul>")
+            elif kind == "table":
+                parts.append(block[1].to_html(index=False, border=0, na_rep="—", classes="table"))
+            elif kind == "image":
+                mime = "image/gif" if block[1].suffix == ".gif" else "image/png"
+                data = base64.b64encode(block[1].read_bytes()).decode()
+                parts.append(f'<figure><img alt="{html.escape(block[2])}" src="data:{mime};base64,{data}">'
+                             f"<figcaption>{html.escape(block[2])}</figcaption></figure>")
+            elif kind == "code":
+                parts.append(f"<pre>{html.escape(block[1])}</pre>")
+        style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
+                 "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+                 "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
+                 "th{background:#f3f3f3}img{max-width:100%}pre{background:#f6f6f6;padding:8px;overflow:auto}"
+                 "figure{margin:1em 0}figcaption{font-size:0.85em;color:#555}code{background:#f3f3f3}")
+        return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+                f"<style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _inline(text: str) -> str:
+    text = html.escape(text)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+    return re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', text)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "—"
+        if isinstance(value, float):
+            value = _number(value)
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+# -------------------------------------------------------------------------------------------- report
+
+SUMMARY_COLUMNS = ("run", "model", "framework", "seed", "status", "exit_code", "exit", "steps_planned", "steps_done",
+                   "epochs", "batch_size", "train_seconds", "setup_seconds", "compile_seconds", "steady_ms_per_step",
+                   "images_per_second", "process_seconds", "train_wall_seconds", "eval_wall_seconds",
+                   "eval_exit_code", "evaluated", "num_samples_scored",
+                   *(f"mnist_{k}" for k in ev.MNIST_METRICS), "inception_available", "inception_reason",
+                   "inception_official_weights", *(f"inception_{k}" for k in ev.INCEPTION_METRICS),
+                   "digits_covered", "kl_to_uniform", "curve_points", "curve_last_mnist_fid", "device",
+                   "device_name", "determinism", "backend", "git_commit", "run_dir")
+
+
+def _environment_section(doc: Document, data: SuiteData) -> None:
+    env = data.suite.get("environment", {})
+    doc.heading(2, "Environment")
+    gpus = env.get("gpus")
+    items = [f"CPU: {env.get('cpu', '?')} ({env.get('cpu_count', '?')} logical cores)",
+             f"GPU: {'; '.join(gpus) if gpus else 'none'}",
+             f"Platform: {env.get('platform', '?')}, Python {env.get('python', '?')}",
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v),
+             f"Code: git commit `{env.get('git_commit') or 'unknown'}`"]
+    doc.bullets([i for i in items if not i.endswith("?")])
+    rows = []
+    for framework in data.frameworks:
+        frame = data.table[data.table["framework"] == framework]
+        config = {}
+        for name in frame["run"]:
+            if name in data.run_dirs:
+                config = _read_json(data.run_dirs[name] / runs.CONFIG, {})
+                if config:
+                    break
+        described = config.get("environment", {})
+        if not described:
+            continue
+        precision = described.get("precision", {})
+        rows.append({"framework": PRETTY.get(framework, framework),
+                     "versions": ", ".join(f"{k} {v}" for k, v in (described.get("versions") or {}).items()),
+                     "device": f"{described.get('device')} ({described.get('device_name')})",
+                     "determinism": described.get("determinism"),
+                     "compiled": described.get("compiled", described.get("jit_compile")),
+                     "precision": ", ".join(f"{k}={v}" for k, v in precision.items())
+                     if isinstance(precision, dict) else precision})
+    doc.table(pd.DataFrame(rows))
+
+
+def _setup_section(doc: Document, data: SuiteData) -> None:
+    profile = data.suite.get("profile", {})
+    options = data.suite.get("options", {})
+    doc.heading(2, "Set-up")
+    length = (f"{profile.get('steps')} iterations" if profile.get("steps") is not None
+              else f"{profile.get('epochs')} epoch(s)" if profile.get("epochs") is not None else "the spec's epochs")
+    steps = data.table.groupby("model")["steps_planned"].first().dropna() if "steps_planned" in data.table else {}
+    doc.bullets([
+        f"Profile **{profile.get('name', '?')}**: {profile.get('description', '')}; training length {length}"
+        + (f" ({', '.join(f'{m} {int(s)}' for m, s in steps.items())} iterations)" if len(steps) else "")
+        + (f", batch size {profile['batch_size']}" if profile.get("batch_size") else ", the spec's batch size"),
+        f"Seeds: {', '.join(map(str, options.get('seeds', [])))}; device requested: {options.get('device', '?')}; "
+        f"{options.get('jobs', 1)} training process(es) at a time"
+        + (" — **timings perturbed by parallel runs**" if options.get("jobs", 1) > 1 else ""),
+        f"Scored samples per run: {profile.get('num_samples')} from the fixed evaluation noise, against the "
+        f"10,000 MNIST test images; curve points: {profile.get('curve_samples')} samples each",
+        "Every training run and every evaluation ran in its own process; the frameworks never shared one.",
+        f"Suite started {data.suite.get('started', '?')}, last updated {data.suite.get('updated', '?')}, "
+        f"state: {data.suite.get('state', '?')}",
+    ])
+
+
+def _problems_section(doc: Document, data: SuiteData) -> None:
+    table = data.table
+    bad = table[~table["status"].isin([runs.COMPLETED])]
+    eval_failed = table[(table["status"] == runs.COMPLETED) &
+                        (pd.to_numeric(table.get("eval_exit_code"), errors="coerce").fillna(0) != 0)] \
+        if "eval_exit_code" in table else table.iloc[0:0]
+    doc.heading(2, "Failed, diverged and unfinished runs")
+    if bad.empty and eval_failed.empty:
+        doc.text("None: every planned run completed and was evaluated.")
+        return
+    doc.text("They are left out of the means above (a diverged run has no final samples); "
+             "each is listed with its exit status and the last lines of its log.")
+    listing = pd.concat([bad, eval_failed])
+    columns = [c for c in ("run", "status", "exit", "steps_done", "steps_planned", "eval_exit_code") if c in listing]
+    doc.table(listing[columns])
+    for _, row in listing.iterrows():
+        tail = row.get("log_tail")
+        if isinstance(tail, str) and tail:
+            doc.text(f"`{row['run']}` ({row.get('exit') or row['status']}), last lines of its log:")
+            doc.code(tail)
+
+
+def _inception_note(data: SuiteData) -> str | None:
+    table = data.table
+    if "inception_available" not in table or table["inception_available"].isna().all():
+        return None
+    official = table.get("inception_official_weights")
+    if table["inception_available"].fillna(False).astype(bool).any():
+        if official is not None and not official.fillna(False).astype(bool).all():
+            return "Inception metrics were computed with unofficial weights in some runs and are not reported."
+        return None
+    reasons = table["inception_reason"].dropna().unique()
+    return ("Inception metrics (FID, IS, KID on Inception-v3 features): **not computed** — "
+            + ("; ".join(reasons) if len(reasons) else "no reason recorded")
+            + ". They are left blank, never zero.")
+
+
+def build_report(out: str | Path, parity_dir: str | Path | None = None) -> dict[str, Path]:
+    """Write report.md, report.html, summary.csv and plots/ in ``out``; return their paths."""
+    out = Path(out)
+    data = collect(out)
+    plots = out / PLOTS_DIR
+    plots.mkdir(parents=True, exist_ok=True)
+    for old in list(plots.glob("*.png")) + list(plots.glob("*.gif")):
+        old.unlink()
+    summary = data.table.reindex(columns=[c for c in SUMMARY_COLUMNS if c in data.table]
+                                 + [c for c in data.table.columns if c not in SUMMARY_COLUMNS and c != "log_tail"])
+    summary.to_csv(out / SUMMARY_CSV, index=False)
+
+    profile = data.suite.get("profile", {}).get("name", out.name)
+    doc = Document(out)
+    doc.heading(1, f"GAN benchmark on MNIST: PyTorch vs Keras 3 — profile `{profile}`")
+    counts = data.table["status"].value_counts().to_dict() if len(data.table) else {}
+    doc.text(f"{len(data.table)} runs: " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none")
+             + f". One row per run in [`{SUMMARY_CSV}`]({SUMMARY_CSV}); "
+               "regenerate with `python -m benchmark.report " + out.as_posix() + "`.")
+    if profile == "smoke":
+        doc.text("**Smoke profile**: a few iterations per run to check the pipeline; the numbers say nothing "
+                 "about the models or the frameworks.")
+    _environment_section(doc, data)
+    _setup_section(doc, data)
+
+    doc.heading(2, "How to read the tables")
+    doc.bullets([
+        "Each cell: mean ± standard deviation (ddof 1) over seeds; the column header gives the number of "
+        "completed runs (seeds), and a cell with fewer values says (n=k). ↓ lower is better, ↑ higher is better.",
+        f"Significance: Welch's two-sided t-test (unequal variances, scipy.stats.ttest_ind(equal_var=False)) between "
+        f"the frameworks' per-seed values, marked significant at p < {ALPHA}. It needs at least two seeds per "
+        "framework (n/a otherwise); with three seeds it detects only large differences, and no correction for the "
+        "many tests is applied.",
+        "MNIST-FID / IS / KID / precision / recall use the project's MNIST classifier's features (in-domain, the "
+        "more informative on digits); Inception metrics use torch-fidelity's Inception-v3. KID is ×1 (not ×1000).",
+        "Coverage: the classifier's predicted digit of every sample; a digit is covered with at least 1 % of the "
+        "samples; KL to uniform is 0 for a balanced set, ln 10 = 2.30 for a single digit.",
+        "Timing: training seconds exclude sample grids, evaluation sample sets and checkpoints; compile / warm-up "
+        "is the first 5 iterations of the process (graph tracing, XLA compilation, allocator growth); steady "
+        "state is every later iteration. Images/s counts real images consumed (WGAN: 5 batches per iteration).",
+        "Curves: MNIST-FID of the smaller evaluation sets saved during training, so they are comparable with each "
+        "other, not with the final table (FID depends on the sample count).",
+    ])
+    note = _inception_note(data)
+    if note:
+        doc.text(note)
+
+    doc.heading(2, "Overview")
+    doc.image(plot_fid_bars(data, plots / "fid.png"), "Final MNIST-FID per model and framework (mean ± std over seeds)")
+    doc.image(plot_throughput(data, plots / "throughput.png"),
+              "Throughput, time per iteration and compile time per model and framework (mean ± std over seeds)")
+
+    for model in data.models:
+        doc.heading(2, f"Model `{model}`")
+        quality = [m for m in QUALITY if not (m.column in INCEPTION_COLUMNS and note)]
+        doc.heading(3, "Quality")
+        doc.table(comparison_table(data, model, tuple(quality)))
+        doc.heading(3, "Speed")
+        doc.table(comparison_table(data, model, SPEED))
+        doc.image(plot_sample_grids(data, model, plots / f"samples_{model}.png"),
+                  f"{model}: samples from the same evaluation noise (PyTorch | Keras)")
+        doc.image(plot_curves(data, model, plots / f"curves_{model}.png"),
+                  f"{model}: MNIST-FID against iterations and against training seconds")
+        doc.image(plot_losses(data, model, plots / f"losses_{model}.png"), f"{model}: D and G losses")
+        doc.image(progress_gif(data, model, plots / f"progress_{model}.gif"),
+                  f"{model}: training progress (grids of the first 64 evaluation noise vectors)")
+
+    _parity_section(doc, Path(parity_dir) if parity_dir else DEFAULT_PARITY_DIR, plots)
+    _problems_section(doc, data)
+
+    doc.heading(2, "All runs")
+    columns = [c for c in ("run", "status", "steps_done", "mnist_fid", "mnist_is_mean", "digits_covered",
+                           "train_seconds", "images_per_second") if c in data.table]
+    doc.table(data.table[columns])
+
+    paths = {"markdown": out / REPORT_MD, "html": out / REPORT_HTML, "csv": out / SUMMARY_CSV, "plots": plots}
+    runs.atomic_write(paths["markdown"], lambda f: f.write(doc.markdown()), mode="w")
+    runs.atomic_write(paths["html"], lambda f: f.write(doc.html(f"GAN benchmark — {profile}")), mode="w")
+    return paths
+
+
+def _parity_section(doc: Document, parity_dir: Path, plots: Path) -> None:
+    doc.heading(2, "Parity: the two implementations in lockstep")
+    lockstep = _read_json(parity_dir / LOCKSTEP_FILE)
+    audit = _read_json(parity_dir / DEFAULTS_AUDIT_FILE)
+    if lockstep is None and audit is None:
+        doc.text(f"No lockstep results found in `{parity_dir}` (run `python -m benchmark.parity`).")
+        return
+    if lockstep is not None:
+        doc.text("Both frameworks start from the same weights and consume the same batches and noise; the drift is "
+                 f"the difference between their parameters and losses after each iteration (`{LOCKSTEP_FILE}`).")
+        doc.image(plot_lockstep(lockstep, plots / "parity_drift.png"), "Lockstep drift between PyTorch and Keras")
+        summary = lockstep.get("summary") if isinstance(lockstep, dict) else None
+        if isinstance(summary, (dict, list)):
+            doc.table(defaults_audit_table(summary))
+    if audit is not None:
+        doc.heading(3, "Framework defaults the spec overrides")
+        doc.table(defaults_audit_table(audit))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmark.report", description=__doc__.split("\n")[0])
+    parser.add_argument("out", help="suite folder (results/NAME)")
+    parser.add_argument("--parity-dir", help=f"lockstep parity results (default: {DEFAULT_PARITY_DIR})")
+    args = parser.parse_args(argv)
+    if not Path(args.out).is_dir():
+        print(f"error: {args.out} is not a folder", file=sys.stderr)
+        return 2
+    paths = build_report(args.out, args.parity_dir)
+    print(f"report: {paths['markdown']} and {paths['html']}; {paths['csv']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""The report from fabricated run folders (no training): tables, statistics, plots, CSV, failures listed."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import stats
+
+from benchmark import evaluate as ev
+from benchmark import report, runs
+from benchmark.suite import RUNS_DIR, SUITE_FILE
+
+MODELS = ("dcgan", "wgan")
+FRAMEWORKS = ("pytorch", "keras-tensorflow")
+SEEDS = (0, 1, 2)
+NO_INCEPTION = "no Inception-v3 weights: offline and not in torch hub's cache"
+
+
+def _eval_json(fid: float, framework: str, model: str, seed: int) -> dict:
+    return {
+        ev.KEY_RUN: {"framework": framework, "model": model, "seed": seed, "status": "completed"},
+        ev.KEY_MNIST: {ev.KEY_FID: fid, ev.KEY_IS_MEAN: 8.0 + seed * 0.1, ev.KEY_IS_STD: 0.1,
+                       ev.KEY_KID_MEAN: fid / 100, ev.KEY_KID_STD: 0.001, ev.KEY_PRECISION: 0.7,
+                       ev.KEY_RECALL: 0.6 + seed * 0.01},
+        ev.KEY_INCEPTION: {ev.KEY_AVAILABLE: False, ev.KEY_REASON: NO_INCEPTION, ev.KEY_WEIGHTS_SHA256: None,
+                           ev.KEY_OFFICIAL_WEIGHTS: False,
+                           **dict.fromkeys((ev.KEY_FID, ev.KEY_IS_MEAN, ev.KEY_IS_STD, ev.KEY_KID_MEAN, ev.KEY_KID_STD))},
+        ev.KEY_COVERAGE: {ev.KEY_HISTOGRAM: [50] * 10, ev.KEY_DIGITS_COVERED: 10, ev.KEY_KL_TO_UNIFORM: 0.01},
+        ev.KEY_NUM_SAMPLES: 500, ev.KEY_REFERENCE: "mnist-test-10000", ev.KEY_SECONDS: 3.0, ev.KEY_VERSIONS: {},
+    }
+
+
+def fabricate_run(run_dir: Path, model: str, framework: str, seed: int, status: str = "completed",
+                  fid: float = 20.0, steps: int = 40) -> None:
+    """A run folder as the training driver and the evaluation write it."""
+    rng = np.random.default_rng([seed, len(model), len(framework)])
+    backend = framework.split("-", 1)[1] if framework.startswith("keras") else None
+    environment = {"framework": "keras" if backend else "pytorch", "backend": backend, "device": "cpu",
+                   "device_name": "Test CPU", "determinism": "seeded", "compiled": bool(backend),
+                   "versions": {"keras": "3.x"} if backend else {"torch": "2.x"},
+                   "precision": {"dtype": "float32", "tf32": False}}
+    runs.write_json(run_dir / runs.CONFIG, {"framework": environment["framework"], "backend": backend,
+                                            "model": model, "seed": seed, "steps": steps, "epochs": 0.1,
+                                            "batch_size": 64, "environment": environment, "git_commit": "abc"})
+    done = steps if status == "completed" else steps // 2
+    metrics = runs.MetricsLog(run_dir / runs.METRICS)
+    for step in range(5, done + 1, 5):
+        metrics.append({"step": step, "epoch": 0, "elapsed": step * 0.1, "d_loss": 1.0 + rng.normal(0, 0.1),
+                        "g_loss": 0.8 + rng.normal(0, 0.1)})
+    speed = 0.05 if framework == "pytorch" else 0.07
+    runs.write_json(run_dir / runs.TIMING, {
+        "setup_seconds": 2.0, "warmup_seconds": 1.5, "steady_seconds_per_step": speed + rng.normal(0, 0.001),
+        "images_per_second": 64 / speed, "train_seconds": steps * speed, "total_seconds": steps * speed + 5})
+    runs.write_json(run_dir / runs.RESULT, {"status": status, "exit_code": runs.EXIT_CODES[status], "step": done,
+                                            "steps": steps})
+    for step in range(10, done + 1, 10):
+        grid = runs.image_grid(rng.integers(0, 255, (64, 28, 28), dtype=np.uint8))
+        runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"), grid)
+    curve = [{ev.KEY_STEP: s, ev.KEY_ELAPSED: s * speed, ev.KEY_MNIST_FID: fid * 40 / s} for s in range(10, done + 1, 10)]
+    (run_dir / ev.CURVE_FILE).write_text(json.dumps(curve))
+    if status == "completed":
+        runs.write_npz(run_dir / runs.SAMPLES, images=rng.integers(0, 255, (100, 28, 28), dtype=np.uint8))
+        (run_dir / ev.EVAL_FILE).write_text(json.dumps(_eval_json(fid, framework, model, seed)))
+
+
+def fabricate_suite(out: Path, seeds=SEEDS, failing: bool = True) -> Path:
+    records, plan = {}, []
+    for seed in seeds:
+        for model in MODELS:
+            for framework in FRAMEWORKS:
+                name = f"{model}-{framework}-seed{seed}"
+                plan.append(name)
+                status = "completed"
+                if failing and name == f"wgan-keras-tensorflow-seed{seeds[-1]}":
+                    status = "diverged"
+                fid = 20.0 + seed + (3.0 if framework == "pytorch" else 0.0)
+                if failing and name == f"dcgan-pytorch-seed{seeds[-1]}":
+                    status = "failed"
+                    run_dir = out / RUNS_DIR / name
+                    run_dir.mkdir(parents=True)
+                    (run_dir / "train.log").write_text("Traceback\nRuntimeError: boom on purpose\n")
+                else:
+                    fabricate_run(out / RUNS_DIR / name, model, framework, seed, status, fid)
+                records[name] = {"name": name, "model": model, "framework": framework, "seed": seed, "steps": 40,
+                                 "run_dir": f"{RUNS_DIR}/{name}", "status": status,
+                                 "exit_code": runs.EXIT_CODES[status], "exit": f"exit {runs.EXIT_CODES[status]}",
+                                 "log_tail": ["Traceback", "RuntimeError: boom on purpose"] if status == "failed" else [],
+                                 "train_wall_seconds": 9.0, "eval_wall_seconds": 3.0,
+                                 "eval_exit_code": 0 if status == "completed" else None}
+    suite = {"profile": {"name": "quick", "description": "test", "epochs": 0.1, "steps": None, "num_samples": 100,
+                         "curve_samples": 50, "batch_size": None},
+             "options": {"models": list(MODELS), "frameworks": list(FRAMEWORKS), "seeds": list(seeds),
+                         "device": "cpu", "jobs": 1},
+             "environment": {"cpu": "Test CPU", "cpu_count": 2, "gpus": None, "platform": "Linux",
+                             "python": "3.x", "versions": {"torch": "2.x", "keras": "3.x"}, "git_commit": "abc"},
+             "state": "finished", "plan": plan, "runs": records}
+    runs.write_json(out / SUITE_FILE, suite)
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = fabricate_suite(tmp_path_factory.mktemp("suite"))
+    parity = tmp_path_factory.mktemp("parity")
+    (parity / report.LOCKSTEP_FILE).write_text(json.dumps(
+        {"models": {"dcgan": [{"step": s, "max_abs_param_diff": 1e-7 * s, "loss_diff": 1e-6 * s} for s in range(1, 6)]}}))
+    (parity / report.DEFAULTS_AUDIT_FILE).write_text(json.dumps(
+        [{"setting": "BatchNorm momentum", "pytorch": 0.1, "keras": 0.99, "spec": 0.1}]))
+    return out, report.build_report(out, parity)
+
+
+def test_report_files_and_one_csv_row_per_run(built):
+    out, paths = built
+    for key in ("markdown", "html", "csv"):
+        assert paths[key].is_file() and paths[key].stat().st_size > 0
+    summary = pd.read_csv(paths["csv"])
+    assert len(summary) == len(MODELS) * len(FRAMEWORKS) * len(SEEDS)
+    assert set(summary["framework"]) == set(FRAMEWORKS)
+    row = summary[summary["run"] == "dcgan-keras-tensorflow-seed0"].iloc[0]
+    assert row["mnist_fid"] == pytest.approx(20.0)
+    assert row["steady_ms_per_step"] == pytest.approx(70, abs=5)
+
+
+def test_plots_present_and_embedded(built):
+    out, paths = built
+    names = {p.name for p in paths["plots"].iterdir()}
+    for model in MODELS:
+        for prefix in ("samples_", "curves_", "losses_"):
+            assert f"{prefix}{model}.png" in names
+        gif = Image.open(paths["plots"] / f"progress_{model}.gif")
+        assert gif.n_frames >= 2
+    assert {"fid.png", "throughput.png", "parity_drift.png"} <= names
+    markdown = paths["markdown"].read_text()
+    for name in names:
+        assert f"plots/{name}" in markdown
+    page = paths["html"].read_text()
+    assert "data:image/png;base64," in page and "data:image/gif;base64," in page
+    assert not re.search(r'<img[^>]+src="(?!data:)', page), "report.html must embed every image"
+
+
+def test_tables_state_means_seeds_and_welch(built):
+    out, paths = built
+    markdown = paths["markdown"].read_text()
+    assert "Welch" in markdown
+    # wgan: PyTorch has 3 seeds (23, 24, 25), Keras 2 completed ones (20, 21); the failed/diverged are excluded.
+    table = report.comparison_table(report.collect(out), "wgan", report.QUALITY)
+    fid_row = table[table["metric"].str.startswith("MNIST-FID")].iloc[0]
+    assert fid_row["PyTorch (n=3)"] == "24 ± 1"
+    assert fid_row["Keras (TensorFlow) (n=2)"].startswith("20.5 ± 0.71")
+    expected = stats.ttest_ind([23, 24, 25], [20, 21], equal_var=False).pvalue
+    assert f"p = {expected:.3g}" in fid_row.iloc[-1]
+
+
+def test_inception_unavailable_is_stated_not_zero(built):
+    out, paths = built
+    markdown = paths["markdown"].read_text()
+    assert "not computed" in markdown and NO_INCEPTION in markdown
+    assert "Inception FID" not in markdown
+    summary = pd.read_csv(paths["csv"])
+    assert summary["inception_fid"].isna().all()
+
+
+def test_failed_and_diverged_runs_are_listed_with_log(built):
+    out, paths = built
+    markdown = paths["markdown"].read_text()
+    section = markdown.split("## Failed, diverged and unfinished runs", 1)[1]
+    assert "dcgan-pytorch-seed2" in section and "boom on purpose" in section
+    assert "wgan-keras-tensorflow-seed2" in section and "diverged" in section
+
+
+def test_parity_section(built):
+    out, paths = built
+    markdown = paths["markdown"].read_text()
+    assert "parity_drift.png" in markdown and "BatchNorm momentum" in markdown
+
+
+def test_single_seed_says_not_applicable(tmp_path):
+    out = fabricate_suite(tmp_path / "one", seeds=(0,), failing=False)
+    paths = report.build_report(out, tmp_path / "no-parity")
+    markdown = paths["markdown"].read_text()
+    assert "n/a (1 seed)" in markdown
+    assert "None: every planned run completed" in markdown
+    assert "No lockstep results" in markdown
+
+
+@pytest.mark.parametrize("values, expected", [([], "—"), ([3.0], "3"), ([1.0, 3.0], "2 ± 1.4")])
+def test_mean_std(values, expected):
+    assert report.mean_std(np.array(values)) == expected
+
+
+def test_welch_edge_cases():
+    assert report.welch(np.array([1.0]), np.array([1.0, 2.0]))[0] is None
+    assert report.welch(np.array([1.0, 1.0]), np.array([1.0, 1.0]))[0] == 1.0
+    p, text = report.welch(np.array([1.0, 1.1, 0.9]), np.array([5.0, 5.1, 4.9]))
+    assert p < report.ALPHA and "significant" in text
