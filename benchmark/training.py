@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import platform
@@ -96,13 +97,14 @@ def resolve_spec(args: argparse.Namespace) -> GANSpec:
 
 
 def check_checkpoint_meta(meta: dict, expected: dict) -> None:
-    """Refuse a checkpoint written for another model, spec, framework or seed."""
-    for key in ("framework", "model", "seed", "spec"):
+    """Refuse a checkpoint written for another framework, model, seed or spec."""
+    for key in ("framework", "model", "seed"):
         if meta.get(key) != expected.get(key):
-            found = meta.get(key) if key != "spec" else "another spec"
-            wanted = expected.get(key) if key != "spec" else "this one"
-            raise RunError(f"checkpoint was written with {key} {found!r}, this run has {wanted!r}; "
-                           f"use another --out folder or delete the old run")
+            raise RunError(f"checkpoint was written with {key} {meta.get(key)!r}, this run has "
+                           f"{expected.get(key)!r}; use another --out folder or delete the old run")
+    if json.dumps(meta.get("spec"), sort_keys=True) != json.dumps(expected.get("spec"), sort_keys=True):
+        raise RunError(f"checkpoint was written for a different spec of {expected.get('model')!r} "
+                       f"(e.g. another batch size); use another --out folder or delete the old run")
 
 
 class Stopwatch:
