@@ -124,15 +124,21 @@ class Stopwatch:
 
 
 class StopRequest:
-    """Turns SIGINT / SIGTERM into a flag the loop checks after each iteration, so it can checkpoint."""
+    """Turns SIGINT / SIGTERM into a flag the loop checks after each iteration, so it can checkpoint;
+    the previous handlers come back on ``restore()``."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.signal: int | None = None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handle)
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
 
     def _handle(self, signum, frame) -> None:
         self.signal = signum
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 class Progress:
@@ -245,6 +251,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
             break
     elapsed = clock.stop()
     progress.close()
+    stop.restore()
 
     segment_steps = step - start
     steady_steps = segment_steps - WARMUP_STEPS

@@ -1,0 +1,159 @@
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark import data as D
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def mnist_dir() -> Path:
+    path = D.resolve_data_dir()
+    if not (path / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"MNIST not found in {path}: set $MNIST_DIR")
+    return path
+
+
+@pytest.fixture
+def copy_of_mnist(mnist_dir, tmp_path) -> Path:
+    for name in D.SHA256:
+        shutil.copy(mnist_dir / f"{name}.gz", tmp_path / f"{name}.gz")
+        os.chmod(tmp_path / f"{name}.gz", 0o644)
+    return tmp_path
+
+
+def test_loads_verified_mnist(mnist_dir):
+    images, labels = D.load_mnist("train", mnist_dir)
+    test_images, test_labels = D.load_mnist("test", mnist_dir)
+    assert images.shape == (60_000, 28, 28) and images.dtype == np.uint8
+    assert test_images.shape == (10_000, 28, 28) and test_labels.shape == (10_000,)
+    assert np.bincount(labels).tolist()[:2] == [5923, 6742]
+    assert images.max() == 255 and images.min() == 0
+
+
+def test_raw_idx_files_are_accepted(copy_of_mnist):
+    raw = copy_of_mnist / "t10k-labels-idx1-ubyte.gz"
+    (copy_of_mnist / "t10k-labels-idx1-ubyte").write_bytes(gzip.decompress(raw.read_bytes()))
+    raw.unlink()
+    _, labels = D._load_cached.__wrapped__("test", copy_of_mnist, False)
+    assert labels[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_scaling_to_unit_range_and_back():
+    pixels = np.array([[0, 127, 128, 255]], dtype=np.uint8)
+    scaled = D.to_unit_range(pixels)
+    assert scaled.dtype == np.float32
+    np.testing.assert_allclose(scaled, [[-1.0, -0.00392157, 0.00392157, 1.0]], atol=1e-6)
+    assert D.to_uint8(scaled).tolist() == pixels.tolist()
+    assert D.to_uint8(np.array([-3.0, 3.0])).tolist() == [0, 255]
+
+
+def test_wrong_checksum_is_refused_with_one_line(copy_of_mnist):
+    name = "t10k-labels-idx1-ubyte"
+    content = bytearray(gzip.decompress((copy_of_mnist / f"{name}.gz").read_bytes()))
+    content[100] ^= 1
+    (copy_of_mnist / f"{name}.gz").write_bytes(gzip.compress(bytes(content)))
+    with pytest.raises(D.DataError, match=rf"{name}.gz: SHA-256 mismatch .* delete it and run again") as error:
+        D._load_cached.__wrapped__("test", copy_of_mnist, False)
+    assert "\n" not in str(error.value)
+
+
+def test_truncated_file_is_refused(copy_of_mnist):
+    path = copy_of_mnist / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(D.DataError, match="t10k-images-idx3-ubyte.gz: truncated or unreadable"):
+        D._load_cached.__wrapped__("test", copy_of_mnist, False)
+
+
+def test_missing_file_without_download_names_the_file(tmp_path):
+    with pytest.raises(D.DataError, match="t10k-images-idx3-ubyte.gz not found; pass --data-dir or set"):
+        D._load_cached.__wrapped__("test", tmp_path, False)
+
+
+def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    def half_a_file(url, filename):
+        Path(filename).write_bytes(b"\x1f\x8b partial")
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(D.urllib.request, "urlretrieve", half_a_file)
+    target = tmp_path / "cache"
+    with pytest.raises(D.DataError, match="is missing and could not be downloaded .*connection reset"):
+        D._load_cached.__wrapped__("test", target, True)
+    assert list(target.iterdir()) == []
+
+
+def test_download_keeps_only_a_verified_file(copy_of_mnist, tmp_path, monkeypatch):
+    def from_local_copy(url, filename):
+        shutil.copy(copy_of_mnist / url.rsplit("/", 1)[1], filename)
+
+    monkeypatch.setattr(D.urllib.request, "urlretrieve", from_local_copy)
+    target = tmp_path / "fresh"
+    images, _ = D._load_cached.__wrapped__("test", target, True)
+    assert images.shape == (10_000, 28, 28)
+    assert sorted(p.name for p in target.iterdir()) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+
+
+def test_data_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv(D.DATA_DIR_ENV, str(tmp_path / "env"))
+    assert D.resolve_data_dir(tmp_path / "flag") == tmp_path / "flag"
+    assert D.resolve_data_dir() == tmp_path / "env"
+    monkeypatch.delenv(D.DATA_DIR_ENV)
+    assert D.resolve_data_dir() == D.DEFAULT_CACHE_DIR
+
+
+def test_corrupt_data_gives_one_line_and_no_traceback_from_the_cli(copy_of_mnist, tmp_path):
+    path = copy_of_mnist / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(b"not mnist"))
+    result = subprocess.run([sys.executable, "-m", "pytorch_impl.train", "--model", "vanilla", "--steps", "1",
+                             "--data-dir", str(copy_of_mnist), "--out", str(tmp_path / "run")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        line for line in result.stderr.strip().splitlines() if line.startswith("error: ")]
+    assert "train-labels-idx1-ubyte.gz: SHA-256 mismatch" in result.stderr and "Traceback" not in result.stderr
+
+
+def _stream(seed: int, n_critic: int = 1) -> D.TrainingStream:
+    images = (np.arange(1000 * 28 * 28) % 251).astype(np.uint8).reshape(1000, 28, 28)
+    return D.TrainingStream(images, batch_size=32, noise_dim=8, seed=seed, n_critic=n_critic)
+
+
+def test_same_seed_gives_identical_batches_and_noise():
+    a, b = _stream(0, n_critic=5).step(7), _stream(0, n_critic=5).step(7)
+    for field in ("real", "d_noise", "g_noise", "gp_weight"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert a.real.shape == (5, 32, 28, 28) and a.d_noise.shape == (5, 32, 8) and a.g_noise.shape == (32, 8)
+    assert 0.0 <= a.gp_weight.min() and a.gp_weight.max() < 1.0
+
+
+def test_another_seed_gives_another_order_and_noise():
+    a, b = _stream(0).step(0), _stream(1).step(0)
+    assert not np.array_equal(a.real, b.real)
+    assert not np.array_equal(a.g_noise, b.g_noise)
+
+
+def test_an_epoch_visits_every_image_once_and_the_next_epoch_reshuffles():
+    stream = _stream(3)
+    first = [stream._order(0)[i * 32:(i + 1) * 32] for i in range(stream.batches_per_epoch)]
+    visited = np.concatenate(first)
+    assert len(visited) == len(np.unique(visited)) == 31 * 32
+    assert not np.array_equal(stream._order(0), stream._order(1))
+    assert stream.epoch_of(30) == 0 and stream.epoch_of(31) == 1
+
+
+def test_noise_distribution_has_the_stated_moments():
+    noise = D.sample_noise(np.random.default_rng(0), 20_000, 10, "normal")
+    assert abs(noise.mean()) < 0.01 and noise.std() == pytest.approx(1.0, abs=0.01)
+    uniform = D.sample_noise(np.random.default_rng(0), 20_000, 10, "uniform")
+    assert uniform.min() >= -1.0 and uniform.max() <= 1.0 and uniform.std() == pytest.approx(3 ** -0.5, abs=0.01)
+
+
+def test_evaluation_noise_is_fixed_and_prefix_stable():
+    np.testing.assert_array_equal(D.evaluation_noise(64, 100), D.evaluation_noise(2000, 100)[:64])
