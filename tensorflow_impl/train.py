@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+
 from benchmark import training
-from benchmark.data import TrainingStream
+from benchmark.data import StepInputs
 from benchmark.spec import GANSpec
 from tensorflow_impl.seeding import BACKENDS, select_backend
 
@@ -32,17 +34,15 @@ def make_trainer(spec: GANSpec, args: argparse.Namespace, compile_step: bool = T
 
     trainer = KerasGAN(spec, args.seed, args.device, args.deterministic)
     if compile_step:
-        stream_shapes = TrainingStream(_placeholder_images(spec.training.batch_size), spec.training.batch_size,
-                                       spec.training.noise_dim, args.seed, spec.objective.n_critic,
-                                       spec.training.noise)
-        trainer.compile(stream_shapes.step(0))
+        trainer.compile(placeholder_inputs(spec))
     return trainer
 
 
-def _placeholder_images(batch_size: int):
-    """Zero images, only for the shapes of the compile call (real batches never enter it)."""
-    import numpy as np
-    return np.zeros((batch_size, 28, 28), np.uint8)
+def placeholder_inputs(spec: GANSpec) -> StepInputs:
+    """Zeros of one iteration's shapes, for the compile call (their outputs are discarded)."""
+    k, b, z = spec.objective.n_critic, spec.training.batch_size, spec.training.noise_dim
+    return StepInputs(np.zeros((k, b, 28, 28), np.float32), np.zeros((k, b, z), np.float32),
+                      np.zeros((b, z), np.float32), np.zeros((k, b), np.float32))
 
 
 def main(argv: list[str] | None = None) -> int:
