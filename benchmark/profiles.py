@@ -2,8 +2,8 @@
 
 ``python benchmark/run_all.py --profile NAME`` reads one of these; nothing about a profile lives anywhere else.
 
-* ``smoke``: every model x framework, a couple of dozen iterations at a small batch, 1 seed, 500 scored
-  samples. It checks that the whole pipeline runs (CI runs it); its numbers mean nothing.
+* ``smoke``: every model x framework, 20 iterations at batch 32, 1 seed, 500 samples scored against 2,000
+  test images. It checks that the whole pipeline runs (CI runs it); its numbers mean nothing.
 * ``quick``: 1 seed, the same fraction of an epoch for every model (so every model sees the same number
   of real images), sized so that 5 models x 2 frameworks fit in about 30 minutes on 2 CPU cores.
 * ``full``: 3 seeds, the spec's training length (20 epochs, Lucic et al. 2018), 10,000 scored samples and
@@ -40,6 +40,7 @@ class Profile:
     epochs: float | None = None  # None with steps None: the spec's epochs
     batch_size: int | None = None  # None: the spec's
     inception: bool = False  # Inception-v3 metrics (they need the weights; on CPU they are slow)
+    reference_count: int | None = None  # MNIST test images on the real side (None: all 10,000)
     budget_note: str = ""
 
     def train_steps(self, spec: GANSpec) -> int:
@@ -69,8 +70,8 @@ def register(profile: Profile) -> Profile:
 
 register(Profile(
     name="smoke", description="pipeline check: every model x framework, a few iterations, 1 seed",
-    seeds=(0,), steps=24, batch_size=32, num_samples=500, curve_samples=200, curve_points=2, grid_points=3,
-    log_points=6, budget_note="under 5 minutes on 2 CPU cores"))
+    seeds=(0,), steps=20, batch_size=32, num_samples=500, curve_samples=200, curve_points=2, grid_points=4,
+    log_points=8, reference_count=2_000, budget_note="under 5 minutes on 2 CPU cores"))
 register(Profile(
     name="quick", description="a short training of every model x framework, 1 seed",
     seeds=(0,), epochs=0.1, num_samples=2_000, curve_samples=500, curve_points=4, grid_points=6,

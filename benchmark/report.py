@@ -703,16 +703,31 @@ def _problems_section(doc: Document, data: SuiteData) -> None:
     if bad.empty and eval_failed.empty:
         doc.text("None: every planned run completed and was evaluated.")
         return
-    doc.text("They are left out of the means above (a diverged run has no final samples); "
-             "each is listed with its exit status and the last lines of its log.")
-    listing = pd.concat([bad, eval_failed])
-    columns = [c for c in ("run", "status", "exit", "steps_done", "steps_planned", "eval_exit_code") if c in listing]
+    doc.text("Runs that did not complete are left out of every mean above (a diverged run has no final samples; "
+             "its curve and losses are still plotted up to the divergence); each is listed with its exit status "
+             "and the last lines of its log.")
+    listing = pd.concat([bad, eval_failed]).copy()
+    listing["problem"] = [_problem(row) for _, row in listing.iterrows()]
+    columns = [c for c in ("run", "problem", "steps_done", "steps_planned") if c in listing]
     doc.table(listing[columns])
     for _, row in listing.iterrows():
         tail = row.get("log_tail")
         if isinstance(tail, str) and tail:
-            doc.text(f"`{row['run']}` ({row.get('exit') or row['status']}), last lines of its log:")
+            doc.text(f"`{row['run']}` ({row['problem']}), last lines of its log:")
             doc.code(tail)
+
+
+def _problem(row: pd.Series) -> str:
+    status = row.get("status")
+    exit_text = row.get("exit") if isinstance(row.get("exit"), str) else None
+    if status == runs.COMPLETED:
+        code = row.get("eval_exit_code")
+        return f"trained, but its evaluation failed (exit {int(code) if pd.notna(code) else '?'})"
+    if status == "pending":
+        return "not started (the suite was stopped)"
+    if status == runs.DIVERGED:
+        return f"diverged (non-finite loss) [{exit_text or 'exit 3'}]"
+    return f"{status} [{exit_text}]" if exit_text else str(status)
 
 
 def _inception_note(data: SuiteData) -> str | None:

@@ -12,6 +12,7 @@ Exit status: 0 every run finished (completed or diverged) and was evaluated; 1 s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--keras-backend", default="tensorflow", choices=suite_lib.KERAS_BACKENDS,
                    help="backend that plain 'keras' means (default: tensorflow)")
     p.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
+    p.add_argument("--steps", type=int, help="iterations per run, instead of the profile's training length")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--out", help="suite folder (default: results/PROFILE)")
     p.add_argument("--resume", action="store_true",
@@ -75,6 +77,10 @@ def _int_list(text: str, what: str) -> list[int]:
 def options_from(args: argparse.Namespace) -> suite_lib.SuiteOptions:
     """Validate everything up front: a typo must fail in a second, not after an hour of training."""
     profile = get_profile(args.profile)
+    if args.steps is not None:
+        if args.steps < 1:
+            raise suite_lib.SuiteError("--steps must be at least 1")
+        profile = dataclasses.replace(profile, steps=args.steps, epochs=None)
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     if not models:
         raise suite_lib.SuiteError("--models: empty")

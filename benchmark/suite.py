@@ -36,6 +36,7 @@ SUITE_FILE = "suite.json"
 RUNS_DIR = "runs"
 TRAIN_LOG, EVAL_LOG = "train.log", "eval.log"
 LOG_TAIL_LINES = 20
+CHECKPOINT_MIN_EVERY = 100  # iterations; an interrupted run also checkpoints when it stops
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Framework label -> (training module, Keras backend). ``keras`` alone means ``keras-<--keras-backend>``.
@@ -124,7 +125,7 @@ def train_command(run: PlannedRun, run_dir: Path, options: SuiteOptions) -> list
                "--curve-every", str(every(run.steps, profile.curve_points)),
                "--grid-every", str(every(run.steps, profile.grid_points)),
                "--log-every", str(every(run.steps, profile.log_points)),
-               "--checkpoint-every", str(every(run.steps, 10))]
+               "--checkpoint-every", str(max(every(run.steps, 10), min(run.steps, CHECKPOINT_MIN_EVERY)))]
     if profile.batch_size:
         command += ["--batch-size", str(profile.batch_size)]
     if run.backend:
@@ -136,13 +137,15 @@ def train_command(run: PlannedRun, run_dir: Path, options: SuiteOptions) -> list
     return command
 
 
-def eval_command(run_dir: Path, options: SuiteOptions, curve_only: bool = False) -> list[str]:
-    command = [options.python, "-m", EVALUATE_MODULE, str(run_dir)]
+def eval_command(run_dirs: list[Path], options: SuiteOptions, curve_only: bool = False) -> list[str]:
+    command = [options.python, "-m", EVALUATE_MODULE, *map(str, run_dirs)]
     inception = options.profile.inception if options.inception is None else options.inception
     if not inception:
         command.append("--no-inception")
     if curve_only:
         command.append("--curve-only")
+    if options.profile.reference_count:
+        command += ["--reference-count", str(options.profile.reference_count)]
     if options.data_dir:
         command += ["--data-dir", options.data_dir]
     return command
@@ -268,7 +271,11 @@ class Outcome:
 
 
 class Suite:
-    """Runs the plan with ``jobs`` worker threads, each waiting on one child process at a time."""
+    """Trains the plan with ``jobs`` worker threads (each waits on one child process at a time), then
+    evaluates every finished run: in one evaluation process when possible (it loads torch, the classifier
+    and the reference statistics once), and run by run where that process fails, so that one bad run folder
+    cannot cost the others their scores. Training and evaluation never overlap, so evaluation never
+    perturbs a timing."""
 
     def __init__(self, options: SuiteOptions, stream: TextIO = sys.stdout):
         self.options, self.stream = options, stream
@@ -279,6 +286,7 @@ class Suite:
         self.lock = threading.Lock()
         self.outcomes: dict[str, Outcome] = {}
         self.started = time.time()
+        self.header: dict = {}
 
     # ------------------------------------------------------------------------------------- bookkeeping
 
@@ -296,9 +304,9 @@ class Suite:
         if previous and previous.get("profile", {}).get("name") != self.options.profile.name:
             raise SuiteError(f"{self.out} holds a {previous['profile'].get('name')!r} suite, not "
                              f"{self.options.profile.name!r}; use another --out")
+        known = {f.name for f in dataclasses.fields(Outcome)}
         for name, record in previous.get("runs", {}).items():
-            self.outcomes[name] = Outcome(**{k: v for k, v in record.items()
-                                             if k in {f.name for f in dataclasses.fields(Outcome)}})
+            self.outcomes[name] = Outcome(**{k: v for k, v in record.items() if k in known})
         self.header = {
             "profile": dataclasses.asdict(self.options.profile),
             "options": {"models": self.options.models, "frameworks": self.options.frameworks,
@@ -324,6 +332,7 @@ class Suite:
     # ----------------------------------------------------------------------------------------- running
 
     def _spawn(self, command: list[str], env: dict, log_path: Path) -> int:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("a") as log:
             log.write(f"\n$ {' '.join(command)}\n")
             log.flush()
@@ -340,40 +349,78 @@ class Suite:
                 with self.lock:
                     self.children.discard(child)
 
-    def execute(self, run: PlannedRun) -> Outcome:
+    def train(self, run: PlannedRun) -> Outcome:
+        """Train ``run`` in a child process, or recognise it as finished by an earlier invocation."""
         run_dir = self.run_dir(run)
         previous = self.outcomes.get(run.name)
         outcome = Outcome(run.name, run.model, run.framework, run.seed, run.steps,
-                          str(run_dir.relative_to(self.out)), attempts=previous.attempts if previous else 0)
+                          run_dir.relative_to(self.out).as_posix(), attempts=previous.attempts if previous else 0)
         state = folder_state(run_dir, run.steps)
         if state is not None:
-            outcome.status, outcome.exit_code, outcome.exit, outcome.skipped = state, runs.EXIT_CODES[state], \
-                describe_exit(runs.EXIT_CODES[state]), True
+            code = runs.EXIT_CODES[state]
+            outcome.status, outcome.exit_code, outcome.exit, outcome.skipped = state, code, describe_exit(code), True
             if previous:
                 outcome.train_wall_seconds = previous.train_wall_seconds
                 outcome.eval_exit_code, outcome.eval_wall_seconds = previous.eval_exit_code, previous.eval_wall_seconds
-        elif self.stop.is_set():
             return outcome
-        else:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            outcome.attempts += 1
-            begin = time.perf_counter()
-            code = self._spawn(train_command(run, run_dir, self.options), child_env(run, self.options),
-                               run_dir / TRAIN_LOG)
-            outcome.train_wall_seconds = time.perf_counter() - begin
-            outcome.exit_code, outcome.exit = code, describe_exit(code)
-            outcome.status = training_status(code, run_dir)
-            if outcome.status != runs.COMPLETED:
-                outcome.log_tail = log_tail(run_dir / TRAIN_LOG)
-        needed, curve_only = evaluation_needed(run_dir, outcome.status)
-        if needed and not self.stop.is_set():
-            begin = time.perf_counter()
-            outcome.eval_exit_code = self._spawn(eval_command(run_dir, self.options, curve_only),
-                                                 child_env(None, self.options), run_dir / EVAL_LOG)
-            outcome.eval_wall_seconds = time.perf_counter() - begin
-            if outcome.eval_exit_code != 0:
-                outcome.eval_log_tail = log_tail(run_dir / EVAL_LOG)
+        if self.stop.is_set():
+            return outcome
+        run_dir.mkdir(parents=True, exist_ok=True)
+        outcome.attempts += 1
+        begin = time.perf_counter()
+        code = self._spawn(train_command(run, run_dir, self.options), child_env(run, self.options),
+                           run_dir / TRAIN_LOG)
+        outcome.train_wall_seconds = time.perf_counter() - begin
+        outcome.exit_code, outcome.exit = code, describe_exit(code)
+        outcome.status = training_status(code, run_dir)
+        if outcome.status != runs.COMPLETED:
+            outcome.log_tail = log_tail(run_dir / TRAIN_LOG)
         return outcome
+
+    def evaluate(self) -> None:
+        """Score every finished run that has no scores yet (all in one process, then one by one)."""
+        for curve_only in (False, True):
+            todo = [name for name, outcome in self.outcomes.items()
+                    if name in {run.name for run in self.runs}
+                    and evaluation_needed(self.out / outcome.run_dir, outcome.status) == (True, curve_only)]
+            if not todo or self.stop.is_set():
+                continue
+            what = "curves of diverged runs" if curve_only else "samples"
+            self.say(f"evaluating the {what} of {len(todo)} run(s) in one process ...")
+            begin = time.perf_counter()
+            failed = self._evaluate_group(todo, curve_only, self.out / "logs" / "evaluate.log")
+            if failed and len(todo) > 1 and not self.stop.is_set():
+                self.say(f"evaluation failed for {len(failed)} run(s); retrying each in its own process")
+                retry_failed = []
+                for name in failed:
+                    retry_failed += self._evaluate_group([name], curve_only,
+                                                         self.out / self.outcomes[name].run_dir / EVAL_LOG)
+                failed = retry_failed
+            seconds = time.perf_counter() - begin
+            for name in todo:
+                self.outcomes[name].eval_wall_seconds = seconds / len(todo)
+            self.save(state="running")
+            self.say(f"evaluated {len(todo) - len(failed)}/{len(todo)} run(s) in {_duration(seconds)}"
+                     + (f"; failed: {', '.join(failed)}" if failed else ""))
+
+    def _evaluate_group(self, names: list[str], curve_only: bool, log_path: Path) -> list[str]:
+        """One evaluation process for ``names``; returns those left without their scores."""
+        run_dirs = [self.out / self.outcomes[name].run_dir for name in names]
+        before = {name: _mtime(run_dir / (runs.CURVE if curve_only else runs.EVAL))
+                  for name, run_dir in zip(names, run_dirs)}
+        log_start = log_path.stat().st_size if log_path.exists() else 0
+        code = self._spawn(eval_command(run_dirs, self.options, curve_only), child_env(None, self.options), log_path)
+        failed = []
+        for name, run_dir in zip(names, run_dirs):
+            written = _mtime(run_dir / (runs.CURVE if curve_only else runs.EVAL))
+            outcome = self.outcomes[name]
+            if written is not None and written != before[name]:
+                outcome.eval_exit_code, outcome.eval_log_tail = 0, []
+            else:
+                failed.append(name)
+                outcome.eval_exit_code = code or 1
+                outcome.eval_log_tail = _run_log_lines(log_path, log_start, run_dir)
+        return failed
 
     def interrupt(self, signum: int) -> None:
         """Stop starting runs; pass the signal on once, so each child checkpoints and exits (status 4)."""
@@ -381,7 +428,7 @@ class Suite:
         self.stop.set()
         if first:
             self.say(f"{signal.Signals(signum).name}: stopping; running children checkpoint and exit "
-                     f"(resume with --resume)")
+                     f"(continue with --resume)")
             with self.lock:
                 children = list(self.children)
             for child in children:
@@ -394,11 +441,11 @@ class Suite:
         self.prepare()
         total, done, durations = len(self.runs), 0, []
         jobs = max(1, self.options.jobs)
-        self.say(f"suite {self.out}: profile {self.options.profile.name}, {total} runs "
+        self.say(f"suite {self.out}: profile {self.options.profile.name}, {total} training runs "
                  f"({len(self.options.models)} models x {len(self.options.frameworks)} frameworks x "
-                 f"{len(self.options.seeds)} seeds), {jobs} at a time")
+                 f"{len(self.options.seeds)} seeds), {jobs} at a time, then their evaluation")
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            pending = {pool.submit(self.execute, run): run for run in self.runs}
+            pending = {pool.submit(self.train, run): run for run in self.runs}
             while pending:
                 finished, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -408,11 +455,13 @@ class Suite:
                         self.outcomes[run.name] = outcome
                     done += 1
                     if not outcome.skipped and outcome.status != PENDING:
-                        durations.append((outcome.train_wall_seconds or 0) + (outcome.eval_wall_seconds or 0))
+                        durations.append(outcome.train_wall_seconds or 0.0)
                     self.save(state="running")
                     self.say(self._progress_line(done, total, outcome, durations, jobs))
+        self.evaluate()
         state = "interrupted" if self.stop.is_set() else "finished"
         self.save(state=state)
+        self.say(f"suite {state} in {_duration(time.time() - self.started)}")
         return self.outcomes
 
     def _progress_line(self, done: int, total: int, outcome: Outcome, durations: list[float], jobs: int) -> str:
@@ -423,15 +472,33 @@ class Suite:
         elif outcome.skipped:
             what = f"{outcome.status}, finished earlier (skipped)"
         else:
-            what = f"{outcome.status} [{outcome.exit}] train {_duration(outcome.train_wall_seconds)}"
-            if outcome.eval_wall_seconds is not None:
-                what += f", eval {_duration(outcome.eval_wall_seconds)}"
-                if outcome.eval_exit_code:
-                    what += f" (evaluation failed: exit {outcome.eval_exit_code})"
-        eta = (f"ETA {_duration(sum(durations) / len(durations) * remaining / jobs)}"
-               if durations and remaining and not self.stop.is_set() else "")
+            what = f"{outcome.status} [{outcome.exit}] in {_duration(outcome.train_wall_seconds)}"
+        eta = ""
+        if remaining and not self.stop.is_set() and durations:
+            eta = f", ETA {_duration(sum(durations) / len(durations) * remaining / jobs)} + evaluation"
+        elif not remaining:
+            eta = ", training done; evaluation next"
         width = len(str(total))
-        return f"[{done:>{width}}/{total}] {outcome.name}: {what} | elapsed {_duration(elapsed)} {eta}".rstrip()
+        return f"[{done:>{width}}/{total}] {outcome.name}: {what} | elapsed {_duration(elapsed)}{eta}"
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def _run_log_lines(log_path: Path, start: int, run_dir: Path) -> list[str]:
+    """The evaluation log's lines about ``run_dir`` since ``start``, else its tail."""
+    if not log_path.exists():
+        return []
+    with log_path.open("rb") as log:
+        log.seek(start)
+        lines = [line.rstrip() for line in log.read().decode(errors="replace").splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("$ ")]  # the command lines name every run
+    mine = [line for line in lines if str(run_dir) in line]
+    return (mine or lines)[-LOG_TAIL_LINES:]
 
 
 def _now() -> str:

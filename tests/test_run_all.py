@@ -1,0 +1,196 @@
+"""The suite harness: argument checks, exit statuses, and real suites end to end.
+
+The end-to-end tests launch the real training and evaluation processes:
+
+* the smoke profile over every model x framework (what CI runs: a few minutes on 2 CPU cores);
+* a suite in which one run fails on purpose: its folder holds a corrupt checkpoint (bytes that are no
+  checkpoint), so the real training process that resumes it crashes; the other run must still complete and
+  be evaluated, and the report must list the failure with its log;
+* an interrupted suite (SIGINT while the second run trains) continued with ``--resume``: the finished run is
+  not trained again, the interrupted one continues from its checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmark import runs, suite
+from benchmark.profiles import PROFILES, get_profile
+from benchmark.spec import MODEL_NAMES, get_spec
+
+REPO = Path(__file__).resolve().parent.parent
+RUN_ALL = [sys.executable, str(REPO / "benchmark" / "run_all.py")]
+needs_mnist = pytest.mark.skipif(not os.environ.get("MNIST_DIR") and not Path(REPO.parent / "shared" / "datasets"
+                                                                              / "mnist").is_dir(),
+                                 reason="MNIST not available offline (set MNIST_DIR)")
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    default = REPO.parent / "shared" / "datasets" / "mnist"
+    if "MNIST_DIR" not in env and default.is_dir():
+        env["MNIST_DIR"] = str(default)
+    return env
+
+
+def run_all(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([*RUN_ALL, *args], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout)
+
+
+# ------------------------------------------------------------------------------------------- arguments
+
+def test_help_as_script_and_module():
+    for command in (RUN_ALL, [sys.executable, "-m", "benchmark.run_all"]):
+        shown = subprocess.run([*command, "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert shown.returncode == 0
+        for flag in ("--profile", "--models", "--frameworks", "--keras-backend", "--seeds", "--device", "--out",
+                     "--resume", "--jobs"):
+            assert flag in shown.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "dcgan,nope"], "unknown model 'nope'"),
+    (["--frameworks", "pytorch,caffe"], "unknown framework 'caffe'"),
+    (["--seeds", "0,x"], "comma-separated integers"),
+    (["--jobs", "0"], "--jobs"),
+    (["--profile", "huge"], "invalid choice"),
+])
+def test_bad_arguments_fail_fast_with_exit_2(tmp_path, args, message):
+    result = run_all("--out", str(tmp_path / "s"), *args, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_existing_suite_needs_resume(tmp_path):
+    (tmp_path / "s" / suite.RUNS_DIR / "x").mkdir(parents=True)
+    result = run_all("--out", str(tmp_path / "s"), "--models", "vanilla", timeout=120)
+    assert result.returncode == 2 and "--resume" in result.stderr
+
+
+def test_parse_frameworks():
+    assert suite.parse_frameworks("pytorch,keras") == ["pytorch", "keras-tensorflow"]
+    assert suite.parse_frameworks("keras", "jax") == ["keras-jax"]
+    assert suite.parse_frameworks("keras-jax,pytorch,keras-jax") == ["keras-jax", "pytorch"]
+    with pytest.raises(suite.SuiteError, match="valid: pytorch, keras"):
+        suite.parse_frameworks("tensorflow")
+
+
+def test_profiles_cover_the_issue():
+    smoke, quick, full = (get_profile(name) for name in ("smoke", "quick", "full"))
+    assert len(smoke.seeds) == 1 and smoke.steps and smoke.steps <= 50 and smoke.num_samples <= 1000
+    assert len(quick.seeds) == 1
+    assert len(full.seeds) >= 3 and full.epochs is None and full.num_samples == 10_000 and full.inception
+    spec = get_spec("dcgan")
+    assert full.train_steps(spec) == spec.training.epochs * (60_000 // 64)
+    # Same fraction of an epoch for every model: WGAN's iterations consume 5 batches each.
+    assert quick.train_steps(get_spec("wgan")) == pytest.approx(quick.train_steps(spec) / 5, abs=1)
+    assert set(PROFILES) == {"smoke", "quick", "full"}
+
+
+def test_exit_statuses(tmp_path):
+    assert suite.describe_exit(-signal.SIGSEGV) == "killed by SIGSEGV"
+    assert suite.describe_exit(3) == "exit 3 (diverged)"
+    assert suite.training_status(3, tmp_path) == runs.DIVERGED
+    assert suite.training_status(4, tmp_path) == runs.INTERRUPTED
+    assert suite.training_status(-9, tmp_path) == runs.FAILED
+    assert suite.training_status(0, tmp_path) == runs.FAILED  # exit 0 without result.json and samples
+    runs.write_json(tmp_path / runs.RESULT, {"status": runs.COMPLETED})
+    runs.write_npz(tmp_path / runs.SAMPLES, images=[[0]])
+    assert suite.training_status(0, tmp_path) == runs.COMPLETED
+
+
+def test_folder_state_and_log_tail(tmp_path):
+    assert suite.folder_state(tmp_path, 10) is None
+    runs.write_json(tmp_path / runs.CONFIG, {"steps": 10})
+    runs.write_json(tmp_path / runs.RESULT, {"status": runs.INTERRUPTED})
+    assert suite.folder_state(tmp_path, 10) is None
+    runs.write_json(tmp_path / runs.RESULT, {"status": runs.DIVERGED})
+    assert suite.folder_state(tmp_path, 10) == runs.DIVERGED
+    assert suite.folder_state(tmp_path, 20) is None  # another training length: not this suite's run
+    (tmp_path / "train.log").write_text("a\n" + "\n".join(f"line {i}" for i in range(30)) + "\r 50%\r100%\n")
+    tail = suite.log_tail(tmp_path / "train.log")
+    assert len(tail) == suite.LOG_TAIL_LINES and tail[-1] == "100%"
+
+
+# ------------------------------------------------------------------------------------------ end to end
+
+@needs_mnist
+def test_smoke_profile_end_to_end(tmp_path):
+    """Every model x framework: report, CSV with a row per run, every plot."""
+    out = tmp_path / "smoke"
+    result = run_all("--profile", "smoke", "--out", str(out), timeout=1500)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = pd.read_csv(out / "summary.csv")
+    expected = {f"{m}-{f}-seed0" for m in MODEL_NAMES for f in ("pytorch", "keras-tensorflow")}
+    assert set(summary["run"]) == expected
+    assert (summary["status"] == runs.COMPLETED).all()
+    assert summary["mnist_fid"].notna().all() and summary["images_per_second"].notna().all()
+    plots = {p.name for p in (out / "plots").iterdir()}
+    assert {"fid.png", "throughput.png"} <= plots
+    for model in MODEL_NAMES:
+        assert {f"samples_{model}.png", f"curves_{model}.png", f"losses_{model}.png", f"progress_{model}.gif"} <= plots
+    markdown = (out / "report.md").read_text()
+    for model in MODEL_NAMES:
+        assert f"## Model `{model}`" in markdown
+    assert "None: every planned run completed" in markdown
+    page = (out / "report.html").read_text()
+    assert not re.search(r'<img[^>]+src="(?!data:)', page)
+    assert "ETA" in result.stdout
+
+
+@needs_mnist
+def test_failing_run_is_reported_and_the_others_go_on(tmp_path):
+    out = tmp_path / "fail"
+    broken = out / suite.RUNS_DIR / "vanilla-pytorch-seed0" / runs.CHECKPOINTS / "last.pt"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"this is not a checkpoint")
+    result = run_all("--profile", "smoke", "--models", "vanilla", "--frameworks", "pytorch", "--seeds", "0,1",
+                     "--out", str(out), "--resume")
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = pd.read_csv(out / "summary.csv").set_index("run")
+    assert summary.loc["vanilla-pytorch-seed0", "status"] == runs.FAILED
+    assert summary.loc["vanilla-pytorch-seed0", "exit_code"] == 1
+    assert summary.loc["vanilla-pytorch-seed1", "status"] == runs.COMPLETED
+    assert pd.notna(summary.loc["vanilla-pytorch-seed1", "mnist_fid"])
+    problems = (out / "report.md").read_text().split("## Failed, diverged and unfinished runs", 1)[1]
+    assert "vanilla-pytorch-seed0" in problems and "Error" in problems  # the exception from its log
+    assert "vanilla-pytorch-seed1" not in problems.split("## All runs")[0]
+
+
+@needs_mnist
+def test_resume_after_interrupt_does_not_redo_finished_runs(tmp_path):
+    out = tmp_path / "resume"
+    args = ["--profile", "smoke", "--models", "vanilla", "--frameworks", "pytorch", "--seeds", "0,1", "--steps", "800",
+            "--out", str(out)]
+    first_dir, second_dir = (out / suite.RUNS_DIR / f"vanilla-pytorch-seed{s}" for s in (0, 1))
+    process = subprocess.Popen([*RUN_ALL, *args], cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 600
+    while not (second_dir / runs.METRICS).exists():  # the second run is inside its training loop
+        assert process.poll() is None and time.time() < deadline, process.stdout.read() if process.poll() else ""
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 4, output
+    assert runs.read_json(first_dir / runs.RESULT)["status"] == runs.COMPLETED
+    assert runs.read_json(second_dir / runs.RESULT)["status"] == runs.INTERRUPTED
+    finished_at = (first_dir / runs.RESULT).stat().st_mtime_ns
+
+    result = run_all(*args, "--resume")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "vanilla-pytorch-seed0: completed, finished earlier (skipped)" in result.stdout
+    assert (first_dir / runs.RESULT).stat().st_mtime_ns == finished_at
+    assert (first_dir / "train.log").read_text().count("$ ") == 1  # trained once
+    assert runs.read_json(second_dir / runs.CONFIG)["resumed_from_step"] > 0
+    assert runs.read_json(second_dir / runs.RESULT)["status"] == runs.COMPLETED
+    summary = pd.read_csv(out / "summary.csv")
+    assert (summary["status"] == runs.COMPLETED).all() and summary["mnist_fid"].notna().all()
