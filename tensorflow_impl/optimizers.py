@@ -39,9 +39,10 @@ class TorchOptimizer(keras.optimizers.Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         slots = {name: self._slots[name][index] for name in self.SLOTS}
-        step = ops.cast(self.iterations + 1, variable.dtype)
-        param, values = self.update(variable.value, ops.cast(gradient, variable.dtype),
-                                    {name: slot.value for name, slot in slots.items()}, step)
+        value = ops.convert_to_tensor(variable)  # a keras.Variable, or a tf.Variable inside TensorFlow's apply
+        step = ops.cast(self.iterations + 1, value.dtype)
+        param, values = self.update(value, ops.cast(gradient, value.dtype),
+                                    {name: ops.convert_to_tensor(slot) for name, slot in slots.items()}, step)
         for name, slot in slots.items():
             self.assign(slot, values[name])
         self.assign(variable, param)
