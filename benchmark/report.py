@@ -474,17 +474,23 @@ def _flatten(value, prefix=""):
 
 
 def lockstep_records(lockstep) -> list[dict]:
-    """The per-step drift records of a lockstep JSON, whatever its top-level layout: a list of
-    ``{step, ...numbers}`` or a dict holding such a list (any key), possibly per model."""
-    if isinstance(lockstep, list) and lockstep and isinstance(lockstep[0], dict) and "step" in lockstep[0]:
-        return lockstep
+    """Per-iteration drift records, each with a ``series`` name.
+
+    ``benchmark.parity lockstep`` writes ``{"model", "steps", "backends": {BACKEND: {"per_step": [{step,
+    d_loss_abs_diff, g_loss_abs_diff, generator_rel_diff, ...}]}}}``; a bare list of ``{step, ...}`` records
+    or a dict of such lists is read too.
+    """
+    if isinstance(lockstep, list):
+        return [r for r in lockstep if isinstance(r, dict) and "step" in r]
+    if not isinstance(lockstep, dict):
+        return []
+    if isinstance(lockstep.get("backends"), dict):
+        return [{**record, "series": f"Keras ({backend}) vs PyTorch"}
+                for backend, block in lockstep["backends"].items() if isinstance(block, dict)
+                for record in block.get("per_step", []) if isinstance(record, dict)]
     found = []
-    if isinstance(lockstep, dict):
-        for key, value in lockstep.items():
-            inner = lockstep_records(value)
-            if inner and key not in ("step",):
-                tag = None if isinstance(value, list) else key
-                found += [{**r, "series": r.get("series") or r.get("model") or tag or key} for r in inner]
+    for key, value in lockstep.items():
+        found += [{**record, "series": record.get("series", key)} for record in lockstep_records(value)]
     return found
 
 
@@ -493,41 +499,70 @@ def plot_lockstep(lockstep, path: Path) -> Path | None:
     if not records:
         return None
     frame = pd.DataFrame(records)
-    numeric = [c for c in frame.columns if c not in ("step", "series") and pd.api.types.is_numeric_dtype(frame[c])]
-    numeric = [c for c in numeric if (pd.to_numeric(frame[c], errors="coerce") > 0).any()]
+    numeric = [c for c in frame.columns if c not in ("step", "series") and pd.api.types.is_numeric_dtype(frame[c])
+               and (frame[c] > 0).any()]
     if not numeric:
         return None
     shown = numeric[:6]
     fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.4), squeeze=False)
-    series = frame["series"] if "series" in frame else pd.Series(["drift"] * len(frame))
     for axis, column in zip(axes[0], shown):
-        for name in dict.fromkeys(series.fillna("drift")):
-            part = frame[series.fillna("drift") == name]
-            axis.plot(part["step"], part[column], marker=".", label=str(name))
+        for name, part in frame.groupby("series", sort=False):
+            axis.plot(part["step"], part[column].where(part[column] > 0), marker=".", label=str(name))
         axis.set_yscale("log")
         axis.set_xlabel("lockstep iteration")
-        axis.set_title(column, fontsize=9)
+        axis.set_title(column.replace("_", " "), fontsize=9)
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle("PyTorch vs Keras from identical weights and inputs: drift per iteration")
+    model = lockstep.get("model") if isinstance(lockstep, dict) else None
+    fig.suptitle(f"{model + ': ' if model else ''}PyTorch vs Keras from identical weights and inputs, drift per "
+                 "iteration")
     return _save(fig, path)
 
 
-def defaults_audit_table(audit) -> pd.DataFrame | None:
-    """A defaults audit as a table: a list of flat records, or a dict of name -> record / value."""
-    if isinstance(audit, dict):
-        for key in ("rows", "records", "defaults", "items", "audit"):
-            if isinstance(audit.get(key), list):
-                audit = audit[key]
-                break
-    if isinstance(audit, list) and audit and all(isinstance(r, dict) for r in audit):
-        return pd.DataFrame([dict(_flatten(r)) for r in audit])
-    if isinstance(audit, dict) and audit:
-        rows = []
-        for name, value in audit.items():
-            rows.append({"setting": name, **(dict(_flatten(value)) if isinstance(value, dict) else {"value": value})})
-        return pd.DataFrame(rows)
-    return None
+def lockstep_table(lockstep) -> pd.DataFrame | None:
+    """The drift after the first and the last lockstep iteration, per series."""
+    records = lockstep_records(lockstep)
+    if not records:
+        return None
+    frame = pd.DataFrame(records)
+    rows = []
+    for name, part in frame.groupby("series", sort=False):
+        part = part.sort_values("step")
+        for label, record in (("first", part.iloc[0]), ("last", part.iloc[-1])):
+            rows.append({"comparison": name, "iteration": int(record["step"]),
+                         **{c: record[c] for c in part.columns if c not in ("step", "series")}})
+    return pd.DataFrame(rows)
+
+
+def _compact(value) -> str:
+    if isinstance(value, float):
+        return _number(value, 3)
+    if isinstance(value, list):
+        if len(value) > 4 and all(isinstance(v, (int, float)) for v in value):
+            return f"[{len(value)} values, mean {_number(float(np.mean(value)), 3)}]"
+        return "[" + ", ".join(_compact(v) for v in value) + "]"
+    return str(value)
+
+
+def audit_tables(audit) -> list[tuple[str, pd.DataFrame]]:
+    """``benchmark.parity audit``'s JSON as tables: one per section holding a list of rows (padding), and one
+    overview with a row per other section: what was measured and how the spec neutralises it."""
+    if not isinstance(audit, dict):
+        frame = pd.DataFrame(audit) if isinstance(audit, list) and audit else None
+        return [("", frame)] if frame is not None else []
+    tables, overview = [], []
+    for section, value in audit.items():
+        if isinstance(value, dict) and isinstance(value.get("rows"), list):
+            tables.append((section, pd.DataFrame([dict(_flatten(r)) for r in value["rows"]])))
+        if isinstance(value, dict):
+            measured = [f"{k}: {_compact(v)}" for k, v in _flatten({k: v for k, v in value.items()
+                                                                     if k not in ("rows", "neutralised_by")})]
+            overview.append({"difference": section.replace("_", " "), "measured": "; ".join(measured),
+                             "neutralised by": value.get("neutralised_by", "")})
+        else:
+            overview.append({"difference": section.replace("_", " "), "measured": _compact(value),
+                             "neutralised by": ""})
+    return [("overview", pd.DataFrame(overview))] + tables
 
 
 # ------------------------------------------------------------------------------------------ document
@@ -831,18 +866,26 @@ def _parity_section(doc: Document, parity_dir: Path, plots: Path) -> None:
     lockstep = _read_json(parity_dir / LOCKSTEP_FILE)
     audit = _read_json(parity_dir / DEFAULTS_AUDIT_FILE)
     if lockstep is None and audit is None:
-        doc.text(f"No lockstep results found in `{parity_dir}` (run `python -m benchmark.parity`).")
+        doc.text(f"No parity results in `{parity_dir}`: run `python -m benchmark.parity lockstep` and "
+                 "`python -m benchmark.parity audit`, then `python -m benchmark.report` again.")
         return
     if lockstep is not None:
-        doc.text("Both frameworks start from the same weights and consume the same batches and noise; the drift is "
-                 f"the difference between their parameters and losses after each iteration (`{LOCKSTEP_FILE}`).")
+        details = ""
+        if isinstance(lockstep, dict):
+            details = ", ".join(f"{k} {lockstep[k]}" for k in ("model", "steps", "batch_size", "seed") if k in lockstep)
+        doc.text(f"`{LOCKSTEP_FILE}` ({details}): both frameworks start from the same weights (PyTorch's, transferred) "
+                 "and consume the same batches and noise; the drift is how far their losses and generator weights "
+                 "are apart after each iteration. "
+                 + (lockstep.get("note", "") if isinstance(lockstep, dict) else ""))
         doc.image(plot_lockstep(lockstep, plots / "parity_drift.png"), "Lockstep drift between PyTorch and Keras")
-        summary = lockstep.get("summary") if isinstance(lockstep, dict) else None
-        if isinstance(summary, (dict, list)):
-            doc.table(defaults_audit_table(summary))
+        doc.table(lockstep_table(lockstep))
     if audit is not None:
-        doc.heading(3, "Framework defaults the spec overrides")
-        doc.table(defaults_audit_table(audit))
+        doc.heading(3, "Framework defaults that differ, measured, and how the spec neutralises them")
+        doc.text(f"From `{DEFAULTS_AUDIT_FILE}` (`python -m benchmark.parity audit`).")
+        for title, table in audit_tables(audit):
+            if title not in ("", "overview"):
+                doc.text(f"**{title.replace('_', ' ')}**:")
+            doc.table(table)
 
 
 def main(argv: list[str] | None = None) -> int:

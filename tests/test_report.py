@@ -107,10 +107,18 @@ def fabricate_suite(out: Path, seeds=SEEDS, failing: bool = True) -> Path:
 def built(tmp_path_factory):
     out = fabricate_suite(tmp_path_factory.mktemp("suite"))
     parity = tmp_path_factory.mktemp("parity")
+    per_step = [{"step": s, "d_loss_abs_diff": 1e-7 * s, "g_loss_abs_diff": 2e-7 * s, "generator_rel_diff": 1e-6 * s}
+                for s in range(1, 6)]
     (parity / report.LOCKSTEP_FILE).write_text(json.dumps(
-        {"models": {"dcgan": [{"step": s, "max_abs_param_diff": 1e-7 * s, "loss_diff": 1e-6 * s} for s in range(1, 6)]}}))
+        {"model": "dcgan", "steps": 5, "batch_size": 16, "seed": 0, "note": "floating-point order only",
+         "torch_losses": [], "backends": {"tensorflow": {"keras_losses": [], "per_step": per_step},
+                                          "jax": {"keras_losses": [], "per_step": per_step}}}))
     (parity / report.DEFAULTS_AUDIT_FILE).write_text(json.dumps(
-        [{"setting": "BatchNorm momentum", "pytorch": 0.1, "keras": 0.99, "spec": 0.1}]))
+        {"versions": {"torch": "2.x"},
+         "padding": {"rows": [{"kind": "conv", "kernel": 5, "keras_same_max_abs_diff": 3.0,
+                               "keras_explicit_max_abs_diff": 0.0}], "neutralised_by": "explicit padding"},
+         "batch_norm": {"pytorch": {"momentum": 0.1}, "keras_default": {"momentum": 0.99},
+                        "neutralised_by": "BatchNorm momentum in PyTorch's convention"}}))
     return out, report.build_report(out, parity)
 
 
@@ -176,7 +184,11 @@ def test_failed_and_diverged_runs_are_listed_with_log(built):
 def test_parity_section(built):
     out, paths = built
     markdown = paths["markdown"].read_text()
-    assert "parity_drift.png" in markdown and "BatchNorm momentum" in markdown
+    assert "parity_drift.png" in markdown and "BatchNorm momentum in PyTorch's convention" in markdown
+    assert "Keras (jax) vs PyTorch" in markdown and "keras_same_max_abs_diff" in markdown
+    drift = report.lockstep_table({"backends": {"tensorflow": {"per_step": [
+        {"step": 1, "g_loss_abs_diff": 1.0}, {"step": 5, "g_loss_abs_diff": 3.0}, {"step": 9, "g_loss_abs_diff": 2.0}]}}})
+    assert list(drift["iteration"]) == [1, 9] and list(drift["g_loss_abs_diff"]) == [1.0, 2.0]
 
 
 def test_single_seed_says_not_applicable(tmp_path):
@@ -185,7 +197,7 @@ def test_single_seed_says_not_applicable(tmp_path):
     markdown = paths["markdown"].read_text()
     assert "n/a (1 seed)" in markdown
     assert "None: every planned run completed" in markdown
-    assert "No lockstep results" in markdown
+    assert "No parity results" in markdown
 
 
 @pytest.mark.parametrize("values, expected", [([], "—"), ([3.0], "3"), ([1.0, 3.0], "2 ± 1.4")])
