@@ -1,0 +1,207 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from benchmark import runs
+from benchmark.data import TrainingStream, resolve_data_dir
+from benchmark.spec import MODEL_NAMES, get_spec, parameter_count
+from pytorch_impl import losses as L
+from pytorch_impl.models import build_discriminator, build_generator
+from pytorch_impl.train import TorchGAN, main
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--batch-size", "8", "--num-samples", "40", "--curve-samples", "16", "--log-every", "1"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def needs_mnist():
+    if not (resolve_data_dir() / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("MNIST not found: set $MNIST_DIR")
+
+
+def train(out: Path, model: str = "vanilla", steps: int = 3, *extra: str) -> int:
+    return main(["--model", model, "--steps", str(steps), "--out", str(out), *TINY, *extra])
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    return {f"{net}.{k}": v for net in ("generator", "discriminator") for k, v in state[net].items()}
+
+
+def metrics_without_time(run_dir: Path) -> list[dict]:
+    return [{k: v for k, v in record.items() if k != "elapsed"} for record in runs.MetricsLog(run_dir / runs.METRICS).records()]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_shapes_and_parameter_counts_match_the_spec(name):
+    spec = get_spec(name)
+    generator, discriminator = build_generator(spec), build_discriminator(spec)
+    images = generator(torch.randn(5, spec.training.noise_dim))
+    assert images.shape == (5, 1, 28, 28)
+    assert -1.0 <= images.min() and images.max() <= 1.0
+    assert discriminator(images).shape == (5, 1)
+    assert sum(p.numel() for p in generator.parameters()) == parameter_count(spec.architecture.generator, (100,))
+    assert sum(p.numel() for p in discriminator.parameters()) == parameter_count(spec.architecture.discriminator,
+                                                                                 (1, 28, 28))
+
+
+def test_batch_norm_uses_the_spec_values_not_pytorch_defaults():
+    norms = [m for m in build_generator(get_spec("dcgan")).modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all((m.momentum, m.eps) == (0.1, 1e-5) for m in norms)
+    assert all(abs(m.weight.mean().item() - 1.0) < 0.01 and m.bias.abs().max() == 0 for m in norms)
+
+
+@pytest.mark.parametrize("name, std", [("dcgan", 0.02), ("vanilla", None)])
+def test_initial_weights_follow_the_spec_distribution(name, std):
+    torch.manual_seed(0)
+    layer = [m for m in build_discriminator(get_spec(name)).modules() if isinstance(m, nn.Linear)][0]
+    fan_out, fan_in = layer.weight.shape
+    expected = std or (2.0 / (fan_in + fan_out)) ** 0.5  # Glorot-uniform std = limit / sqrt(3)
+    assert layer.weight.std().item() == pytest.approx(expected, rel=0.02)
+    assert abs(layer.weight.mean().item()) < 0.05 * expected
+    assert layer.bias is None if name == "dcgan" else layer.bias.abs().max().item() == 0.0
+
+
+REAL, FAKE = torch.tensor([[0.0], [2.0]]), torch.tensor([[1.0], [-1.0]])
+
+
+def test_losses_against_hand_computed_values():
+    # softplus(0) = 0.693147, softplus(-2) = 0.126928, softplus(1) = 1.313262, softplus(-1) = 0.313262
+    assert L.nonsaturating_d(REAL, FAKE).item() == pytest.approx((0.693147 + 0.126928) / 2 + (1.313262 + 0.313262) / 2, abs=1e-5)
+    assert L.nonsaturating_g(FAKE).item() == pytest.approx((0.313262 + 1.313262) / 2, abs=1e-5)
+    assert L.least_squares_d(REAL, FAKE, 0.0, 1.0).item() == pytest.approx(0.5 * 1 + 0.5 * 1, abs=1e-6)
+    assert L.least_squares_d(REAL, FAKE, -1.0, 1.0).item() == pytest.approx(0.5 * 1 + 0.5 * (4 + 0) / 2, abs=1e-6)
+    assert L.least_squares_g(FAKE, 1.0).item() == pytest.approx(0.5 * (0 + 4) / 2, abs=1e-6)
+    assert L.wasserstein_d(REAL, FAKE).item() == pytest.approx(0.0 - 1.0)
+    assert L.wasserstein_g(FAKE).item() == pytest.approx(0.0)
+
+
+def test_gradient_penalty_equals_its_closed_form_on_a_linear_critic():
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Flatten(), nn.Linear(784, 1))
+    real, fake = torch.randn(4, 1, 28, 28), torch.randn(4, 1, 28, 28)
+    penalty = L.gradient_penalty(critic, real, fake, torch.rand(4))
+    closed_form = (critic[1].weight.norm() - 1.0) ** 2  # the gradient of a linear critic is its weight everywhere
+    assert penalty.item() == pytest.approx(closed_form.item(), rel=1e-5)
+    penalty.backward()
+    assert critic[1].weight.grad is not None and critic[1].weight.grad.abs().sum() > 0
+
+
+def test_clipping_keeps_every_critic_weight_within_the_clip_value():
+    critic = build_discriminator(get_spec("wgan"))
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.mul_(100.0)
+    L.clip_weights(critic, 0.01)
+    assert max(p.abs().max().item() for p in critic.parameters()) == pytest.approx(0.01)
+
+
+def test_a_wgan_iteration_clips_and_runs_n_critic_critic_steps():
+    spec = get_spec("wgan")
+    gan = TorchGAN(spec, seed=0, device="cpu")
+    images = np.random.default_rng(0).integers(0, 255, (100, 28, 28), dtype=np.uint8)
+    losses = gan.train_step(TrainingStream(images, 8, 100, 0, n_critic=5).step(0))
+    assert set(losses) == {"d_loss", "g_loss"}
+    assert max(p.abs().max().item() for p in gan.discriminator.parameters()) <= 0.01
+    assert gan.d_optimizer.state[next(gan.discriminator.parameters())]["step"] == 5
+    assert gan.g_optimizer.state[next(gan.generator.parameters())]["step"] == 1
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_model_writes_the_full_run_folder(name, tmp_path):
+    assert train(tmp_path, name, 2, "--grid-every", "1") == 0
+    config = runs.read_json(tmp_path / runs.CONFIG)
+    assert config["framework"] == "pytorch" and config["model"] == name and config["seed"] == 0
+    assert config["parameters"]["generator"] == parameter_count(get_spec(name).architecture.generator, (100,))
+    assert config["environment"]["determinism"] == "seeded" and config["environment"]["precision"]["tf32_matmul"] is False
+    assert config["spec"]["training"]["batch_size"] == 8
+    samples = np.load(tmp_path / runs.SAMPLES)["images"]
+    assert samples.shape == (40, 28, 28) and samples.dtype == np.uint8
+    assert sorted(p.name for p in (tmp_path / runs.GRIDS).iterdir()) == ["step_00000001.png", "step_00000002.png"]
+    curve = np.load(tmp_path / runs.EVAL_SAMPLES / "step_00000002.npz")
+    assert curve["images"].shape == (16, 28, 28) and int(curve["step"]) == 2 and float(curve["elapsed"]) > 0
+    assert [r["step"] for r in runs.MetricsLog(tmp_path / runs.METRICS).records()] == [1, 2]
+    timing = runs.read_json(tmp_path / runs.TIMING)
+    assert timing["train_seconds"] > 0 and timing["images_per_step"] == 8 * get_spec(name).objective.n_critic
+    assert runs.read_json(tmp_path / runs.RESULT) == {**runs.read_json(tmp_path / runs.RESULT), "status": "completed",
+                                                      "exit_code": 0, "step": 2}
+    if name == "wgan-gp":
+        assert "gp" in runs.MetricsLog(tmp_path / runs.METRICS).records()[0]
+
+
+def test_steady_state_timing_is_reported_after_the_warm_up(tmp_path):
+    assert train(tmp_path, "vanilla", 8) == 0
+    timing = runs.read_json(tmp_path / runs.TIMING)
+    assert timing["warmup_steps"] == 5 and timing["steady_steps"] == 3
+    assert timing["images_per_second"] == pytest.approx(8 / timing["steady_seconds_per_step"])
+
+
+def test_two_runs_with_one_seed_log_identical_metrics(tmp_path):
+    assert train(tmp_path / "a", "dcgan", 3) == 0 and train(tmp_path / "b", "dcgan", 3) == 0
+    assert metrics_without_time(tmp_path / "a") == metrics_without_time(tmp_path / "b")
+    assert np.array_equal(np.load(tmp_path / "a" / runs.SAMPLES)["images"], np.load(tmp_path / "b" / runs.SAMPLES)["images"])
+    assert train(tmp_path / "c", "dcgan", 3, "--seed", "1") == 0
+    assert metrics_without_time(tmp_path / "a") != metrics_without_time(tmp_path / "c")
+
+
+def test_continuing_a_finished_run_equals_training_longer_at_once(tmp_path):
+    assert train(tmp_path / "once", "lsgan", 4) == 0
+    assert train(tmp_path / "twice", "lsgan", 2) == 0 and train(tmp_path / "twice", "lsgan", 4) == 0
+    assert runs.read_json(tmp_path / "twice" / runs.CONFIG)["resumed_from_step"] == 2
+    assert metrics_without_time(tmp_path / "once") == metrics_without_time(tmp_path / "twice")
+    once, twice = weights(tmp_path / "once"), weights(tmp_path / "twice")
+    assert all(torch.equal(once[k], twice[k]) for k in once)
+
+
+def test_sigterm_checkpoints_and_the_same_command_resumes_exactly(tmp_path):
+    command = [sys.executable, "-m", "pytorch_impl.train", "--model", "vanilla", "--steps", "150", "--deterministic",
+               "--checkpoint-every", "0", "--curve-every", "0", "--grid-every", "0", *TINY]
+    stopped = subprocess.Popen(command + ["--out", str(tmp_path / "stopped")], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "stopped" / runs.METRICS
+    deadline = time.time() + 120
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 5) and time.time() < deadline:
+        time.sleep(0.01)
+    stopped.send_signal(signal.SIGTERM)
+    assert stopped.wait(timeout=60) == runs.EXIT_CODES["interrupted"]
+    result = runs.read_json(tmp_path / "stopped" / runs.RESULT)
+    assert result["status"] == "interrupted" and result["signal"] == "SIGTERM" and 5 <= result["step"] < 150
+    assert (tmp_path / "stopped" / "checkpoints" / "last.pt").exists()
+
+    for out in ("stopped", "straight"):
+        subprocess.run(command + ["--out", str(tmp_path / out)], cwd=ROOT, check=True, capture_output=True)
+    resumed, straight = weights(tmp_path / "stopped"), weights(tmp_path / "straight")
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+    assert metrics_without_time(tmp_path / "stopped") == metrics_without_time(tmp_path / "straight")
+
+
+def test_a_nan_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
+    monkeypatch.setattr(L, "nonsaturating_g", lambda fake: fake.mean() * float("nan"))
+    assert train(tmp_path, "vanilla", 5) == runs.EXIT_CODES["diverged"] == 3
+    result = runs.read_json(tmp_path / runs.RESULT)
+    assert result["status"] == "diverged" and result["step"] == 1 and result["losses"]["g_loss"] == "nan"
+    assert not (tmp_path / runs.SAMPLES).exists()
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path, capsys):
+    assert train(tmp_path, "dcgan", 1) == 0
+    assert train(tmp_path, "lsgan", 2) == 2
+    assert "error: checkpoint was written with model 'dcgan', this run has 'lsgan'" in capsys.readouterr().err
+
+
+def test_sample_cli_writes_a_grid_and_an_interpolation_strip(tmp_path):
+    assert train(tmp_path / "run", "dcgan", 1) == 0
+    for extra, shape in (([], (2 + 2 * 30, 2 + 8 * 30)), (["--interpolate"], (2 + 3 * 30, 2 + 10 * 30))):
+        out = tmp_path / "grid.png"
+        subprocess.run([sys.executable, "-m", "pytorch_impl.sample", "--run", str(tmp_path / "run"), "--n",
+                        "16" if not extra else "3", "--out", str(out), *extra], cwd=ROOT, check=True, capture_output=True)
+        from PIL import Image
+        assert np.asarray(Image.open(out)).shape == shape
