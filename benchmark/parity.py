@@ -158,8 +158,8 @@ def _keras_model_task(task: dict) -> dict:
                                           for layer in parameter_layers(model)]
                                    for name, model in (("generator", gan.generator),
                                                        ("discriminator", gan.discriminator))},
-              "initial": {"generator": _keras_layer_arrays(gan.generator),
-                          "discriminator": _keras_layer_arrays(gan.discriminator)} if task.get("initial") else None}
+              "initial": {"generator": weight_statistics(_keras_layer_arrays(gan.generator)),
+                          "discriminator": weight_statistics(_keras_layer_arrays(gan.discriminator))}}
     if "weights" in task:
         _set_keras_layer_arrays(gan.generator, task["weights"]["generator"])
         _set_keras_layer_arrays(gan.discriminator, task["weights"]["discriminator"])
@@ -215,6 +215,12 @@ def keras_worker(backend: str, request_path: str, response_path: str) -> None:
 
 # ------------------------------------------------------------------------------------ measurements
 
+def weight_statistics(layers: list[list[np.ndarray]]) -> list[list[dict]]:
+    """Per layer, per array: size, mean, std and largest magnitude (what an initialiser check needs)."""
+    return [[{"shape": a.shape, "size": a.size, "mean": float(a.mean()), "std": float(a.std()),
+              "abs_max": float(np.abs(a).max())} for a in arrays] for arrays in layers]
+
+
 def relative_difference(a: list[list[np.ndarray]], b: list[list[np.ndarray]]) -> float:
     """max over tensors of ||a - b|| / ||b||."""
     return max(float(np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-12))
@@ -243,7 +249,6 @@ def lockstep(model: str = "dcgan", steps: int = 20, batch_size: int = 16, seed: 
                             spec.training.noise)
     inputs = [stream.step(i) for i in range(steps)]
     task, gan = model_request(spec, seed, inputs, record_every_step=True)
-    task["initial"] = False
     torch_losses, torch_trajectory = [], []
     for step_inputs in inputs:
         torch_losses.append({k: float(v) for k, v in gan.train_step(step_inputs).items()})
