@@ -39,30 +39,31 @@ class TrainSettings:
     """Everything that determines the trained weights (with the torch version and the CPU)."""
 
     seed: int = 0
-    epochs: int = 3
+    epochs: int = 4
     batch_size: int = 128
     learning_rate: float = 1e-3
-    decay_epoch: int = 2  # from this epoch on, the learning rate is a tenth
+    decay_epoch: int = 3  # from this epoch on, the learning rate is a tenth
 
 
 class MnistClassifier(nn.Module):
-    """Three 3x3 conv + max-pool blocks (32, 64, 128 channels), a 128-unit ReLU layer, 10 logits.
+    """Three strided conv layers (32, 64, 128 channels; 28 -> 14 -> 7 -> 4), a 128-unit ReLU layer, 10 logits.
 
-    Input: float32 [B, 1, 28, 28] in [-1, 1] (``data.to_unit_range``).
+    Strided convolutions instead of max-pooling: a quarter of the cost, which is what evaluation pays for
+    every sample. Input: float32 [B, 1, 28, 28] in [-1, 1] (``data.to_unit_range``).
     """
 
     def __init__(self):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.conv3 = nn.Conv2d(64, 128, 3, padding=1)
-        self.hidden = nn.Linear(128 * 3 * 3, FEATURE_DIM)
+        self.conv1 = nn.Conv2d(1, 32, 5, stride=2, padding=2)
+        self.conv2 = nn.Conv2d(32, 64, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv2d(64, 128, 3, stride=2, padding=1)
+        self.hidden = nn.Linear(128 * 4 * 4, FEATURE_DIM)
         self.head = nn.Linear(FEATURE_DIM, NUM_CLASSES)
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(features [B, 128], logits [B, 10])``; 28 -> 14 -> 7 -> 3 spatially."""
+        """``(features [B, 128], logits [B, 10])``."""
         for conv in (self.conv1, self.conv2, self.conv3):
-            x = F.max_pool2d(F.relu(conv(x)), 2)
+            x = F.relu(conv(x))
         features = F.relu(self.hidden(x.flatten(1)))
         return features, self.head(features)
 

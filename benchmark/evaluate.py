@@ -1,0 +1,237 @@
+"""Score a run folder's saved samples, the same code for every framework: ``RUN_DIR/eval.json`` and ``curve.json``.
+
+    python -m benchmark.evaluate RUN_DIR [RUN_DIR ...] [--inception-weights PATH] [--no-inception]
+                                 [--curve-only] [--num-samples N] [--reference-count N] [--data-dir DIR]
+
+All metrics come from ``torch_fidelity.calculate_metrics`` (see ``fidelity.py``); the real side is the
+first ``--reference-count`` (10,000: all) MNIST test images, the protocol of Lucic et al. (2018).
+
+``eval.json`` (every key always present; a metric that could not be computed is ``null``, never 0)::
+
+    run:        {framework, model, seed, status}   from config.json / result.json (null when absent)
+    mnist:      {fid, is_mean, is_std, kid_mean, kid_std, precision, recall}
+                on the project classifier's features (FID/KID/PR: 128-d penultimate layer, IS: logits)
+    inception:  {available, reason, weights_sha256, official_weights, fid, is_mean, is_std, kid_mean, kid_std}
+                inception-v3-compat (pool3 2048-d for FID/KID, logits for IS); when ``available`` is false,
+                ``reason`` says why and the metrics are null. ``official_weights`` is false for any weights
+                file other than torch-fidelity's release (e.g. a test's random weights): never report those.
+    coverage:   {histogram, digits_covered, kl_to_uniform} from the classifier's predicted digits;
+                a digit is covered when it gets at least COVERAGE_MIN_SHARE (1 %) of the samples, a tenth
+                of its uniform share; kl_to_uniform = KL(p || uniform) in nats, 0 (uniform) .. ln 10 (one digit)
+    num_samples, reference ("mnist-test-10000"), seconds (wall time of the scoring), versions
+
+``curve.json``: ``[{step, elapsed, mnist_fid}, ...]``, one entry per ``eval_samples/step_*.npz`` in step
+order, MNIST-FID of those ~2,000 samples against the cached statistics of the same reference. FID falls
+with the sample count, so the curve is comparable with itself and across runs, not with ``eval.json``.
+The CLI writes it whenever ``eval_samples/`` exists (``--curve-only`` skips ``eval.json``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch_fidelity
+
+from benchmark.classifier import DEFAULT_WEIGHTS, NUM_CLASSES, file_sha256, load_classifier, predict
+from benchmark.data import DataError
+from benchmark.fidelity import (INCEPTION_EXTRACTOR, MNIST_EXTRACTOR, OFFICIAL_INCEPTION_SHA256_PREFIX,
+                                InceptionUnavailable, calculate, reference_images, resolve_inception_weights)
+
+EVAL_FILE, CURVE_FILE, SAMPLES_FILE, EVAL_SAMPLES_DIR = "eval.json", "curve.json", "samples.npz", "eval_samples"
+# eval.json, top level
+KEY_RUN, KEY_MNIST, KEY_INCEPTION, KEY_COVERAGE = "run", "mnist", "inception", "coverage"
+KEY_NUM_SAMPLES, KEY_REFERENCE, KEY_SECONDS, KEY_VERSIONS = "num_samples", "reference", "seconds", "versions"
+# metric blocks
+KEY_FID, KEY_IS_MEAN, KEY_IS_STD = "fid", "is_mean", "is_std"
+KEY_KID_MEAN, KEY_KID_STD, KEY_PRECISION, KEY_RECALL = "kid_mean", "kid_std", "precision", "recall"
+KEY_AVAILABLE, KEY_REASON, KEY_WEIGHTS_SHA256, KEY_OFFICIAL_WEIGHTS = (
+    "available", "reason", "weights_sha256", "official_weights")
+# coverage block
+KEY_HISTOGRAM, KEY_DIGITS_COVERED, KEY_KL_TO_UNIFORM = "histogram", "digits_covered", "kl_to_uniform"
+# curve.json entries
+KEY_STEP, KEY_ELAPSED, KEY_MNIST_FID = "step", "elapsed", "mnist_fid"
+
+COVERAGE_MIN_SHARE = 0.01
+DEFAULT_REFERENCE_SPLIT, DEFAULT_REFERENCE_COUNT = "test", 10_000
+# our key -> torch-fidelity's key
+MNIST_METRICS = {KEY_FID: torch_fidelity.KEY_METRIC_FID, KEY_IS_MEAN: torch_fidelity.KEY_METRIC_ISC_MEAN,
+                 KEY_IS_STD: torch_fidelity.KEY_METRIC_ISC_STD, KEY_KID_MEAN: torch_fidelity.KEY_METRIC_KID_MEAN,
+                 KEY_KID_STD: torch_fidelity.KEY_METRIC_KID_STD, KEY_PRECISION: torch_fidelity.KEY_METRIC_PRECISION,
+                 KEY_RECALL: torch_fidelity.KEY_METRIC_RECALL}
+INCEPTION_METRICS = {key: MNIST_METRICS[key] for key in (KEY_FID, KEY_IS_MEAN, KEY_IS_STD, KEY_KID_MEAN, KEY_KID_STD)}
+NO_INCEPTION_REASON = "skipped on request (--no-inception)"
+
+
+def coverage(predictions: np.ndarray) -> dict:
+    """Mode coverage of predicted digits [N]: histogram, digits with >= 1 % of samples, KL(p || uniform)."""
+    histogram = np.bincount(predictions, minlength=NUM_CLASSES)
+    share = histogram / histogram.sum()
+    present = share > 0
+    return {KEY_HISTOGRAM: histogram.tolist(),
+            KEY_DIGITS_COVERED: int((share >= COVERAGE_MIN_SHARE).sum()),
+            KEY_KL_TO_UNIFORM: float(np.sum(share[present] * np.log(share[present] * NUM_CLASSES)))}
+
+
+def _renamed(metrics: dict, names: dict) -> dict:
+    return {ours: float(metrics[theirs]) for ours, theirs in names.items()}
+
+
+def _inception_block(images: np.ndarray, reference: np.ndarray, reference_name: str, enabled: bool,
+                     weights: str | os.PathLike | None) -> dict:
+    block = {KEY_AVAILABLE: False, KEY_REASON: NO_INCEPTION_REASON, KEY_WEIGHTS_SHA256: None,
+             KEY_OFFICIAL_WEIGHTS: False, **dict.fromkeys(INCEPTION_METRICS)}
+    if not enabled:
+        return block
+    try:
+        path = resolve_inception_weights(weights)
+    except InceptionUnavailable as error:
+        return {**block, KEY_REASON: str(error)}
+    sha = file_sha256(path)
+    metrics = calculate(images, INCEPTION_EXTRACTOR, path, reference, reference_name, ("isc", "fid", "kid"))
+    return {**block, KEY_AVAILABLE: True, KEY_REASON: None, KEY_WEIGHTS_SHA256: sha,
+            KEY_OFFICIAL_WEIGHTS: sha.startswith(OFFICIAL_INCEPTION_SHA256_PREFIX),
+            **_renamed(metrics, INCEPTION_METRICS)}
+
+
+def evaluate_images(images: np.ndarray, *, inception: bool = True, inception_weights: str | os.PathLike | None = None,
+                    reference_split: str = DEFAULT_REFERENCE_SPLIT, reference_count: int = DEFAULT_REFERENCE_COUNT,
+                    data_dir: str | os.PathLike | None = None) -> dict:
+    """Every metric of uint8 samples [N, 28, 28] against the reference split; ``eval.json`` without ``run``."""
+    start = time.perf_counter()
+    reference = reference_images(reference_split, reference_count, data_dir)
+    reference_name = f"mnist-{reference_split}-{reference_count}"
+    mnist = calculate(images, MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, reference_name)
+    result = {
+        KEY_MNIST: _renamed(mnist, MNIST_METRICS),
+        KEY_INCEPTION: _inception_block(images, reference, reference_name, inception, inception_weights),
+        KEY_COVERAGE: coverage(predict(load_classifier(), images)),
+        KEY_NUM_SAMPLES: len(images),
+        KEY_REFERENCE: reference_name,
+    }
+    result[KEY_SECONDS] = round(time.perf_counter() - start, 2)
+    result[KEY_VERSIONS] = {"python": platform.python_version(), "torch": torch.__version__,
+                            "torch_fidelity": torch_fidelity.__version__, "numpy": np.__version__,
+                            "mnist_classifier_sha256": file_sha256(DEFAULT_WEIGHTS)}
+    return result
+
+
+def _load_images(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(f"{path} not found")
+    try:
+        with np.load(path) as archive:
+            images = archive["images"]
+    except (OSError, ValueError, KeyError) as error:
+        raise DataError(f"{path}: unreadable or without an 'images' array ({error})") from None
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) == 0:
+        raise DataError(f"{path}: 'images' must be uint8 [N, 28, 28]; got {images.dtype} {list(images.shape)}")
+    return images
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: invalid JSON ({error})") from None
+
+
+def _write_json(path: Path, value) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(value, indent=2) + "\n")
+    temporary.replace(path)
+
+
+def _check_run_dir(run_dir: str | os.PathLike) -> Path:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: not a directory")
+    return run_dir
+
+
+def evaluate_run(run_dir: str | os.PathLike, *, num_samples: int | None = None, **options) -> dict:
+    """Score ``RUN_DIR/samples.npz`` (its first ``num_samples``; all by default) and write ``RUN_DIR/eval.json``.
+
+    ``options`` are those of ``evaluate_images``.
+    """
+    run_dir = _check_run_dir(run_dir)
+    images = _load_images(run_dir / SAMPLES_FILE)
+    if num_samples is not None:
+        if not 0 < num_samples <= len(images):
+            raise DataError(f"{run_dir / SAMPLES_FILE}: asked for {num_samples} samples, it holds {len(images)}")
+        images = images[:num_samples]
+    config, status = _read_json(run_dir / "config.json"), _read_json(run_dir / "result.json")
+    result = {KEY_RUN: {key: config.get(key) for key in ("framework", "model", "seed")} | {
+        "status": status.get("status")}}
+    result |= evaluate_images(images, **options)
+    _write_json(run_dir / EVAL_FILE, result)
+    return result
+
+
+def evaluate_curve(run_dir: str | os.PathLike, *, reference_split: str = DEFAULT_REFERENCE_SPLIT,
+                   reference_count: int = DEFAULT_REFERENCE_COUNT, data_dir: str | os.PathLike | None = None
+                   ) -> list[dict]:
+    """MNIST-FID of every ``eval_samples/step_*.npz``; writes and returns ``curve.json``'s list."""
+    run_dir = _check_run_dir(run_dir)
+    paths = sorted((run_dir / EVAL_SAMPLES_DIR).glob("step_*.npz"))
+    if not paths:
+        raise DataError(f"{run_dir / EVAL_SAMPLES_DIR}: no step_*.npz files")
+    reference = reference_images(reference_split, reference_count, data_dir)
+    reference_name = f"mnist-{reference_split}-{reference_count}"
+    curve = []
+    for path in paths:
+        try:
+            with np.load(path) as archive:
+                step, elapsed = int(archive["step"]), float(archive["elapsed"])
+        except (OSError, ValueError, KeyError) as error:
+            raise DataError(f"{path}: unreadable or without 'step' and 'elapsed' ({error})") from None
+        metrics = calculate(_load_images(path), MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, reference_name, ("fid",))
+        curve.append({KEY_STEP: step, KEY_ELAPSED: elapsed, KEY_MNIST_FID: metrics[torch_fidelity.KEY_METRIC_FID]})
+    curve.sort(key=lambda entry: entry[KEY_STEP])
+    _write_json(run_dir / CURVE_FILE, curve)
+    return curve
+
+
+def _summary(result: dict) -> str:
+    mnist, inception, cover = result[KEY_MNIST], result[KEY_INCEPTION], result[KEY_COVERAGE]
+    fid_inception = f"{inception[KEY_FID]:.2f}" if inception[KEY_AVAILABLE] else f"unavailable ({inception[KEY_REASON]})"
+    return (f"MNIST-FID {mnist[KEY_FID]:.3f}, MNIST-IS {mnist[KEY_IS_MEAN]:.2f}, digits covered "
+            f"{cover[KEY_DIGITS_COVERED]}/10, FID {fid_inception}, {result[KEY_SECONDS]:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmark.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    parser.add_argument("--inception-weights", help="local inception-v3-compat weights (default: $INCEPTION_WEIGHTS, "
+                                                    "torch hub's cache, else a download)")
+    parser.add_argument("--no-inception", action="store_true", help="skip the Inception metrics (recorded as such)")
+    parser.add_argument("--curve-only", action="store_true", help="write curve.json only")
+    parser.add_argument("--num-samples", type=int, help="score the first N samples (default: all)")
+    parser.add_argument("--reference-count", type=int, default=DEFAULT_REFERENCE_COUNT)
+    parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR or the user cache)")
+    args = parser.parse_args(argv)
+    reference = dict(reference_count=args.reference_count, data_dir=args.data_dir)
+    failed = False
+    for run_dir in args.run_dirs:
+        try:
+            if not args.curve_only:
+                result = evaluate_run(run_dir, num_samples=args.num_samples, inception=not args.no_inception,
+                                      inception_weights=args.inception_weights, **reference)
+                print(f"{run_dir}: {_summary(result)}")
+            if args.curve_only or (Path(run_dir) / EVAL_SAMPLES_DIR).is_dir():
+                curve = evaluate_curve(run_dir, **reference)
+                print(f"{run_dir}: curve of {len(curve)} points, last MNIST-FID {curve[-1][KEY_MNIST_FID]:.3f}")
+        except DataError as error:
+            print(f"error: {error}", file=sys.stderr)
+            failed = True
+    return 2 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
