@@ -38,7 +38,10 @@ class BatchNorm(keras.layers.Layer):
     def call(self, inputs, training=False):
         axes = tuple(range(len(inputs.shape) - 1))
         if training:
-            mean, variance = ops.moments(inputs, axes)
+            # Not ops.moments: on TensorFlow that is tf.nn.moments, which stops the gradient through the mean
+            # inside the variance (exact in theory); this keeps one graph, PyTorch's, on every backend.
+            mean = ops.mean(inputs, axis=axes)
+            variance = ops.mean(ops.square(inputs - mean), axis=axes)
             count = math.prod(inputs.shape[axis] for axis in axes)
             unbiased = variance * (count / (count - 1))
             self.moving_mean.assign(self.moving_mean * (1 - self.momentum) + mean * self.momentum)
