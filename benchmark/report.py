@@ -41,6 +41,7 @@ REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR = "report.md", "report.html", "su
 DEFAULT_PARITY_DIR = Path(__file__).resolve().parent.parent / "results" / "parity"
 LOCKSTEP_FILE, DEFAULTS_AUDIT_FILE = "lockstep.json", "defaults_audit.json"
 ALPHA = 0.05
+CONTENTION_SHARE = 0.10  # CPU share of other processes above which a run's timings are flagged
 GRID_IMAGES = 64
 FRAMEWORK_ORDER = tuple(FRAMEWORKS)
 COLORS = {"pytorch": "#ee4c2c", "keras-tensorflow": "#1f77b4", "keras-jax": "#2ca02c"}
@@ -69,8 +70,9 @@ QUALITY = (
 )
 SPEED = (
     Metric("train_seconds", "training time, s", "lower"),
-    Metric("compile_seconds", "compile / warm-up (first 5 iterations), s", "lower"),
-    Metric("setup_seconds", "process set-up (imports, data, models), s", "lower"),
+    Metric("compile_seconds", "compile (before the first iteration), s", "lower"),
+    Metric("warmup_seconds", "warm-up (first 5 iterations), s", "lower"),
+    Metric("setup_seconds", "process set-up (imports, data, models, compile), s", "lower"),
     Metric("steady_ms_per_step", "steady-state ms / iteration", "lower"),
     Metric("images_per_second", "steady-state real images / s", "higher"),
 )
@@ -92,6 +94,11 @@ def framework_label(config: dict) -> str:
     if framework.startswith("keras") or framework in ("tensorflow", "tensorflow_impl"):
         return f"keras-{config.get('backend') or 'tensorflow'}" if framework != "keras-jax" else framework
     return framework
+
+
+def _sum(*values) -> float | None:
+    numbers = [v for v in values if isinstance(v, (int, float))]
+    return float(sum(numbers)) if numbers else None
 
 
 def _get(block: dict | None, key: str):
@@ -126,11 +133,14 @@ def run_row(run_dir: Path, record: dict | None) -> dict:
         "batch_size": config.get("batch_size"),
         "train_seconds": timing.get("train_seconds"),
         "setup_seconds": timing.get("setup_seconds"),
-        "compile_seconds": timing.get("warmup_seconds"),
+        "compile_seconds": environment.get("compile_seconds"),
+        "warmup_seconds": timing.get("warmup_seconds"),
+        "startup_seconds": _sum(environment.get("compile_seconds"), timing.get("warmup_seconds")),
         "steady_ms_per_step": per_step * 1000 if per_step else None,
         "images_per_second": timing.get("images_per_second"),
         "process_seconds": timing.get("total_seconds"),
         "train_wall_seconds": record.get("train_wall_seconds"),
+        "other_cpu_share": record.get("other_cpu_share"),
         "eval_wall_seconds": record.get("eval_wall_seconds"),
         "eval_exit_code": record.get("eval_exit_code"),
         "evaluated": bool(evaluation),
@@ -233,8 +243,10 @@ def mean_std(values: np.ndarray, digits: int = 4, seeds: int | None = None) -> s
 
 def welch(a: np.ndarray, b: np.ndarray) -> tuple[float | None, str]:
     """Welch's two-sided t-test: (p or None, text). Needs two values a side and some variance."""
+    if len(a) == 0 or len(b) == 0:
+        return None, "n/a"
     if len(a) < 2 or len(b) < 2:
-        return None, f"n/a ({min(len(a), len(b))} seed{'s' if min(len(a), len(b)) != 1 else ''})"
+        return None, "n/a (1 seed)"
     if _constant(a) and _constant(b):
         if np.isclose(a.mean(), b.mean(), rtol=1e-9, atol=0.0):
             return 1.0, "p = 1 (identical)"
@@ -350,7 +362,7 @@ def plot_throughput(data: SuiteData, path: Path) -> Path | None:
     models, frameworks = data.models, data.frameworks
     panels = (("images_per_second", "steady-state real images / s (higher is faster)"),
               ("steady_ms_per_step", "steady-state ms / iteration"),
-              ("compile_seconds", "compile / warm-up seconds (first 5 iterations)"))
+              ("startup_seconds", "compile + warm-up (first 5 iterations), s"))
     fig, axes = plt.subplots(1, len(panels), figsize=(15, 3.8))
     width = 0.8 / max(len(frameworks), 1)
     x = np.arange(len(models))
@@ -537,10 +549,12 @@ def lockstep_table(lockstep) -> pd.DataFrame | None:
 def _compact(value) -> str:
     if isinstance(value, float):
         return _number(value, 3)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_compact(v)}" for k, v in value.items())
     if isinstance(value, list):
         if len(value) > 4 and all(isinstance(v, (int, float)) for v in value):
             return f"[{len(value)} values, mean {_number(float(np.mean(value)), 3)}]"
-        return "[" + ", ".join(_compact(v) for v in value) + "]"
+        return "; ".join(_compact(v) for v in value)
     return str(value)
 
 
@@ -664,8 +678,8 @@ def markdown_table(frame: pd.DataFrame) -> str:
 # -------------------------------------------------------------------------------------------- report
 
 SUMMARY_COLUMNS = ("run", "model", "framework", "seed", "status", "exit_code", "exit", "steps_planned", "steps_done",
-                   "epochs", "batch_size", "train_seconds", "setup_seconds", "compile_seconds", "steady_ms_per_step",
-                   "images_per_second", "process_seconds", "train_wall_seconds", "eval_wall_seconds",
+                   "epochs", "batch_size", "train_seconds", "setup_seconds", "compile_seconds", "warmup_seconds", "startup_seconds", "steady_ms_per_step",
+                   "images_per_second", "process_seconds", "train_wall_seconds", "other_cpu_share", "eval_wall_seconds",
                    "eval_exit_code", "evaluated", "num_samples_scored",
                    *(f"mnist_{k}" for k in ev.MNIST_METRICS), "inception_available", "inception_reason",
                    "inception_official_weights", *(f"inception_{k}" for k in ev.INCEPTION_METRICS),
@@ -711,6 +725,7 @@ def _setup_section(doc: Document, data: SuiteData) -> None:
     options = data.suite.get("options", {})
     doc.heading(2, "Set-up")
     length = (f"{profile.get('steps')} iterations" if profile.get("steps") is not None
+              else f"{profile.get('images')} real images" if profile.get("images") is not None
               else f"{profile.get('epochs')} epoch(s)" if profile.get("epochs") is not None else "the spec's epochs")
     steps = data.table.groupby("model")["steps_planned"].first().dropna() if "steps_planned" in data.table else {}
     doc.bullets([
@@ -726,6 +741,15 @@ def _setup_section(doc: Document, data: SuiteData) -> None:
         f"Suite started {data.suite.get('started', '?')}, last updated {data.suite.get('updated', '?')}, "
         f"state: {data.suite.get('state', '?')}",
     ])
+    share = pd.to_numeric(data.table.get("other_cpu_share", pd.Series(dtype=float)), errors="coerce").dropna()
+    if len(share):
+        busy = data.table.loc[share[share > CONTENTION_SHARE].index, "run"]
+        text = (f"Other processes used {share.median():.0%} (median) and at most {share.max():.0%} of the machine's "
+                "CPU while the runs trained (column `other_cpu_share` of the CSV).")
+        if len(busy):
+            text += (f" **{len(busy)} run(s) trained while other processes used more than {CONTENTION_SHARE:.0%} of "
+                     f"the CPU** ({', '.join(busy)}): their timings measure the contention as much as the framework.")
+        doc.text(text)
 
 
 def _problems_section(doc: Document, data: SuiteData) -> None:
@@ -817,9 +841,11 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None) -> dict[
         "more informative on digits); Inception metrics use torch-fidelity's Inception-v3. KID is ×1 (not ×1000).",
         "Coverage: the classifier's predicted digit of every sample; a digit is covered with at least 1 % of the "
         "samples; KL to uniform is 0 for a balanced set, ln 10 = 2.30 for a single digit.",
-        "Timing: training seconds exclude sample grids, evaluation sample sets and checkpoints; compile / warm-up "
-        "is the first 5 iterations of the process (graph tracing, XLA compilation, allocator growth); steady "
-        "state is every later iteration. Images/s counts real images consumed (WGAN: 5 batches per iteration).",
+        "Timing: training seconds exclude sample grids, evaluation sample sets and checkpoints. Keras compiles its "
+        "training iteration (tf.function / XLA or jax.jit) before the first one, timed as compile (part of set-up); "
+        "PyTorch runs eagerly (no compile: —). Warm-up is the first 5 iterations of the process (tracing left over, "
+        "allocator growth); steady state is every later iteration, timed after a device sync. Images/s counts real "
+        "images consumed (WGAN and WGAN-GP: 5 critic batches per iteration).",
         "Curves: MNIST-FID of the smaller evaluation sets saved during training, so they are comparable with each "
         "other, not with the final table (FID depends on the sample count).",
     ])

@@ -80,7 +80,7 @@ def options_from(args: argparse.Namespace) -> suite_lib.SuiteOptions:
     if args.steps is not None:
         if args.steps < 1:
             raise suite_lib.SuiteError("--steps must be at least 1")
-        profile = dataclasses.replace(profile, steps=args.steps, epochs=None)
+        profile = dataclasses.replace(profile, steps=args.steps, images=None, epochs=None)
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     if not models:
         raise suite_lib.SuiteError("--models: empty")

@@ -17,6 +17,7 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
+import resource
 import shutil
 import signal
 import subprocess
@@ -260,6 +261,7 @@ class Outcome:
     log_tail: list[str] = field(default_factory=list)
     eval_log_tail: list[str] = field(default_factory=list)
     attempts: int = 0
+    other_cpu_share: float | None = None  # CPU used by other processes during training, share of the machine
 
     @property
     def evaluated(self) -> bool:
@@ -367,10 +369,11 @@ class Suite:
             return outcome
         run_dir.mkdir(parents=True, exist_ok=True)
         outcome.attempts += 1
-        begin = time.perf_counter()
+        begin, busy, own = time.perf_counter(), cpu_busy_seconds(), children_cpu_seconds()
         code = self._spawn(train_command(run, run_dir, self.options), child_env(run, self.options),
                            run_dir / TRAIN_LOG)
         outcome.train_wall_seconds = time.perf_counter() - begin
+        outcome.other_cpu_share = other_cpu_share(busy, own, outcome.train_wall_seconds)
         outcome.exit_code, outcome.exit = code, describe_exit(code)
         outcome.status = training_status(code, run_dir)
         if outcome.status != runs.COMPLETED:
@@ -480,6 +483,31 @@ class Suite:
             eta = ", training done; evaluation next"
         width = len(str(total))
         return f"[{done:>{width}}/{total}] {outcome.name}: {what} | elapsed {_duration(elapsed)}{eta}"
+
+
+def cpu_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux ``/proc/stat``), else None."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def other_cpu_share(busy_before: float | None, own_before: float, wall: float) -> float | None:
+    """The share of the machine's CPU time that processes other than the run used while it trained: a timing
+    taken while this is high measured the contention, not the framework."""
+    busy_after = cpu_busy_seconds()
+    if busy_before is None or busy_after is None or wall <= 0:
+        return None
+    other = (busy_after - busy_before) - (children_cpu_seconds() - own_before)
+    return round(min(max(other / (wall * (os.cpu_count() or 1)), 0.0), 1.0), 3)
 
 
 def _mtime(path: Path) -> float | None:

@@ -42,6 +42,7 @@ def fabricate_run(run_dir: Path, model: str, framework: str, seed: int, status: 
     backend = framework.split("-", 1)[1] if framework.startswith("keras") else None
     environment = {"framework": "keras" if backend else "pytorch", "backend": backend, "device": "cpu",
                    "device_name": "Test CPU", "determinism": "seeded", "compiled": bool(backend),
+                   "compile_seconds": 4.0 if backend else None,
                    "versions": {"keras": "3.x"} if backend else {"torch": "2.x"},
                    "precision": {"dtype": "float32", "tf32": False}}
     runs.write_json(run_dir / runs.CONFIG, {"framework": environment["framework"], "backend": backend,
