@@ -427,27 +427,40 @@ def _sample_grid(run_dir: Path) -> tuple[np.ndarray | None, str]:
     return None, ""
 
 
+def _labelled_mosaic(tiles: list[Image.Image], labels: list[str], scale: int = 2) -> Image.Image:
+    """Grey tiles side by side, each with a one-line label above it, enlarged without interpolation."""
+    label_height, gap = 14, 8
+    height = max(t.height for t in tiles)
+    canvas = Image.new("L", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), height + label_height), 255)
+    draw = ImageDraw.Draw(canvas)
+    left = 0
+    for tile, label in zip(tiles, labels):
+        canvas.paste(tile, (left, label_height))
+        draw.text((left + 2, 1), label, fill=0)
+        left += tile.width + gap
+    return canvas.resize((canvas.width * scale, canvas.height * scale), Image.NEAREST)
+
+
 def plot_sample_grids(data: SuiteData, model: str, path: Path) -> Path | None:
+    """The first 64 final samples of each framework side by side (same evaluation noise, same seed)."""
     chosen = _first_seed_dirs(data, model)
     grids = {f: _sample_grid(d) for f, d in chosen.items()}
     grids = {f: g for f, g in grids.items() if g[0] is not None}
     if not grids:
         return None
-    fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4.3))
-    axes = np.atleast_1d(axes)
-    for axis, (framework, (grid, what)) in zip(axes, grids.items()):
-        axis.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        axis.set_title(f"{PRETTY.get(framework, framework)}\n{what}, seed {_seed_of(chosen[framework])}", fontsize=9)
-        axis.axis("off")
-    fig.suptitle(f"{model}: the same 64 evaluation noise vectors in each framework", fontsize=10)
-    return _save(fig, path)
+    tiles = [Image.fromarray(grid) for grid, _ in grids.values()]
+    labels = [f"{PRETTY.get(f, f)}, seed {_seed_of(chosen[f])}" + ("" if what == "final samples" else f" ({what})")
+              for f, (_, what) in grids.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _labelled_mosaic(tiles, labels).save(path, optimize=True)
+    return path
 
 
 def _seed_of(run_dir: Path):
     return _read_json(run_dir / runs.CONFIG, {}).get("seed", "?")
 
 
-def progress_gif(data: SuiteData, model: str, path: Path, scale: int = 2) -> Path | None:
+def progress_gif(data: SuiteData, model: str, path: Path, max_frames: int = 12) -> Path | None:
     """Frames: the grids/step_*.png of each framework side by side, at the steps all of them have."""
     chosen = _first_seed_dirs(data, model)
     frames_by = {f: {p.stem: p for p in sorted((d / runs.GRIDS).glob("step_*.png"))} for f, d in chosen.items()}
@@ -457,21 +470,14 @@ def progress_gif(data: SuiteData, model: str, path: Path, scale: int = 2) -> Pat
     steps = sorted(set.intersection(*(set(v) for v in frames_by.values())))
     if not steps:
         return None
-    frames = []
-    for step in steps:
-        tiles = [Image.open(frames_by[f][step]).convert("L") for f in frames_by]
-        height = max(t.height for t in tiles)
-        label_height, gap = 14, 6
-        canvas = Image.new("L", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), height + label_height), 255)
-        draw = ImageDraw.Draw(canvas)
-        left = 0
-        for framework, tile in zip(frames_by, tiles):
-            canvas.paste(tile, (left, label_height))
-            draw.text((left + 2, 1), f"{PRETTY.get(framework, framework)}  it {int(step.split('_')[1])}", fill=0)
-            left += tile.width + gap
-        frames.append(canvas.resize((canvas.width * scale, canvas.height * scale), Image.NEAREST))
+    if len(steps) > max_frames:  # evenly spaced, the last one always included
+        steps = [steps[round(i * (len(steps) - 1) / (max_frames - 1))] for i in range(max_frames)]
+    frames = [_labelled_mosaic([Image.open(frames_by[f][step]).convert("L") for f in frames_by],
+                               [f"{PRETTY.get(f, f)}, iteration {int(step.split('_')[1])}" for f in frames_by],
+                               scale=1)
+              for step in steps]
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=600, loop=0, optimize=True)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=700, loop=0, optimize=True)
     return path
 
 
@@ -735,8 +741,9 @@ def _setup_section(doc: Document, data: SuiteData) -> None:
         f"Seeds: {', '.join(map(str, options.get('seeds', [])))}; device requested: {options.get('device', '?')}; "
         f"{options.get('jobs', 1)} training process(es) at a time"
         + (" — **timings perturbed by parallel runs**" if options.get("jobs", 1) > 1 else ""),
-        f"Scored samples per run: {profile.get('num_samples')} from the fixed evaluation noise, against the "
-        f"10,000 MNIST test images; curve points: {profile.get('curve_samples')} samples each",
+        f"Scored samples per run: {profile.get('num_samples')} from the fixed evaluation noise, against the first "
+        f"{profile.get('reference_count') or 10_000:,} MNIST test images; curve points: "
+        f"{profile.get('curve_samples')} samples each",
         "Every training run and every evaluation ran in its own process; the frameworks never shared one.",
         f"Suite started {data.suite.get('started', '?')}, last updated {data.suite.get('updated', '?')}, "
         f"state: {data.suite.get('state', '?')}",
