@@ -170,7 +170,7 @@ def test_failing_run_is_reported_and_the_others_go_on(tmp_path):
 @needs_mnist
 def test_resume_after_interrupt_does_not_redo_finished_runs(tmp_path):
     out = tmp_path / "resume"
-    args = ["--profile", "smoke", "--models", "vanilla", "--frameworks", "pytorch", "--seeds", "0,1", "--steps", "800",
+    args = ["--profile", "smoke", "--models", "vanilla", "--frameworks", "pytorch", "--seeds", "0,1", "--steps", "300",
             "--out", str(out)]
     first_dir, second_dir = (out / suite.RUNS_DIR / f"vanilla-pytorch-seed{s}" for s in (0, 1))
     process = subprocess.Popen([*RUN_ALL, *args], cwd=REPO, env=_env(), stdout=subprocess.PIPE,
