@@ -326,7 +326,15 @@ def _torch_measurements(inputs: dict) -> dict:
             "init": {"dense_kernel_std": float(linear.weight.detach().std()),
                      "dense_bias_abs_max": float(linear.bias.detach().abs().max()),
                      "kind": "kaiming_uniform(a=sqrt(5)) kernel, uniform(+-1/sqrt(fan_in)) bias"},
-            "tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn_conv": torch.backends.cudnn.allow_tf32}}
+            "tf32": _torch_tf32_defaults()}
+
+
+def _torch_tf32_defaults() -> dict:
+    """In a fresh process: this one may already have set the flags (``pytorch_impl.seeding.set_tf32``)."""
+    code = "import json, torch; b = torch.backends; print(json.dumps({'matmul': b.cuda.matmul.allow_tf32, " \
+           "'cudnn_conv': b.cudnn.allow_tf32}))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def keras_measurements(inputs: dict) -> dict:
