@@ -79,7 +79,7 @@ register(Profile(
     log_points=8, reference_count=2_000, budget_note="under 5 minutes on 2 CPU cores"))
 register(Profile(
     name="quick", description="a short training of every model x framework, 1 seed",
-    seeds=(0,), epochs=0.1, num_samples=2_000, curve_samples=500, curve_points=4, grid_points=6,
+    seeds=(0,), epochs=0.2, num_samples=2_000, curve_samples=500, curve_points=4, grid_points=6,
     log_points=20, budget_note="about 30 minutes on 2 CPU cores"))
 register(Profile(
     name="full", description="the spec's training length, 3 seeds, 10,000 samples, Inception metrics",

@@ -460,6 +460,14 @@ def _seed_of(run_dir: Path):
     return _read_json(run_dir / runs.CONFIG, {}).get("seed", "?")
 
 
+GIF_ROWS = 4  # of the 8 rows of a progress grid: half the images, half the file
+
+
+def _top_rows(grid: Image.Image, rows: int = GIF_ROWS, cell: int = 28, pad: int = 2) -> Image.Image:
+    """The first ``rows`` rows of an 8x8 ``runs.image_grid`` mosaic (cells of 28 px, 2 px padding)."""
+    return grid.crop((0, 0, grid.width, min(grid.height, rows * (cell + pad) + pad)))
+
+
 def progress_gif(data: SuiteData, model: str, path: Path, max_frames: int = 12) -> Path | None:
     """Frames: the grids/step_*.png of each framework side by side, at the steps all of them have."""
     chosen = _first_seed_dirs(data, model)
@@ -472,7 +480,7 @@ def progress_gif(data: SuiteData, model: str, path: Path, max_frames: int = 12) 
         return None
     if len(steps) > max_frames:  # evenly spaced, the last one always included
         steps = [steps[round(i * (len(steps) - 1) / (max_frames - 1))] for i in range(max_frames)]
-    frames = [_labelled_mosaic([Image.open(frames_by[f][step]).convert("L") for f in frames_by],
+    frames = [_labelled_mosaic([_top_rows(Image.open(frames_by[f][step]).convert("L")) for f in frames_by],
                                [f"{PRETTY.get(f, f)}, iteration {int(step.split('_')[1])}" for f in frames_by],
                                scale=1)
               for step in steps]
@@ -878,7 +886,7 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None) -> dict[
                   f"{model}: MNIST-FID against iterations and against training seconds")
         doc.image(plot_losses(data, model, plots / f"losses_{model}.png"), f"{model}: D and G losses")
         doc.image(progress_gif(data, model, plots / f"progress_{model}.gif"),
-                  f"{model}: training progress (grids of the first 64 evaluation noise vectors)")
+                  f"{model}: training progress (the first 32 evaluation noise vectors)")
 
     _parity_section(doc, Path(parity_dir) if parity_dir else DEFAULT_PARITY_DIR, plots)
     _problems_section(doc, data)
