@@ -227,6 +227,13 @@ def relative_difference(a: list[list[np.ndarray]], b: list[list[np.ndarray]]) ->
                for xs, ys in zip(a, b, strict=True) for x, y in zip(xs, ys, strict=True))
 
 
+def global_relative_difference(a: list[list[np.ndarray]], b: list[list[np.ndarray]]) -> float:
+    """||a - b|| / ||b|| over all arrays together (not dominated by small tensors such as a bias near zero)."""
+    pairs = [(x, y) for xs, ys in zip(a, b, strict=True) for x, y in zip(xs, ys, strict=True)]
+    return float(np.sqrt(sum(np.sum((x.astype(np.float64) - y) ** 2) for x, y in pairs)
+                         / max(sum(np.sum(y.astype(np.float64) ** 2) for _, y in pairs), 1e-24)))
+
+
 def model_request(spec: GANSpec, seed: int, steps: list[StepInputs], gan=None, **extra) -> tuple[dict, Any]:
     """A worker task with ``spec``'s PyTorch weights (seeded by ``seed``) and fixed probe inputs."""
     gan = gan or torch_gan(spec, seed)
@@ -255,7 +262,8 @@ def lockstep(model: str = "dcgan", steps: int = 20, batch_size: int = 16, seed: 
         torch_trajectory.append(torch_layer_arrays(gan.generator))
     result = {"model": model, "steps": steps, "batch_size": batch_size, "seed": seed,
               "note": "identical initial weights (PyTorch's, transferred) and identical batches and noise; "
-                      "differences come from floating-point order only", "torch_losses": torch_losses,
+                      "differences come from floating-point order only. generator_rel_diff: ||K - T|| / ||T|| over "
+                      "all generator weights and BN statistics; generator_max_tensor_rel_diff: the worst tensor", "torch_losses": torch_losses,
               "backends": {}}
     for backend in backends:
         response = run_keras_worker(backend, {"models": {model: task}})["models"][model]
@@ -263,8 +271,10 @@ def lockstep(model: str = "dcgan", steps: int = 20, batch_size: int = 16, seed: 
         for i, (theirs, ours) in enumerate(zip(response["losses"], torch_losses)):
             per_step.append({"step": i + 1,
                              **{f"{k}_abs_diff": abs(theirs[k] - ours[k]) for k in ours},
-                             "generator_rel_diff": relative_difference(response["generator_trajectory"][i],
-                                                                       torch_trajectory[i])})
+                             "generator_rel_diff": global_relative_difference(response["generator_trajectory"][i],
+                                                                              torch_trajectory[i]),
+                             "generator_max_tensor_rel_diff": relative_difference(response["generator_trajectory"][i],
+                                                                                  torch_trajectory[i])})
         result["backends"][backend] = {"keras_losses": response["losses"], "per_step": per_step}
     if out:
         runs.write_json(out, result)
