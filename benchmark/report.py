@@ -914,10 +914,10 @@ def _parity_section(doc: Document, parity_dir: Path, plots: Path) -> None:
         details = ""
         if isinstance(lockstep, dict):
             details = ", ".join(f"{k} {lockstep[k]}" for k in ("model", "steps", "batch_size", "seed") if k in lockstep)
-        doc.text(f"`{LOCKSTEP_FILE}` ({details}): both frameworks start from the same weights (PyTorch's, transferred) "
-                 "and consume the same batches and noise; the drift is how far their losses and generator weights "
-                 "are apart after each iteration. "
-                 + (lockstep.get("note", "") if isinstance(lockstep, dict) else ""))
+        note = lockstep.get("note") if isinstance(lockstep, dict) else None
+        doc.text(f"`{LOCKSTEP_FILE}` ({details}): "
+                 + (note or "both frameworks start from the same weights and consume the same batches and noise")
+                 + ". The drift is how far their losses and generator weights are apart after each iteration.")
         doc.image(plot_lockstep(lockstep, plots / "parity_drift.png"), "Lockstep drift between PyTorch and Keras")
         doc.table(lockstep_table(lockstep))
     if audit is not None:
