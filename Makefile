@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt
 venv: $(VENV)/.installed
 
 bench: venv
-	$(PY) benchmark/run_all.py --profile $(PROFILE) --out results/$(PROFILE)
+	$(PY) benchmark/run_all.py --profile $(PROFILE) --out results/$(PROFILE) --resume
 
 test: venv
 	$(PY) -m pytest -q tests
