@@ -210,6 +210,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
 
     meta = {**identity}
     grid_noise = evaluation_noise(GRID_SIZE, spec.training.noise_dim, spec.training.noise)
+    curve_noise = evaluation_noise(args.curve_samples, spec.training.noise_dim, spec.training.noise)
     grid_every, curve_every = _interval(args.grid_every, total), _interval(args.curve_every, total)
     images_per_step = spec.training.batch_size * spec.objective.n_critic
     stop, progress = StopRequest(), Progress(total, start)
@@ -217,41 +218,42 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     status, losses = runs.COMPLETED, {}
     step = start
     clock.start()
-    while step < total:
-        raw = trainer.train_step(stream.step(step))
-        step += 1
-        if step - start == WARMUP_STEPS:
-            warmup_seconds = clock.stop() - trained_seconds
-            clock.start()
-        if _due(step, args.log_every, total) or stop.signal:
-            losses = {name: float(value) for name, value in raw.items()}  # device sync point
-            if not all(math.isfinite(v) for v in losses.values()):
-                status = runs.DIVERGED
+    try:
+        while step < total:
+            raw = trainer.train_step(stream.step(step))
+            step += 1
+            if step - start == WARMUP_STEPS:
+                warmup_seconds = clock.stop() - trained_seconds
+                clock.start()
+            if _due(step, args.log_every, total) or stop.signal:
+                losses = {name: float(value) for name, value in raw.items()}  # device sync point
+                if not all(math.isfinite(v) for v in losses.values()):
+                    status = runs.DIVERGED
+                    break
+                elapsed = clock.stop()
+                metrics.append({"step": step, "epoch": stream.epoch_of(step - 1), "elapsed": elapsed, **losses})
+                rate = (step - start) * images_per_step / max(elapsed - trained_seconds, 1e-9)
+                progress.update(step, total, losses, rate)
+                clock.start()
+            if _due(step, grid_every, total) or _due(step, curve_every, total) or _due(step, args.checkpoint_every, total) \
+                    or stop.signal:
+                elapsed = clock.stop()
+                if _due(step, grid_every, total):
+                    runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"),
+                                  runs.image_grid(generate_uint8(trainer, grid_noise)))
+                if curve_every and _due(step, curve_every, total):
+                    runs.write_npz(run_dir / runs.EVAL_SAMPLES / runs.step_name(step, ".npz"),
+                                   images=generate_uint8(trainer, curve_noise), step=step, elapsed=elapsed)
+                if _due(step, args.checkpoint_every, total) or stop.signal:
+                    trainer.save_checkpoint(checkpoint, {**meta, "step": step, "elapsed": elapsed})
+                clock.start()
+            if stop.signal:
+                status = runs.INTERRUPTED
                 break
-            elapsed = clock.stop()
-            metrics.append({"step": step, "epoch": stream.epoch_of(step - 1), "elapsed": elapsed, **losses})
-            rate = (step - start) * images_per_step / max(elapsed - trained_seconds, 1e-9)
-            progress.update(step, total, losses, rate)
-            clock.start()
-        if _due(step, grid_every, total) or _due(step, curve_every, total) or _due(step, args.checkpoint_every, total) \
-                or stop.signal:
-            elapsed = clock.stop()
-            if _due(step, grid_every, total):
-                runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"),
-                              runs.image_grid(generate_uint8(trainer, grid_noise)))
-            if curve_every and _due(step, curve_every, total):
-                noise = evaluation_noise(args.curve_samples, spec.training.noise_dim, spec.training.noise)
-                runs.write_npz(run_dir / runs.EVAL_SAMPLES / runs.step_name(step, ".npz"),
-                               images=generate_uint8(trainer, noise), step=step, elapsed=elapsed)
-            if _due(step, args.checkpoint_every, total) or stop.signal:
-                trainer.save_checkpoint(checkpoint, {**meta, "step": step, "elapsed": elapsed})
-            clock.start()
-        if stop.signal:
-            status = runs.INTERRUPTED
-            break
-    elapsed = clock.stop()
-    progress.close()
-    stop.restore()
+        elapsed = clock.stop()
+    finally:
+        progress.close()
+        stop.restore()
 
     segment_steps = step - start
     steady_steps = segment_steps - WARMUP_STEPS

@@ -8,17 +8,9 @@ import torch
 
 from benchmark.classifier import (DEFAULT_WEIGHTS, TrainSettings, file_sha256, images_to_input, load_classifier,
                                   predict, train_classifier)
-from benchmark.data import DataError, load_mnist
+from benchmark.data import DataError
 
 RECORD = DEFAULT_WEIGHTS.with_suffix(".json")
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    try:
-        return load_mnist("train"), load_mnist("test")
-    except DataError as error:
-        pytest.skip(f"MNIST unavailable: {error}")
 
 
 def test_weights_are_small_and_match_their_record():

@@ -17,7 +17,7 @@ from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics
 from benchmark import evaluate as ev
 from benchmark import fidelity
 from benchmark.classifier import DEFAULT_WEIGHTS, file_sha256, load_classifier, predict
-from benchmark.data import DataError, load_mnist
+from benchmark.data import DataError
 
 N = 2000  # images per side in the sanity checks: 10,000 gives the same picture, slower
 # Values of the committed classifier at N = 2000 (FID falls with N: 5.1 for 10,000 train vs 10,000 test).
@@ -33,14 +33,6 @@ def cache(tmp_path_factory):
         patch.setenv(fidelity.CACHE_ENV, str(path))
         patch.delenv(fidelity.INCEPTION_WEIGHTS_ENV, raising=False)
         yield path
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    try:
-        return load_mnist("train"), load_mnist("test")
-    except DataError as error:
-        pytest.skip(f"MNIST unavailable: {error}")
 
 
 def mnist_metrics(images, reference, name, metrics=("isc", "fid", "kid", "prc")):
