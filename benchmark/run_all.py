@@ -19,6 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmark import executors  # noqa: E402
 from benchmark import suite as suite_lib  # noqa: E402
 from benchmark.profiles import PROFILES, ProfileError, get_profile  # noqa: E402
 from benchmark.spec import MODEL_NAMES, SpecError, get_spec  # noqa: E402
@@ -52,8 +53,15 @@ def parser() -> argparse.ArgumentParser:
                    help="continue the suite in --out: skip finished runs, continue interrupted or failed ones "
                         "from their last checkpoint")
     p.add_argument("--jobs", type=int, default=1,
-                   help="training processes at a time (default 1). More than 1 perturbs every timing in the "
-                        "report: use it for quality numbers only")
+                   help="training processes at a time (default 1), each on a GPU of its own or on cores of its own; "
+                        "with --executor ray, tasks in flight (default: as many as the cluster fits). More than 1 on "
+                        "one machine perturbs the timings: use it for quality numbers only")
+    p.add_argument("--executor", choices=executors.EXECUTORS, default="local",
+                   help="where the training and evaluation processes run: this machine (default), or Ray tasks")
+    p.add_argument("--ray-address", help="with --executor ray: the cluster to join (e.g. HEAD_IP:6379; default: "
+                                         "a Ray instance of this process's own)")
+    p.add_argument("--allow-mixed-devices", action="store_true",
+                   help="report even when the runs' timings come from different device models")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the user cache)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels in every run")
     inception = p.add_mutually_exclusive_group()
@@ -88,12 +96,14 @@ def options_from(args: argparse.Namespace) -> suite_lib.SuiteOptions:
         get_spec(model)
     if args.jobs < 1:
         raise suite_lib.SuiteError("--jobs must be at least 1")
+    if args.ray_address and args.executor != "ray":
+        raise suite_lib.SuiteError("--ray-address needs --executor ray")
     return suite_lib.SuiteOptions(
         out=Path(args.out or f"results/{profile.name}"), profile=profile, models=list(dict.fromkeys(models)),
         frameworks=suite_lib.parse_frameworks(args.frameworks, args.keras_backend),
         seeds=_int_list(args.seeds, "seeds") if args.seeds else list(profile.seeds), device=args.device,
         jobs=args.jobs, resume=args.resume, data_dir=args.data_dir, deterministic=args.deterministic,
-        inception=args.inception)
+        inception=args.inception, executor=args.executor, ray_address=args.ray_address)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,10 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     except (suite_lib.SuiteError, SpecError, ProfileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    if options.jobs > 1:
+    if options.jobs > 1 and options.executor == "local":
         print(f"warning: --jobs {options.jobs}: runs share the machine, so the timings are not comparable",
               file=sys.stderr)
-    suite = suite_lib.Suite(options)
+    try:
+        suite = suite_lib.Suite(options)
+    except executors.ExecutorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     restore = suite_lib.install_signal_handlers(suite)
     try:
         outcomes = suite.run()
@@ -116,8 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         restore()
     if not args.no_report:
-        from benchmark import report  # pandas and matplotlib: only once there is something to report
-        paths = report.build_report(options.out)
+        from benchmark import devices, report  # pandas and matplotlib: only once there is something to report
+        try:
+            paths = report.build_report(options.out, allow_mixed_devices=args.allow_mixed_devices)
+        except devices.MixedDevicesError as error:
+            print(f"error: no report: {error} (python -m benchmark.report {options.out} {devices.ALLOW_FLAG})",
+                  file=sys.stderr)
+            return EXIT_FAILED
         print(f"report: {paths['markdown']}  (self-contained: {paths['html']}; one row per run: {paths['csv']})")
     if suite.stop.is_set():
         return EXIT_INTERRUPTED

@@ -33,6 +33,7 @@ CHECKPOINTS, GRIDS, EVAL_SAMPLES = "checkpoints", "grids", "eval_samples"
 
 COMPLETED, DIVERGED, INTERRUPTED, FAILED = "completed", "diverged", "interrupted", "failed"
 EXIT_CODES = {COMPLETED: 0, FAILED: 1, DIVERGED: 3, INTERRUPTED: 4}
+GIT_COMMIT_ENV = "GANBENCH_GIT_COMMIT"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
@@ -113,7 +114,10 @@ class MetricsLog:
 
 
 def git_commit() -> str | None:
-    """The checkout's commit (with ``-dirty`` when it has changes), or None outside git."""
+    """The checkout's commit (with ``-dirty`` when it has changes), or None outside git; ``$GANBENCH_GIT_COMMIT``
+    when set (a Ray worker runs a copy of the driver's checkout without its ``.git``)."""
+    if os.environ.get(GIT_COMMIT_ENV):
+        return os.environ[GIT_COMMIT_ENV]
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from benchmark import runs
+from benchmark import executors, runs
 from benchmark.profiles import Profile, every
 from benchmark.spec import get_spec
 
@@ -110,6 +110,8 @@ class SuiteOptions:
     deterministic: bool = False
     inception: bool | None = None  # None: the profile's choice
     python: str = sys.executable
+    executor: str = "local"  # benchmark.executors.EXECUTORS
+    ray_address: str | None = None  # None: a Ray instance of the suite's own
 
 
 def plan(options: SuiteOptions) -> list[PlannedRun]:
@@ -262,6 +264,7 @@ class Outcome:
     eval_log_tail: list[str] = field(default_factory=list)
     attempts: int = 0
     other_cpu_share: float | None = None  # CPU used by other processes during training, share of the machine
+    node: dict = field(default_factory=dict)  # where it trained: executor, hostname, GPU, CPU cores, Ray node id
 
     @property
     def evaluated(self) -> bool:
@@ -284,7 +287,8 @@ class Suite:
         self.out = Path(options.out)
         self.runs = plan(options)
         self.stop = threading.Event()
-        self.children: set[subprocess.Popen] = set()
+        self.executor = executors.create(options.executor, jobs=options.jobs, device=options.device, stop=self.stop,
+                                         ray_address=options.ray_address, out=self.out)
         self.lock = threading.Lock()
         self.outcomes: dict[str, Outcome] = {}
         self.started = time.time()
@@ -313,7 +317,7 @@ class Suite:
             "profile": dataclasses.asdict(self.options.profile),
             "options": {"models": self.options.models, "frameworks": self.options.frameworks,
                         "seeds": self.options.seeds, "device": self.options.device, "jobs": self.options.jobs,
-                        "deterministic": self.options.deterministic, "inception": self.options.inception},
+                        "executor": self.options.executor, "deterministic": self.options.deterministic, "inception": self.options.inception},
             "environment": environment(),
             "command": " ".join(sys.argv),
             "started": previous.get("started") or _now(),
@@ -333,23 +337,9 @@ class Suite:
 
     # ----------------------------------------------------------------------------------------- running
 
-    def _spawn(self, command: list[str], env: dict, log_path: Path) -> int:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("a") as log:
-            log.write(f"\n$ {' '.join(command)}\n")
-            log.flush()
-            # A session of its own: a Ctrl-C on the terminal reaches the suite, which forwards it once.
-            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
-                                     start_new_session=True)
-            with self.lock:
-                self.children.add(child)
-            if self.stop.is_set():
-                child.send_signal(signal.SIGINT)
-            try:
-                return child.wait()
-            finally:
-                with self.lock:
-                    self.children.discard(child)
+    def _spawn(self, command: list[str], env: dict, log_path: Path, folders: list[Path],
+               training: bool) -> executors.Finished:
+        return self.executor.run(executors.Job(command, env, log_path, tuple(folders), training))
 
     def train(self, run: PlannedRun) -> Outcome:
         """Train ``run`` in a child process, or recognise it as finished by an earlier invocation."""
@@ -370,10 +360,12 @@ class Suite:
         run_dir.mkdir(parents=True, exist_ok=True)
         outcome.attempts += 1
         begin, busy, own = time.perf_counter(), cpu_busy_seconds(), children_cpu_seconds()
-        code = self._spawn(train_command(run, run_dir, self.options), child_env(run, self.options),
-                           run_dir / TRAIN_LOG)
+        finished = self._spawn(train_command(run, run_dir, self.options), child_env(run, self.options),
+                               run_dir / TRAIN_LOG, [run_dir], training=True)
+        code, outcome.node = finished.code, finished.node
         outcome.train_wall_seconds = time.perf_counter() - begin
-        outcome.other_cpu_share = other_cpu_share(busy, own, outcome.train_wall_seconds)
+        if self.options.executor == "local":  # a Ray child is no child of this process and may run elsewhere
+            outcome.other_cpu_share = other_cpu_share(busy, own, outcome.train_wall_seconds)
         outcome.exit_code, outcome.exit = code, describe_exit(code)
         outcome.status = training_status(code, run_dir)
         if outcome.status != runs.COMPLETED:
@@ -412,7 +404,8 @@ class Suite:
         before = {name: _mtime(run_dir / (runs.CURVE if curve_only else runs.EVAL))
                   for name, run_dir in zip(names, run_dirs)}
         log_start = log_path.stat().st_size if log_path.exists() else 0
-        code = self._spawn(eval_command(run_dirs, self.options, curve_only), child_env(None, self.options), log_path)
+        code = self._spawn(eval_command(run_dirs, self.options, curve_only), child_env(None, self.options), log_path,
+                           run_dirs, training=False).code
         failed = []
         for name, run_dir in zip(names, run_dirs):
             written = _mtime(run_dir / (runs.CURVE if curve_only else runs.EVAL))
@@ -432,18 +425,18 @@ class Suite:
         if first:
             self.say(f"{signal.Signals(signum).name}: stopping; running children checkpoint and exit "
                      f"(continue with --resume)")
-            with self.lock:
-                children = list(self.children)
-            for child in children:
-                try:
-                    child.send_signal(signal.SIGINT)
-                except ProcessLookupError:
-                    pass
+            self.executor.interrupt()
 
     def run(self) -> dict[str, Outcome]:
+        try:
+            return self._run()
+        finally:
+            self.executor.close()
+
+    def _run(self) -> dict[str, Outcome]:
         self.prepare()
         total, done, durations = len(self.runs), 0, []
-        jobs = max(1, self.options.jobs)
+        jobs = self.executor.slots
         self.say(f"suite {self.out}: profile {self.options.profile.name}, {total} training runs "
                  f"({len(self.options.models)} models x {len(self.options.frameworks)} frameworks x "
                  f"{len(self.options.seeds)} seeds), {jobs} at a time, then their evaluation")

@@ -1,0 +1,198 @@
+"""The ``ray`` executor: every training run and every evaluation is a Ray task that runs the same child command
+in a process of its own, in a scratch folder on its worker.
+
+Nothing assumes a shared filesystem. The driver ships the job's run folders with the task (``benchmark.shipping``:
+a tar of the whole folder, checkpoint included, so that a resumed run continues on whichever node; an evaluation
+leaves the checkpoints behind), and the task returns every file its child created or changed — checkpoints
+included, so an interrupted run can resume — with the files it deleted and its log; the driver writes them into
+``OUT/runs/<name>/`` and appends the log to ``train.log`` / ``eval.log``. The code travels too: each task runs in
+a copy of the driver's checkout (Ray's ``working_dir``); the Python environment must already be on every node.
+
+Resources: ``num_gpus=1`` when the runs use a GPU (``--device cuda``, or ``auto`` on a cluster that has GPUs), and
+``num_cpus`` = the child's thread count (``OMP_NUM_THREADS``, default 1). Tasks are never retried by Ray: a worker
+that crashes or is killed is a failed run, its log tail taken from what the task last reported to the ``Relay``
+actor (the child's log lives on the worker). The child dies with its worker (``PR_SET_PDEATHSIG``), so a lost
+driver or worker leaves no training process behind; what it had done since it was shipped is lost with it, and
+``--resume`` starts it again from the last state that reached the driver.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+
+from benchmark import runs, shipping
+from benchmark.executors import REPO_ROOT, Finished, Job, launch
+
+SCRATCH_ENV = "GANBENCH_SCRATCH"  # where workers put their scratch folders (default: the system's temp folder)
+POLL_SECONDS = 1.0
+TAIL_LINES = 20
+LOST_WORKER = -signal.SIGKILL  # the status recorded when the task's worker died
+
+
+@ray.remote(num_cpus=0)
+class Relay:
+    """Messages between the driver and its tasks, wherever they run: the driver's stop, the tasks' log tails."""
+
+    def __init__(self):
+        self.stopped = False
+        self.reports: dict[str, dict] = {}
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def stopping(self) -> bool:
+        return self.stopped
+
+    def report(self, key: str, node: dict, tail: list[str]) -> None:
+        self.reports[key] = {"node": node, "tail": tail}
+
+    def last_report(self, key: str) -> dict:
+        return self.reports.get(key, {"node": {}, "tail": []})
+
+
+@dataclass(frozen=True)
+class RemoteJob:
+    key: str
+    command: list[str]  # as the driver would run it: interpreter and folder paths are replaced on the worker
+    env: dict[str, str]  # what the suite sets on top of the environment
+    folders: list[str]  # the driver's run folders, in the bundle's order
+    bundle: bytes
+
+
+@ray.remote(max_retries=0)
+def run_task(job: RemoteJob, relay) -> dict:
+    scratch = Path(tempfile.mkdtemp(prefix="ganbench-", dir=os.environ.get(SCRATCH_ENV)))
+    try:
+        roots = [scratch / str(index) for index in range(len(job.folders))]
+        for root in roots:
+            root.mkdir()
+        shipping.unpack(job.bundle, roots)
+        before = shipping.listing(roots)
+        paths = dict(zip(job.folders, map(str, roots)))
+        command = [sys.executable, *(paths.get(arg, arg) for arg in job.command[1:])]
+        env = dict(os.environ, **job.env)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+        log = scratch / "child.log"
+        code = _supervise(command, env, log, job.key, relay)
+        changed, deleted = shipping.changes(roots, before)
+        return {"code": code, "log": log.read_bytes(), "bundle": shipping.pack(roots, changed), "deleted": deleted,
+                "node": node()}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _supervise(command: list[str], env: dict, log: Path, key: str, relay) -> int:
+    """Run the child, forward the driver's stop to it once (SIGINT), report its log tail while it runs."""
+    with log.open("w") as output:
+        output.write(f"\n$ {' '.join(command)}\n")
+        output.flush()
+        child = subprocess.Popen(launch(command, die_with=os.getpid()), stdout=output, stderr=subprocess.STDOUT,
+                                 env=env, cwd=REPO_ROOT, start_new_session=True)
+    interrupted, size, where = False, -1, node()
+    while True:
+        try:
+            try:
+                return child.wait(timeout=POLL_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
+            stop = ray.get(relay.stopping.remote())
+        except KeyboardInterrupt:  # a cancelled task, or a Ctrl-C that reached the worker
+            stop = True
+        if stop and not interrupted:
+            child.send_signal(signal.SIGINT)
+            interrupted = True
+        if log.stat().st_size != size:
+            size = log.stat().st_size
+            relay.report.remote(key, where, _tail(log))
+
+
+def _tail(log: Path) -> list[str]:
+    with log.open("rb") as file:
+        file.seek(max(0, file.seek(0, os.SEEK_END) - 8192))
+        text = file.read().decode(errors="replace").replace("\r\n", "\n")
+    lines = [line.rsplit("\r", 1)[-1].rstrip() for line in text.split("\n")]
+    return [line for line in lines if line][-TAIL_LINES:]
+
+
+def node() -> dict:
+    context = ray.get_runtime_context()
+    gpus = context.get_accelerator_ids().get("GPU") or []
+    return {"executor": "ray", "hostname": socket.gethostname(), "node_id": context.get_node_id(),
+            **({"gpu": ",".join(map(str, gpus))} if gpus else {}),
+            **({"cpus": sorted(os.sched_getaffinity(0))} if hasattr(os, "sched_getaffinity") else {})}
+
+
+class RayExecutor:
+    def __init__(self, *, jobs: int, device: str, stop: threading.Event, address: str | None = None,
+                 out: Path | None = None):
+        self.stop = stop
+        self.owns_ray = not ray.is_initialized()  # else the caller's ray.init decides, code shipping included
+        if self.owns_ray:
+            ray.init(address=address, include_dashboard=False, runtime_env=code_env(out))
+        self.relay = Relay.remote()
+        resources = ray.cluster_resources()
+        self.gpu = device == "cuda" or (device == "auto" and resources.get("GPU", 0) >= 1)
+        threads = _threads(os.environ)
+        capacity = int(resources.get("GPU", 0)) if self.gpu else int(resources.get("CPU", 1) // threads)
+        self.slots = jobs if jobs > 1 else max(1, capacity)
+        self.commit = runs.git_commit()
+
+    def run(self, job: Job) -> Finished:
+        threads = _threads(job.env)
+        env = {key: value for key, value in job.env.items() if os.environ.get(key) != value and key != "PYTHONPATH"}
+        env.update(OMP_NUM_THREADS=str(threads), **({runs.GIT_COMMIT_ENV: self.commit} if self.commit else {}))
+        not_shipped = {f"{index}/{job.log_path.relative_to(folder).as_posix()}"
+                       for index, folder in enumerate(job.folders) if job.log_path.is_relative_to(folder)}
+        names = shipping.listing(list(job.folders), lambda name: name in not_shipped or (
+            not job.training and name.split("/")[1] == runs.CHECKPOINTS))
+        remote = RemoteJob(uuid.uuid4().hex, job.command, env, [str(folder) for folder in job.folders],
+                           shipping.pack(list(job.folders), names))
+        task = run_task.options(num_cpus=threads, num_gpus=1 if self.gpu else 0)
+        job.log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            result = ray.get(task.remote(remote, self.relay))
+        except ray.exceptions.RayError as error:
+            last = ray.get(self.relay.last_report.remote(remote.key))
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            with job.log_path.open("a") as log:
+                log.write("\n".join(["", f"$ {' '.join(job.command)}  (Ray task; last lines it reported:)",
+                                     *last["tail"], f"ray: the task failed: {type(error).__name__}: {message}", ""]))
+            return Finished(LOST_WORKER, {"executor": "ray", **last["node"], "error": type(error).__name__})
+        shipping.unpack(result["bundle"], list(job.folders), result["deleted"])
+        with job.log_path.open("ab") as log:
+            log.write(result["log"])
+        return Finished(result["code"], result["node"])
+
+    def interrupt(self) -> None:
+        self.relay.stop.remote()
+
+    def close(self) -> None:
+        ray.kill(self.relay)
+        if self.owns_ray:
+            ray.shutdown()
+
+
+def code_env(out: Path | None = None) -> dict:
+    """The runtime environment that ships this checkout to every worker (without the suite's outputs)."""
+    excludes = [".git", ".venv", "results/", "runs/"]
+    if out is not None and Path(out).resolve().is_relative_to(REPO_ROOT):
+        excludes.append(Path(out).resolve().relative_to(REPO_ROOT).as_posix())
+    return {"working_dir": str(REPO_ROOT), "excludes": excludes}
+
+
+def _threads(env: dict | os._Environ) -> int:
+    try:
+        return max(1, int(env.get("OMP_NUM_THREADS", "1")))
+    except ValueError:
+        return 1

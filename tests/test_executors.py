@@ -1,0 +1,206 @@
+"""Executors: placement slots, the exec launcher, and real suites on a local Ray instance (2 CPUs) against the
+local executor.
+
+The Ray suites run in this process (``run_all.main``) on a module-wide ``ray.init``; their workers put their
+scratch folders under a temporary folder unrelated to the suite's, so the results reach the suite folder only
+as the bundles the tasks return (the path a cluster without a shared filesystem takes).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmark import executors, runs, suite
+
+REPO = Path(__file__).resolve().parent.parent
+MNIST = os.environ.get("MNIST_DIR") or str(REPO.parent / "shared" / "datasets" / "mnist")
+needs_mnist = pytest.mark.skipif(not Path(MNIST).is_dir(), reason="MNIST not available offline (set MNIST_DIR)")
+TINY = ["--profile", "smoke", "--models", "vanilla", "--frameworks", "pytorch", "--data-dir", MNIST]
+BLOCK_RAY = "import runpy, sys; sys.modules['ray'] = None; sys.argv[0] = {script!r}; runpy.run_path(sys.argv[0], " \
+            "run_name='__main__')"
+
+
+def run_all_without_ray(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``benchmark/run_all.py ARGS`` in a process where ``import ray`` fails."""
+    script = str(REPO / "benchmark" / "run_all.py")
+    return subprocess.run([sys.executable, "-c", BLOCK_RAY.format(script=script), *args], cwd=REPO,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=timeout)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# ------------------------------------------------------------------------------------- local placement
+
+def test_slots_one_gpu_each_or_equal_core_shares():
+    assert executors.local_slots(1, "auto", gpus=["0", "1"]) == []
+    assert [s.gpu for s in executors.local_slots(2, "auto", gpus=["2", "5", "7"])] == ["2", "5"]
+    assert [s.cpus for s in executors.local_slots(2, "auto", gpus=[], cores=[0, 1, 2, 3, 4])] == [(0, 1), (2, 3)]
+    assert [s.cpus for s in executors.local_slots(2, "cpu", gpus=["0", "1"], cores=[4, 6])] == [(4,), (6,)]
+    with pytest.raises(executors.ExecutorError, match="2 GPU"):
+        executors.local_slots(3, "auto", gpus=["0", "1"])
+    with pytest.raises(executors.ExecutorError, match="2 CPU core"):
+        executors.local_slots(3, "auto", gpus=[], cores=[0, 1])
+    with pytest.raises(executors.ExecutorError, match="no GPU"):
+        executors.local_slots(2, "cuda", gpus=[])
+
+
+def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3, 1")
+    assert executors.visible_gpus() == ["3", "1"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert executors.visible_gpus() == []
+
+
+def test_local_executor_places_runs_on_their_slots(tmp_path):
+    show = [sys.executable, "-c", "import os; print(os.environ.get('CUDA_VISIBLE_DEVICES'), "
+                                  "sorted(os.sched_getaffinity(0)))"]
+    core = min(os.sched_getaffinity(0))
+    executor = executors.LocalExecutor([executors.Slot(gpu="5", cpus=(core,))], threading.Event())
+    log = tmp_path / "train.log"
+    finished = executor.run(executors.Job(show, dict(os.environ), log, (), training=True))
+    assert finished.code == 0 and finished.node["gpu"] == "5" and finished.node["cpus"] == [core]
+    assert log.read_text().splitlines()[-1] == f"5 [{core}]"
+    assert log.read_text().count(f"$ {' '.join(show)}") == 1  # the command as given, not the launcher
+    evaluation = executor.run(executors.Job(show, dict(os.environ, CUDA_VISIBLE_DEVICES="x"), log, (), False))
+    assert evaluation.code == 0 and log.read_text().splitlines()[-1].startswith("x [")  # no slot
+
+
+def test_launcher_child_dies_with_its_parent(tmp_path):
+    """The parent prints its launched child's pid, then is killed; the child must not outlive it."""
+    parent_code = ("import os, subprocess, sys, time\n"
+                   "from benchmark.executors import launch\n"
+                   "child = subprocess.Popen(launch([sys.executable, '-c', 'import time; time.sleep(60)'], "
+                   "die_with=os.getpid()))\n"
+                   "print(child.pid, flush=True)\n"
+                   "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    time.sleep(0.5)  # the launcher has exec'd into the sleeper
+    assert _alive(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 10
+    while _alive(child) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as dead)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# ----------------------------------------------------------------------------------- without Ray at all
+
+def test_ray_executor_without_ray_is_a_usage_error(tmp_path):
+    result = run_all_without_ray(*TINY, "--executor", "ray", "--out", str(tmp_path / "s"), timeout=120)
+    assert result.returncode == 2 and "needs Ray: pip install 'ray==" in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
+# ------------------------------------------------------------------------------------- real Ray suites
+
+@pytest.fixture(scope="module")
+def ray_scratch(tmp_path_factory):
+    """A local Ray instance of 2 CPUs whose workers keep their scratch folders in a folder of their own."""
+    ray = pytest.importorskip("ray")
+    from benchmark.ray_executor import SCRATCH_ENV, code_env
+    scratch = tmp_path_factory.mktemp("worker-scratch")
+    saved = {name: os.environ.get(name) for name in (SCRATCH_ENV, "OMP_NUM_THREADS")}
+    os.environ.update({SCRATCH_ENV: str(scratch), "OMP_NUM_THREADS": "1"})  # inherited by the workers
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env=code_env(), logging_level="WARNING")
+    yield scratch
+    ray.shutdown()
+    for name, value in saved.items():
+        os.environ.pop(name) if value is None else os.environ.__setitem__(name, value)
+
+
+def run_all_on_ray(*args: str) -> int:
+    from benchmark import run_all
+    return run_all.main([*TINY, "--executor", "ray", *args])
+
+
+@needs_mnist
+def test_ray_suite_gives_the_local_report(tmp_path, ray_scratch):
+    """Same rows, columns, statuses and scores as the local executor, which runs where Ray cannot be imported."""
+    local = run_all_without_ray(*TINY, "--steps", "3", "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stdout[-2000:] + local.stderr[-2000:]
+    assert run_all_on_ray("--steps", "3", "--out", str(tmp_path / "ray")) == 0
+
+    expected, got = (pd.read_csv(tmp_path / name / "summary.csv") for name in ("local", "ray"))
+    assert list(got.columns) == list(expected.columns)
+    assert list(got["run"]) == list(expected["run"]) == ["vanilla-pytorch-seed0"]
+    assert list(got["status"]) == list(expected["status"]) == [runs.COMPLETED]
+    for column in ("steps_done", "num_samples_scored", "curve_points", "git_commit", "device_name"):
+        assert got.loc[0, column] == expected.loc[0, column], column
+    assert got.loc[0, "mnist_fid"] == pytest.approx(expected.loc[0, "mnist_fid"], rel=1e-6)
+    record = runs.read_json(tmp_path / "ray" / suite.SUITE_FILE)["runs"]["vanilla-pytorch-seed0"]
+    assert record["node"]["executor"] == "ray" and record["node"]["node_id"] and record["node"]["hostname"]
+    assert got.loc[0, "node"] == record["node"]["hostname"]
+
+    # No shared filesystem needed: the child wrote under the worker's scratch folder, which is gone again.
+    run_dir = tmp_path / "ray" / suite.RUNS_DIR / "vanilla-pytorch-seed0"
+    assert f"--out {ray_scratch}{os.sep}ganbench-" in (run_dir / suite.TRAIN_LOG).read_text()
+    assert list(ray_scratch.iterdir()) == []
+    assert _tree(run_dir).keys() - {suite.TRAIN_LOG} == _tree(tmp_path / "local" / suite.RUNS_DIR
+                                                              / "vanilla-pytorch-seed0").keys() - {suite.TRAIN_LOG}
+
+
+@needs_mnist
+def test_killed_ray_worker_is_a_failed_run_and_resume_finishes_it(tmp_path, ray_scratch):
+    out = tmp_path / "suite"
+    args = ["--steps", "200", "--seeds", "0,1", "--no-report", "--out", str(out)]
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_worker_of_seed0, args=(ray_scratch, killed), daemon=True)
+    killer.start()
+    assert run_all_on_ray(*args) == 1
+    killer.join(timeout=5)
+    assert killed, "the training of seed 0 was never seen running"
+    assert not _alive(killed[0])  # the training child died with its worker
+
+    records = runs.read_json(out / suite.SUITE_FILE)["runs"]
+    failed, other = records["vanilla-pytorch-seed0"], records["vanilla-pytorch-seed1"]
+    assert failed["status"] == runs.FAILED and failed["exit"] == "killed by SIGKILL"
+    assert any(line.startswith("step ") for line in failed["log_tail"])  # what the task reported before dying
+    assert "ray: the task failed: " in failed["log_tail"][-1]
+    assert other["status"] == runs.COMPLETED and other["eval_exit_code"] == 0
+
+    assert run_all_on_ray(*args, "--resume") == 0
+    records = runs.read_json(out / suite.SUITE_FILE)["runs"]
+    assert records["vanilla-pytorch-seed0"]["status"] == runs.COMPLETED
+    assert records["vanilla-pytorch-seed0"]["eval_exit_code"] == 0 and records["vanilla-pytorch-seed1"]["skipped"]
+    assert runs.read_json(out / suite.RUNS_DIR / "vanilla-pytorch-seed0" / runs.RESULT)["step"] == 200
+
+
+def _kill_worker_of_seed0(scratch: Path, killed: list[int], timeout: float = 120) -> None:
+    """SIGKILL the Ray worker whose child trains seed 0 (found by its scratch folder) once it has logged a step."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for proc in Path("/proc").iterdir():
+            try:
+                words = (proc / "cmdline").read_bytes().decode().split("\0")
+            except (OSError, ValueError):
+                continue
+            if "pytorch_impl.train" not in words or words[words.index("--seed") + 1] != "0":
+                continue
+            run_dir = Path(words[words.index("--out") + 1])
+            if run_dir.is_relative_to(scratch) and (run_dir / runs.METRICS).exists():
+                worker = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                assert "ray" in (Path(f"/proc/{worker}/cmdline").read_bytes().decode())
+                killed.append(int(proc.name))
+                os.kill(worker, signal.SIGKILL)
+                return
+        time.sleep(0.1)
