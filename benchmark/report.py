@@ -34,7 +34,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from benchmark import evaluate as ev  # noqa: E402  (its file names and key constants; it imports torch)
-from benchmark import runs  # noqa: E402
+from benchmark import devices, runs  # noqa: E402
 from benchmark.suite import FRAMEWORKS, RUNS_DIR, SUITE_FILE  # noqa: E402
 
 REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR = "report.md", "report.html", "summary.csv", "plots"
@@ -157,6 +157,7 @@ def run_row(run_dir: Path, record: dict | None) -> dict:
         "curve_last_mnist_fid": curve[-1][ev.KEY_MNIST_FID] if curve else None,
         "device": environment.get("device"),
         "device_name": environment.get("device_name"),
+        "node": (record.get("node") or {}).get("hostname"),
         "determinism": environment.get("determinism"),
         "backend": config.get("backend"),
         "git_commit": config.get("git_commit"),
@@ -819,10 +820,13 @@ def _inception_note(data: SuiteData) -> str | None:
             + ". They are left blank, never zero.")
 
 
-def build_report(out: str | Path, parity_dir: str | Path | None = None) -> dict[str, Path]:
-    """Write report.md, report.html, summary.csv and plots/ in ``out``; return their paths."""
+def build_report(out: str | Path, parity_dir: str | Path | None = None,
+                 allow_mixed_devices: bool = False) -> dict[str, Path]:
+    """Write report.md, report.html, summary.csv and plots/ in ``out``; return their paths. Raises
+    ``devices.MixedDevicesError`` when the timings come from several device models, unless allowed."""
     out = Path(out)
     data = collect(out)
+    device_models = devices.check(data.table, allow_mixed_devices)
     plots = out / PLOTS_DIR
     plots.mkdir(parents=True, exist_ok=True)
     for old in list(plots.glob("*.png")) + list(plots.glob("*.gif")):
@@ -842,6 +846,10 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None) -> dict[
         doc.text("**Smoke profile**: a few iterations per run to check the pipeline; the numbers say nothing "
                  "about the models or the frameworks.")
     _environment_section(doc, data)
+    if len(device_models) > 1:
+        doc.text(f"**Mixed devices** ({devices.ALLOW_FLAG}): the timings come from {len(device_models)} device "
+                 f"models ({', '.join(device_models)}); compare them only within one model (`device_name`, `node` "
+                 f"in [`{SUMMARY_CSV}`]({SUMMARY_CSV})).")
     _setup_section(doc, data)
 
     doc.heading(2, "How to read the tables")
@@ -933,11 +941,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.report", description=__doc__.split("\n")[0])
     parser.add_argument("out", help="suite folder (results/NAME)")
     parser.add_argument("--parity-dir", help=f"lockstep parity results (default: {DEFAULT_PARITY_DIR})")
+    parser.add_argument(devices.ALLOW_FLAG, action="store_true",
+                        help="report even when the timings come from different device models")
     args = parser.parse_args(argv)
     if not Path(args.out).is_dir():
         print(f"error: {args.out} is not a folder", file=sys.stderr)
         return 2
-    paths = build_report(args.out, args.parity_dir)
+    try:
+        paths = build_report(args.out, args.parity_dir, args.allow_mixed_devices)
+    except devices.MixedDevicesError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(f"report: {paths['markdown']} and {paths['html']}; {paths['csv']}")
     return 0
 
