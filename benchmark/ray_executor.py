@@ -17,6 +17,7 @@ driver or worker leaves no training process behind; what it had done since it wa
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -99,22 +100,36 @@ def _supervise(command: list[str], env: dict, log: Path, key: str, relay) -> int
         output.flush()
         child = subprocess.Popen(launch(command, die_with=os.getpid()), stdout=output, stderr=subprocess.STDOUT,
                                  env=env, cwd=REPO_ROOT, start_new_session=True)
-    interrupted, size, where = False, -1, node()
-    while True:
-        try:
+    where = node()
+    relay.report.remote(key, where, [])
+    interrupted, size = False, -1
+    try:
+        while True:
             try:
-                return child.wait(timeout=POLL_SECONDS)
-            except subprocess.TimeoutExpired:
-                pass
-            stop = ray.get(relay.stopping.remote())
-        except KeyboardInterrupt:  # a cancelled task, or a Ctrl-C that reached the worker
-            stop = True
-        if stop and not interrupted:
-            child.send_signal(signal.SIGINT)
-            interrupted = True
-        if log.stat().st_size != size:
-            size = log.stat().st_size
-            relay.report.remote(key, where, _tail(log))
+                try:
+                    return child.wait(timeout=POLL_SECONDS)
+                except subprocess.TimeoutExpired:
+                    pass
+                stop = _stopping(relay)
+            except KeyboardInterrupt:  # a cancelled task, or a Ctrl-C that reached the worker
+                stop = True
+            if stop and not interrupted:
+                child.send_signal(signal.SIGINT)
+                interrupted = True
+            if log.stat().st_size != size:
+                size = log.stat().st_size
+                relay.report.remote(key, where, _tail(log))
+    finally:
+        if child.poll() is None:  # the task itself failed: leave no child behind
+            child.kill()
+            child.wait()
+
+
+def _stopping(relay) -> bool:
+    try:
+        return ray.get(relay.stopping.remote())
+    except ray.exceptions.RayError:  # the relay is gone (its driver too, or the memory monitor killed it)
+        return False
 
 
 def _tail(log: Path) -> list[str]:
@@ -139,7 +154,7 @@ class RayExecutor:
         self.stop = stop
         self.owns_ray = not ray.is_initialized()  # else the caller's ray.init decides, code shipping included
         if self.owns_ray:
-            ray.init(address=address, include_dashboard=False, runtime_env=code_env(out))
+            ray.init(address=address, include_dashboard=False, runtime_env=code_env(out), logging_level=logging.WARNING)
         self.relay = Relay.remote()
         resources = ray.cluster_resources()
         self.gpu = device == "cuda" or (device == "auto" and resources.get("GPU", 0) >= 1)
@@ -163,16 +178,22 @@ class RayExecutor:
         try:
             result = ray.get(task.remote(remote, self.relay))
         except ray.exceptions.RayError as error:
-            last = ray.get(self.relay.last_report.remote(remote.key))
+            last = self._last_report(remote.key)
             message = str(error).strip().splitlines()[0] if str(error).strip() else ""
             with job.log_path.open("a") as log:
-                log.write("\n".join(["", f"$ {' '.join(job.command)}  (Ray task; last lines it reported:)",
-                                     *last["tail"], f"ray: the task failed: {type(error).__name__}: {message}", ""]))
+                log.write("\n".join(["", "ray: the task's last report of its log:", *last["tail"],
+                                     f"ray: the task failed: {type(error).__name__}: {message}", ""]))
             return Finished(LOST_WORKER, {"executor": "ray", **last["node"], "error": type(error).__name__})
         shipping.unpack(result["bundle"], list(job.folders), result["deleted"])
         with job.log_path.open("ab") as log:
             log.write(result["log"])
         return Finished(result["code"], result["node"])
+
+    def _last_report(self, key: str) -> dict:
+        try:
+            return ray.get(self.relay.last_report.remote(key), timeout=30)
+        except ray.exceptions.RayError:
+            return {"node": {}, "tail": ["(the relay is gone too: no log tail)"]}
 
     def interrupt(self) -> None:
         self.relay.stop.remote()

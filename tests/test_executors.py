@@ -7,6 +7,7 @@ as the bundles the tasks return (the path a cluster without a shared filesystem 
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -119,9 +120,12 @@ def ray_scratch(tmp_path_factory):
     ray = pytest.importorskip("ray")
     from benchmark.ray_executor import SCRATCH_ENV, code_env
     scratch = tmp_path_factory.mktemp("worker-scratch")
-    saved = {name: os.environ.get(name) for name in (SCRATCH_ENV, "OMP_NUM_THREADS")}
-    os.environ.update({SCRATCH_ENV: str(scratch), "OMP_NUM_THREADS": "1"})  # inherited by the workers
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env=code_env(), logging_level="WARNING")
+    # Inherited by the workers. Ray's memory monitor is off: on a shared machine it would kill tasks for the memory
+    # that other processes use, and this test would fail with them.
+    overrides = {SCRATCH_ENV: str(scratch), "OMP_NUM_THREADS": "1", "RAY_memory_monitor_refresh_ms": "0"}
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env=code_env(), logging_level=logging.WARNING)
     yield scratch
     ray.shutdown()
     for name, value in saved.items():
@@ -182,10 +186,12 @@ def test_killed_ray_worker_is_a_failed_run_and_resume_finishes_it(tmp_path, ray_
     records = runs.read_json(out / suite.SUITE_FILE)["runs"]
     assert records["vanilla-pytorch-seed0"]["status"] == runs.COMPLETED
     assert records["vanilla-pytorch-seed0"]["eval_exit_code"] == 0 and records["vanilla-pytorch-seed1"]["skipped"]
-    assert runs.read_json(out / suite.RUNS_DIR / "vanilla-pytorch-seed0" / runs.RESULT)["step"] == 200
+    run_dir = out / suite.RUNS_DIR / "vanilla-pytorch-seed0"
+    assert runs.read_json(run_dir / runs.RESULT)["step"] == 200
+    assert (run_dir / suite.TRAIN_LOG).read_text().count("\n$ ") == 2  # the killed attempt and the resumed one
 
 
-def _kill_worker_of_seed0(scratch: Path, killed: list[int], timeout: float = 120) -> None:
+def _kill_worker_of_seed0(scratch: Path, killed: list[int], timeout: float = 600) -> None:
     """SIGKILL the Ray worker whose child trains seed 0 (found by its scratch folder) once it has logged a step."""
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -194,10 +200,13 @@ def _kill_worker_of_seed0(scratch: Path, killed: list[int], timeout: float = 120
                 words = (proc / "cmdline").read_bytes().decode().split("\0")
             except (OSError, ValueError):
                 continue
-            if "pytorch_impl.train" not in words or words[words.index("--seed") + 1] != "0":
+            if "pytorch_impl.train" not in words or "--out" not in words:
                 continue
             run_dir = Path(words[words.index("--out") + 1])
-            if run_dir.is_relative_to(scratch) and (run_dir / runs.METRICS).exists():
+            if not run_dir.is_relative_to(scratch) or words[words.index("--seed") + 1] != "0":
+                continue  # not this test's process
+            if (run_dir / runs.METRICS).exists():
+                time.sleep(1.5)  # the task reports its log tail every second
                 worker = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
                 assert "ray" in (Path(f"/proc/{worker}/cmdline").read_bytes().decode())
                 killed.append(int(proc.name))
