@@ -30,8 +30,11 @@ EXECUTORS = ("local", "ray")
 RAY_PIN = "ray==2.60.0"  # as in requirements.txt
 
 # Runs a command pinned to CPU cores and/or killed (SIGKILL) when its parent dies, then becomes the command
-# (exec): same pid, exit status and signals. No ``preexec_fn``, which is unsafe in a threaded parent.
-LAUNCHER = """import ctypes, os, sys
+# (exec): same pid, exit status and signals. No ``preexec_fn``, which is unsafe in a threaded parent. It also
+# unblocks every signal: a Ray worker blocks SIGINT, and a blocked signal stays blocked across exec, so the child
+# would never see the suite's stop.
+LAUNCHER = """import ctypes, os, signal, sys
+signal.pthread_sigmask(signal.SIG_SETMASK, ())
 cpus, parent = sys.argv[1], int(sys.argv[2])
 if cpus:
     os.sched_setaffinity(0, {int(cpu) for cpu in cpus.split(",")})

@@ -41,9 +41,11 @@ TAIL_LINES = 20
 LOST_WORKER = -signal.SIGKILL  # the status recorded when the task's worker died
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class Relay:
-    """Messages between the driver and its tasks, wherever they run: the driver's stop, the tasks' log tails."""
+    """Messages between the driver and its tasks, wherever they run: the driver's stop, the tasks' log tails.
+    Ray restarts it when it dies (its memory monitor may pick it), empty: the driver repeats its stop while it
+    waits, and each task its tail as its log grows."""
 
     def __init__(self):
         self.stopped = False
@@ -176,7 +178,7 @@ class RayExecutor:
         task = run_task.options(num_cpus=threads, num_gpus=1 if self.gpu else 0)
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            result = ray.get(task.remote(remote, self.relay))
+            result = self._wait(task.remote(remote, self.relay))
         except ray.exceptions.RayError as error:
             last = self._last_report(remote.key)
             message = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -188,6 +190,12 @@ class RayExecutor:
         with job.log_path.open("ab") as log:
             log.write(result["log"])
         return Finished(result["code"], result["node"])
+
+    def _wait(self, ref: ray.ObjectRef) -> dict:
+        while not ray.wait([ref], timeout=POLL_SECONDS)[0]:
+            if self.stop.is_set():
+                self.relay.stop.remote()
+        return ray.get(ref)
 
     def _last_report(self, key: str) -> dict:
         try:

@@ -96,6 +96,19 @@ def test_launcher_child_dies_with_its_parent(tmp_path):
     assert not _alive(child)
 
 
+def test_launcher_unblocks_the_signals_its_parent_blocked():
+    """A Ray worker blocks SIGINT; the child it launches must still see the suite's stop."""
+    parent_code = ("import os, signal, subprocess, sys\n"
+                   "from benchmark.executors import launch\n"
+                   "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
+                   "show = [sys.executable, '-c', 'print(open(\"/proc/self/status\").read())']\n"
+                   "subprocess.run(show)\n"
+                   "subprocess.run(launch(show, die_with=os.getpid()))\n")
+    shown = subprocess.run([sys.executable, "-c", parent_code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    blocked = [int(line.split()[1], 16) for line in shown.stdout.splitlines() if line.startswith("SigBlk:")]
+    assert blocked[0] & (1 << (signal.SIGINT - 1)) and blocked[1] == 0  # inherited as is; unblocked by the launcher
+
+
 def _alive(pid: int) -> bool:
     """Running (a zombie waiting for its reaper counts as dead)."""
     try:
@@ -164,37 +177,42 @@ def test_ray_suite_gives_the_local_report(tmp_path, ray_scratch):
 
 
 @needs_mnist
-def test_killed_ray_worker_is_a_failed_run_and_resume_finishes_it(tmp_path, ray_scratch):
+def test_killed_worker_fails_its_run_a_stop_checkpoints_the_other_and_resume_finishes_both(tmp_path, ray_scratch):
+    """Seed 0's worker is killed mid-run: a failed run with the log tail its task reported; the suite goes on
+    until a Ctrl-C, which the tasks pass on to their children: seed 1 checkpoints, and its checkpoint comes
+    back. ``--resume`` trains seed 0 again and continues seed 1 from its checkpoint."""
     out = tmp_path / "suite"
     args = ["--steps", "200", "--seeds", "0,1", "--no-report", "--out", str(out)]
     killed: list[int] = []
-    killer = threading.Thread(target=_kill_worker_of_seed0, args=(ray_scratch, killed), daemon=True)
-    killer.start()
-    assert run_all_on_ray(*args) == 1
-    killer.join(timeout=5)
-    assert killed, "the training of seed 0 was never seen running"
-    assert not _alive(killed[0])  # the training child died with its worker
+    chaos = threading.Thread(target=_kill_then_interrupt, args=(ray_scratch, out, killed), daemon=True)
+    chaos.start()
+    assert run_all_on_ray(*args) == 4
+    chaos.join(timeout=5)
+    assert killed and not _alive(killed[0])  # the training child died with its worker
 
     records = runs.read_json(out / suite.SUITE_FILE)["runs"]
-    failed, other = records["vanilla-pytorch-seed0"], records["vanilla-pytorch-seed1"]
+    failed, stopped = records["vanilla-pytorch-seed0"], records["vanilla-pytorch-seed1"]
     assert failed["status"] == runs.FAILED and failed["exit"] == "killed by SIGKILL"
     assert any(line.startswith("step ") for line in failed["log_tail"])  # what the task reported before dying
     assert "ray: the task failed: " in failed["log_tail"][-1]
-    assert other["status"] == runs.COMPLETED and other["eval_exit_code"] == 0
+    assert stopped["status"] == runs.INTERRUPTED and stopped["exit"] == "exit 4 (interrupted)"
+    assert (out / suite.RUNS_DIR / "vanilla-pytorch-seed1" / runs.CHECKPOINTS / "last.pt").exists()
 
     assert run_all_on_ray(*args, "--resume") == 0
     records = runs.read_json(out / suite.SUITE_FILE)["runs"]
-    assert records["vanilla-pytorch-seed0"]["status"] == runs.COMPLETED
-    assert records["vanilla-pytorch-seed0"]["eval_exit_code"] == 0 and records["vanilla-pytorch-seed1"]["skipped"]
-    run_dir = out / suite.RUNS_DIR / "vanilla-pytorch-seed0"
-    assert runs.read_json(run_dir / runs.RESULT)["step"] == 200
-    assert (run_dir / suite.TRAIN_LOG).read_text().count("\n$ ") == 2  # the killed attempt and the resumed one
+    for seed, resumed in ((0, False), (1, True)):
+        run_dir = out / suite.RUNS_DIR / f"vanilla-pytorch-seed{seed}"
+        assert records[run_dir.name]["status"] == runs.COMPLETED and records[run_dir.name]["eval_exit_code"] == 0
+        assert runs.read_json(run_dir / runs.RESULT)["step"] == 200
+        assert (runs.read_json(run_dir / runs.CONFIG)["resumed_from_step"] > 0) == resumed
+        assert (run_dir / suite.TRAIN_LOG).read_text().count("\n$ ") == 2  # two attempts each
 
 
-def _kill_worker_of_seed0(scratch: Path, killed: list[int], timeout: float = 600) -> None:
-    """SIGKILL the Ray worker whose child trains seed 0 (found by its scratch folder) once it has logged a step."""
+def _kill_then_interrupt(scratch: Path, out: Path, killed: list[int], timeout: float = 600) -> None:
+    """SIGKILL the Ray worker whose child trains seed 0 once it has logged a step; once the suite has recorded
+    that failure, send this process (the driver) SIGINT."""
     deadline = time.time() + timeout
-    while time.time() < deadline:
+    while not killed and time.time() < deadline:
         for proc in Path("/proc").iterdir():
             try:
                 words = (proc / "cmdline").read_bytes().decode().split("\0")
@@ -211,5 +229,12 @@ def _kill_worker_of_seed0(scratch: Path, killed: list[int], timeout: float = 600
                 assert "ray" in (Path(f"/proc/{worker}/cmdline").read_bytes().decode())
                 killed.append(int(proc.name))
                 os.kill(worker, signal.SIGKILL)
-                return
+                break
+        time.sleep(0.1)
+    while time.time() < deadline:
+        record = runs.read_json(out / suite.SUITE_FILE) if (out / suite.SUITE_FILE).exists() else {}
+        if record.get("runs", {}).get("vanilla-pytorch-seed0", {}).get("status") == runs.FAILED:
+            if record.get("state") == "running":
+                os.kill(os.getpid(), signal.SIGINT)
+            return
         time.sleep(0.1)
