@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmark import devices
+from benchmark import devices, report, runs
+from test_report import fabricate_suite  # the report's fabricated run folders
 
 
 def test_timings_from_several_device_models_are_refused_unless_allowed():
@@ -14,3 +15,17 @@ def test_timings_from_several_device_models_are_refused_unless_allowed():
         devices.check(table, allow_mixed=False)
     assert devices.check(table, allow_mixed=True) == {"NVIDIA A100": ["c"], "NVIDIA H100": ["a", "b"]}
     assert devices.check(table.iloc[:2], allow_mixed=False) == {"NVIDIA H100": ["a", "b"]}
+
+
+def test_report_cli_refuses_mixed_devices_and_writes_them_when_allowed(tmp_path, capsys):
+    out = fabricate_suite(tmp_path / "suite", seeds=(0,), failing=False)
+    config_path = out / "runs" / "dcgan-pytorch-seed0" / runs.CONFIG
+    config = runs.read_json(config_path)
+    config["environment"]["device_name"] = "NVIDIA H100"
+    runs.write_json(config_path, config)
+
+    assert report.main([str(out)]) == 1
+    assert "2 device models (NVIDIA H100: dcgan-pytorch-seed0; Test CPU: " in capsys.readouterr().err
+    assert not (out / report.REPORT_MD).exists()
+    assert report.main([str(out), devices.ALLOW_FLAG]) == 0
+    assert "**Mixed devices**" in (out / report.REPORT_MD).read_text()
