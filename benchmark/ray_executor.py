@@ -156,7 +156,8 @@ class RayExecutor:
         self.stop = stop
         self.owns_ray = not ray.is_initialized()  # else the caller's ray.init decides, code shipping included
         if self.owns_ray:
-            ray.init(address=address, include_dashboard=False, runtime_env=code_env(out), logging_level=logging.WARNING)
+            ray.init(address=address, include_dashboard=False, runtime_env=code_env(out),
+                     logging_level=logging.WARNING)
         self.relay = Relay.remote()
         resources = ray.cluster_resources()
         self.gpu = device == "cuda" or (device == "auto" and resources.get("GPU", 0) >= 1)
