@@ -30,6 +30,7 @@ INIT_KINDS = ("normal", "glorot_uniform", "constant")
 OPTIMIZERS = ("adam", "rmsprop")
 LOSSES = ("nonsaturating", "least_squares", "wasserstein", "wasserstein_gp")
 NOISE_DISTRIBUTIONS = ("normal", "uniform")
+DTYPES = ("float32", "float64")
 
 
 class SpecError(ValueError):
@@ -159,10 +160,12 @@ class Training:
     noise_dim: int = 100
     noise: str = "normal"
     allow_tf32: bool = False
+    dtype: str = "float32"  # weights and arithmetic; float64 only for the parity tests (PARITY-NOTES §7)
     source: str = "Lucic et al. 2018, 'Are GANs Created Equal?' (MNIST: batch 64, 20 epochs)"
 
     def __post_init__(self):
         _check_choice("noise distribution", self.noise, NOISE_DISTRIBUTIONS)
+        _check_choice("dtype", self.dtype, DTYPES)
 
 
 @dataclass(frozen=True)

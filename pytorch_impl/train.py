@@ -40,40 +40,55 @@ class TorchGAN:
         self.spec, self.device = spec, resolve_device(device)
         self.determinism = seed_everything(seed, deterministic)
         set_tf32(spec.training.allow_tf32)
-        self.generator = build_generator(spec).to(self.device)
-        self.discriminator = build_discriminator(spec).to(self.device)
+        self.dtype = getattr(torch, spec.training.dtype)
+        self.generator = build_generator(spec).to(self.device, self.dtype)
+        self.discriminator = build_discriminator(spec).to(self.device, self.dtype)
         objective = spec.objective
         self.g_optimizer = build_optimizer(self.generator.parameters(), objective.g_optimizer)
         self.d_optimizer = build_optimizer(self.discriminator.parameters(), objective.d_optimizer)
         self.d_loss, self.g_loss = objective_losses(objective)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, self.dtype)
+
+    def critic_loss(self, real: torch.Tensor, fake: torch.Tensor,
+                    gp_weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(total, loss, penalty): real and fake in separate training-mode passes, plus the gradient penalty."""
+        d_loss = self.d_loss(self.discriminator(real), self.discriminator(fake))
+        if self.spec.objective.gp_weight is None:
+            return d_loss, d_loss, None
+        penalty = gradient_penalty(self.discriminator, real, fake, gp_weight)
+        return d_loss + self.spec.objective.gp_weight * penalty, d_loss, penalty
+
+    def generator_loss(self, noise: torch.Tensor) -> torch.Tensor:
+        return self.g_loss(self.discriminator(self.generator(noise)))
+
+    def critic_update(self, real: torch.Tensor, noise: torch.Tensor,
+                      gp_weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One critic update (then weight clipping for WGAN); returns (loss, penalty)."""
+        with torch.no_grad():
+            fake = self.generator(noise)
+        total, d_loss, penalty = self.critic_loss(real, fake, gp_weight)
+        self.d_optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.d_optimizer.step()
+        if self.spec.objective.clip_value is not None:
+            clip_weights(self.discriminator, self.spec.objective.clip_value)
+        return d_loss, penalty
 
     def train_step(self, inputs: StepInputs) -> dict[str, torch.Tensor]:
-        objective = self.spec.objective
+        """``n_critic`` critic updates, then one generator update."""
         real, d_noise = self._tensor(inputs.real).unsqueeze(2), self._tensor(inputs.d_noise)
         gp_weight = self._tensor(inputs.gp_weight)
         self.generator.train(), self.discriminator.train()
-        for k in range(objective.n_critic):
-            with torch.no_grad():
-                fake = self.generator(d_noise[k])
-            d_loss = self.d_loss(self.discriminator(real[k]), self.discriminator(fake))
-            total = d_loss
-            if objective.gp_weight is not None:
-                penalty = gradient_penalty(self.discriminator, real[k], fake, gp_weight[k])
-                total = d_loss + objective.gp_weight * penalty
-            self.d_optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            self.d_optimizer.step()
-            if objective.clip_value is not None:
-                clip_weights(self.discriminator, objective.clip_value)
-        g_loss = self.g_loss(self.discriminator(self.generator(self._tensor(inputs.g_noise))))
+        for k in range(self.spec.objective.n_critic):
+            d_loss, penalty = self.critic_update(real[k], d_noise[k], gp_weight[k])
+        g_loss = self.generator_loss(self._tensor(inputs.g_noise))
         self.g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         self.g_optimizer.step()
         losses = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
-        if objective.gp_weight is not None:
+        if penalty is not None:
             losses["gp"] = penalty.detach()
         return losses
 
@@ -116,7 +131,7 @@ class TorchGAN:
                 "device": self.device.type,
                 "device_name": torch.cuda.get_device_name(self.device) if cuda else runs.cpu_model(),
                 "determinism": self.determinism, "compiled": False,
-                "precision": {"dtype": "float32", "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+                "precision": {"dtype": self.spec.training.dtype, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
                               "tf32_conv": torch.backends.cudnn.allow_tf32}}
 
 

@@ -1,5 +1,6 @@
-"""The two Keras layers whose defaults would otherwise decide: PyTorch-convention batch normalisation and
-explicitly padded (transposed) convolutions. Channels-last (NHWC), Keras' layout."""
+"""The Keras layers whose defaults would otherwise decide: PyTorch-convention batch normalisation, a LeakyReLU
+with its slope in the input's precision, and explicitly padded (transposed) convolutions. Channels-last
+(NHWC), Keras' layout."""
 from __future__ import annotations
 
 import math
@@ -57,6 +58,27 @@ class BatchNorm(keras.layers.Layer):
         return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon,
                 "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
                 "beta_initializer": keras.initializers.serialize(self.beta_initializer)}
+
+
+class LeakyReLU(keras.layers.Layer):
+    """``torch.nn.LeakyReLU``: x where x > 0, else ``negative_slope`` * x, in the input's precision.
+
+    Keras' own layer on TensorFlow calls ``tf.nn.leaky_relu``, whose slope is a float32 attribute: 0.2 becomes
+    0.2000000030, so float64 outputs differ from PyTorch's by ~1e-8, enough to flip the sign of Adam's first
+    step on near-zero gradients in the float64 parity tests. In float32 both are the same number."""
+
+    def __init__(self, negative_slope: float, **kwargs):
+        super().__init__(**kwargs)
+        self.negative_slope = negative_slope
+
+    def call(self, inputs):
+        return ops.where(inputs > 0, inputs, inputs * self.negative_slope)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
 
 
 def convolution(layer: Layer, **kwargs) -> list[keras.layers.Layer]:

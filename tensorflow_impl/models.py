@@ -13,13 +13,13 @@ import keras
 
 from benchmark import spec as specs
 from benchmark.spec import GANSpec, Init, Layer, Network
-from tensorflow_impl.layers import BatchNorm, convolution, transposed_convolution
+from tensorflow_impl.layers import BatchNorm, LeakyReLU, convolution, transposed_convolution
 
 ACTIVATIONS = {
     "linear": lambda layer: keras.layers.Identity(),
     "relu": lambda layer: keras.layers.ReLU(),
-    # Keras' LeakyReLU defaults to negative_slope 0.3, PyTorch's to 0.01: always pass the spec's.
-    "leaky_relu": lambda layer: keras.layers.LeakyReLU(negative_slope=layer.negative_slope),
+    # The spec's slope always (Keras' LeakyReLU defaults to 0.3, PyTorch's to 0.01), in the input's precision.
+    "leaky_relu": lambda layer: LeakyReLU(layer.negative_slope),
     "tanh": lambda layer: keras.layers.Activation("tanh"),
     "sigmoid": lambda layer: keras.layers.Activation("sigmoid"),
 }

@@ -56,6 +56,24 @@ def seed_everything(seed: int, deterministic: bool = False) -> str:
     return "deterministic" if deterministic else "seeded"
 
 
+def set_dtype(dtype: str) -> None:
+    """Make ``dtype`` Keras' float type for every layer, variable and constant built from now on.
+
+    float64 on JAX needs JAX's 64-bit mode, without which arrays are silently float32, and Keras' type
+    promotion (``keras.backend.result_type``) demotes float64 to float32 on every backend but TensorFlow to
+    mirror JAX's default, which would turn ``ops.tanh`` or ``ops.mean`` of a float64 tensor into float32:
+    with the 64-bit mode on, float64 promotes to itself."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+        from keras.src.backend.common import dtypes
+
+        jax.config.update("jax_enable_x64", dtype == "float64")
+        dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64" if dtype == "float64" else "float32"
+    keras.config.set_floatx(dtype)
+
+
 def set_tf32(allowed: bool) -> None:
     """State TF32 explicitly: TensorFlow enables it by default on Ampere and newer GPUs; JAX's default matmul
     precision may use it too. Off means full float32 matmuls and convolutions."""

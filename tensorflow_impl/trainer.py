@@ -28,7 +28,7 @@ from tensorflow_impl.layers import BatchNorm
 from tensorflow_impl.losses import clip_weights, gradient_penalty, objective_losses
 from tensorflow_impl.models import build_discriminator, build_generator, count_parameters
 from tensorflow_impl.optimizers import build_optimizer
-from tensorflow_impl.seeding import seed_everything, set_tf32, tf32_state
+from tensorflow_impl.seeding import seed_everything, set_dtype, set_tf32, tf32_state
 
 
 def resolve_device(name: str) -> str:
@@ -54,6 +54,7 @@ class KerasGAN:
         self.device = resolve_device(device)
         self.determinism = seed_everything(seed, deterministic)
         set_tf32(spec.training.allow_tf32)
+        set_dtype(spec.training.dtype)
         # All initialisation randomness comes from this generator (drawn in layer order); saved in checkpoints.
         self.seed_generator = keras.random.SeedGenerator(seed, name="init_seed")
         objective = spec.objective
@@ -145,7 +146,7 @@ class KerasGAN:
 
     def _inputs(self, inputs: StepInputs) -> tuple:
         real = inputs.real[..., None]  # [k, B, 28, 28] -> NHWC
-        return tuple(ops.convert_to_tensor(np.ascontiguousarray(a, np.float32))
+        return tuple(ops.convert_to_tensor(np.ascontiguousarray(a, self.spec.training.dtype))
                      for a in (real, inputs.d_noise, inputs.g_noise, inputs.gp_weight))
 
     def compile(self, inputs: StepInputs) -> float:
@@ -170,7 +171,7 @@ class KerasGAN:
         with keras.device(self.device):
             images = self._generate([v.value for v in g.trainable_variables],
                                     [v.value for v in g.non_trainable_variables],
-                                    ops.convert_to_tensor(np.asarray(noise, np.float32)))
+                                    ops.convert_to_tensor(np.asarray(noise, self.spec.training.dtype)))
         return np.asarray(ops.convert_to_numpy(images), np.float32)[..., 0]
 
     def _checkpoint_groups(self) -> dict[str, list]:
@@ -220,4 +221,4 @@ class KerasGAN:
                 "compiler": ("tf.function(jit_compile=True) (XLA)" if self.jit_compile else "tf.function")
                 if self.backend == "tensorflow" else "jax.jit (XLA)",
                 "compile_seconds": self.compile_seconds,
-                "precision": {"dtype": "float32", **tf32_state()}}
+                "precision": {"dtype": self.spec.training.dtype, **tf32_state()}}

@@ -7,13 +7,14 @@ pytest.importorskip("torch")
 if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None:
     pytest.skip("the audit measures Keras on TensorFlow", allow_module_level=True)
 
-from benchmark import parity, runs  # noqa: E402
+from benchmark import runs  # noqa: E402
+from benchmark.parity import audit as parity_audit  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def audit(tmp_path_factory):
     out = tmp_path_factory.mktemp("audit") / "defaults_audit.json"
-    report = parity.defaults_audit(out)
+    report = parity_audit.defaults_audit(out)
     assert runs.read_json(out)["versions"]["keras"] == report["versions"]["keras"]
     return report
 

@@ -1,0 +1,125 @@
+"""Keras' side of a parity comparison, run in a worker process that never imports torch.
+
+``python -m benchmark.parity keras-worker --backend B --request R --response S`` reads a pickled request
+``{"probes": {key: {"task": task, "mutation": name or None}}, "compiled": bool}`` (or ``{"audit": inputs}``)
+and writes
+``{"probes": {key: probe}, "tensorflow_imported": bool}``.
+"""
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.parity import mutations, probes
+
+
+def _numpy(value) -> np.ndarray:
+    from keras import ops
+    return np.asarray(ops.convert_to_numpy(value))
+
+
+def layer_arrays(model) -> list[list[np.ndarray]]:
+    from tensorflow_impl.models import parameter_layers
+    return [[_numpy(w.value) for w in layer.weights] for layer in parameter_layers(model)]
+
+
+def set_layer_arrays(model, arrays: list[list[np.ndarray]]) -> None:
+    from tensorflow_impl.models import parameter_layers
+    layers = parameter_layers(model)
+    if len(layers) != len(arrays):
+        raise ValueError(f"{model.name}: {len(layers)} Keras layers with weights, {len(arrays)} PyTorch modules")
+    for layer, values in zip(layers, arrays):
+        for weight, value in zip(layer.weights, values, strict=True):
+            if tuple(weight.shape) != value.shape:
+                raise ValueError(f"{weight.path}: Keras shape {tuple(weight.shape)}, PyTorch {value.shape}")
+            weight.assign(value)
+
+
+def _values(variables) -> list:
+    return [v.value for v in variables]
+
+
+def outputs(gan, noise: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
+    from keras import ops
+    result = {}
+    for mode, training in (("train", True), ("eval", False)):
+        for key, model, x in (("g", gan.generator, noise), ("d", gan.discriminator, images[..., None])):
+            out = model.stateless_call(_values(model.trainable_variables), _values(model.non_trainable_variables),
+                                       ops.convert_to_tensor(x), training=training)[0]
+            result[f"{key}_{mode}"] = _numpy(out)[..., 0] if key == "g" else _numpy(out)
+    return result
+
+
+def _first_update(gan, inputs) -> dict:
+    """Losses and gradients of the first critic update and of a generator update, from the current state."""
+    from tensorflow_impl import backend_ops
+
+    real, d_noise, g_noise, gp_weight = gan._inputs(inputs)
+    g, d = gan.generator, gan.discriminator
+    g_params, g_state = _values(g.trainable_variables), _values(g.non_trainable_variables)
+    d_params, d_state = _values(d.trainable_variables), _values(d.non_trainable_variables)
+    fake, _ = g.stateless_call(g_params, g_state, d_noise[0], training=True)
+    (_, (_, d_loss, penalty)), d_grads = backend_ops.value_and_grad(gan.critic_loss)(
+        d_params, d_state, real[0], fake, gp_weight[0])
+    (g_loss, _), g_grads = backend_ops.value_and_grad(gan.generator_loss)(g_params, g_state, d_params, d_state, g_noise)
+    losses = {"d_loss": float(_numpy(d_loss)), "g_loss": float(_numpy(g_loss))}
+    if penalty is not None:
+        losses["gp"] = float(_numpy(penalty))
+    return {"losses": losses, "gradients": {"discriminator": probes.sketches([_numpy(x) for x in d_grads]),
+                                            "generator": probes.sketches([_numpy(x) for x in g_grads])}}
+
+
+def _optimizer_trajectory(optimizer, model, seed: int) -> list[list[np.ndarray]]:
+    """The optimiser's own pure update (the one training uses) applied to the synthetic gradients."""
+    from keras import ops
+    params, state, trajectory = _values(model.trainable_variables), _values(optimizer.variables), []
+    for step in probes.synthetic_gradients([tuple(p.shape) for p in params], probes.OPTIMIZER_STEPS, seed):
+        params, state = optimizer.stateless_apply(state, [ops.convert_to_tensor(x) for x in step], params)
+        trajectory.append(probes.sketches([_numpy(p) for p in params]))
+    return trajectory
+
+
+def probe(task: dict, mutation: str | None = None, compiled: bool = True) -> dict:
+    """The probe of ``benchmark.parity.probes``, Keras' side, with ``mutation`` applied when given; the training
+    iterations run compiled (as in training) or, cheaper to start, eagerly (JAX) / as a plain graph (TensorFlow)."""
+    from tensorflow_impl.models import parameter_layers
+    from tensorflow_impl.trainer import KerasGAN
+
+    with mutations.applied(mutation, task["spec"]) as (spec, after_build):
+        gan = KerasGAN(spec, task["seed"], "cpu", jit_compile=compiled)
+        after_build(gan)
+        models = {"generator": gan.generator, "discriminator": gan.discriminator}
+        result = {"layer_parameters": {n: [sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
+                                           for layer in parameter_layers(m)] for n, m in models.items()},
+                  "initial": {n: probes.weight_statistics(layer_arrays(m)) for n, m in models.items()}}
+        for name, model in models.items():
+            set_layer_arrays(model, task["weights"][name])
+        result["outputs"] = outputs(gan, task["noise"], task["images"])
+        result["optimizer"] = {n: _optimizer_trajectory(getattr(gan, f"{n[0]}_optimizer"), models[n], task["seed"] + i)
+                               for i, n in enumerate(probes.NETWORKS)}
+        if task["steps"]:
+            result["first"] = _first_update(gan, task["steps"][0])
+        result["iterations"] = []
+        for inputs in task["steps"]:
+            losses = {k: float(_numpy(v)) for k, v in gan.train_step(inputs).items()}
+            result["iterations"].append({"losses": losses, **{n: probes.sketches(probes.flat(layer_arrays(m)))
+                                                              for n, m in models.items()}})
+        result["outputs_after"] = outputs(gan, task["noise"], task["images"])
+    return result
+
+
+def keras_worker(backend: str, request_path: str, response_path: str) -> None:
+    from tensorflow_impl.seeding import select_backend
+    select_backend(backend)
+    request = pickle.loads(Path(request_path).read_bytes())
+    if "audit" in request:
+        from benchmark.parity.audit import keras_measurements
+        response = keras_measurements(request["audit"])
+    else:
+        response = {"probes": {key: probe(item["task"], item.get("mutation"), request.get("compiled", True))
+                               for key, item in request["probes"].items()}}
+    response["tensorflow_imported"] = "tensorflow" in sys.modules
+    Path(response_path).write_bytes(pickle.dumps(response))

@@ -1,0 +1,108 @@
+"""What both sides of a parity comparison compute, and the inputs they share (numpy only).
+
+A *task* is built once on the PyTorch side (``torch_side.make_task``) and sent to Keras:
+
+    {"spec", "seed", "weights": {network: layer arrays in Keras layout}, "noise", "images",
+     "steps": [StepInputs] (training iterations)}
+
+A *probe* is what each side returns, with the same keys; arrays are in Keras' layout and, where a model's
+weights or gradients are concerned, ``sketch``-ed (flat lists, one sketch per array):
+
+    layer_parameters  {network: [trainable parameters per layer with weights]}
+    initial           {network: weight_statistics of the side's own initialisation (before the transfer)}
+    outputs           {"g_train", "g_eval", "d_train", "d_eval"}: the transferred models on fixed inputs
+    first             {"losses": {...}, "gradients": {network: [per parameter]}}: the critic update's and the
+                      generator update's loss and gradient from the transferred state, before any optimiser
+    optimizer         {network: [step][parameter]}: the network's optimiser, from the transferred weights,
+                      applied to ``synthetic_gradients`` (the same on both sides)
+    iterations        [{"losses": {...}, network: [weights and batch-norm statistics]}] after each iteration
+    outputs_after     the outputs after the iterations (inference mode reads the updated running statistics)
+"""
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+from typing import Iterator
+
+import numpy as np
+
+from benchmark.spec import GANSpec
+
+NETWORKS = ("generator", "discriminator")
+OUTPUTS = ("g_train", "g_eval", "d_train", "d_eval")
+ITERATIONS = 3  # enough for Adam's betas and RMSprop's rho to act (a first step does not depend on them)
+OPTIMIZER_STEPS = 4
+SKETCH_SIZE, SKETCH_SEED = 4096, 20261125
+
+
+def probe_spec(spec: GANSpec, batch_size: int, dtype: str = "float64") -> GANSpec:
+    """``spec`` at a small batch in ``dtype``: float64 makes the comparison independent of the CPU."""
+    return dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=batch_size, dtype=dtype))
+
+
+def probe_inputs(spec: GANSpec, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed noise [B, z] and images [B, 28, 28] in [-1, 1] on which the models' outputs are compared."""
+    rng = np.random.default_rng(seed)
+    batch, (_, height, width) = spec.training.batch_size, spec.architecture.image_shape
+    noise = rng.standard_normal((batch, spec.training.noise_dim))
+    images = rng.uniform(-1, 1, (batch, height, width))
+    return noise.astype(spec.training.dtype), images.astype(spec.training.dtype)
+
+
+def synthetic_gradients(shapes: list[tuple[int, ...]], steps: int, seed: int) -> Iterator[list[np.ndarray]]:
+    """Per step, one gradient per parameter: random signs and magnitudes spread log-uniformly over 1e-10..1
+    (small gradients are where epsilon's placement decides the update), one element in ten exactly zero.
+    Drawn step by step from ``seed`` on each side, so that no gradient crosses the process boundary."""
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        step = []
+        for shape in shapes:
+            magnitude = 10.0 ** rng.uniform(-10, 0, shape)
+            step.append(rng.choice([-1.0, 1.0], shape) * magnitude * (rng.uniform(size=shape) >= 0.1))
+        yield step
+
+
+@lru_cache(maxsize=8)
+def _sketch_plan(size: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng([SKETCH_SEED, size])
+    return rng.integers(0, SKETCH_SIZE, size), rng.choice([-1.0, 1.0], size)
+
+
+def sketch(array: np.ndarray) -> np.ndarray:
+    """A linear fingerprint of ``array`` that keeps norms: arrays of up to ``SKETCH_SIZE`` elements as they are,
+    larger ones as a count sketch (each element added, with a random sign, to one of ``SKETCH_SIZE`` buckets).
+    Linear, so the sketch of a difference is the difference of the sketches, and its norm estimates the
+    difference's norm to a few per cent (exactly when the difference sits in one element). It keeps the probes
+    of million-parameter float64 models small enough to send between processes."""
+    values = np.asarray(array, np.float64).reshape(-1)
+    if values.size <= SKETCH_SIZE:
+        return values
+    buckets, signs = _sketch_plan(values.size)
+    return np.bincount(buckets, weights=signs * values, minlength=SKETCH_SIZE)
+
+
+def sketches(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    return [sketch(array) for array in arrays]
+
+
+def flat(layers: list[list[np.ndarray]]) -> list[np.ndarray]:
+    return [array for arrays in layers for array in arrays]
+
+
+def weight_statistics(layers: list[list[np.ndarray]]) -> list[list[dict]]:
+    """Per layer, per array: size, mean, std and largest magnitude (what an initialiser check needs)."""
+    return [[{"shape": a.shape, "size": a.size, "mean": float(a.mean()), "std": float(a.std()),
+              "abs_max": float(np.abs(a).max())} for a in arrays] for arrays in layers]
+
+
+def relative_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """max over arrays of ||a - b|| / ||b||: the worst array, so that a small one (a bias) counts too."""
+    return max(float(np.linalg.norm(np.asarray(x, np.float64) - y) / max(np.linalg.norm(y), 1e-30))
+               for x, y in zip(a, b, strict=True))
+
+
+def global_relative_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """||a - b|| / ||b|| over all arrays together (not dominated by small tensors such as a bias near zero)."""
+    pairs = list(zip(a, b, strict=True))
+    return float(np.sqrt(sum(np.sum((np.asarray(x, np.float64) - y) ** 2) for x, y in pairs)
+                         / max(sum(np.sum(np.asarray(y, np.float64) ** 2) for _, y in pairs), 1e-300)))

@@ -1,0 +1,136 @@
+"""PyTorch's side of a parity comparison: the weight layout Keras reads, the task, and the probe.
+
+Layout: Linear ``[out, in]`` -> Dense ``[in, out]``; Conv2d ``[out, in, k, k]`` and ConvTranspose2d
+``[in, out, k, k]`` -> ``[k, k, in, out]`` / ``[k, k, out, in]`` (both ``permute(2, 3, 1, 0)``); batch norm ->
+gamma, beta (trainable), then moving mean and variance. The Keras models flatten and reshape in
+channels-first order, so no dense kernel needs its rows permuted.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.data import StepInputs
+from benchmark.parity import probes
+from benchmark.spec import GANSpec
+from pytorch_impl.optimizers import build_optimizer
+from pytorch_impl.train import TorchGAN
+
+WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.modules.batchnorm._BatchNorm)
+
+
+def _to_keras(module: nn.Module, tensor: torch.Tensor) -> np.ndarray:
+    if tensor.dim() == 2 and isinstance(module, nn.Linear):
+        tensor = tensor.T
+    elif tensor.dim() == 4:
+        tensor = tensor.permute(2, 3, 1, 0)
+    return np.ascontiguousarray(tensor.detach().cpu().numpy()).copy()
+
+
+def _from_keras(module: nn.Module, array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    if array.ndim == 2 and isinstance(module, nn.Linear):
+        array = array.T
+    elif array.ndim == 4:
+        array = array.transpose(3, 2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(array)).to(like.device, like.dtype)
+
+
+def weighted_modules(model: nn.Module) -> list[nn.Module]:
+    """Modules with parameters, in order: one per Keras layer with weights."""
+    return [m for m in model.modules() if isinstance(m, WEIGHTED)]
+
+
+def layer_arrays(model: nn.Module) -> list[list[np.ndarray]]:
+    """Every weighted module's parameters, then its batch-norm running statistics, in Keras' layout."""
+    layers = []
+    for module in weighted_modules(model):
+        tensors = list(module.parameters(recurse=False))
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            tensors += [module.running_mean, module.running_var]
+        layers.append([_to_keras(module, t) for t in tensors])
+    return layers
+
+
+def parameter_arrays(model: nn.Module, gradients: bool = False) -> list[np.ndarray]:
+    """The trainable parameters (or their gradients), flat, in the order of Keras' ``trainable_variables``."""
+    return [_to_keras(m, p.grad if gradients else p) for m in weighted_modules(model) for p in m.parameters(recurse=False)]
+
+
+def set_gradients(model: nn.Module, arrays: list[np.ndarray]) -> None:
+    pairs = [(m, p) for m in weighted_modules(model) for p in m.parameters(recurse=False)]
+    for (module, parameter), array in zip(pairs, arrays, strict=True):
+        parameter.grad = _from_keras(module, array, parameter)
+
+
+def layer_parameter_counts(model: nn.Module) -> list[int]:
+    return [sum(p.numel() for p in m.parameters(recurse=False)) for m in weighted_modules(model)]
+
+
+def outputs(gan: TorchGAN, noise: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
+    """Generator and discriminator outputs in training and inference mode (no state change is kept)."""
+    result = {}
+    with torch.no_grad():
+        for mode in ("train", "eval"):
+            generator, discriminator = copy.deepcopy(gan.generator), copy.deepcopy(gan.discriminator)
+            getattr(generator, mode)(), getattr(discriminator, mode)()
+            result[f"g_{mode}"] = generator(gan._tensor(noise)).squeeze(1).cpu().numpy()
+            result[f"d_{mode}"] = discriminator(gan._tensor(images)[:, None]).cpu().numpy()
+    return result
+
+
+def make_task(spec: GANSpec, seed: int, steps: list[StepInputs]) -> tuple[dict, TorchGAN]:
+    """A task carrying this seed's PyTorch weights, fixed probe inputs and ``steps``."""
+    gan = TorchGAN(spec, seed, "cpu")
+    noise, images = probes.probe_inputs(spec, seed)
+    weights = {name: layer_arrays(getattr(gan, name)) for name in probes.NETWORKS}
+    return {"spec": spec, "seed": seed, "weights": weights, "noise": noise, "images": images, "steps": steps}, gan
+
+
+def _first_update(gan: TorchGAN, inputs: StepInputs) -> dict:
+    """Losses and gradients of the first critic update and of a generator update, from the current state."""
+    gan = copy.deepcopy(gan)
+    real, d_noise = gan._tensor(inputs.real[0])[:, None], gan._tensor(inputs.d_noise[0])
+    gan.generator.train(), gan.discriminator.train()
+    with torch.no_grad():
+        fake = gan.generator(d_noise)
+    total, d_loss, penalty = gan.critic_loss(real, fake, gan._tensor(inputs.gp_weight[0]))
+    total.backward()
+    d_gradients = parameter_arrays(gan.discriminator, gradients=True)
+    g_loss = gan.generator_loss(gan._tensor(inputs.g_noise))
+    g_loss.backward()
+    losses = {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+    if penalty is not None:
+        losses["gp"] = penalty.item()
+    return {"losses": losses, "gradients": {"discriminator": probes.sketches(d_gradients),
+                                            "generator": probes.sketches(parameter_arrays(gan.generator, gradients=True))}}
+
+
+def _optimizer_trajectory(gan: TorchGAN, network: str, seed: int) -> list[list[np.ndarray]]:
+    model = copy.deepcopy(getattr(gan, network))
+    optimizer = build_optimizer(model.parameters(), getattr(gan.spec.objective, f"{network[0]}_optimizer"))
+    shapes, trajectory = [a.shape for a in parameter_arrays(model)], []
+    for step in probes.synthetic_gradients(shapes, probes.OPTIMIZER_STEPS, seed):
+        set_gradients(model, step)
+        optimizer.step()
+        trajectory.append(probes.sketches(parameter_arrays(model)))
+    return trajectory
+
+
+def probe(gan: TorchGAN, task: dict) -> dict:
+    """The probe of ``benchmark.parity.probes`` for the task made from ``gan`` (which it then trains)."""
+    result = {"layer_parameters": {n: layer_parameter_counts(getattr(gan, n)) for n in probes.NETWORKS},
+              "initial": {n: probes.weight_statistics(task["weights"][n]) for n in probes.NETWORKS},
+              "outputs": outputs(gan, task["noise"], task["images"]),
+              "optimizer": {n: _optimizer_trajectory(gan, n, task["seed"] + i) for i, n in enumerate(probes.NETWORKS)}}
+    if task["steps"]:
+        result["first"] = _first_update(gan, task["steps"][0])
+    result["iterations"] = []
+    for inputs in task["steps"]:
+        losses = {k: float(v) for k, v in gan.train_step(inputs).items()}
+        result["iterations"].append({"losses": losses, **{n: probes.sketches(probes.flat(layer_arrays(getattr(gan, n))))
+                                                          for n in probes.NETWORKS}})
+    result["outputs_after"] = outputs(gan, task["noise"], task["images"])
+    return result
