@@ -35,6 +35,10 @@ COMPLETED, DIVERGED, INTERRUPTED, FAILED = "completed", "diverged", "interrupted
 EXIT_CODES = {COMPLETED: 0, FAILED: 1, DIVERGED: 3, INTERRUPTED: 4}
 
 
+class RunError(RuntimeError):
+    """A run that cannot start or continue, explained in one line (entry points print it and exit 2)."""
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Write through ``write(file)`` into a temporary sibling, then rename it over ``path``."""
     path = Path(path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import runs
+from benchmark import checkpoints, runs
 from benchmark.data import DataError, evaluation_noise
 from benchmark.spec import GANSpec, SpecError, from_dict
 from benchmark.training import GANTrainer, RunError, TrainerFactory, generate_uint8
@@ -41,9 +41,10 @@ def load_trained(run_dir: str | Path, make_trainer: TrainerFactory, device: str 
                                  backend=config.get("backend"))
     trainer = make_trainer(spec, options)
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
-    if not checkpoint.exists():
+    if not checkpoints.exists(checkpoint):
         raise RunError(f"{checkpoint} not found: was the run trained with this framework?")
-    trainer.load_checkpoint(checkpoint, {key: config[key] for key in ("framework", "model", "seed", "spec")})
+    expected = {key: config[key] for key in ("framework", "model", "seed", "spec")}
+    checkpoints.load(checkpoint, lambda path: trainer.load_checkpoint(path, expected))
     return trainer, spec
 
 

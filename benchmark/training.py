@@ -21,17 +21,14 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from benchmark import runs
+from benchmark import checkpoints, runs
 from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, load_mnist, to_uint8
+from benchmark.runs import RunError
 from benchmark.spec import GANSpec, SpecError, get_spec
 
 GRID_SIZE = 64
 GENERATE_BATCH = 500
 WARMUP_STEPS = 5  # the first steps of a process include graph compilation and allocator growth
-
-
-class RunError(RuntimeError):
-    """A run that cannot start or continue, explained in one line."""
 
 
 class GANTrainer(Protocol):
@@ -193,8 +190,8 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
     metrics = runs.MetricsLog(run_dir / runs.METRICS)
     start, trained_seconds = 0, 0.0
-    if checkpoint.exists():
-        meta = trainer.load_checkpoint(checkpoint, identity)
+    if checkpoints.exists(checkpoint):
+        meta = checkpoints.load(checkpoint, lambda path: trainer.load_checkpoint(path, identity))
         start, trained_seconds = meta["step"], meta["elapsed"]
         metrics.truncate_after(start)
     elif metrics.path.exists():
@@ -245,7 +242,8 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
                     runs.write_npz(run_dir / runs.EVAL_SAMPLES / runs.step_name(step, ".npz"),
                                    images=generate_uint8(trainer, curve_noise), step=step, elapsed=elapsed)
                 if _due(step, args.checkpoint_every, total) or stop.signal:
-                    trainer.save_checkpoint(checkpoint, {**meta, "step": step, "elapsed": elapsed})
+                    checkpoints.save(checkpoint, lambda path: trainer.save_checkpoint(
+                        path, {**meta, "step": step, "elapsed": elapsed}))
                 clock.start()
             if stop.signal:
                 status = runs.INTERRUPTED
