@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch_fidelity
 
+from benchmark import arguments
 from benchmark.classifier import DEFAULT_WEIGHTS, NUM_CLASSES, file_sha256, load_classifier, predict
 from benchmark.data import DataError
 from benchmark.fidelity import (INCEPTION_EXTRACTOR, MNIST_EXTRACTOR, OFFICIAL_INCEPTION_SHA256_PREFIX,
@@ -212,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
                                                     "torch hub's cache, else a download)")
     parser.add_argument("--no-inception", action="store_true", help="skip the Inception metrics (recorded as such)")
     parser.add_argument("--curve-only", action="store_true", help="write curve.json only")
-    parser.add_argument("--num-samples", type=int, help="score the first N samples (default: all)")
-    parser.add_argument("--reference-count", type=int, default=DEFAULT_REFERENCE_COUNT)
+    parser.add_argument("--num-samples", type=arguments.positive_int, help="score the first N samples (default: all)")
+    parser.add_argument("--reference-count", type=arguments.positive_int, default=DEFAULT_REFERENCE_COUNT)
     parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR or the user cache)")
     args = parser.parse_args(argv)
     reference = dict(reference_count=args.reference_count, data_dir=args.data_dir)

@@ -19,7 +19,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark import suite as suite_lib  # noqa: E402
+from benchmark import arguments, suite as suite_lib  # noqa: E402
+from benchmark.data import DataError, load_mnist  # noqa: E402
 from benchmark.profiles import PROFILES, ProfileError, get_profile  # noqa: E402
 from benchmark.spec import MODEL_NAMES, SpecError, get_spec  # noqa: E402
 
@@ -66,12 +67,21 @@ def parser() -> argparse.ArgumentParser:
 
 def _int_list(text: str, what: str) -> list[int]:
     try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise suite_lib.SuiteError(f"--{what}: expected comma-separated integers, got {text!r}") from None
+        values = [arguments.seed(part) for part in text.split(",") if part.strip()]
+    except argparse.ArgumentTypeError as error:
+        raise suite_lib.SuiteError(f"--{what}: expected comma-separated integers in 0..{arguments.MAX_SEED}, "
+                                   f"got {text!r} ({error})") from None
     if not values:
         raise suite_lib.SuiteError(f"--{what}: empty")
     return values
+
+
+def _check_environment(args: argparse.Namespace) -> None:
+    """What every run needs, checked once: the data and, when asked for, a GPU."""
+    if args.device == "cuda" and not suite_lib.gpu_names():
+        raise suite_lib.SuiteError("--device cuda: no GPU visible (nvidia-smi lists none); use --device auto or cpu")
+    for split in ("train", "test"):
+        load_mnist(split, args.data_dir)
 
 
 def options_from(args: argparse.Namespace) -> suite_lib.SuiteOptions:
@@ -88,6 +98,7 @@ def options_from(args: argparse.Namespace) -> suite_lib.SuiteOptions:
         get_spec(model)
     if args.jobs < 1:
         raise suite_lib.SuiteError("--jobs must be at least 1")
+    _check_environment(args)
     return suite_lib.SuiteOptions(
         out=Path(args.out or f"results/{profile.name}"), profile=profile, models=list(dict.fromkeys(models)),
         frameworks=suite_lib.parse_frameworks(args.frameworks, args.keras_backend),
@@ -100,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         options = options_from(args)
-    except (suite_lib.SuiteError, SpecError, ProfileError) as error:
+    except (suite_lib.SuiteError, SpecError, ProfileError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     if options.jobs > 1:

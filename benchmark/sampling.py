@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import checkpoints, runs
+from benchmark import arguments, checkpoints, runs
 from benchmark.data import DataError, evaluation_noise
 from benchmark.spec import GANSpec, SpecError, from_dict
 from benchmark.training import GANTrainer, RunError, TrainerFactory, generate_uint8
@@ -22,7 +22,7 @@ def sample_parser(framework: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {framework}.sample",
                                      description="Generate images from a trained run's last checkpoint.")
     parser.add_argument("--run", required=True, help="run folder written by train")
-    parser.add_argument("--n", type=int, default=64, help="images (grid) or rows (interpolation)")
+    parser.add_argument("--n", type=arguments.positive_int, default=64, help="images (grid) or rows (interpolation)")
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--interpolate", action="store_true",
                         help="rows of spherical interpolations between consecutive evaluation noise vectors")

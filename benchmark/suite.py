@@ -222,6 +222,17 @@ def evaluation_needed(run_dir: Path, status: str) -> tuple[bool, bool]:
     return False, False
 
 
+def gpu_names() -> list[str] | None:
+    """The GPUs ``nvidia-smi -L`` lists (None when there is none or no nvidia-smi), without importing a framework."""
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return [line for line in listing.stdout.splitlines() if line.strip()] or None
+
+
 def environment() -> dict:
     """The machine and the installed versions, read without importing any framework."""
     versions = {}
@@ -230,14 +241,7 @@ def environment() -> dict:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
-    gpus = None
-    if shutil.which("nvidia-smi"):
-        try:
-            listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-            gpus = [line for line in listing.stdout.splitlines() if line.strip()] or None
-        except (OSError, subprocess.SubprocessError):
-            gpus = None
-    return {"cpu": runs.cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpus, "platform": platform.platform(),
+    return {"cpu": runs.cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpu_names(), "platform": platform.platform(),
             "python": platform.python_version(), "versions": versions, "git_commit": runs.git_commit()}
 
 

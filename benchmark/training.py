@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from benchmark import checkpoints, runs
+from benchmark import arguments, checkpoints, runs
 from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, load_mnist, to_uint8
 from benchmark.runs import RunError
 from benchmark.spec import GANSpec, SpecError, get_spec
@@ -67,28 +67,30 @@ def train_parser(framework: str) -> argparse.ArgumentParser:
                                      description=f"Train one GAN of the common spec with {framework}.")
     parser.add_argument("--model", default="dcgan", help="preset (vanilla, dcgan, lsgan, wgan, wgan-gp) or "
                                                          "ARCHITECTURE+OBJECTIVE, e.g. mlp+wasserstein_gp")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--out", required=True, help="run folder; an existing one with a checkpoint is resumed")
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, help="training length in epochs (default: the spec's)")
-    length.add_argument("--steps", type=int, help="training length in generator iterations")
-    parser.add_argument("--batch-size", type=int, help="override the spec's batch size")
+    length.add_argument("--epochs", type=arguments.positive_int, help="training length in epochs (default: the spec's)")
+    length.add_argument("--steps", type=arguments.positive_int, help="training length in generator iterations")
+    parser.add_argument("--batch-size", type=arguments.positive_int, help="override the spec's batch size")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the user cache)")
-    parser.add_argument("--num-samples", type=int, default=10_000, help="images in samples.npz after training")
+    parser.add_argument("--num-samples", type=arguments.positive_int, default=10_000, help="images in samples.npz after training")
     parser.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower on GPU)")
-    parser.add_argument("--log-every", type=int, default=50, help="iterations between metric lines")
-    parser.add_argument("--checkpoint-every", type=int, default=500, help="iterations between checkpoints")
-    parser.add_argument("--grid-every", type=int, help="iterations between sample grids (default: 10 per run)")
-    parser.add_argument("--curve-every", type=int,
+    parser.add_argument("--log-every", type=arguments.non_negative_int, default=50,
+                        help="iterations between metric lines (0: at the end only)")
+    parser.add_argument("--checkpoint-every", type=arguments.non_negative_int, default=500,
+                        help="iterations between checkpoints (0: at the end and on a stop only)")
+    parser.add_argument("--grid-every", type=arguments.non_negative_int, help="iterations between sample grids (default: 10 per run)")
+    parser.add_argument("--curve-every", type=arguments.non_negative_int,
                         help="iterations between evaluation sample sets (default: 10 per run; 0: none)")
-    parser.add_argument("--curve-samples", type=int, default=2_000, help="images per evaluation sample set")
+    parser.add_argument("--curve-samples", type=arguments.positive_int, default=2_000, help="images per evaluation sample set")
     return parser
 
 
 def resolve_spec(args: argparse.Namespace) -> GANSpec:
     spec = get_spec(args.model)
-    if args.batch_size:
+    if args.batch_size is not None:
         spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=args.batch_size))
     return spec
 
@@ -178,6 +180,8 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     process_start = time.perf_counter()
     spec = resolve_spec(args)
     run_dir = Path(args.out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"--out {run_dir}: exists and is not a folder")
     run_dir.mkdir(parents=True, exist_ok=True)
     images, _ = load_mnist("train", args.data_dir)
     stream = TrainingStream(images, spec.training.batch_size, spec.training.noise_dim, args.seed,

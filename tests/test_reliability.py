@@ -101,3 +101,71 @@ def test_checkpoint_rotation_keeps_one_verifiable_file_at_every_instant(tmp_path
     assert checkpoints.load(last, lambda p: {"content": p.read_bytes()}) == {"content": b"two"}
     with pytest.raises(runs.RunError, match="next"):  # a refusal by the framework passes through
         checkpoints.load(last, lambda p: (_ for _ in ()).throw(runs.RunError("next")))
+
+
+# ------------------------------------------------------------------------------------ 5. arguments
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "0"], "argument --steps: must be at least 1, got 0"),
+    (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+    (["--steps", "-3"], "argument --steps: must be at least 1, got -3"),
+    (["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
+    (["--batch-size", "-4"], "argument --batch-size: must be at least 1, got -4"),
+    (["--seed", "-1"], "argument --seed: must be in 0..4294967295, got -1"),
+    (["--num-samples", "0"], "argument --num-samples: must be at least 1, got 0"),
+    (["--curve-samples", "0"], "argument --curve-samples: must be at least 1, got 0"),
+    (["--checkpoint-every", "-1"], "argument --checkpoint-every: must be 0 or more, got -1"),
+])
+def test_bad_lengths_and_counts_are_refused_before_anything_runs(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--model", "vanilla", "--out", str(tmp_path / "run"), *args])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_at_a_file_is_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["--model", "vanilla", "--steps", "1", "--out", str(tmp_path / "file")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --out {tmp_path / 'file'}: exists and is not a folder"
+
+
+def test_an_unreadable_data_folder_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    """Tests run as root, which chmod 000 does not stop: the permission error is injected instead."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    real_exists = Path.exists
+
+    def exists(path: Path) -> bool:
+        if str(path).startswith(str(folder)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_exists(path)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    assert main(["--model", "vanilla", "--steps", "1", "--out", str(tmp_path / "run"), "--data-dir", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: MNIST folder {folder}: Permission denied") and "Traceback" not in err
+
+
+def test_sample_refuses_a_non_positive_count(tmp_path, capsys):
+    from pytorch_impl.sample import main as sample_main
+    with pytest.raises(SystemExit) as exit_:
+        sample_main(["--run", str(tmp_path), "--n", "0", "--out", str(tmp_path / "grid.png")])
+    assert exit_.value.code == 2 and "argument --n: must be at least 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "0,-1"], "--seeds: expected comma-separated integers in 0..4294967295"),
+    (["--device", "cuda"], "--device cuda: no GPU visible"),
+    (["--data-dir", "BAD"], "SHA-256 mismatch"),
+])
+def test_run_all_checks_device_data_and_seeds_before_starting_runs(tmp_path, capsys, monkeypatch, args, message):
+    from benchmark import run_all, suite
+    monkeypatch.setattr(suite, "gpu_names", lambda: None)
+    bad = tmp_path / "bad-mnist"
+    bad.mkdir()
+    (bad / "train-images-idx3-ubyte.gz").write_bytes(b"not mnist")
+    args = [str(bad) if a == "BAD" else a for a in args]
+    assert run_all.main(["--out", str(tmp_path / "suite"), "--models", "vanilla", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "suite").exists()
