@@ -95,15 +95,31 @@ def resolve_spec(args: argparse.Namespace) -> GANSpec:
     return spec
 
 
-def check_checkpoint_meta(meta: dict, expected: dict) -> None:
-    """Refuse a checkpoint written for another framework, model, seed or spec."""
+def check_checkpoint_meta(meta: dict, expected: dict, source: str = "checkpoint was written") -> None:
+    """Refuse a checkpoint (or, with ``source``, a run folder) of another framework, model, seed or spec."""
     for key in ("framework", "model", "seed"):
         if meta.get(key) != expected.get(key):
-            raise RunError(f"checkpoint was written with {key} {meta.get(key)!r}, this run has "
+            raise RunError(f"{source} with {key} {meta.get(key)!r}, this run has "
                            f"{expected.get(key)!r}; use another --out folder or delete the old run")
     if json.dumps(meta.get("spec"), sort_keys=True) != json.dumps(expected.get("spec"), sort_keys=True):
-        raise RunError(f"checkpoint was written for a different spec of {expected.get('model')!r} "
+        raise RunError(f"{source} for a different spec of {expected.get('model')!r} "
                        f"(e.g. another batch size); use another --out folder or delete the old run")
+
+
+def check_run_folder(run_dir: Path, identity: dict, backend: str | None) -> None:
+    """Refuse a folder whose ``config.json`` belongs to another run: training the other framework there would
+    silently replace its files (its checkpoint has another name, so nothing else would notice)."""
+    path = run_dir / runs.CONFIG
+    if not path.exists():
+        return
+    try:
+        config = runs.read_json(path)
+    except ValueError as error:
+        raise RunError(f"{path}: unreadable ({error}); use another --out folder or delete the old run") from None
+    check_checkpoint_meta(config, identity, source=f"{run_dir} holds a run")
+    if config.get("backend") != backend:
+        raise RunError(f"{run_dir} holds a run with Keras backend {config.get('backend')!r}, this run has "
+                       f"{backend!r}; use another --out folder or delete the old run")
 
 
 class Stopwatch:
@@ -191,6 +207,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     framework = trainer.describe()
     identity = {"framework": framework["framework"], "model": spec.name, "seed": args.seed,
                 "spec": dataclasses.asdict(spec)}
+    check_run_folder(run_dir, identity, framework.get("backend"))
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
     metrics = runs.MetricsLog(run_dir / runs.METRICS)
     start, trained_seconds = 0, 0.0

@@ -169,3 +169,30 @@ def test_run_all_checks_device_data_and_seeds_before_starting_runs(tmp_path, cap
     assert run_all.main(["--out", str(tmp_path / "suite"), "--models", "vanilla", *args]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "suite").exists()
+
+
+# ------------------------------------------------------------------------------------ 2. another framework
+
+def _snapshot(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@needs_mnist
+def test_the_other_framework_is_refused_in_an_existing_run_folder(tmp_path, capsys):
+    assert train(tmp_path, 2) == 0
+    before = _snapshot(tmp_path)
+    from tensorflow_impl.train import main as keras_main
+    assert keras_main(["--model", "vanilla", "--steps", "3", "--out", str(tmp_path), *TINY]) == 2
+    assert (f"error: {tmp_path} holds a run with framework 'pytorch', this run has 'keras'"
+            in capsys.readouterr().err)
+    assert _snapshot(tmp_path) == before
+
+
+@needs_mnist
+def test_a_folder_of_another_framework_is_refused_by_pytorch(tmp_path, capsys):
+    assert train(tmp_path, 2) == 0
+    runs.write_json(tmp_path / runs.CONFIG, {**runs.read_json(tmp_path / runs.CONFIG), "framework": "keras"})
+    before = _snapshot(tmp_path)
+    assert train(tmp_path, 3) == 2
+    assert f"holds a run with framework 'keras', this run has 'pytorch'" in capsys.readouterr().err
+    assert _snapshot(tmp_path) == before
