@@ -21,6 +21,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from benchmark import arguments, suite as suite_lib  # noqa: E402
 from benchmark.data import DataError, load_mnist  # noqa: E402
+from benchmark.locking import LockHeld  # noqa: E402
 from benchmark.profiles import PROFILES, ProfileError, get_profile  # noqa: E402
 from benchmark.spec import MODEL_NAMES, SpecError, get_spec  # noqa: E402
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     restore = suite_lib.install_signal_handlers(suite)
     try:
         outcomes = suite.run()
-    except suite_lib.SuiteError as error:
+    except (suite_lib.SuiteError, LockHeld) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     finally:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from benchmark import runs
+from benchmark.locking import FolderLock
 from benchmark.profiles import Profile, every
 from benchmark.spec import get_spec
 
@@ -445,6 +446,11 @@ class Suite:
                     pass
 
     def run(self) -> dict[str, Outcome]:
+        """Train and evaluate the plan while holding ``OUT/.lock`` (``LockHeld`` if another suite holds it)."""
+        with FolderLock(self.out, "suite"):
+            return self._run()
+
+    def _run(self) -> dict[str, Outcome]:
         self.prepare()
         total, done, durations = len(self.runs), 0, []
         jobs = max(1, self.options.jobs)

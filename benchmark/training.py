@@ -23,6 +23,7 @@ import numpy as np
 
 from benchmark import arguments, checkpoints, runs
 from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, load_mnist, to_uint8
+from benchmark.locking import FolderLock, LockHeld
 from benchmark.runs import RunError
 from benchmark.spec import GANSpec, SpecError, get_spec
 
@@ -196,9 +197,6 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     process_start = time.perf_counter()
     spec = resolve_spec(args)
     run_dir = Path(args.out)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunError(f"--out {run_dir}: exists and is not a folder")
-    run_dir.mkdir(parents=True, exist_ok=True)
     images, _ = load_mnist("train", args.data_dir)
     stream = TrainingStream(images, spec.training.batch_size, spec.training.noise_dim, args.seed,
                             spec.objective.n_critic, spec.training.noise)
@@ -304,8 +302,11 @@ def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory,
     """Parse, train, and turn expected errors into one line on stderr (exit 2) instead of a traceback."""
     args = (parser or train_parser(framework)).parse_args(argv)
     try:
-        return run_training(args, make_trainer)
-    except (DataError, SpecError, RunError) as error:
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise RunError(f"--out {args.out}: exists and is not a folder")
+        with FolderLock(args.out, "training"):
+            return run_training(args, make_trainer)
+    except (DataError, SpecError, RunError, LockHeld) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception:

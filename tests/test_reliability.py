@@ -196,3 +196,58 @@ def test_a_folder_of_another_framework_is_refused_by_pytorch(tmp_path, capsys):
     assert train(tmp_path, 3) == 2
     assert f"holds a run with framework 'keras', this run has 'pytorch'" in capsys.readouterr().err
     assert _snapshot(tmp_path) == before
+
+
+# ------------------------------------------------------------------------------------ 3. locks
+
+HOLD_LOCK = ("import sys, time; from benchmark.locking import FolderLock; "
+             "lock = FolderLock(sys.argv[1], 'suite'); lock.acquire(); print('locked', flush=True); time.sleep(600)")
+
+
+def _locked_by_child(folder: Path) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(folder)], cwd=ROOT, stdout=subprocess.PIPE,
+                             text=True)
+    assert child.stdout.readline().strip() == "locked"
+    return child
+
+
+def test_a_folder_lock_names_its_holder_and_a_dead_holders_lock_is_taken_over(tmp_path, capsys):
+    from benchmark.locking import FolderLock, LockHeld
+    child = _locked_by_child(tmp_path)
+    try:
+        with pytest.raises(LockHeld, match=rf"{tmp_path} is in use by pid {child.pid} on .* \(suite, since "):
+            FolderLock(tmp_path, "suite").acquire()
+    finally:
+        child.kill()
+        child.wait()
+    assert (tmp_path / ".lock").exists()  # killed: the file stays, the kernel dropped the lock
+    with FolderLock(tmp_path, "suite"):
+        assert f"taking over the lock on {tmp_path} left by pid {child.pid}" in capsys.readouterr().err
+        with pytest.raises(LockHeld, match=f"pid {os.getpid()}"):
+            FolderLock(tmp_path, "suite").acquire()
+    assert not (tmp_path / ".lock").exists()
+
+
+@needs_mnist
+def test_a_second_suite_on_a_locked_folder_exits_2_without_touching_it(tmp_path, capsys):
+    from benchmark import run_all
+    child = _locked_by_child(tmp_path / "suite")
+    try:
+        assert run_all.main(["--out", str(tmp_path / "suite"), "--models", "vanilla", "--resume", "--no-report"]) == 2
+    finally:
+        child.kill()
+        child.wait()
+    assert f"is in use by pid {child.pid}" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "suite").iterdir()] == [".lock"]
+
+
+@needs_mnist
+def test_a_run_folder_being_trained_is_refused(tmp_path, capsys):
+    child = _locked_by_child(tmp_path)
+    try:
+        assert train(tmp_path, 2) == 2
+    finally:
+        child.kill()
+        child.wait()
+    assert f"error: {tmp_path} is in use by pid {child.pid}" in capsys.readouterr().err
+    assert not (tmp_path / runs.CONFIG).exists()
