@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -95,25 +96,48 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
 
 
 class MetricsLog:
-    """``metrics.jsonl``: appended line by line; cut back to a checkpoint's step on resume."""
+    """``metrics.jsonl``: appended line by line (each line synced to disk); cut back to a checkpoint's step on
+    resume. A write cut short (full disk, power loss) can leave a torn last line: it is dropped with a note."""
 
     def __init__(self, path: Path):
         self.path = path
 
     def append(self, record: dict) -> None:
         with self.path.open("a") as file:
-            file.write(json.dumps(record, sort_keys=True, default=_jsonable) + "\n")
+            file.write(_json_line(record))
+            file.flush()
+            os.fsync(file.fileno())
 
     def truncate_after(self, step: int) -> None:
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        atomic_write(self.path, lambda f: f.write("".join(line + "\n" for line in kept)), mode="w")
+        kept = [record for record in self.records() if record["step"] <= step]
+        atomic_write(self.path, lambda f: f.write("".join(_json_line(record) for record in kept)), mode="w")
 
     def records(self) -> list[dict]:
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        lines = self.path.read_text().splitlines()
+        records = []
+        for number, line in enumerate(lines, 1):
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if isinstance(record, dict) and "step" in record:
+                records.append(record)
+            elif number == len(lines):
+                print(f"warning: {self.path}: dropped a torn last line ({line[:40]!r})", file=sys.stderr)
+            else:
+                raise RunError(f"{self.path}: line {number} is not a metrics record ({line[:40]!r}); "
+                               f"delete the run folder to start again")
+        return records
+
+
+def _json_line(record: dict) -> str:
+    return json.dumps(record, sort_keys=True, default=_jsonable) + "\n"
 
 
 def git_commit() -> str | None:

@@ -251,3 +251,23 @@ def test_a_run_folder_being_trained_is_refused(tmp_path, capsys):
         child.wait()
     assert f"error: {tmp_path} is in use by pid {child.pid}" in capsys.readouterr().err
     assert not (tmp_path / runs.CONFIG).exists()
+
+
+# ------------------------------------------------------------------------------------ 6. torn metrics line
+
+@needs_mnist
+def test_a_torn_last_metrics_line_is_dropped_and_the_run_resumes(tmp_path, capsys):
+    assert train(tmp_path / "straight", 6) == 0
+    assert train(tmp_path / "run", 4, "--checkpoint-every", "2") == 0
+    with (tmp_path / "run" / runs.METRICS).open("a") as file:
+        file.write('{"d_loss": 0.69, "epoch": 0, "ste')  # a disk full in the middle of an append
+    assert len(runs.MetricsLog(tmp_path / "run" / runs.METRICS).records()) == 4
+    assert train(tmp_path / "run", 6, "--checkpoint-every", "2") == 0
+    assert "dropped a torn last line" in capsys.readouterr().err
+    assert metrics_without_time(tmp_path / "run") == metrics_without_time(tmp_path / "straight")
+
+
+def test_a_corrupt_metrics_line_before_the_last_is_an_error(tmp_path):
+    (tmp_path / runs.METRICS).write_text('{"step": 1}\nnot json\n{"step": 3}\n')
+    with pytest.raises(runs.RunError, match="line 2 is not a metrics record"):
+        runs.MetricsLog(tmp_path / runs.METRICS).records()
