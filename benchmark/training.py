@@ -192,6 +192,36 @@ def generate_uint8(trainer: GANTrainer, noise: np.ndarray) -> np.ndarray:
                            for i in range(0, len(noise), GENERATE_BATCH)])
 
 
+def write_timing(path: Path, segment: dict, train_seconds: float, images_per_step: int) -> None:
+    """Add this process's segment to ``timing.json`` and combine the segments: a resumed run's steady state is
+    measured over all of its segments (each after its own warm-up), and re-running never erases a timing.
+    Segments that began at or after this one's start step belong to a history the resume discarded."""
+    try:
+        earlier = runs.read_json(path).get("segments", []) if path.exists() else []
+    except ValueError:
+        earlier = []
+    segments = [s for s in earlier if s["resumed_from_step"] < segment["resumed_from_step"]] + [segment]
+    steady_steps = sum(s["steady_steps"] for s in segments)
+    per_step = sum(s["steady_seconds"] for s in segments) / steady_steps if steady_steps else None
+    runs.write_json(path, {
+        "setup_seconds": segments[0]["setup_seconds"], "warmup_steps": WARMUP_STEPS,
+        "warmup_seconds": segments[0]["warmup_seconds"], "steady_steps": steady_steps,
+        "steady_seconds_per_step": per_step, "images_per_second": images_per_step / per_step if per_step else None,
+        "images_per_step": images_per_step, "train_seconds": train_seconds,
+        "total_seconds": sum(s["total_seconds"] for s in segments), "segments": segments,
+        "note": "training seconds exclude grids, sample sets and checkpoints; images = real images consumed; "
+                "set-up and warm-up are the first segment's, the steady state is over every segment"})
+
+
+def run_complete(run_dir: Path, total: int) -> bool:
+    """The folder holds this run finished at ``total`` steps, with its samples."""
+    try:
+        result = runs.read_json(run_dir / runs.RESULT) if (run_dir / runs.RESULT).exists() else {}
+    except ValueError:
+        return False
+    return result.get("status") == runs.COMPLETED and result.get("step") == total and (run_dir / runs.SAMPLES).exists()
+
+
 def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     """Train as ``args`` say, resuming from ``args.out`` when it holds a checkpoint; return the exit code."""
     process_start = time.perf_counter()
@@ -206,6 +236,10 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     identity = {"framework": framework["framework"], "model": spec.name, "seed": args.seed,
                 "spec": dataclasses.asdict(spec)}
     check_run_folder(run_dir, identity, framework.get("backend"))
+    if run_complete(run_dir, total):
+        print(f"{run_dir} is complete ({total} steps): nothing to do; delete it or use another --out to train again",
+              file=sys.stderr)
+        return runs.EXIT_CODES[runs.COMPLETED]
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
     metrics = runs.MetricsLog(run_dir / runs.METRICS)
     start, trained_seconds = 0, 0.0
@@ -272,17 +306,15 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         progress.close()
         stop.restore()
 
-    segment_steps = step - start
-    steady_steps = segment_steps - WARMUP_STEPS
-    steady_seconds = elapsed - trained_seconds - (warmup_seconds or 0.0)
-    seconds_per_step = steady_seconds / steady_steps if warmup_seconds is not None and steady_steps > 0 else None
-    runs.write_json(run_dir / runs.TIMING, {
-        "setup_seconds": setup_seconds, "warmup_steps": WARMUP_STEPS, "warmup_seconds": warmup_seconds,
-        "steady_steps": max(steady_steps, 0), "steady_seconds_per_step": seconds_per_step,
-        "images_per_second": images_per_step / seconds_per_step if seconds_per_step else None,
-        "images_per_step": images_per_step, "train_seconds": elapsed, "segment_train_seconds": elapsed - trained_seconds,
-        "total_seconds": time.perf_counter() - process_start, "resumed_from_step": start,
-        "note": "training seconds exclude grids, sample sets and checkpoints; images = real images consumed"})
+    measured = warmup_seconds is not None and step - start > WARMUP_STEPS
+    steady_steps = step - start - WARMUP_STEPS if measured else 0
+    steady_seconds = elapsed - trained_seconds - warmup_seconds if measured else 0.0
+    write_timing(run_dir / runs.TIMING, {
+        "resumed_from_step": start, "end_step": step, "setup_seconds": setup_seconds,
+        "warmup_seconds": warmup_seconds, "steady_steps": steady_steps, "steady_seconds": steady_seconds,
+        "steady_seconds_per_step": steady_seconds / steady_steps if steady_steps else None,
+        "train_seconds": elapsed - trained_seconds, "total_seconds": time.perf_counter() - process_start},
+        train_seconds=elapsed, images_per_step=images_per_step)
     if status == runs.COMPLETED:
         noise = evaluation_noise(args.num_samples, spec.training.noise_dim, spec.training.noise)
         runs.write_npz(run_dir / runs.SAMPLES, images=generate_uint8(trainer, noise))

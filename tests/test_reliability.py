@@ -271,3 +271,30 @@ def test_a_corrupt_metrics_line_before_the_last_is_an_error(tmp_path):
     (tmp_path / runs.METRICS).write_text('{"step": 1}\nnot json\n{"step": 3}\n')
     with pytest.raises(runs.RunError, match="line 2 is not a metrics record"):
         runs.MetricsLog(tmp_path / runs.METRICS).records()
+
+
+# ------------------------------------------------------------------------------------ 9. timing, completed runs
+
+@needs_mnist
+def test_rerunning_a_completed_run_leaves_it_as_it_is(tmp_path, capsys):
+    assert train(tmp_path, 6) == 0
+    before = _snapshot(tmp_path)
+    timing = runs.read_json(tmp_path / runs.TIMING)
+    assert train(tmp_path, 6) == 0
+    assert f"{tmp_path} is complete (6 steps): nothing to do" in capsys.readouterr().err
+    assert _snapshot(tmp_path) == before and runs.read_json(tmp_path / runs.TIMING) == timing
+    assert timing["steady_steps"] == 1 and timing["steady_seconds_per_step"] > 0
+
+
+@needs_mnist
+def test_timing_accumulates_over_segments(tmp_path):
+    assert train(tmp_path, 7) == 0 and train(tmp_path, 14) == 0 and train(tmp_path, 15) == 0
+    timing = runs.read_json(tmp_path / runs.TIMING)
+    segments = timing["segments"]
+    assert [(s["resumed_from_step"], s["end_step"], s["steady_steps"]) for s in segments] == [(0, 7, 2), (7, 14, 2),
+                                                                                               (14, 15, 0)]
+    assert timing["steady_steps"] == 4
+    assert timing["steady_seconds_per_step"] == pytest.approx(sum(s["steady_seconds"] for s in segments) / 4)
+    assert timing["images_per_second"] == pytest.approx(8 / timing["steady_seconds_per_step"])
+    assert timing["warmup_seconds"] == segments[0]["warmup_seconds"] > 0
+    assert timing["train_seconds"] == pytest.approx(sum(s["train_seconds"] for s in segments), rel=0.01)
