@@ -184,10 +184,13 @@ def describe_exit(code: int | None) -> str:
     return f"exit {code} ({names.get(code, 'unexpected exit code')})"
 
 
-def training_status(code: int, run_dir: Path) -> str:
-    """The run's status from the child's exit code; result.json only confirms it (it may be stale)."""
+def training_status(code: int, run_dir: Path, stopping: bool = False) -> str:
+    """The run's status from the child's exit code; result.json only confirms it (it may be stale). A child
+    that ends without a result while the suite is stopping (killed on a second Ctrl-C) was interrupted."""
     by_code = {code_: status for status, code_ in runs.EXIT_CODES.items()}
     status = by_code.get(code, runs.FAILED)
+    if stopping and status == runs.FAILED:
+        return runs.INTERRUPTED
     if status == runs.COMPLETED:
         result = _read(run_dir / runs.RESULT)
         if result.get("status") != runs.COMPLETED or not (run_dir / runs.SAMPLES).exists():
@@ -380,7 +383,7 @@ class Suite:
         outcome.train_wall_seconds = time.perf_counter() - begin
         outcome.other_cpu_share = other_cpu_share(busy, own, outcome.train_wall_seconds)
         outcome.exit_code, outcome.exit = code, describe_exit(code)
-        outcome.status = training_status(code, run_dir)
+        outcome.status = training_status(code, run_dir, stopping=self.stop.is_set())
         if outcome.status != runs.COMPLETED:
             outcome.log_tail = log_tail(run_dir / TRAIN_LOG)
         return outcome
@@ -431,19 +434,22 @@ class Suite:
         return failed
 
     def interrupt(self, signum: int) -> None:
-        """Stop starting runs; pass the signal on once, so each child checkpoints and exits (status 4)."""
+        """Stop starting runs; pass the first signal on, so each child checkpoints and exits (status 4); on a
+        second one, kill the children (they resume from their last periodic checkpoint)."""
         first = not self.stop.is_set()
         self.stop.set()
         if first:
             self.say(f"{signal.Signals(signum).name}: stopping; running children checkpoint and exit "
-                     f"(continue with --resume)")
-            with self.lock:
-                children = list(self.children)
-            for child in children:
-                try:
-                    child.send_signal(signal.SIGINT)
-                except ProcessLookupError:
-                    pass
+                     f"(again to kill them; continue with --resume)")
+        else:
+            self.say(f"{signal.Signals(signum).name} again: killing the running children")
+        with self.lock:
+            children = list(self.children)
+        for child in children:
+            try:
+                child.send_signal(signal.SIGINT) if first else child.kill()
+            except ProcessLookupError:
+                pass
 
     def run(self) -> dict[str, Outcome]:
         """Train and evaluate the plan while holding ``OUT/.lock`` (``LockHeld`` if another suite holds it)."""

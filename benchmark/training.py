@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Protocol
 import numpy as np
 
 from benchmark import arguments, checkpoints, runs
+from benchmark.interrupts import StopRequest
 from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, load_mnist, to_uint8
 from benchmark.locking import FolderLock, LockHeld
 from benchmark.runs import RunError
@@ -139,24 +140,6 @@ class Stopwatch:
         return self.total
 
 
-class StopRequest:
-    """Turns SIGINT / SIGTERM into a flag the loop checks after each iteration, so it can checkpoint;
-    the previous handlers come back on ``restore()``."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.signal: int | None = None
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-
-    def _handle(self, signum, frame) -> None:
-        self.signal = signum
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
 class Progress:
     """A tqdm bar on a terminal, plain log lines otherwise."""
 
@@ -240,6 +223,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         print(f"{run_dir} is complete ({total} steps): nothing to do; delete it or use another --out to train again",
               file=sys.stderr)
         return runs.EXIT_CODES[runs.COMPLETED]
+    (run_dir / runs.RESULT).unlink(missing_ok=True)  # no verdict until this segment ends (a kill leaves none)
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
     metrics = runs.MetricsLog(run_dir / runs.METRICS)
     start, trained_seconds = 0, 0.0
@@ -263,13 +247,14 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     curve_noise = evaluation_noise(args.curve_samples, spec.training.noise_dim, spec.training.noise)
     grid_every, curve_every = _interval(args.grid_every, total), _interval(args.curve_every, total)
     images_per_step = spec.training.batch_size * spec.objective.n_critic
-    stop, progress = StopRequest(), Progress(total, start)
+    stop, progress = StopRequest.install(), Progress(total, start)
     clock, warmup_seconds = Stopwatch(trainer.synchronize, trained_seconds), None
-    status, losses = runs.COMPLETED, {}
+    # A Ctrl-C while the framework loaded: stop before the first step (nothing to checkpoint).
+    status, losses = runs.INTERRUPTED if stop.signal else runs.COMPLETED, {}
     step = start
     clock.start()
     try:
-        while step < total:
+        while step < total and status == runs.COMPLETED:
             raw = trainer.train_step(stream.step(step))
             step += 1
             if step - start == WARMUP_STEPS:
@@ -304,7 +289,6 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         elapsed = clock.stop()
     finally:
         progress.close()
-        stop.restore()
 
     measured = warmup_seconds is not None and step - start > WARMUP_STEPS
     steady_steps = step - start - WARMUP_STEPS if measured else 0
@@ -333,6 +317,7 @@ def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory,
          parser: argparse.ArgumentParser | None = None) -> int:
     """Parse, train, and turn expected errors into one line on stderr (exit 2) instead of a traceback."""
     args = (parser or train_parser(framework)).parse_args(argv)
+    stop = StopRequest.install()  # before the frameworks are imported (make_trainer); pytorch_impl.train earlier
     try:
         if Path(args.out).exists() and not Path(args.out).is_dir():
             raise RunError(f"--out {args.out}: exists and is not a folder")
@@ -345,3 +330,5 @@ def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory,
         runs.write_json(Path(args.out) / runs.RESULT, {"status": runs.FAILED, "exit_code": 1,
                                                        "error": traceback.format_exc(limit=5)})
         raise
+    finally:
+        stop.restore()

@@ -298,3 +298,68 @@ def test_timing_accumulates_over_segments(tmp_path):
     assert timing["images_per_second"] == pytest.approx(8 / timing["steady_seconds_per_step"])
     assert timing["warmup_seconds"] == segments[0]["warmup_seconds"] > 0
     assert timing["train_seconds"] == pytest.approx(sum(s["train_seconds"] for s in segments), rel=0.01)
+
+
+# ------------------------------------------------------------------------------------ 4. signals
+
+# Runs a training entry point as ``python -m`` does, sending itself SIGINT (COUNT times) when the framework's
+# import starts: the moment a Ctrl-C used to be lost or turned into a traceback.
+SIGNAL_DURING_IMPORT = """
+import os, runpy, signal, sys
+module, framework, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+class SignalOnImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == framework:
+            sys.meta_path.remove(self)
+            for _ in range(count):
+                os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, SignalOnImport())
+sys.argv = [module, *sys.argv[4:]]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
+def _signalled_run(out: Path, module: str, framework: str, count: int) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-c", SIGNAL_DURING_IMPORT, module, framework, str(count), "--model",
+                           "vanilla", "--steps", "50", "--out", str(out), *TINY], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@needs_mnist
+@pytest.mark.parametrize("module, framework", [("pytorch_impl.train", "torch"), ("tensorflow_impl.train", "keras")])
+def test_a_ctrl_c_while_the_framework_loads_interrupts_the_run(tmp_path, module, framework):
+    done = _signalled_run(tmp_path, module, framework, 1)
+    assert done.returncode == 4, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    result = runs.read_json(tmp_path / runs.RESULT)
+    assert (result["status"], result["step"], result["signal"]) == ("interrupted", 0, "SIGINT")
+
+
+@needs_mnist
+def test_a_second_ctrl_c_exits_at_once(tmp_path):
+    done = _signalled_run(tmp_path, "pytorch_impl.train", "torch", 2)
+    assert done.returncode == 4 and "SIGINT again: exiting now" in done.stderr
+    assert not (tmp_path / runs.CONFIG).exists()  # it did not go on to set up the run
+
+
+def test_a_second_ctrl_c_makes_the_suite_kill_its_children_and_they_count_as_interrupted(tmp_path):
+    from benchmark import suite
+    from benchmark.profiles import get_profile
+    options = suite.SuiteOptions(out=tmp_path, profile=get_profile("smoke"), models=["vanilla"],
+                                 frameworks=["pytorch"], seeds=[0])
+    harness = suite.Suite(options, stream=open(os.devnull, "w"))
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, "
+                                 "signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"],
+                                stdout=subprocess.PIPE, text=True)
+    assert stubborn.stdout.readline().strip() == "ready"
+    harness.children.add(stubborn)
+    harness.interrupt(signal.SIGINT)
+    with pytest.raises(subprocess.TimeoutExpired):
+        stubborn.wait(timeout=0.5)  # the first Ctrl-C asks; this child ignores it
+    harness.interrupt(signal.SIGINT)
+    assert stubborn.wait(timeout=10) == -signal.SIGKILL
+    assert suite.training_status(-signal.SIGKILL, tmp_path, stopping=True) == runs.INTERRUPTED
+    assert suite.training_status(1, tmp_path, stopping=True) == runs.INTERRUPTED
+    assert suite.training_status(-signal.SIGKILL, tmp_path) == runs.FAILED
