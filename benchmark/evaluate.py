@@ -42,7 +42,7 @@ import torch_fidelity
 from benchmark import arguments
 from benchmark.classifier import DEFAULT_WEIGHTS, NUM_CLASSES, file_sha256, load_classifier, predict
 from benchmark.data import DataError
-from benchmark.fidelity import (INCEPTION_EXTRACTOR, MNIST_EXTRACTOR, OFFICIAL_INCEPTION_SHA256_PREFIX,
+from benchmark.fidelity import (INCEPTION_EXTRACTOR, MNIST_EXTRACTOR, OFFICIAL_INCEPTION_SHA256,
                                 InceptionUnavailable, calculate, reference_images, resolve_inception_weights)
 
 EVAL_FILE, CURVE_FILE, SAMPLES_FILE, EVAL_SAMPLES_DIR = "eval.json", "curve.json", "samples.npz", "eval_samples"
@@ -97,7 +97,7 @@ def _inception_block(images: np.ndarray, reference: np.ndarray, reference_name: 
     sha = file_sha256(path)
     metrics = calculate(images, INCEPTION_EXTRACTOR, path, reference, reference_name, ("isc", "fid", "kid"))
     return {**block, KEY_AVAILABLE: True, KEY_REASON: None, KEY_WEIGHTS_SHA256: sha,
-            KEY_OFFICIAL_WEIGHTS: sha.startswith(OFFICIAL_INCEPTION_SHA256_PREFIX),
+            KEY_OFFICIAL_WEIGHTS: sha == OFFICIAL_INCEPTION_SHA256,
             **_renamed(metrics, INCEPTION_METRICS)}
 
 

@@ -363,3 +363,69 @@ def test_a_second_ctrl_c_makes_the_suite_kill_its_children_and_they_count_as_int
     assert suite.training_status(-signal.SIGKILL, tmp_path, stopping=True) == runs.INTERRUPTED
     assert suite.training_status(1, tmp_path, stopping=True) == runs.INTERRUPTED
     assert suite.training_status(-signal.SIGKILL, tmp_path) == runs.FAILED
+
+
+# ------------------------------------------------------------------------------------ 1. unsafe pickles
+
+class _CreatesAFile:
+    """Unpickling this calls ``open(path, "w")``: the marker file shows that loading ran code."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (str(self.path), "w")
+
+
+@pytest.fixture
+def fidelity_cache(tmp_path, monkeypatch):
+    from benchmark import fidelity
+    monkeypatch.setenv(fidelity.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(fidelity.INCEPTION_WEIGHTS_ENV, raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    return tmp_path / "cache" / "fidelity"
+
+
+def test_a_crafted_inception_weights_file_is_refused_without_running_its_code(tmp_path, fidelity_cache, monkeypatch):
+    from benchmark import fidelity
+    from benchmark.data import DataError
+    crafted, marker = tmp_path / "crafted.pth", tmp_path / "pwned"
+    torch.save({"fc.weight": torch.zeros(2), "payload": _CreatesAFile(marker)}, crafted)
+    with pytest.raises(DataError, match="refused: not a plain weights file"):
+        fidelity.resolve_inception_weights(crafted)
+    monkeypatch.setenv(fidelity.INCEPTION_WEIGHTS_ENV, str(crafted))
+    with pytest.raises(DataError, match="refused"):
+        fidelity.resolve_inception_weights()
+    assert not marker.exists()
+    plain = tmp_path / "plain.pth"
+    torch.save({"fc.weight": torch.zeros(2)}, plain)
+    assert fidelity.resolve_inception_weights(plain) == plain
+
+
+def test_the_hub_file_and_a_download_must_have_the_official_sha256(tmp_path, fidelity_cache, monkeypatch):
+    from benchmark import fidelity
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda url, dst, **kw: Path(dst).write_bytes(b"evil"))
+    with pytest.raises(fidelity.InceptionUnavailable, match="download .* failed .*not the official"):
+        fidelity.resolve_inception_weights()
+    cached = tmp_path / "hub" / "checkpoints" / Path(URL_INCEPTION_V3).name
+    assert not cached.exists() and not list(cached.parent.iterdir())
+    cached.write_bytes(b"a file with the official name, not the official content")
+    with pytest.raises(fidelity.InceptionUnavailable, match="is not the official weights"):
+        fidelity.resolve_inception_weights()
+
+
+def test_a_planted_reference_cache_file_is_recomputed_not_unpickled(tmp_path, fidelity_cache):
+    from benchmark import fidelity
+    from benchmark.classifier import DEFAULT_WEIGHTS
+    rng = np.random.default_rng(0)
+    images, reference = (rng.integers(0, 256, (24, 28, 28), dtype=np.uint8) for _ in range(2))
+    first = fidelity.calculate(images, fidelity.MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, "ref", ("fid",))
+    cached = sorted(fidelity_cache.glob("ref-*.pt"))
+    assert cached
+    marker = tmp_path / "pwned"
+    for path in cached:
+        torch.save({"mu": _CreatesAFile(marker)}, path)
+    again = fidelity.calculate(images, fidelity.MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, "ref", ("fid",))
+    assert not marker.exists()
+    assert again == first
