@@ -178,11 +178,14 @@ def evaluate_run(run_dir: str | os.PathLike, *, num_samples: int | None = None, 
 def evaluate_curve(run_dir: str | os.PathLike, *, reference_split: str = DEFAULT_REFERENCE_SPLIT,
                    reference_count: int = DEFAULT_REFERENCE_COUNT, data_dir: str | os.PathLike | None = None
                    ) -> list[dict]:
-    """MNIST-FID of every ``eval_samples/step_*.npz``; writes and returns ``curve.json``'s list."""
+    """MNIST-FID of every ``eval_samples/step_*.npz``; writes and returns ``curve.json``'s list. A diverged run's
+    sets from its divergence step on are skipped: their pixels were not finite (older runs saved them as 0)."""
     run_dir = _check_run_dir(run_dir)
     paths = sorted((run_dir / EVAL_SAMPLES_DIR).glob("step_*.npz"))
     if not paths:
         raise DataError(f"{run_dir / EVAL_SAMPLES_DIR}: no step_*.npz files")
+    result = _read_json(run_dir / "result.json")
+    diverged_at = result.get("step") if result.get("status") == "diverged" else None
     reference = reference_images(reference_split, reference_count, data_dir)
     reference_name = f"mnist-{reference_split}-{reference_count}"
     curve = []
@@ -192,6 +195,8 @@ def evaluate_curve(run_dir: str | os.PathLike, *, reference_split: str = DEFAULT
                 step, elapsed = int(archive["step"]), float(archive["elapsed"])
         except (OSError, ValueError, KeyError) as error:
             raise DataError(f"{path}: unreadable or without 'step' and 'elapsed' ({error})") from None
+        if diverged_at is not None and step >= diverged_at:
+            continue
         metrics = calculate(_load_images(path), MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, reference_name, ("fid",))
         curve.append({KEY_STEP: step, KEY_ELAPSED: elapsed, KEY_MNIST_FID: metrics[torch_fidelity.KEY_METRIC_FID]})
     curve.sort(key=lambda entry: entry[KEY_STEP])
@@ -227,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{run_dir}: {_summary(result)}")
             if args.curve_only or (Path(run_dir) / EVAL_SAMPLES_DIR).is_dir():
                 curve = evaluate_curve(run_dir, **reference)
-                print(f"{run_dir}: curve of {len(curve)} points, last MNIST-FID {curve[-1][KEY_MNIST_FID]:.3f}")
+                last = f", last MNIST-FID {curve[-1][KEY_MNIST_FID]:.3f}" if curve else ""
+                print(f"{run_dir}: curve of {len(curve)} points{last}")
         except DataError as error:
             print(f"error: {error}", file=sys.stderr)
             failed = True

@@ -67,15 +67,15 @@ def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory) -
     args = sample_parser(framework).parse_args(argv)
     try:
         trainer, spec = load_trained(args.run, make_trainer, args.device)
+        dim, distribution = spec.training.noise_dim, spec.training.noise
+        if args.interpolate:
+            images = generate_uint8(trainer, interpolation_noise(args.n, dim, distribution))
+            grid = runs.image_grid(images, columns=INTERPOLATION_COLUMNS)
+        else:
+            grid = runs.image_grid(generate_uint8(trainer, evaluation_noise(args.n, dim, distribution)))
     except (DataError, SpecError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    dim, distribution = spec.training.noise_dim, spec.training.noise
-    if args.interpolate:
-        images = generate_uint8(trainer, interpolation_noise(args.n, dim, distribution))
-        grid = runs.image_grid(images, columns=INTERPOLATION_COLUMNS)
-    else:
-        grid = runs.image_grid(generate_uint8(trainer, evaluation_noise(args.n, dim, distribution)))
     runs.save_png(args.out, grid)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

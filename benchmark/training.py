@@ -170,9 +170,20 @@ def _due(step: int, every: int, total: int) -> bool:
     return step == total or (every > 0 and step % every == 0)
 
 
+class NonFiniteImages(RunError):
+    """The generator gave NaN or infinite pixels: the run has diverged."""
+
+
 def generate_uint8(trainer: GANTrainer, noise: np.ndarray) -> np.ndarray:
-    return np.concatenate([to_uint8(trainer.generate(noise[i:i + GENERATE_BATCH]))
-                           for i in range(0, len(noise), GENERATE_BATCH)])
+    """uint8 images of ``noise``; ``NonFiniteImages`` rather than NaN cast to 0, which would pass for black
+    images and be scored or plotted."""
+    batches = []
+    for i in range(0, len(noise), GENERATE_BATCH):
+        images = trainer.generate(noise[i:i + GENERATE_BATCH])
+        if not np.isfinite(images).all():
+            raise NonFiniteImages("non-finite generated images")
+        batches.append(to_uint8(images))
+    return np.concatenate(batches)
 
 
 def write_timing(path: Path, segment: dict, train_seconds: float, images_per_step: int) -> None:
@@ -250,7 +261,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     stop, progress = StopRequest.install(), Progress(total, start)
     clock, warmup_seconds = Stopwatch(trainer.synchronize, trained_seconds), None
     # A Ctrl-C while the framework loaded: stop before the first step (nothing to checkpoint).
-    status, losses = runs.INTERRUPTED if stop.signal else runs.COMPLETED, {}
+    status, losses, diverged_because = runs.INTERRUPTED if stop.signal else runs.COMPLETED, {}, None
     step = start
     clock.start()
     try:
@@ -263,7 +274,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
             if _due(step, args.log_every, total) or stop.signal:
                 losses = {name: float(value) for name, value in raw.items()}  # device sync point
                 if not all(math.isfinite(v) for v in losses.values()):
-                    status = runs.DIVERGED
+                    status, diverged_because = runs.DIVERGED, "a non-finite loss"
                     break
                 elapsed = clock.stop()
                 metrics.append({"step": step, "epoch": stream.epoch_of(step - 1), "elapsed": elapsed, **losses})
@@ -273,19 +284,24 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
             if _due(step, grid_every, total) or _due(step, curve_every, total) or _due(step, args.checkpoint_every, total) \
                     or stop.signal:
                 elapsed = clock.stop()
-                if _due(step, grid_every, total):
-                    runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"),
-                                  runs.image_grid(generate_uint8(trainer, grid_noise)))
-                if curve_every and _due(step, curve_every, total):
-                    runs.write_npz(run_dir / runs.EVAL_SAMPLES / runs.step_name(step, ".npz"),
-                                   images=generate_uint8(trainer, curve_noise), step=step, elapsed=elapsed)
-                if _due(step, args.checkpoint_every, total) or stop.signal:
-                    checkpoints.save(checkpoint, lambda path: trainer.save_checkpoint(
-                        path, {**meta, "step": step, "elapsed": elapsed}))
+                try:  # both sets first: nothing of a step whose images are not finite is saved
+                    grid = generate_uint8(trainer, grid_noise) if _due(step, grid_every, total) else None
+                    curve = generate_uint8(trainer, curve_noise) if curve_every and _due(step, curve_every, total) \
+                        else None
+                except NonFiniteImages as error:
+                    status, diverged_because = runs.DIVERGED, str(error)
+                else:
+                    if grid is not None:
+                        runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"), runs.image_grid(grid))
+                    if curve is not None:
+                        runs.write_npz(run_dir / runs.EVAL_SAMPLES / runs.step_name(step, ".npz"),
+                                       images=curve, step=step, elapsed=elapsed)
+                    if _due(step, args.checkpoint_every, total) or stop.signal:
+                        checkpoints.save(checkpoint, lambda path: trainer.save_checkpoint(
+                            path, {**meta, "step": step, "elapsed": elapsed}))
                 clock.start()
-            if stop.signal:
+            if stop.signal and status == runs.COMPLETED:
                 status = runs.INTERRUPTED
-                break
         elapsed = clock.stop()
     finally:
         progress.close()
@@ -301,11 +317,15 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         train_seconds=elapsed, images_per_step=images_per_step)
     if status == runs.COMPLETED:
         noise = evaluation_noise(args.num_samples, spec.training.noise_dim, spec.training.noise)
-        runs.write_npz(run_dir / runs.SAMPLES, images=generate_uint8(trainer, noise))
+        try:
+            runs.write_npz(run_dir / runs.SAMPLES, images=generate_uint8(trainer, noise))
+        except NonFiniteImages as error:
+            status, diverged_because = runs.DIVERGED, str(error)
     result = {"status": status, "exit_code": runs.EXIT_CODES[status], "step": step, "steps": total,
               "train_seconds": elapsed}
     if status == runs.DIVERGED:
         result["losses"] = {name: repr(value) for name, value in losses.items()}
+        result["reason"] = diverged_because
     if status == runs.INTERRUPTED:
         result["signal"] = signal.Signals(stop.signal).name
     runs.write_json(run_dir / runs.RESULT, result)

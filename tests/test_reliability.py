@@ -429,3 +429,44 @@ def test_a_planted_reference_cache_file_is_recomputed_not_unpickled(tmp_path, fi
     again = fidelity.calculate(images, fidelity.MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, "ref", ("fid",))
     assert not marker.exists()
     assert again == first
+
+
+# ------------------------------------------------------------------------------------ 8. diverged samples
+
+@needs_mnist
+def test_non_finite_images_end_the_run_as_diverged_and_are_never_saved(tmp_path, monkeypatch):
+    from pytorch_impl.train import TorchGAN
+    trained = {"steps": 0}
+    real_step, real_generate = TorchGAN.train_step, TorchGAN.generate
+
+    def train_step(self, inputs):
+        trained["steps"] += 1
+        return real_step(self, inputs)
+
+    def generate(self, noise):  # the weights went NaN at step 3; the next loss check (step 5) is later
+        images = real_generate(self, noise)
+        return images * np.nan if trained["steps"] >= 3 else images
+
+    monkeypatch.setattr(TorchGAN, "train_step", train_step)
+    monkeypatch.setattr(TorchGAN, "generate", generate)
+    assert train(tmp_path, 6, "--log-every", "5", "--grid-every", "1", "--curve-every", "1") == 3
+    result = runs.read_json(tmp_path / runs.RESULT)
+    assert (result["status"], result["step"], result["reason"]) == ("diverged", 3, "non-finite generated images")
+    assert sorted(p.name for p in (tmp_path / runs.GRIDS).iterdir()) == ["step_00000001.png", "step_00000002.png"]
+    assert sorted(p.name for p in (tmp_path / runs.EVAL_SAMPLES).iterdir()) == ["step_00000001.npz",
+                                                                                "step_00000002.npz"]
+    assert not (tmp_path / runs.SAMPLES).exists()
+
+
+@needs_mnist
+def test_evaluation_skips_the_sample_sets_of_a_diverged_step(tmp_path, monkeypatch):
+    from benchmark import evaluate, fidelity
+    monkeypatch.setenv(fidelity.CACHE_ENV, str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for step in (1, 2, 3):  # step 3: what older runs saved for NaN pixels
+        images = rng.integers(0, 256, (16, 28, 28), dtype=np.uint8) if step < 3 else np.zeros((16, 28, 28), np.uint8)
+        runs.write_npz(tmp_path / "run" / runs.EVAL_SAMPLES / runs.step_name(step, ".npz"), images=images,
+                       step=step, elapsed=float(step))
+    runs.write_json(tmp_path / "run" / runs.RESULT, {"status": "diverged", "step": 3})
+    curve = evaluate.evaluate_curve(tmp_path / "run", reference_count=50)
+    assert [entry["step"] for entry in curve] == [1, 2]
