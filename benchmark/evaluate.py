@@ -60,6 +60,7 @@ KEY_HISTOGRAM, KEY_DIGITS_COVERED, KEY_KL_TO_UNIFORM = "histogram", "digits_cove
 KEY_STEP, KEY_ELAPSED, KEY_MNIST_FID = "step", "elapsed", "mnist_fid"
 
 COVERAGE_MIN_SHARE = 0.01
+MIN_SAMPLES = 4  # on each side: precision/recall's k = 3 nearest neighbours need 4 points
 DEFAULT_REFERENCE_SPLIT, DEFAULT_REFERENCE_COUNT = "test", 10_000
 # our key -> torch-fidelity's key
 MNIST_METRICS = {KEY_FID: torch_fidelity.KEY_METRIC_FID, KEY_IS_MEAN: torch_fidelity.KEY_METRIC_ISC_MEAN,
@@ -106,7 +107,9 @@ def evaluate_images(images: np.ndarray, *, inception: bool = True, inception_wei
                     data_dir: str | os.PathLike | None = None) -> dict:
     """Every metric of uint8 samples [N, 28, 28] against the reference split; ``eval.json`` without ``run``."""
     start = time.perf_counter()
+    _check_count(images, "samples")
     reference = reference_images(reference_split, reference_count, data_dir)
+    _check_count(reference, f"reference count {reference_count}")
     reference_name = f"mnist-{reference_split}-{reference_count}"
     mnist = calculate(images, MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, reference_name)
     result = {
@@ -121,6 +124,12 @@ def evaluate_images(images: np.ndarray, *, inception: bool = True, inception_wei
                             "torch_fidelity": torch_fidelity.__version__, "numpy": np.__version__,
                             "mnist_classifier_sha256": file_sha256(DEFAULT_WEIGHTS)}
     return result
+
+
+def _check_count(images: np.ndarray, what: str) -> None:
+    if len(images) < MIN_SAMPLES:
+        raise DataError(f"{what}: {len(images)} image(s); the metrics need at least {MIN_SAMPLES} (precision and "
+                        f"recall use each image's 3 nearest neighbours, FID a covariance)")
 
 
 def _load_images(path: Path) -> np.ndarray:
@@ -197,7 +206,9 @@ def evaluate_curve(run_dir: str | os.PathLike, *, reference_split: str = DEFAULT
             raise DataError(f"{path}: unreadable or without 'step' and 'elapsed' ({error})") from None
         if diverged_at is not None and step >= diverged_at:
             continue
-        metrics = calculate(_load_images(path), MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, reference_name, ("fid",))
+        images = _load_images(path)
+        _check_count(images, str(path))
+        metrics = calculate(images, MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, reference_name, ("fid",))
         curve.append({KEY_STEP: step, KEY_ELAPSED: elapsed, KEY_MNIST_FID: metrics[torch_fidelity.KEY_METRIC_FID]})
     curve.sort(key=lambda entry: entry[KEY_STEP])
     _write_json(run_dir / CURVE_FILE, curve)
@@ -223,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR or the user cache)")
     args = parser.parse_args(argv)
     reference = dict(reference_count=args.reference_count, data_dir=args.data_dir)
-    failed = False
+    failed = crashed = False
     for run_dir in args.run_dirs:
         try:
             if not args.curve_only:
@@ -237,7 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         except DataError as error:
             print(f"error: {error}", file=sys.stderr)
             failed = True
-    return 2 if failed else 0
+        except Exception as error:  # one bad run folder must not cost the others their scores
+            print(f"error: {run_dir}: evaluation failed ({type(error).__name__}: {error})", file=sys.stderr)
+            crashed = True
+    return 1 if crashed else 2 if failed else 0
 
 
 if __name__ == "__main__":

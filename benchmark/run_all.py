@@ -6,8 +6,9 @@ Each training run and each evaluation runs in a process of its own (``benchmark.
 (``OUT/report.md``, ``OUT/report.html``, ``OUT/summary.csv``, ``OUT/plots/``) is written at the end, and
 again by ``python -m benchmark.report OUT`` at any time.
 
-Exit status: 0 every run finished (completed or diverged) and was evaluated; 1 some run or evaluation failed
-(see the report); 2 bad arguments; 4 interrupted (continue with ``--resume``).
+Exit status: 0 every run completed and was evaluated; 1 some run or evaluation failed (see the report); 2 bad
+arguments, or the suite folder is in use; 3 some run diverged (recorded and evaluated as far as it went; no run
+failed); 4 interrupted (continue with ``--resume``).
 """
 from __future__ import annotations
 
@@ -19,13 +20,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark import arguments, suite as suite_lib  # noqa: E402
+from benchmark import arguments, runs, suite as suite_lib  # noqa: E402
 from benchmark.data import DataError, load_mnist  # noqa: E402
 from benchmark.locking import LockHeld  # noqa: E402
 from benchmark.profiles import PROFILES, ProfileError, get_profile  # noqa: E402
 from benchmark.spec import MODEL_NAMES, SpecError, get_spec  # noqa: E402
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 4
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4
 
 
 def _profile_help() -> str:
@@ -138,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(problems)} run(s) failed or were not evaluated: {', '.join(o.name for o in problems)}",
               file=sys.stderr)
         return EXIT_FAILED
+    diverged = [o for o in outcomes.values() if o.status == runs.DIVERGED]
+    if diverged:
+        print(f"{len(diverged)} run(s) diverged: {', '.join(o.name for o in diverged)}", file=sys.stderr)
+        return EXIT_DIVERGED
     return EXIT_OK
 
 

@@ -17,6 +17,7 @@ Every file is written atomically (temporary file + rename), so a killed run neve
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import subprocess
@@ -40,12 +41,33 @@ class RunError(RuntimeError):
     """A run that cannot start or continue, explained in one line (entry points print it and exit 2)."""
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import (single-threaded): os.umask can only be read by setting it, which threads would race on.
+UMASK = _umask()
+TEMPORARY_GLOB = ".{name}.*.tmp"
+
+
+def remove_temporaries(folder: Path, name: str = "*") -> None:
+    """Delete the temporary files that a killed writer left (``.<name>.*.tmp``; a checkpoint's can be large).
+    Each file has one writer at a time (the folder lock), so a temporary found before writing is stale."""
+    for stale in folder.glob(TEMPORARY_GLOB.format(name=name)):
+        stale.unlink(missing_ok=True)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write through ``write(file)`` into a temporary sibling, then rename it over ``path``."""
+    """Write through ``write(file)`` into a temporary sibling, then rename it over ``path``. The file gets the
+    permissions of an ordinary new file (0666 less the umask), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(path.parent, glob.escape(path.name))
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o666 & ~UMASK)
         with os.fdopen(handle, mode) as file:
             write(file)
             file.flush()

@@ -235,6 +235,8 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
               file=sys.stderr)
         return runs.EXIT_CODES[runs.COMPLETED]
     (run_dir / runs.RESULT).unlink(missing_ok=True)  # no verdict until this segment ends (a kill leaves none)
+    for folder in (run_dir, run_dir / runs.CHECKPOINTS, run_dir / runs.GRIDS, run_dir / runs.EVAL_SAMPLES):
+        runs.remove_temporaries(folder)
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
     metrics = runs.MetricsLog(run_dir / runs.METRICS)
     start, trained_seconds = 0, 0.0

@@ -470,3 +470,65 @@ def test_evaluation_skips_the_sample_sets_of_a_diverged_step(tmp_path, monkeypat
     runs.write_json(tmp_path / "run" / runs.RESULT, {"status": "diverged", "step": 3})
     curve = evaluate.evaluate_curve(tmp_path / "run", reference_count=50)
     assert [entry["step"] for entry in curve] == [1, 2]
+
+
+# ------------------------------------------------------------------------------------ 10. minor
+
+@needs_mnist
+def test_evaluating_too_few_samples_fails_that_folder_only(tmp_path, capsys, monkeypatch):
+    from benchmark import evaluate, fidelity
+    monkeypatch.setenv(fidelity.CACHE_ENV, str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for name, count in (("tiny", 3), ("fine", 16)):
+        runs.write_npz(tmp_path / name / runs.SAMPLES, images=rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
+    code = evaluate.main([str(tmp_path / "tiny"), str(tmp_path / "fine"), "--no-inception", "--reference-count", "50"])
+    assert code == 2
+    assert "samples: 3 image(s); the metrics need at least 4" in capsys.readouterr().err
+    assert (tmp_path / "fine" / runs.EVAL).exists() and not (tmp_path / "tiny" / runs.EVAL).exists()
+
+
+def test_an_unexpected_evaluation_error_fails_that_folder_only(tmp_path, capsys, monkeypatch):
+    from benchmark import evaluate
+    done = []
+
+    def evaluate_run(run_dir, **options):
+        if Path(run_dir).name == "bad":
+            raise np.linalg.LinAlgError("Array must not contain infs or NaNs")
+        done.append(Path(run_dir).name)
+        return {}
+
+    monkeypatch.setattr(evaluate, "evaluate_run", evaluate_run)
+    monkeypatch.setattr(evaluate, "_summary", lambda result: "ok")
+    assert evaluate.main([str(tmp_path / "bad"), str(tmp_path / "good")]) == 1
+    assert f"error: {tmp_path / 'bad'}: evaluation failed (LinAlgError" in capsys.readouterr().err
+    assert done == ["good"]
+
+
+def test_atomic_writes_honour_the_umask_and_clear_stale_temporaries(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "UMASK", 0o027)
+    stale = tmp_path / ".last.pt.abc123.tmp"
+    stale.write_bytes(b"x" * 1000)  # left by a kill -9 in the middle of a checkpoint
+    other = tmp_path / ".other.npz.def456.tmp"
+    other.write_bytes(b"y")
+    runs.atomic_write(tmp_path / "last.pt", lambda f: f.write(b"new"))
+    assert not stale.exists() and other.exists()
+    assert (tmp_path / "last.pt").stat().st_mode & 0o777 == 0o640  # mkstemp alone gives 0600
+
+
+@needs_mnist
+def test_a_new_training_segment_clears_what_a_killed_one_left(tmp_path):
+    assert train(tmp_path, 2) == 0
+    stale = tmp_path / runs.CHECKPOINTS / ".last.pt.k9k9k9.tmp"
+    stale.write_bytes(b"x" * 1000)
+    assert train(tmp_path, 3, "--checkpoint-every", "0", "--grid-every", "0", "--curve-every", "0") == 0
+    assert not stale.exists()
+
+
+@needs_mnist
+def test_run_all_exits_3_when_a_run_diverged(tmp_path, capsys, monkeypatch):
+    from benchmark import run_all, suite
+    outcome = suite.Outcome("wgan-pytorch-seed0", "wgan", "pytorch", 0, 6, "runs/wgan-pytorch-seed0",
+                            status=runs.DIVERGED, exit_code=3, eval_exit_code=0)
+    monkeypatch.setattr(suite.Suite, "run", lambda self: {outcome.name: outcome})
+    assert run_all.main(["--out", str(tmp_path / "s"), "--models", "wgan", "--no-report"]) == 3
+    assert "1 run(s) diverged: wgan-pytorch-seed0" in capsys.readouterr().err
