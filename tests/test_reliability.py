@@ -532,3 +532,40 @@ def test_run_all_exits_3_when_a_run_diverged(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(suite.Suite, "run", lambda self: {outcome.name: outcome})
     assert run_all.main(["--out", str(tmp_path / "s"), "--models", "wgan", "--no-report"]) == 3
     assert "1 run(s) diverged: wgan-pytorch-seed0" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ all faults at once
+
+@needs_mnist
+def test_kill_9_a_torn_metrics_line_and_a_corrupt_checkpoint_still_end_like_an_uninterrupted_run(tmp_path):
+    command = [sys.executable, "-m", "pytorch_impl.train", "--model", "vanilla", "--steps", "60", "--deterministic",
+               "--checkpoint-every", "15", "--curve-every", "0", "--grid-every", "0", *TINY]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    faulty, straight = tmp_path / "faulty", tmp_path / "straight"
+    subprocess.run(command + ["--out", str(straight)], cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+
+    process = subprocess.Popen(command + ["--out", str(faulty)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    metrics, deadline = faulty / runs.METRICS, time.time() + 300
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 35) and time.time() < deadline:
+        time.sleep(0.005)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.kill()
+    assert process.wait(timeout=60) == -signal.SIGKILL
+
+    with metrics.open("a") as file:
+        file.write('{"d_loss": 1.38, "epoch": 0, "g_')  # the disk filled up mid-line
+    last = last_pt(faulty)
+    if last.exists():  # (absent only if the kill fell between the rotation and the write: previous.pt then)
+        flip_byte(last)
+    resumed = subprocess.run(command + ["--out", str(faulty)], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from previous.pt" in resumed.stderr and "dropped a torn last line" in resumed.stderr
+
+    assert same_weights(last_pt(faulty), last_pt(straight))
+    assert metrics_without_time(faulty) == metrics_without_time(straight)
+    assert [r["step"] for r in runs.MetricsLog(metrics).records()] == list(range(1, 61))
+    assert np.array_equal(np.load(faulty / runs.SAMPLES)["images"], np.load(straight / runs.SAMPLES)["images"])
+    assert runs.read_json(faulty / runs.RESULT)["status"] == "completed"
+    assert not list(faulty.rglob("*.tmp"))
