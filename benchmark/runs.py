@@ -5,15 +5,20 @@
     RUN_DIR/
       config.json          resolved spec, seed, framework, versions, device, determinism, parameter counts, git commit
       metrics.jsonl        one line per log interval: step, epoch, d_loss, g_loss, extra terms, elapsed
-      timing.json          set-up, warm-up (compile) and steady-state seconds per step, images/s, total
+      timing.json          set-up, warm-up (compile) and steady-state seconds per step, images/s, total; ``segments``:
+                           one record per training process, the steady state combined over all of them
       result.json          status (completed | diverged | interrupted | failed), exit code, final step
-      checkpoints/last.*   model, optimiser and RNG state and the step (framework-specific format)
+      checkpoints/last.*   model, optimiser and RNG state and the step (framework-specific format); ``last.*.sha256``
+                           its digest, ``previous.*`` (+ digest) the checkpoint before it (``benchmark.checkpoints``)
+      .lock                held while a process trains the folder (``benchmark.locking``)
       samples.npz          key ``images``: uint8 [N, 28, 28] from the shared evaluation noise
       grids/step_*.png     8x8 grids from the first 64 evaluation noise vectors, at regular intervals
       eval_samples/step_*.npz  ``images`` uint8 [n, 28, 28], ``step``, ``elapsed``: for quality curves
       eval.json, curve.json    written by ``benchmark.evaluate``
 
-Every file is written atomically (temporary file + rename), so a killed run never leaves half a file.
+Every file is written atomically (temporary file + rename), so a killed run never leaves half a file; the
+temporary it may leave is removed by the next write of that file or the next training start. ``metrics.jsonl``
+is appended line by line, so a full disk can tear its last line: readers drop it.
 """
 from __future__ import annotations
 
