@@ -234,7 +234,6 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         print(f"{run_dir} is complete ({total} steps): nothing to do; delete it or use another --out to train again",
               file=sys.stderr)
         return runs.EXIT_CODES[runs.COMPLETED]
-    (run_dir / runs.RESULT).unlink(missing_ok=True)  # no verdict until this segment ends (a kill leaves none)
     for folder in (run_dir, run_dir / runs.CHECKPOINTS, run_dir / runs.GRIDS, run_dir / runs.EVAL_SAMPLES):
         runs.remove_temporaries(folder)
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
@@ -246,6 +245,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         metrics.truncate_after(start)
     elif metrics.path.exists():
         metrics.path.unlink()
+    (run_dir / runs.RESULT).unlink(missing_ok=True)  # no verdict until this segment ends (a kill leaves none)
     runs.write_json(run_dir / runs.CONFIG, {
         **identity, "backend": framework.get("backend"), "steps": total, "epochs": total / stream.steps_per_epoch,
         "steps_per_epoch": stream.steps_per_epoch, "batch_size": spec.training.batch_size,

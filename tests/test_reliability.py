@@ -552,6 +552,7 @@ def test_kill_9_a_torn_metrics_line_and_a_corrupt_checkpoint_still_end_like_an_u
     assert process.poll() is None, "the run ended before it could be killed"
     process.kill()
     assert process.wait(timeout=60) == -signal.SIGKILL
+    assert not (faulty / runs.RESULT).exists()  # no stale verdict for the suite to misread
 
     with metrics.open("a") as file:
         file.write('{"d_loss": 1.38, "epoch": 0, "g_')  # the disk filled up mid-line
