@@ -118,7 +118,12 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None,
     """Verified MNIST ``(images uint8 [N, 28, 28], labels uint8 [N])``, read-only arrays."""
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-    return _load_cached(split, resolve_data_dir(data_dir).resolve(), download)
+    directory = resolve_data_dir(data_dir).resolve()
+    try:
+        return _load_cached(split, directory, download)
+    except OSError as error:  # e.g. a folder without read permission
+        raise DataError(f"MNIST folder {directory}: {error.strerror or error} ({error.filename}); pass --data-dir "
+                        f"or set ${DATA_DIR_ENV} to a readable copy") from None
 
 
 def to_unit_range(images: np.ndarray) -> np.ndarray:

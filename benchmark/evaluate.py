@@ -39,9 +39,10 @@ import numpy as np
 import torch
 import torch_fidelity
 
+from benchmark import arguments
 from benchmark.classifier import DEFAULT_WEIGHTS, NUM_CLASSES, file_sha256, load_classifier, predict
 from benchmark.data import DataError
-from benchmark.fidelity import (INCEPTION_EXTRACTOR, MNIST_EXTRACTOR, OFFICIAL_INCEPTION_SHA256_PREFIX,
+from benchmark.fidelity import (INCEPTION_EXTRACTOR, MNIST_EXTRACTOR, OFFICIAL_INCEPTION_SHA256,
                                 InceptionUnavailable, calculate, reference_images, resolve_inception_weights)
 
 EVAL_FILE, CURVE_FILE, SAMPLES_FILE, EVAL_SAMPLES_DIR = "eval.json", "curve.json", "samples.npz", "eval_samples"
@@ -59,6 +60,7 @@ KEY_HISTOGRAM, KEY_DIGITS_COVERED, KEY_KL_TO_UNIFORM = "histogram", "digits_cove
 KEY_STEP, KEY_ELAPSED, KEY_MNIST_FID = "step", "elapsed", "mnist_fid"
 
 COVERAGE_MIN_SHARE = 0.01
+MIN_SAMPLES = 4  # on each side: precision/recall's k = 3 nearest neighbours need 4 points
 DEFAULT_REFERENCE_SPLIT, DEFAULT_REFERENCE_COUNT = "test", 10_000
 # our key -> torch-fidelity's key
 MNIST_METRICS = {KEY_FID: torch_fidelity.KEY_METRIC_FID, KEY_IS_MEAN: torch_fidelity.KEY_METRIC_ISC_MEAN,
@@ -96,7 +98,7 @@ def _inception_block(images: np.ndarray, reference: np.ndarray, reference_name: 
     sha = file_sha256(path)
     metrics = calculate(images, INCEPTION_EXTRACTOR, path, reference, reference_name, ("isc", "fid", "kid"))
     return {**block, KEY_AVAILABLE: True, KEY_REASON: None, KEY_WEIGHTS_SHA256: sha,
-            KEY_OFFICIAL_WEIGHTS: sha.startswith(OFFICIAL_INCEPTION_SHA256_PREFIX),
+            KEY_OFFICIAL_WEIGHTS: sha == OFFICIAL_INCEPTION_SHA256,
             **_renamed(metrics, INCEPTION_METRICS)}
 
 
@@ -105,7 +107,9 @@ def evaluate_images(images: np.ndarray, *, inception: bool = True, inception_wei
                     data_dir: str | os.PathLike | None = None) -> dict:
     """Every metric of uint8 samples [N, 28, 28] against the reference split; ``eval.json`` without ``run``."""
     start = time.perf_counter()
+    _check_count(images, "samples")
     reference = reference_images(reference_split, reference_count, data_dir)
+    _check_count(reference, f"reference count {reference_count}")
     reference_name = f"mnist-{reference_split}-{reference_count}"
     mnist = calculate(images, MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, reference_name)
     result = {
@@ -120,6 +124,12 @@ def evaluate_images(images: np.ndarray, *, inception: bool = True, inception_wei
                             "torch_fidelity": torch_fidelity.__version__, "numpy": np.__version__,
                             "mnist_classifier_sha256": file_sha256(DEFAULT_WEIGHTS)}
     return result
+
+
+def _check_count(images: np.ndarray, what: str) -> None:
+    if len(images) < MIN_SAMPLES:
+        raise DataError(f"{what}: {len(images)} image(s); the metrics need at least {MIN_SAMPLES} (precision and "
+                        f"recall use each image's 3 nearest neighbours, FID a covariance)")
 
 
 def _load_images(path: Path) -> np.ndarray:
@@ -177,11 +187,14 @@ def evaluate_run(run_dir: str | os.PathLike, *, num_samples: int | None = None, 
 def evaluate_curve(run_dir: str | os.PathLike, *, reference_split: str = DEFAULT_REFERENCE_SPLIT,
                    reference_count: int = DEFAULT_REFERENCE_COUNT, data_dir: str | os.PathLike | None = None
                    ) -> list[dict]:
-    """MNIST-FID of every ``eval_samples/step_*.npz``; writes and returns ``curve.json``'s list."""
+    """MNIST-FID of every ``eval_samples/step_*.npz``; writes and returns ``curve.json``'s list. A diverged run's
+    sets from its divergence step on are skipped: their pixels were not finite (older runs saved them as 0)."""
     run_dir = _check_run_dir(run_dir)
     paths = sorted((run_dir / EVAL_SAMPLES_DIR).glob("step_*.npz"))
     if not paths:
         raise DataError(f"{run_dir / EVAL_SAMPLES_DIR}: no step_*.npz files")
+    result = _read_json(run_dir / "result.json")
+    diverged_at = result.get("step") if result.get("status") == "diverged" else None
     reference = reference_images(reference_split, reference_count, data_dir)
     reference_name = f"mnist-{reference_split}-{reference_count}"
     curve = []
@@ -191,7 +204,11 @@ def evaluate_curve(run_dir: str | os.PathLike, *, reference_split: str = DEFAULT
                 step, elapsed = int(archive["step"]), float(archive["elapsed"])
         except (OSError, ValueError, KeyError) as error:
             raise DataError(f"{path}: unreadable or without 'step' and 'elapsed' ({error})") from None
-        metrics = calculate(_load_images(path), MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, reference_name, ("fid",))
+        if diverged_at is not None and step >= diverged_at:
+            continue
+        images = _load_images(path)
+        _check_count(images, str(path))
+        metrics = calculate(images, MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, reference_name, ("fid",))
         curve.append({KEY_STEP: step, KEY_ELAPSED: elapsed, KEY_MNIST_FID: metrics[torch_fidelity.KEY_METRIC_FID]})
     curve.sort(key=lambda entry: entry[KEY_STEP])
     _write_json(run_dir / CURVE_FILE, curve)
@@ -212,12 +229,12 @@ def main(argv: list[str] | None = None) -> int:
                                                     "torch hub's cache, else a download)")
     parser.add_argument("--no-inception", action="store_true", help="skip the Inception metrics (recorded as such)")
     parser.add_argument("--curve-only", action="store_true", help="write curve.json only")
-    parser.add_argument("--num-samples", type=int, help="score the first N samples (default: all)")
-    parser.add_argument("--reference-count", type=int, default=DEFAULT_REFERENCE_COUNT)
+    parser.add_argument("--num-samples", type=arguments.positive_int, help="score the first N samples (default: all)")
+    parser.add_argument("--reference-count", type=arguments.positive_int, default=DEFAULT_REFERENCE_COUNT)
     parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR or the user cache)")
     args = parser.parse_args(argv)
     reference = dict(reference_count=args.reference_count, data_dir=args.data_dir)
-    failed = False
+    failed = crashed = False
     for run_dir in args.run_dirs:
         try:
             if not args.curve_only:
@@ -226,11 +243,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{run_dir}: {_summary(result)}")
             if args.curve_only or (Path(run_dir) / EVAL_SAMPLES_DIR).is_dir():
                 curve = evaluate_curve(run_dir, **reference)
-                print(f"{run_dir}: curve of {len(curve)} points, last MNIST-FID {curve[-1][KEY_MNIST_FID]:.3f}")
+                last = f", last MNIST-FID {curve[-1][KEY_MNIST_FID]:.3f}" if curve else ""
+                print(f"{run_dir}: curve of {len(curve)} points{last}")
         except DataError as error:
             print(f"error: {error}", file=sys.stderr)
             failed = True
-    return 2 if failed else 0
+        except Exception as error:  # one bad run folder must not cost the others their scores
+            print(f"error: {run_dir}: evaluation failed ({type(error).__name__}: {error})", file=sys.stderr)
+            crashed = True
+    return 1 if crashed else 2 if failed else 0
 
 
 if __name__ == "__main__":

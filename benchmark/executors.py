@@ -71,8 +71,9 @@ class Executor(Protocol):
     def run(self, job: Job) -> Finished:
         """Run ``job`` to its end (blocking; called from several threads at once)."""
 
-    def interrupt(self) -> None:
-        """Pass SIGINT on to every running child once, so that each checkpoints and exits (status 4)."""
+    def interrupt(self, kill: bool = False) -> None:
+        """Pass SIGINT on to every running child, so that each checkpoints and exits (status 4); with ``kill``
+        (a second Ctrl-C), end them at once."""
 
     def close(self) -> None:
         """Release what the executor holds."""
@@ -182,12 +183,12 @@ class LocalExecutor:
                 with self.lock:
                     self.children.discard(child)
 
-    def interrupt(self) -> None:
+    def interrupt(self, kill: bool = False) -> None:
         with self.lock:
             children = list(self.children)
         for child in children:
             try:
-                child.send_signal(signal.SIGINT)
+                child.kill() if kill else child.send_signal(signal.SIGINT)
             except ProcessLookupError:
                 pass
 

@@ -15,9 +15,17 @@ Every metric number comes from ``torch_fidelity.calculate_metrics``; this module
 Inception weights are taken from, in order: the ``weights`` argument (CLI ``--inception-weights``),
 ``$INCEPTION_WEIGHTS``, torch hub's cache, a download with a short timeout. When none works the caller
 gets ``InceptionUnavailable`` with the reason.
+
+torch-fidelity unpickles weights and its cache with ``weights_only=False``, which runs any code a crafted
+file holds. So: torch hub's file (cached or downloaded) must have the official SHA-256; any other weights
+file must load with ``weights_only=True`` as a state dict of tensors first; and every cache file of a
+reference set must load with ``weights_only=True`` (tensors and numpy arrays) before torch-fidelity reads it,
+else it is deleted and recomputed. (A file swapped between that check and torch-fidelity's load is not
+caught: keep the cache folder and weights files writable by you alone.)
 """
 from __future__ import annotations
 
+import glob
 import os
 import socket
 import sys
@@ -40,8 +48,8 @@ INCEPTION_EXTRACTOR = "inception-v3-compat"
 CACHE_ENV = "GANBENCH_CACHE"
 INCEPTION_WEIGHTS_ENV = "INCEPTION_WEIGHTS"
 DOWNLOAD_TIMEOUT_S = 20.0
-# torch hub names a weights file "<name>-<first 8 hex digits of its SHA-256>.pth".
-OFFICIAL_INCEPTION_SHA256_PREFIX = Path(URL_INCEPTION_V3).stem.rsplit("-", 1)[1]
+# SHA-256 of torch-fidelity's release file (95,628,359 bytes); torch hub's name for it carries the first 8 digits.
+OFFICIAL_INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 # Fixed seed of torch-fidelity's IS shuffling and KID subsets: the same for every run and framework.
 RNG_SEED = 2020
 # Images per forward pass: the small classifier runs faster in large batches on a CPU; Inception keeps
@@ -120,19 +128,55 @@ def _socket_timeout(seconds: float):
 
 
 def _download_inception_weights(target: Path) -> None:
+    """Download into a temporary sibling; only a file with the official SHA-256 gets the final name."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _socket_timeout(DOWNLOAD_TIMEOUT_S), redirect_stdout(sys.stderr):
-        torch.hub.download_url_to_file(URL_INCEPTION_V3, str(target), progress=False)
+    temporary = target.with_name(f".{target.name}.download")
+    try:
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S), redirect_stdout(sys.stderr):
+            torch.hub.download_url_to_file(URL_INCEPTION_V3, str(temporary), progress=False)
+        digest = file_sha256(temporary)
+        if digest != OFFICIAL_INCEPTION_SHA256:
+            raise ValueError(f"the download has SHA-256 {digest[:16]}…, not the official {OFFICIAL_INCEPTION_SHA256[:16]}…")
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _safe_globals() -> list:
+    """What a file of tensors and numpy arrays needs beyond ``weights_only``'s defaults."""
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    dtypes = [getattr(np.dtypes, name) for name in dir(np.dtypes) if name.endswith("DType")]
+    return [multiarray._reconstruct, np.ndarray, np.dtype, *dtypes]
+
+
+def safe_load(path: str | os.PathLike):
+    """``torch.load`` that runs no code: tensors, numpy arrays and plain containers only, else an exception."""
+    with torch.serialization.safe_globals(_safe_globals()):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def check_weights_file(path: Path) -> None:
+    """Refuse a weights file that is not a plain state dict: torch-fidelity loads it with ``weights_only=False``."""
+    try:
+        state = safe_load(path)
+    except Exception as error:
+        raise DataError(f"{path}: refused: not a plain weights file (a load with weights_only=True failed: "
+                        f"{type(error).__name__}); torch-fidelity would unpickle it fully, which can run code") from None
+    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise DataError(f"{path}: refused: not a state dict of tensors")
 
 
 def resolve_inception_weights(weights: str | os.PathLike | None = None) -> Path:
-    """A local Inception weights file; ``DataError`` if a named one is missing, else ``InceptionUnavailable``."""
+    """A local Inception weights file that is safe to load; ``DataError`` if a named one is missing or refused,
+    else ``InceptionUnavailable``."""
     named = weights or os.environ.get(INCEPTION_WEIGHTS_ENV)
     if named:
         path = Path(named).expanduser()
         if not path.is_file():
             raise DataError(f"{path}: Inception weights file not found (from --inception-weights or "
                             f"${INCEPTION_WEIGHTS_ENV})")
+        if file_sha256(path) != OFFICIAL_INCEPTION_SHA256:
+            check_weights_file(path)
         return path
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(URL_INCEPTION_V3).name
     if not cached.is_file():
@@ -142,7 +186,23 @@ def resolve_inception_weights(weights: str | os.PathLike | None = None) -> Path:
             raise InceptionUnavailable(f"no weights: download of {URL_INCEPTION_V3} failed "
                                        f"({type(error).__name__}: {error}); pass --inception-weights PATH "
                                        f"or set ${INCEPTION_WEIGHTS_ENV}") from None
+    digest = file_sha256(cached)
+    if digest != OFFICIAL_INCEPTION_SHA256:
+        raise InceptionUnavailable(f"{cached}: SHA-256 {digest[:16]}… is not the official weights' "
+                                   f"({OFFICIAL_INCEPTION_SHA256[:16]}…); delete it to download it again")
     return cached
+
+
+def drop_unsafe_cache(cache_name: str) -> None:
+    """Delete (to be recomputed) every cache file of ``cache_name`` that does not load with weights_only=True:
+    torch-fidelity would unpickle it fully, running whatever a planted file holds."""
+    for path in sorted(cache_root().glob(f"{glob.escape(cache_name)}-*.pt")):
+        try:
+            safe_load(path)
+        except Exception as error:
+            print(f"warning: {path}: deleted, it is not a plain cache file ({type(error).__name__}); recomputing",
+                  file=sys.stderr)
+            path.unlink(missing_ok=True)
 
 
 def reference_images(split: str, count: int, data_dir: str | os.PathLike | None = None) -> np.ndarray:
@@ -171,6 +231,7 @@ def calculate(images: np.ndarray, extractor: str, weights: Path, reference: np.n
     """
     register()
     cache_name = f"{reference_name}-{file_sha256(weights)[:16]}"
+    drop_unsafe_cache(cache_name)
     return torch_fidelity.calculate_metrics(
         input1=ImageSet(images), input2=ImageSet(reference), input2_cache_name=cache_name,
         feature_extractor=extractor, feature_extractor_weights_path=str(weights),

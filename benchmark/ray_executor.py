@@ -204,7 +204,8 @@ class RayExecutor:
         except ray.exceptions.RayError:
             return {"node": {}, "tail": ["(the relay is gone too: no log tail)"]}
 
-    def interrupt(self) -> None:
+    def interrupt(self, kill: bool = False) -> None:
+        """Ray tasks are stopped through the relay either way: each child checkpoints and exits."""
         self.relay.stop.remote()
 
     def close(self) -> None:

@@ -6,8 +6,9 @@ Each training run and each evaluation runs in a process of its own (``benchmark.
 (``OUT/report.md``, ``OUT/report.html``, ``OUT/summary.csv``, ``OUT/plots/``) is written at the end, and
 again by ``python -m benchmark.report OUT`` at any time.
 
-Exit status: 0 every run finished (completed or diverged) and was evaluated; 1 some run or evaluation failed
-(see the report); 2 bad arguments; 4 interrupted (continue with ``--resume``).
+Exit status: 0 every run completed and was evaluated; 1 some run or evaluation failed (see the report); 2 bad
+arguments, or the suite folder is in use; 3 some run diverged (recorded and evaluated as far as it went; no run
+failed); 4 interrupted (continue with ``--resume``).
 """
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark import executors  # noqa: E402
-from benchmark import suite as suite_lib  # noqa: E402
+from benchmark import arguments, executors, runs, suite as suite_lib  # noqa: E402
+from benchmark.data import DataError, load_mnist  # noqa: E402
+from benchmark.locking import LockHeld  # noqa: E402
 from benchmark.profiles import PROFILES, ProfileError, get_profile  # noqa: E402
 from benchmark.spec import MODEL_NAMES, SpecError, get_spec  # noqa: E402
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 4
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4
 
 
 def _profile_help() -> str:
@@ -74,12 +76,21 @@ def parser() -> argparse.ArgumentParser:
 
 def _int_list(text: str, what: str) -> list[int]:
     try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise suite_lib.SuiteError(f"--{what}: expected comma-separated integers, got {text!r}") from None
+        values = [arguments.seed(part) for part in text.split(",") if part.strip()]
+    except argparse.ArgumentTypeError as error:
+        raise suite_lib.SuiteError(f"--{what}: expected comma-separated integers in 0..{arguments.MAX_SEED}, "
+                                   f"got {text!r} ({error})") from None
     if not values:
         raise suite_lib.SuiteError(f"--{what}: empty")
     return values
+
+
+def _check_environment(args: argparse.Namespace) -> None:
+    """What every run needs, checked once: the data and, when asked for, a GPU."""
+    if args.device == "cuda" and not suite_lib.gpu_names():
+        raise suite_lib.SuiteError("--device cuda: no GPU visible (nvidia-smi lists none); use --device auto or cpu")
+    for split in ("train", "test"):
+        load_mnist(split, args.data_dir)
 
 
 def options_from(args: argparse.Namespace) -> suite_lib.SuiteOptions:
@@ -98,6 +109,7 @@ def options_from(args: argparse.Namespace) -> suite_lib.SuiteOptions:
         raise suite_lib.SuiteError("--jobs must be at least 1")
     if args.ray_address and args.executor != "ray":
         raise suite_lib.SuiteError("--ray-address needs --executor ray")
+    _check_environment(args)
     return suite_lib.SuiteOptions(
         out=Path(args.out or f"results/{profile.name}"), profile=profile, models=list(dict.fromkeys(models)),
         frameworks=suite_lib.parse_frameworks(args.frameworks, args.keras_backend),
@@ -110,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         options = options_from(args)
-    except (suite_lib.SuiteError, SpecError, ProfileError) as error:
+    except (suite_lib.SuiteError, SpecError, ProfileError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     if options.jobs > 1 and options.executor == "local":
@@ -124,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     restore = suite_lib.install_signal_handlers(suite)
     try:
         outcomes = suite.run()
-    except suite_lib.SuiteError as error:
+    except (suite_lib.SuiteError, LockHeld) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     finally:
@@ -145,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(problems)} run(s) failed or were not evaluated: {', '.join(o.name for o in problems)}",
               file=sys.stderr)
         return EXIT_FAILED
+    diverged = [o for o in outcomes.values() if o.status == runs.DIVERGED]
+    if diverged:
+        print(f"{len(diverged)} run(s) diverged: {', '.join(o.name for o in diverged)}", file=sys.stderr)
+        return EXIT_DIVERGED
     return EXIT_OK
 
 

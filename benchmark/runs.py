@@ -5,21 +5,28 @@
     RUN_DIR/
       config.json          resolved spec, seed, framework, versions, device, determinism, parameter counts, git commit
       metrics.jsonl        one line per log interval: step, epoch, d_loss, g_loss, extra terms, elapsed
-      timing.json          set-up, warm-up (compile) and steady-state seconds per step, images/s, total
+      timing.json          set-up, warm-up (compile) and steady-state seconds per step, images/s, total; ``segments``:
+                           one record per training process, the steady state combined over all of them
       result.json          status (completed | diverged | interrupted | failed), exit code, final step
-      checkpoints/last.*   model, optimiser and RNG state and the step (framework-specific format)
+      checkpoints/last.*   model, optimiser and RNG state and the step (framework-specific format); ``last.*.sha256``
+                           its digest, ``previous.*`` (+ digest) the checkpoint before it (``benchmark.checkpoints``)
+      .lock                held while a process trains the folder (``benchmark.locking``)
       samples.npz          key ``images``: uint8 [N, 28, 28] from the shared evaluation noise
       grids/step_*.png     8x8 grids from the first 64 evaluation noise vectors, at regular intervals
       eval_samples/step_*.npz  ``images`` uint8 [n, 28, 28], ``step``, ``elapsed``: for quality curves
       eval.json, curve.json    written by ``benchmark.evaluate``
 
-Every file is written atomically (temporary file + rename), so a killed run never leaves half a file.
+Every file is written atomically (temporary file + rename), so a killed run never leaves half a file; the
+temporary it may leave is removed by the next write of that file or the next training start. ``metrics.jsonl``
+is appended line by line, so a full disk can tear its last line: readers drop it.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -36,12 +43,37 @@ EXIT_CODES = {COMPLETED: 0, FAILED: 1, DIVERGED: 3, INTERRUPTED: 4}
 GIT_COMMIT_ENV = "GANBENCH_GIT_COMMIT"
 
 
+class RunError(RuntimeError):
+    """A run that cannot start or continue, explained in one line (entry points print it and exit 2)."""
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import (single-threaded): os.umask can only be read by setting it, which threads would race on.
+UMASK = _umask()
+TEMPORARY_GLOB = ".{name}.*.tmp"
+
+
+def remove_temporaries(folder: Path, name: str = "*") -> None:
+    """Delete the temporary files that a killed writer left (``.<name>.*.tmp``; a checkpoint's can be large).
+    Each file has one writer at a time (the folder lock), so a temporary found before writing is stale."""
+    for stale in folder.glob(TEMPORARY_GLOB.format(name=name)):
+        stale.unlink(missing_ok=True)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write through ``write(file)`` into a temporary sibling, then rename it over ``path``."""
+    """Write through ``write(file)`` into a temporary sibling, then rename it over ``path``. The file gets the
+    permissions of an ordinary new file (0666 less the umask), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(path.parent, glob.escape(path.name))
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o666 & ~UMASK)
         with os.fdopen(handle, mode) as file:
             write(file)
             file.flush()
@@ -92,25 +124,48 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
 
 
 class MetricsLog:
-    """``metrics.jsonl``: appended line by line; cut back to a checkpoint's step on resume."""
+    """``metrics.jsonl``: appended line by line (each line synced to disk); cut back to a checkpoint's step on
+    resume. A write cut short (full disk, power loss) can leave a torn last line: it is dropped with a note."""
 
     def __init__(self, path: Path):
         self.path = path
 
     def append(self, record: dict) -> None:
         with self.path.open("a") as file:
-            file.write(json.dumps(record, sort_keys=True, default=_jsonable) + "\n")
+            file.write(_json_line(record))
+            file.flush()
+            os.fsync(file.fileno())
 
     def truncate_after(self, step: int) -> None:
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        atomic_write(self.path, lambda f: f.write("".join(line + "\n" for line in kept)), mode="w")
+        kept = [record for record in self.records() if record["step"] <= step]
+        atomic_write(self.path, lambda f: f.write("".join(_json_line(record) for record in kept)), mode="w")
 
     def records(self) -> list[dict]:
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        lines = self.path.read_text().splitlines()
+        records = []
+        for number, line in enumerate(lines, 1):
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if isinstance(record, dict) and "step" in record:
+                records.append(record)
+            elif number == len(lines):
+                print(f"warning: {self.path}: dropped a torn last line ({line[:40]!r})", file=sys.stderr)
+            else:
+                raise RunError(f"{self.path}: line {number} is not a metrics record ({line[:40]!r}); "
+                               f"delete the run folder to start again")
+        return records
+
+
+def _json_line(record: dict) -> str:
+    return json.dumps(record, sort_keys=True, default=_jsonable) + "\n"
 
 
 def git_commit() -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import runs
+from benchmark import arguments, checkpoints, runs
 from benchmark.data import DataError, evaluation_noise
 from benchmark.spec import GANSpec, SpecError, from_dict
 from benchmark.training import GANTrainer, RunError, TrainerFactory, generate_uint8
@@ -22,7 +22,7 @@ def sample_parser(framework: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {framework}.sample",
                                      description="Generate images from a trained run's last checkpoint.")
     parser.add_argument("--run", required=True, help="run folder written by train")
-    parser.add_argument("--n", type=int, default=64, help="images (grid) or rows (interpolation)")
+    parser.add_argument("--n", type=arguments.positive_int, default=64, help="images (grid) or rows (interpolation)")
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--interpolate", action="store_true",
                         help="rows of spherical interpolations between consecutive evaluation noise vectors")
@@ -41,9 +41,10 @@ def load_trained(run_dir: str | Path, make_trainer: TrainerFactory, device: str 
                                  backend=config.get("backend"))
     trainer = make_trainer(spec, options)
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
-    if not checkpoint.exists():
+    if not checkpoints.exists(checkpoint):
         raise RunError(f"{checkpoint} not found: was the run trained with this framework?")
-    trainer.load_checkpoint(checkpoint, {key: config[key] for key in ("framework", "model", "seed", "spec")})
+    expected = {key: config[key] for key in ("framework", "model", "seed", "spec")}
+    checkpoints.load(checkpoint, lambda path: trainer.load_checkpoint(path, expected))
     return trainer, spec
 
 
@@ -66,15 +67,15 @@ def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory) -
     args = sample_parser(framework).parse_args(argv)
     try:
         trainer, spec = load_trained(args.run, make_trainer, args.device)
+        dim, distribution = spec.training.noise_dim, spec.training.noise
+        if args.interpolate:
+            images = generate_uint8(trainer, interpolation_noise(args.n, dim, distribution))
+            grid = runs.image_grid(images, columns=INTERPOLATION_COLUMNS)
+        else:
+            grid = runs.image_grid(generate_uint8(trainer, evaluation_noise(args.n, dim, distribution)))
     except (DataError, SpecError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    dim, distribution = spec.training.noise_dim, spec.training.noise
-    if args.interpolate:
-        images = generate_uint8(trainer, interpolation_noise(args.n, dim, distribution))
-        grid = runs.image_grid(images, columns=INTERPOLATION_COLUMNS)
-    else:
-        grid = runs.image_grid(generate_uint8(trainer, evaluation_noise(args.n, dim, distribution)))
     runs.save_png(args.out, grid)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

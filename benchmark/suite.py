@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from benchmark import executors, runs
+from benchmark.locking import FolderLock
 from benchmark.profiles import Profile, every
 from benchmark.spec import get_spec
 
@@ -185,10 +186,13 @@ def describe_exit(code: int | None) -> str:
     return f"exit {code} ({names.get(code, 'unexpected exit code')})"
 
 
-def training_status(code: int, run_dir: Path) -> str:
-    """The run's status from the child's exit code; result.json only confirms it (it may be stale)."""
+def training_status(code: int, run_dir: Path, stopping: bool = False) -> str:
+    """The run's status from the child's exit code; result.json only confirms it (it may be stale). A child
+    that ends without a result while the suite is stopping (killed on a second Ctrl-C) was interrupted."""
     by_code = {code_: status for status, code_ in runs.EXIT_CODES.items()}
     status = by_code.get(code, runs.FAILED)
+    if stopping and status == runs.FAILED:
+        return runs.INTERRUPTED
     if status == runs.COMPLETED:
         result = _read(run_dir / runs.RESULT)
         if result.get("status") != runs.COMPLETED or not (run_dir / runs.SAMPLES).exists():
@@ -224,6 +228,17 @@ def evaluation_needed(run_dir: Path, status: str) -> tuple[bool, bool]:
     return False, False
 
 
+def gpu_names() -> list[str] | None:
+    """The GPUs ``nvidia-smi -L`` lists (None when there is none or no nvidia-smi), without importing a framework."""
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return [line for line in listing.stdout.splitlines() if line.strip()] or None
+
+
 def environment() -> dict:
     """The machine and the installed versions, read without importing any framework."""
     versions = {}
@@ -232,14 +247,7 @@ def environment() -> dict:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
-    gpus = None
-    if shutil.which("nvidia-smi"):
-        try:
-            listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-            gpus = [line for line in listing.stdout.splitlines() if line.strip()] or None
-        except (OSError, subprocess.SubprocessError):
-            gpus = None
-    return {"cpu": runs.cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpus, "platform": platform.platform(),
+    return {"cpu": runs.cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpu_names(), "platform": platform.platform(),
             "python": platform.python_version(), "versions": versions, "git_commit": runs.git_commit()}
 
 
@@ -368,7 +376,7 @@ class Suite:
         if self.options.executor == "local":  # a Ray child is no child of this process and may run elsewhere
             outcome.other_cpu_share = other_cpu_share(busy, own, outcome.train_wall_seconds)
         outcome.exit_code, outcome.exit = code, describe_exit(code)
-        outcome.status = training_status(code, run_dir)
+        outcome.status = training_status(code, run_dir, stopping=self.stop.is_set())
         if outcome.status != runs.COMPLETED:
             outcome.log_tail = log_tail(run_dir / TRAIN_LOG)
         return outcome
@@ -420,17 +428,22 @@ class Suite:
         return failed
 
     def interrupt(self, signum: int) -> None:
-        """Stop starting runs; pass the signal on once, so each child checkpoints and exits (status 4)."""
+        """Stop starting runs; pass the first signal on, so each child checkpoints and exits (status 4); on a
+        second one, kill the children (they resume from their last periodic checkpoint)."""
         first = not self.stop.is_set()
         self.stop.set()
         if first:
             self.say(f"{signal.Signals(signum).name}: stopping; running children checkpoint and exit "
-                     f"(continue with --resume)")
-            self.executor.interrupt()
+                     f"(again to kill them; continue with --resume)")
+        else:
+            self.say(f"{signal.Signals(signum).name} again: killing the running children")
+        self.executor.interrupt(kill=not first)
 
     def run(self) -> dict[str, Outcome]:
+        """Train and evaluate the plan while holding ``OUT/.lock`` (``LockHeld`` if another suite holds it)."""
         try:
-            return self._run()
+            with FolderLock(self.out, "suite"):
+                return self._run()
         finally:
             self.executor.close()
 

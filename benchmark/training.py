@@ -21,17 +21,16 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from benchmark import runs
+from benchmark import arguments, checkpoints, runs
+from benchmark.interrupts import StopRequest
 from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, load_mnist, to_uint8
+from benchmark.locking import FolderLock, LockHeld
+from benchmark.runs import RunError
 from benchmark.spec import GANSpec, SpecError, get_spec
 
 GRID_SIZE = 64
 GENERATE_BATCH = 500
 WARMUP_STEPS = 5  # the first steps of a process include graph compilation and allocator growth
-
-
-class RunError(RuntimeError):
-    """A run that cannot start or continue, explained in one line."""
 
 
 class GANTrainer(Protocol):
@@ -70,41 +69,59 @@ def train_parser(framework: str) -> argparse.ArgumentParser:
                                      description=f"Train one GAN of the common spec with {framework}.")
     parser.add_argument("--model", default="dcgan", help="preset (vanilla, dcgan, lsgan, wgan, wgan-gp) or "
                                                          "ARCHITECTURE+OBJECTIVE, e.g. mlp+wasserstein_gp")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--out", required=True, help="run folder; an existing one with a checkpoint is resumed")
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, help="training length in epochs (default: the spec's)")
-    length.add_argument("--steps", type=int, help="training length in generator iterations")
-    parser.add_argument("--batch-size", type=int, help="override the spec's batch size")
+    length.add_argument("--epochs", type=arguments.positive_int, help="training length in epochs (default: the spec's)")
+    length.add_argument("--steps", type=arguments.positive_int, help="training length in generator iterations")
+    parser.add_argument("--batch-size", type=arguments.positive_int, help="override the spec's batch size")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the user cache)")
-    parser.add_argument("--num-samples", type=int, default=10_000, help="images in samples.npz after training")
+    parser.add_argument("--num-samples", type=arguments.positive_int, default=10_000, help="images in samples.npz after training")
     parser.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower on GPU)")
-    parser.add_argument("--log-every", type=int, default=50, help="iterations between metric lines")
-    parser.add_argument("--checkpoint-every", type=int, default=500, help="iterations between checkpoints")
-    parser.add_argument("--grid-every", type=int, help="iterations between sample grids (default: 10 per run)")
-    parser.add_argument("--curve-every", type=int,
+    parser.add_argument("--log-every", type=arguments.non_negative_int, default=50,
+                        help="iterations between metric lines (0: at the end only)")
+    parser.add_argument("--checkpoint-every", type=arguments.non_negative_int, default=500,
+                        help="iterations between checkpoints (0: at the end and on a stop only)")
+    parser.add_argument("--grid-every", type=arguments.non_negative_int, help="iterations between sample grids (default: 10 per run)")
+    parser.add_argument("--curve-every", type=arguments.non_negative_int,
                         help="iterations between evaluation sample sets (default: 10 per run; 0: none)")
-    parser.add_argument("--curve-samples", type=int, default=2_000, help="images per evaluation sample set")
+    parser.add_argument("--curve-samples", type=arguments.positive_int, default=2_000, help="images per evaluation sample set")
     return parser
 
 
 def resolve_spec(args: argparse.Namespace) -> GANSpec:
     spec = get_spec(args.model)
-    if args.batch_size:
+    if args.batch_size is not None:
         spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=args.batch_size))
     return spec
 
 
-def check_checkpoint_meta(meta: dict, expected: dict) -> None:
-    """Refuse a checkpoint written for another framework, model, seed or spec."""
+def check_checkpoint_meta(meta: dict, expected: dict, source: str = "checkpoint was written") -> None:
+    """Refuse a checkpoint (or, with ``source``, a run folder) of another framework, model, seed or spec."""
     for key in ("framework", "model", "seed"):
         if meta.get(key) != expected.get(key):
-            raise RunError(f"checkpoint was written with {key} {meta.get(key)!r}, this run has "
+            raise RunError(f"{source} with {key} {meta.get(key)!r}, this run has "
                            f"{expected.get(key)!r}; use another --out folder or delete the old run")
     if json.dumps(meta.get("spec"), sort_keys=True) != json.dumps(expected.get("spec"), sort_keys=True):
-        raise RunError(f"checkpoint was written for a different spec of {expected.get('model')!r} "
+        raise RunError(f"{source} for a different spec of {expected.get('model')!r} "
                        f"(e.g. another batch size); use another --out folder or delete the old run")
+
+
+def check_run_folder(run_dir: Path, identity: dict, backend: str | None) -> None:
+    """Refuse a folder whose ``config.json`` belongs to another run: training the other framework there would
+    silently replace its files (its checkpoint has another name, so nothing else would notice)."""
+    path = run_dir / runs.CONFIG
+    if not path.exists():
+        return
+    try:
+        config = runs.read_json(path)
+    except ValueError as error:
+        raise RunError(f"{path}: unreadable ({error}); use another --out folder or delete the old run") from None
+    check_checkpoint_meta(config, identity, source=f"{run_dir} holds a run")
+    if config.get("backend") != backend:
+        raise RunError(f"{run_dir} holds a run with Keras backend {config.get('backend')!r}, this run has "
+                       f"{backend!r}; use another --out folder or delete the old run")
 
 
 class Stopwatch:
@@ -121,24 +138,6 @@ class Stopwatch:
         self.total += time.perf_counter() - self._since
         self._since = None
         return self.total
-
-
-class StopRequest:
-    """Turns SIGINT / SIGTERM into a flag the loop checks after each iteration, so it can checkpoint;
-    the previous handlers come back on ``restore()``."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.signal: int | None = None
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-
-    def _handle(self, signum, frame) -> None:
-        self.signal = signum
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 class Progress:
@@ -171,9 +170,50 @@ def _due(step: int, every: int, total: int) -> bool:
     return step == total or (every > 0 and step % every == 0)
 
 
+class NonFiniteImages(RunError):
+    """The generator gave NaN or infinite pixels: the run has diverged."""
+
+
 def generate_uint8(trainer: GANTrainer, noise: np.ndarray) -> np.ndarray:
-    return np.concatenate([to_uint8(trainer.generate(noise[i:i + GENERATE_BATCH]))
-                           for i in range(0, len(noise), GENERATE_BATCH)])
+    """uint8 images of ``noise``; ``NonFiniteImages`` rather than NaN cast to 0, which would pass for black
+    images and be scored or plotted."""
+    batches = []
+    for i in range(0, len(noise), GENERATE_BATCH):
+        images = trainer.generate(noise[i:i + GENERATE_BATCH])
+        if not np.isfinite(images).all():
+            raise NonFiniteImages("non-finite generated images")
+        batches.append(to_uint8(images))
+    return np.concatenate(batches)
+
+
+def write_timing(path: Path, segment: dict, train_seconds: float, images_per_step: int) -> None:
+    """Add this process's segment to ``timing.json`` and combine the segments: a resumed run's steady state is
+    measured over all of its segments (each after its own warm-up), and re-running never erases a timing.
+    Segments that began at or after this one's start step belong to a history the resume discarded."""
+    try:
+        earlier = runs.read_json(path).get("segments", []) if path.exists() else []
+    except ValueError:
+        earlier = []
+    segments = [s for s in earlier if s["resumed_from_step"] < segment["resumed_from_step"]] + [segment]
+    steady_steps = sum(s["steady_steps"] for s in segments)
+    per_step = sum(s["steady_seconds"] for s in segments) / steady_steps if steady_steps else None
+    runs.write_json(path, {
+        "setup_seconds": segments[0]["setup_seconds"], "warmup_steps": WARMUP_STEPS,
+        "warmup_seconds": segments[0]["warmup_seconds"], "steady_steps": steady_steps,
+        "steady_seconds_per_step": per_step, "images_per_second": images_per_step / per_step if per_step else None,
+        "images_per_step": images_per_step, "train_seconds": train_seconds,
+        "total_seconds": sum(s["total_seconds"] for s in segments), "segments": segments,
+        "note": "training seconds exclude grids, sample sets and checkpoints; images = real images consumed; "
+                "set-up and warm-up are the first segment's, the steady state is over every segment"})
+
+
+def run_complete(run_dir: Path, total: int) -> bool:
+    """The folder holds this run finished at ``total`` steps, with its samples."""
+    try:
+        result = runs.read_json(run_dir / runs.RESULT) if (run_dir / runs.RESULT).exists() else {}
+    except ValueError:
+        return False
+    return result.get("status") == runs.COMPLETED and result.get("step") == total and (run_dir / runs.SAMPLES).exists()
 
 
 def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
@@ -181,7 +221,6 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     process_start = time.perf_counter()
     spec = resolve_spec(args)
     run_dir = Path(args.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
     images, _ = load_mnist("train", args.data_dir)
     stream = TrainingStream(images, spec.training.batch_size, spec.training.noise_dim, args.seed,
                             spec.objective.n_critic, spec.training.noise)
@@ -190,15 +229,23 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     framework = trainer.describe()
     identity = {"framework": framework["framework"], "model": spec.name, "seed": args.seed,
                 "spec": dataclasses.asdict(spec)}
+    check_run_folder(run_dir, identity, framework.get("backend"))
+    if run_complete(run_dir, total):
+        print(f"{run_dir} is complete ({total} steps): nothing to do; delete it or use another --out to train again",
+              file=sys.stderr)
+        return runs.EXIT_CODES[runs.COMPLETED]
+    for folder in (run_dir, run_dir / runs.CHECKPOINTS, run_dir / runs.GRIDS, run_dir / runs.EVAL_SAMPLES):
+        runs.remove_temporaries(folder)
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
     metrics = runs.MetricsLog(run_dir / runs.METRICS)
     start, trained_seconds = 0, 0.0
-    if checkpoint.exists():
-        meta = trainer.load_checkpoint(checkpoint, identity)
+    if checkpoints.exists(checkpoint):
+        meta = checkpoints.load(checkpoint, lambda path: trainer.load_checkpoint(path, identity))
         start, trained_seconds = meta["step"], meta["elapsed"]
         metrics.truncate_after(start)
     elif metrics.path.exists():
         metrics.path.unlink()
+    (run_dir / runs.RESULT).unlink(missing_ok=True)  # no verdict until this segment ends (a kill leaves none)
     runs.write_json(run_dir / runs.CONFIG, {
         **identity, "backend": framework.get("backend"), "steps": total, "epochs": total / stream.steps_per_epoch,
         "steps_per_epoch": stream.steps_per_epoch, "batch_size": spec.training.batch_size,
@@ -213,13 +260,14 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     curve_noise = evaluation_noise(args.curve_samples, spec.training.noise_dim, spec.training.noise)
     grid_every, curve_every = _interval(args.grid_every, total), _interval(args.curve_every, total)
     images_per_step = spec.training.batch_size * spec.objective.n_critic
-    stop, progress = StopRequest(), Progress(total, start)
+    stop, progress = StopRequest.install(), Progress(total, start)
     clock, warmup_seconds = Stopwatch(trainer.synchronize, trained_seconds), None
-    status, losses = runs.COMPLETED, {}
+    # A Ctrl-C while the framework loaded: stop before the first step (nothing to checkpoint).
+    status, losses, diverged_because = runs.INTERRUPTED if stop.signal else runs.COMPLETED, {}, None
     step = start
     clock.start()
     try:
-        while step < total:
+        while step < total and status == runs.COMPLETED:
             raw = trainer.train_step(stream.step(step))
             step += 1
             if step - start == WARMUP_STEPS:
@@ -228,7 +276,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
             if _due(step, args.log_every, total) or stop.signal:
                 losses = {name: float(value) for name, value in raw.items()}  # device sync point
                 if not all(math.isfinite(v) for v in losses.values()):
-                    status = runs.DIVERGED
+                    status, diverged_because = runs.DIVERGED, "a non-finite loss"
                     break
                 elapsed = clock.stop()
                 metrics.append({"step": step, "epoch": stream.epoch_of(step - 1), "elapsed": elapsed, **losses})
@@ -238,41 +286,48 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
             if _due(step, grid_every, total) or _due(step, curve_every, total) or _due(step, args.checkpoint_every, total) \
                     or stop.signal:
                 elapsed = clock.stop()
-                if _due(step, grid_every, total):
-                    runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"),
-                                  runs.image_grid(generate_uint8(trainer, grid_noise)))
-                if curve_every and _due(step, curve_every, total):
-                    runs.write_npz(run_dir / runs.EVAL_SAMPLES / runs.step_name(step, ".npz"),
-                                   images=generate_uint8(trainer, curve_noise), step=step, elapsed=elapsed)
-                if _due(step, args.checkpoint_every, total) or stop.signal:
-                    trainer.save_checkpoint(checkpoint, {**meta, "step": step, "elapsed": elapsed})
+                try:  # both sets first: nothing of a step whose images are not finite is saved
+                    grid = generate_uint8(trainer, grid_noise) if _due(step, grid_every, total) else None
+                    curve = generate_uint8(trainer, curve_noise) if curve_every and _due(step, curve_every, total) \
+                        else None
+                except NonFiniteImages as error:
+                    status, diverged_because = runs.DIVERGED, str(error)
+                else:
+                    if grid is not None:
+                        runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"), runs.image_grid(grid))
+                    if curve is not None:
+                        runs.write_npz(run_dir / runs.EVAL_SAMPLES / runs.step_name(step, ".npz"),
+                                       images=curve, step=step, elapsed=elapsed)
+                    if _due(step, args.checkpoint_every, total) or stop.signal:
+                        checkpoints.save(checkpoint, lambda path: trainer.save_checkpoint(
+                            path, {**meta, "step": step, "elapsed": elapsed}))
                 clock.start()
-            if stop.signal:
+            if stop.signal and status == runs.COMPLETED:
                 status = runs.INTERRUPTED
-                break
         elapsed = clock.stop()
     finally:
         progress.close()
-        stop.restore()
 
-    segment_steps = step - start
-    steady_steps = segment_steps - WARMUP_STEPS
-    steady_seconds = elapsed - trained_seconds - (warmup_seconds or 0.0)
-    seconds_per_step = steady_seconds / steady_steps if warmup_seconds is not None and steady_steps > 0 else None
-    runs.write_json(run_dir / runs.TIMING, {
-        "setup_seconds": setup_seconds, "warmup_steps": WARMUP_STEPS, "warmup_seconds": warmup_seconds,
-        "steady_steps": max(steady_steps, 0), "steady_seconds_per_step": seconds_per_step,
-        "images_per_second": images_per_step / seconds_per_step if seconds_per_step else None,
-        "images_per_step": images_per_step, "train_seconds": elapsed, "segment_train_seconds": elapsed - trained_seconds,
-        "total_seconds": time.perf_counter() - process_start, "resumed_from_step": start,
-        "note": "training seconds exclude grids, sample sets and checkpoints; images = real images consumed"})
+    measured = warmup_seconds is not None and step - start > WARMUP_STEPS
+    steady_steps = step - start - WARMUP_STEPS if measured else 0
+    steady_seconds = elapsed - trained_seconds - warmup_seconds if measured else 0.0
+    write_timing(run_dir / runs.TIMING, {
+        "resumed_from_step": start, "end_step": step, "setup_seconds": setup_seconds,
+        "warmup_seconds": warmup_seconds, "steady_steps": steady_steps, "steady_seconds": steady_seconds,
+        "steady_seconds_per_step": steady_seconds / steady_steps if steady_steps else None,
+        "train_seconds": elapsed - trained_seconds, "total_seconds": time.perf_counter() - process_start},
+        train_seconds=elapsed, images_per_step=images_per_step)
     if status == runs.COMPLETED:
         noise = evaluation_noise(args.num_samples, spec.training.noise_dim, spec.training.noise)
-        runs.write_npz(run_dir / runs.SAMPLES, images=generate_uint8(trainer, noise))
+        try:
+            runs.write_npz(run_dir / runs.SAMPLES, images=generate_uint8(trainer, noise))
+        except NonFiniteImages as error:
+            status, diverged_because = runs.DIVERGED, str(error)
     result = {"status": status, "exit_code": runs.EXIT_CODES[status], "step": step, "steps": total,
               "train_seconds": elapsed}
     if status == runs.DIVERGED:
         result["losses"] = {name: repr(value) for name, value in losses.items()}
+        result["reason"] = diverged_because
     if status == runs.INTERRUPTED:
         result["signal"] = signal.Signals(stop.signal).name
     runs.write_json(run_dir / runs.RESULT, result)
@@ -284,12 +339,18 @@ def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory,
          parser: argparse.ArgumentParser | None = None) -> int:
     """Parse, train, and turn expected errors into one line on stderr (exit 2) instead of a traceback."""
     args = (parser or train_parser(framework)).parse_args(argv)
+    stop = StopRequest.install()  # before the frameworks are imported (make_trainer); pytorch_impl.train earlier
     try:
-        return run_training(args, make_trainer)
-    except (DataError, SpecError, RunError) as error:
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise RunError(f"--out {args.out}: exists and is not a folder")
+        with FolderLock(args.out, "training"):
+            return run_training(args, make_trainer)
+    except (DataError, SpecError, RunError, LockHeld) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception:
         runs.write_json(Path(args.out) / runs.RESULT, {"status": runs.FAILED, "exit_code": 1,
                                                        "error": traceback.format_exc(limit=5)})
         raise
+    finally:
+        stop.restore()

@@ -9,16 +9,20 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
+if __name__ == "__main__":  # before torch loads (seconds): a Ctrl-C meanwhile must stop the run, not be lost
+    from benchmark.interrupts import StopRequest
+    StopRequest.install()
 
-from benchmark import runs, training
-from benchmark.data import StepInputs
-from benchmark.spec import GANSpec
-from pytorch_impl.losses import clip_weights, gradient_penalty, objective_losses
-from pytorch_impl.models import build_discriminator, build_generator
-from pytorch_impl.optimizers import build_optimizer
-from pytorch_impl.seeding import seed_everything, set_tf32
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from benchmark import runs, training  # noqa: E402
+from benchmark.data import StepInputs  # noqa: E402
+from benchmark.spec import GANSpec  # noqa: E402
+from pytorch_impl.losses import clip_weights, gradient_penalty, objective_losses  # noqa: E402
+from pytorch_impl.models import build_discriminator, build_generator  # noqa: E402
+from pytorch_impl.optimizers import build_optimizer  # noqa: E402
+from pytorch_impl.seeding import seed_everything, set_tf32  # noqa: E402
 
 
 def resolve_device(name: str) -> torch.device:

@@ -175,7 +175,7 @@ def test_a_nan_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
 def test_a_checkpoint_of_another_model_is_refused(tmp_path, capsys):
     assert train(tmp_path, "vanilla", 1) == 0
     assert train(tmp_path, "mlp+least_squares", 2) == 2
-    assert "error: checkpoint was written with model 'vanilla', this run has 'mlp+least_squares'" in capsys.readouterr().err
+    assert "holds a run with model 'vanilla', this run has 'mlp+least_squares'" in capsys.readouterr().err
 
 
 def test_another_backend_in_the_same_process_is_refused():

@@ -194,7 +194,7 @@ def test_a_nan_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
 def test_a_checkpoint_of_another_model_is_refused(tmp_path, capsys):
     assert train(tmp_path, "dcgan", 1) == 0
     assert train(tmp_path, "lsgan", 2) == 2
-    assert "error: checkpoint was written with model 'dcgan', this run has 'lsgan'" in capsys.readouterr().err
+    assert "holds a run with model 'dcgan', this run has 'lsgan'" in capsys.readouterr().err
 
 
 def test_sample_cli_writes_a_grid_and_an_interpolation_strip(tmp_path):

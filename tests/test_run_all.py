@@ -4,8 +4,8 @@ The end-to-end tests launch the real training and evaluation processes:
 
 * the smoke profile over every model x framework (what CI runs: a few minutes on 2 CPU cores);
 * a suite in which one run fails on purpose: its folder holds a corrupt checkpoint (bytes that are no
-  checkpoint), so the real training process that resumes it crashes; the other run must still complete and
-  be evaluated, and the report must list the failure with its log;
+  checkpoint), so the real training process that resumes it refuses it (exit 2); the other run must still
+  complete and be evaluated, and the report must list the failure with its log;
 * an interrupted suite (SIGINT while the second run trains) continued with ``--resume``: the finished run is
   not trained again, the interrupted one continues from its checkpoint.
 """
@@ -159,11 +159,11 @@ def test_failing_run_is_reported_and_the_others_go_on(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     summary = pd.read_csv(out / "summary.csv").set_index("run")
     assert summary.loc["vanilla-pytorch-seed0", "status"] == runs.FAILED
-    assert summary.loc["vanilla-pytorch-seed0", "exit_code"] == 1
+    assert summary.loc["vanilla-pytorch-seed0", "exit_code"] == 2
     assert summary.loc["vanilla-pytorch-seed1", "status"] == runs.COMPLETED
     assert pd.notna(summary.loc["vanilla-pytorch-seed1", "mnist_fid"])
     problems = (out / "report.md").read_text().split("## Failed, diverged and unfinished runs", 1)[1]
-    assert "vanilla-pytorch-seed0" in problems and "Error" in problems  # the exception from its log
+    assert "vanilla-pytorch-seed0" in problems and "no usable checkpoint" in problems  # the refusal from its log
     assert "vanilla-pytorch-seed1" not in problems.split("## All runs")[0]
 
 
