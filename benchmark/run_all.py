@@ -20,6 +20,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmark import suite as suite_lib  # noqa: E402
+from benchmark.frameworks import FRAMEWORKS, KERAS_BACKENDS  # noqa: E402
 from benchmark.profiles import PROFILES, ProfileError, get_profile  # noqa: E402
 from benchmark.spec import MODEL_NAMES, SpecError, get_spec  # noqa: E402
 
@@ -31,18 +32,24 @@ def _profile_help() -> str:
                      f"{p.num_samples} samples; {p.budget_note})" for p in PROFILES.values())
 
 
+def _framework_help() -> str:
+    return "; ".join(f"{f.label}{f' (= {f.name})' if f.name != f.label else ''}: {f.description}"
+                     + (" [default]" if f.default else "") for f in FRAMEWORKS.values())
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python benchmark/run_all.py", description=__doc__.split("\n")[0],
-        epilog="Profiles: " + _profile_help() + ". Frameworks: pytorch, keras (= keras-<--keras-backend>), "
-               "keras-tensorflow, keras-jax.")
+        epilog="Profiles: " + _profile_help() + ". Frameworks (keras = keras-<--keras-backend>): "
+               + _framework_help() + ".")
     p.add_argument("--profile", default="smoke", choices=tuple(PROFILES), help="suite size (default: smoke)")
     p.add_argument("--models", default=",".join(MODEL_NAMES),
                    help=f"comma-separated models (default: all: {','.join(MODEL_NAMES)}); "
                         "ARCHITECTURE+OBJECTIVE pairs are accepted too")
     p.add_argument("--frameworks", default="pytorch,keras",
-                   help="comma-separated: pytorch, keras, keras-tensorflow, keras-jax (default: pytorch,keras)")
-    p.add_argument("--keras-backend", default="tensorflow", choices=suite_lib.KERAS_BACKENDS,
+                   help=f"comma-separated, from: pytorch, keras, {', '.join(FRAMEWORKS)} and their short names "
+                        "(default: pytorch,keras)")
+    p.add_argument("--keras-backend", default="tensorflow", choices=KERAS_BACKENDS,
                    help="backend that plain 'keras' means (default: tensorflow)")
     p.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
     p.add_argument("--steps", type=int, help="iterations per run, instead of the profile's training length")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from benchmark import runs
+from benchmark.frameworks import Framework, FrameworkError, by_name, get_framework
 from benchmark.profiles import Profile, every
 from benchmark.spec import get_spec
 
@@ -40,13 +41,6 @@ LOG_TAIL_LINES = 20
 CHECKPOINT_MIN_EVERY = 100  # iterations; an interrupted run also checkpoints when it stops
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Framework label -> (training module, Keras backend). ``keras`` alone means ``keras-<--keras-backend>``.
-FRAMEWORKS: dict[str, tuple[str, str | None]] = {
-    "pytorch": ("pytorch_impl.train", None),
-    "keras-tensorflow": ("tensorflow_impl.train", "tensorflow"),
-    "keras-jax": ("tensorflow_impl.train", "jax"),
-}
-KERAS_BACKENDS = ("tensorflow", "jax")
 EVALUATE_MODULE = "benchmark.evaluate"
 
 # Run statuses: those of the run-folder contract, plus runs the suite never got to.
@@ -61,25 +55,25 @@ class SuiteError(ValueError):
 
 
 def parse_frameworks(text: str, keras_backend: str = "tensorflow") -> list[str]:
-    """``"pytorch,keras"`` -> ``["pytorch", "keras-tensorflow"]``; unknown names raise with the valid ones."""
-    if keras_backend not in KERAS_BACKENDS:
-        raise SuiteError(f"unknown Keras backend {keras_backend!r}; valid: {', '.join(KERAS_BACKENDS)}")
-    labels = []
-    for name in (part.strip() for part in text.split(",") if part.strip()):
-        label = f"keras-{keras_backend}" if name == "keras" else name
-        if label not in FRAMEWORKS:
-            raise SuiteError(f"unknown framework {name!r}; valid: pytorch, keras, {', '.join(FRAMEWORKS)}")
-        if label not in labels:
-            labels.append(label)
-    if not labels:
+    """``"pytorch,keras,pytorch-compile"`` -> ``["pytorch", "keras-tensorflow", "pytorch-compile"]``: the
+    registry's run-folder names (``benchmark.frameworks``); unknown names raise with the valid ones."""
+    names = []
+    for part in (part.strip() for part in text.split(",") if part.strip()):
+        try:
+            name = get_framework(part, keras_backend).name
+        except FrameworkError as error:
+            raise SuiteError(str(error)) from None
+        if name not in names:
+            names.append(name)
+    if not names:
         raise SuiteError("no framework given")
-    return labels
+    return names
 
 
 @dataclass(frozen=True)
 class PlannedRun:
     model: str
-    framework: str  # a FRAMEWORKS label
+    framework: str  # a registry entry's run-folder name (``benchmark.frameworks``)
     seed: int
     steps: int
 
@@ -88,12 +82,16 @@ class PlannedRun:
         return f"{self.model}-{self.framework}-seed{self.seed}"
 
     @property
+    def entry(self) -> Framework:
+        return by_name(self.framework)
+
+    @property
     def module(self) -> str:
-        return FRAMEWORKS[self.framework][0]
+        return self.entry.module
 
     @property
     def backend(self) -> str | None:
-        return FRAMEWORKS[self.framework][1]
+        return self.entry.backend
 
 
 @dataclass
@@ -131,6 +129,8 @@ def train_command(run: PlannedRun, run_dir: Path, options: SuiteOptions) -> list
         command += ["--batch-size", str(profile.batch_size)]
     if run.backend:
         command += ["--backend", run.backend]
+    if not run.entry.default:
+        command += ["--mode", run.entry.mode]
     if options.data_dir:
         command += ["--data-dir", options.data_dir]
     if options.deterministic:
