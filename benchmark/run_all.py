@@ -61,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1,
                    help="training processes at a time (default 1). More than 1 perturbs every timing in the "
                         "report: use it for quality numbers only")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads of every run's thread pools, the same for every framework (default: cores // "
+                        "jobs); set through OMP/MKL/TF variables and XLA flags, and recorded in each config.json")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the user cache)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels in every run")
     inception = p.add_mutually_exclusive_group()
@@ -95,12 +98,14 @@ def options_from(args: argparse.Namespace) -> suite_lib.SuiteOptions:
         get_spec(model)
     if args.jobs < 1:
         raise suite_lib.SuiteError("--jobs must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise suite_lib.SuiteError("--threads must be at least 1")
     return suite_lib.SuiteOptions(
         out=Path(args.out or f"results/{profile.name}"), profile=profile, models=list(dict.fromkeys(models)),
         frameworks=suite_lib.parse_frameworks(args.frameworks, args.keras_backend),
         seeds=_int_list(args.seeds, "seeds") if args.seeds else list(profile.seeds), device=args.device,
         jobs=args.jobs, resume=args.resume, data_dir=args.data_dir, deterministic=args.deterministic,
-        inception=args.inception)
+        inception=args.inception, threads=args.threads)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ from typing import Callable, TextIO
 from benchmark import runs
 from benchmark.frameworks import Framework, FrameworkError, by_name, get_framework
 from benchmark.profiles import Profile, every
+from benchmark.threads import default_threads, thread_env
 from benchmark.spec import get_spec
 
 SUITE_FILE = "suite.json"
@@ -108,6 +109,11 @@ class SuiteOptions:
     deterministic: bool = False
     inception: bool | None = None  # None: the profile's choice
     python: str = sys.executable
+    threads: int | None = None  # CPU threads of every child's thread pools; None: cores // jobs
+
+    @property
+    def thread_count(self) -> int:
+        return self.threads or default_threads(self.jobs)
 
 
 def plan(options: SuiteOptions) -> list[PlannedRun]:
@@ -124,7 +130,8 @@ def train_command(run: PlannedRun, run_dir: Path, options: SuiteOptions) -> list
                "--curve-every", str(every(run.steps, profile.curve_points)),
                "--grid-every", str(every(run.steps, profile.grid_points)),
                "--log-every", str(every(run.steps, profile.log_points)),
-               "--checkpoint-every", str(max(every(run.steps, 10), min(run.steps, CHECKPOINT_MIN_EVERY)))]
+               "--checkpoint-every", str(max(every(run.steps, 10), min(run.steps, CHECKPOINT_MIN_EVERY))),
+               "--threads", str(options.thread_count)]
     if profile.batch_size:
         command += ["--batch-size", str(profile.batch_size)]
     if run.backend:
@@ -157,8 +164,7 @@ def child_env(run: PlannedRun | None, options: SuiteOptions) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     if run is not None and run.backend:
         env["KERAS_BACKEND"] = run.backend
-    if options.jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // options.jobs))
+    env.update(thread_env(options.thread_count, env))  # every framework the same count, set before it starts
     return env
 
 
@@ -313,7 +319,8 @@ class Suite:
             "profile": dataclasses.asdict(self.options.profile),
             "options": {"models": self.options.models, "frameworks": self.options.frameworks,
                         "seeds": self.options.seeds, "device": self.options.device, "jobs": self.options.jobs,
-                        "deterministic": self.options.deterministic, "inception": self.options.inception},
+                        "deterministic": self.options.deterministic, "inception": self.options.inception,
+                        "threads": self.options.thread_count},
             "environment": environment(),
             "command": " ".join(sys.argv),
             "started": previous.get("started") or _now(),
