@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Protocol
 import numpy as np
 
 from benchmark import runs
+from benchmark.frameworks import FRAMEWORKS
 from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, load_mnist, to_uint8
 from benchmark.spec import GANSpec, SpecError, get_spec
 
@@ -86,7 +87,17 @@ def train_parser(framework: str) -> argparse.ArgumentParser:
     parser.add_argument("--curve-every", type=int,
                         help="iterations between evaluation sample sets (default: 10 per run; 0: none)")
     parser.add_argument("--curve-samples", type=int, default=2_000, help="images per evaluation sample set")
+    entries = [f for f in FRAMEWORKS.values() if f.module == f"{framework}.train"]
+    parser.add_argument("--mode", help="execution mode (default: the framework's own): " + "; ".join(
+        f"{f.mode}{f' on {f.backend}' if f.backend else ''}{' (default)' if f.default else ''}" for f in entries))
+    parser.add_argument("--threads", type=int, default=_env_threads(),
+                        help="CPU threads of every thread pool (default: $OMP_NUM_THREADS, else the framework's)")
     return parser
+
+
+def _env_threads() -> int | None:
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def resolve_spec(args: argparse.Namespace) -> GANSpec:
@@ -199,13 +210,14 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         metrics.truncate_after(start)
     elif metrics.path.exists():
         metrics.path.unlink()
-    runs.write_json(run_dir / runs.CONFIG, {
+    config = {
         **identity, "backend": framework.get("backend"), "steps": total, "epochs": total / stream.steps_per_epoch,
         "steps_per_epoch": stream.steps_per_epoch, "batch_size": spec.training.batch_size,
         "num_samples": args.num_samples, "environment": framework, "parameters": trainer.parameter_counts(),
         "git_commit": runs.git_commit(), "python": platform.python_version(), "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "command": " ".join(sys.argv), "resumed_from_step": start})
+        "command": " ".join(sys.argv), "resumed_from_step": start}
+    runs.write_json(run_dir / runs.CONFIG, config)
     setup_seconds = time.perf_counter() - process_start
 
     meta = {**identity}
@@ -255,6 +267,8 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         progress.close()
         stop.restore()
 
+    if trainer.describe() != framework:  # PyTorch's compile time is known after the first iteration
+        runs.write_json(run_dir / runs.CONFIG, {**config, "environment": trainer.describe()})
     segment_steps = step - start
     steady_steps = segment_steps - WARMUP_STEPS
     steady_seconds = elapsed - trained_seconds - (warmup_seconds or 0.0)

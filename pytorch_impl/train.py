@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from benchmark.data import StepInputs
 from benchmark.spec import GANSpec
 from pytorch_impl.losses import clip_weights, gradient_penalty, objective_losses
 from pytorch_impl.models import build_discriminator, build_generator
+from pytorch_impl import runtime
 from pytorch_impl.optimizers import build_optimizer
 from pytorch_impl.seeding import seed_everything, set_tf32
 
@@ -35,6 +37,9 @@ class TorchGAN:
     """
 
     checkpoint_suffix = ".pt"
+    mode = "eager"  # the execution mode (``set_execution_mode``)
+    threads: int | None = None  # the thread count asked for (``make_trainer``), recorded by ``describe``
+    compile_seconds: float | None = None  # compiled modes: the first iteration, compilation included
 
     def __init__(self, spec: GANSpec, seed: int, device: str = "auto", deterministic: bool = False):
         self.spec, self.device = spec, resolve_device(device)
@@ -47,10 +52,29 @@ class TorchGAN:
         self.d_optimizer = build_optimizer(self.discriminator.parameters(), objective.d_optimizer)
         self.d_loss, self.g_loss = objective_losses(objective)
 
+    def set_execution_mode(self, mode: str | None) -> None:
+        """``eager`` (default), ``compile`` (torch.compile of both models) or ``reduce-overhead`` (the same plus
+        CUDA graphs). The gradient penalty differentiates through the critic twice, which compiled graphs do not
+        support, so it calls the critic's eager ``forward``."""
+        self.mode = runtime.check_mode(mode, self.device)
+        runtime.compile_module(self.generator, self.mode)
+        runtime.compile_module(self.discriminator, self.mode)
+
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
     def train_step(self, inputs: StepInputs) -> dict[str, torch.Tensor]:
+        if self.mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()
+        if self.mode == "eager" or self.compile_seconds is not None:
+            return self._iteration(inputs)
+        start = time.perf_counter()  # torch.compile compiles on the first calls: time that iteration apart
+        losses = self._iteration(inputs)
+        self.synchronize()
+        self.compile_seconds = time.perf_counter() - start
+        return losses
+
+    def _iteration(self, inputs: StepInputs) -> dict[str, torch.Tensor]:
         objective = self.spec.objective
         real, d_noise = self._tensor(inputs.real).unsqueeze(2), self._tensor(inputs.d_noise)
         gp_weight = self._tensor(inputs.gp_weight)
@@ -61,7 +85,7 @@ class TorchGAN:
             d_loss = self.d_loss(self.discriminator(real[k]), self.discriminator(fake))
             total = d_loss
             if objective.gp_weight is not None:
-                penalty = gradient_penalty(self.discriminator, real[k], fake, gp_weight[k])
+                penalty = gradient_penalty(self.discriminator.forward, real[k], fake, gp_weight[k])
                 total = d_loss + objective.gp_weight * penalty
             self.d_optimizer.zero_grad(set_to_none=True)
             total.backward()
@@ -115,13 +139,19 @@ class TorchGAN:
                                                                       "numpy": np.__version__},
                 "device": self.device.type,
                 "device_name": torch.cuda.get_device_name(self.device) if cuda else runs.cpu_model(),
-                "determinism": self.determinism, "compiled": False,
+                "determinism": self.determinism, "compiled": self.mode != "eager", "execution_mode": self.mode,
+                "compile_seconds": self.compile_seconds, "threads": runtime.thread_state(self.threads),
                 "precision": {"dtype": "float32", "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
                               "tf32_conv": torch.backends.cudnn.allow_tf32}}
 
 
 def make_trainer(spec: GANSpec, args: argparse.Namespace) -> TorchGAN:
-    return TorchGAN(spec, args.seed, args.device, args.deterministic)
+    threads = getattr(args, "threads", None)
+    runtime.set_threads(threads)
+    trainer = TorchGAN(spec, args.seed, args.device, args.deterministic)
+    trainer.threads = threads
+    trainer.set_execution_mode(getattr(args, "mode", None))
+    return trainer
 
 
 def main(argv: list[str] | None = None) -> int:
