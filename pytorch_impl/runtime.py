@@ -49,7 +49,10 @@ def check_on_gpu(module: nn.Module, device: torch.device) -> None:
     if device.type != "cuda":
         return
     placed = {p.device.type for p in module.parameters()}
-    probe = torch.ones(1, device=device) + 1
-    if placed != {"cuda"} or probe.device.type != "cuda":
-        raise RunError(f"--device cuda asked for, but PyTorch computes on {probe.device.type} "
+    try:
+        computed = (torch.ones(1, device=device) + 1).device.type
+    except (RuntimeError, AssertionError) as error:  # no driver, or a CPU-only build
+        computed = f"no CUDA device ({str(error).splitlines()[0]})"
+    if placed != {"cuda"} or computed != "cuda":
+        raise RunError(f"--device cuda asked for, but PyTorch computes on {computed} "
                        f"(parameters on {', '.join(sorted(placed))})")

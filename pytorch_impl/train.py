@@ -48,8 +48,9 @@ class TorchGAN:
         self.generator = build_generator(spec).to(self.device)
         self.discriminator = build_discriminator(spec).to(self.device)
         objective = spec.objective
-        self.g_optimizer = build_optimizer(self.generator.parameters(), objective.g_optimizer)
-        self.d_optimizer = build_optimizer(self.discriminator.parameters(), objective.d_optimizer)
+        fused = self.device.type == "cuda"
+        self.g_optimizer = build_optimizer(self.generator.parameters(), objective.g_optimizer, fused)
+        self.d_optimizer = build_optimizer(self.discriminator.parameters(), objective.d_optimizer, fused)
         self.d_loss, self.g_loss = objective_losses(objective)
 
     def set_execution_mode(self, mode: str | None) -> None:
@@ -141,6 +142,8 @@ class TorchGAN:
                 "device_name": torch.cuda.get_device_name(self.device) if cuda else runs.cpu_model(),
                 "determinism": self.determinism, "compiled": self.mode != "eager", "execution_mode": self.mode,
                 "compile_seconds": self.compile_seconds, "threads": runtime.thread_state(self.threads),
+                "cudnn_benchmark": torch.backends.cudnn.benchmark,
+                "fused_adam": bool(self.g_optimizer.defaults.get("fused") or self.d_optimizer.defaults.get("fused")),
                 "precision": {"dtype": "float32", "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
                               "tf32_conv": torch.backends.cudnn.allow_tf32}}
 
@@ -150,6 +153,7 @@ def make_trainer(spec: GANSpec, args: argparse.Namespace) -> TorchGAN:
     runtime.set_threads(threads)
     trainer = TorchGAN(spec, args.seed, args.device, args.deterministic)
     trainer.threads = threads
+    runtime.check_on_gpu(trainer.generator, trainer.device)
     trainer.set_execution_mode(getattr(args, "mode", None))
     return trainer
 

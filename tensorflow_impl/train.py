@@ -37,6 +37,7 @@ def make_trainer(spec: GANSpec, args: argparse.Namespace, compile_step: bool = T
     from tensorflow_impl.trainer import KerasGAN
 
     runtime.set_threads(threads)
+    runtime.check_on_gpu(args.device)
     mode = runtime.check_mode(getattr(args, "mode", None))
     trainer = KerasGAN(spec, args.seed, args.device, args.deterministic, jit_compile=runtime.JIT_COMPILE[mode])
     trainer.threads = threads

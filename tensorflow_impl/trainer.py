@@ -183,7 +183,7 @@ class KerasGAN:
         arrays = {f"{group}/{i}": ops.convert_to_numpy(variable.value)
                   for group, variables in self._checkpoint_groups().items() for i, variable in enumerate(variables)}
         meta = {**meta, "backend": self.backend}
-        runs.write_npz(path, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+        runs.write_npz(path, compressed=False, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
 
     def load_checkpoint(self, path: Path, expected: dict) -> dict:
         with np.load(path, allow_pickle=False) as data:

@@ -23,6 +23,11 @@ def needs_mnist():
         pytest.skip("MNIST not found: set $MNIST_DIR")
 
 
+def torch_cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
 def train(module: str, out: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", module, "--out", str(out), *TINY, *extra], cwd=ROOT, env=env,
@@ -53,6 +58,15 @@ def test_a_mode_the_framework_lacks_exits_2_with_the_valid_ones(tmp_path, module
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last
+
+
+@pytest.mark.skipif(torch_cuda_available(), reason="this machine has a GPU: --device cuda works here")
+@pytest.mark.parametrize("module, extra", [("pytorch_impl.train", []), ("tensorflow_impl.train", ["--backend", "jax"])])
+def test_device_cuda_without_a_gpu_exits_2_in_one_line(tmp_path, module, extra):
+    result = train(module, tmp_path / "run", "--steps", "1", "--device", "cuda", *extra)
+    assert result.returncode == 2
+    assert "--device cuda asked for" in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
 
 
 def test_keras_tensorflow_graph_mode_and_default_xla(tmp_path):
