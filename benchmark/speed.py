@@ -371,7 +371,8 @@ class SpeedOptions:
 def run_speed(options: SpeedOptions, stream=sys.stdout) -> dict:
     """Every (model, batch size) group: start its workers one by one, time the windows interleaved, summarise."""
     results, order, skipped = [], [], []
-    gpu = bool(environment()["gpus"]) if options.device == "auto" else options.device == "cuda"
+    machine = environment()
+    gpu = bool(machine["gpus"]) if options.device == "auto" else options.device == "cuda"
     labels = []
     for label in options.frameworks:
         if get_framework(label).requires_gpu and not gpu:
@@ -414,7 +415,7 @@ def run_speed(options: SpeedOptions, stream=sys.stdout) -> dict:
                 results.append(row)
                 print(f"  {key}: {row['median_ms']:.2f} ms/iteration [{row['ci_low_ms']:.2f}, {row['ci_high_ms']:.2f}]"
                       f", {row['images_per_second']:.0f} images/s", file=stream, flush=True)
-    report = {"environment": {**environment(), "threads": options.threads, "device": options.device},
+    report = {"environment": {**machine, "threads": options.threads, "device": options.device},
               "settings": {"windows": options.windows, "iterations_per_window": options.iterations,
                            "warmup_iterations": options.warmup, "contention_threshold": options.contention,
                            "retries": options.retries, "confidence": CONFIDENCE, "empty_step_calls": FLOOR_CALLS,
