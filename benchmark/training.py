@@ -22,8 +22,8 @@ from typing import Any, Callable, Mapping, Protocol
 import numpy as np
 
 from benchmark import runs
-from benchmark.frameworks import FRAMEWORKS
 from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, load_mnist, to_uint8
+from benchmark.frameworks import FRAMEWORKS
 from benchmark.spec import GANSpec, SpecError, get_spec
 
 GRID_SIZE = 64

@@ -16,9 +16,9 @@ import torch
 from benchmark import runs, training
 from benchmark.data import StepInputs
 from benchmark.spec import GANSpec
+from pytorch_impl import runtime
 from pytorch_impl.losses import clip_weights, gradient_penalty, objective_losses
 from pytorch_impl.models import build_discriminator, build_generator
-from pytorch_impl import runtime
 from pytorch_impl.optimizers import build_optimizer
 from pytorch_impl.seeding import seed_everything, set_tf32
 
