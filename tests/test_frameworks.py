@@ -78,3 +78,12 @@ def test_the_report_labels_runs_from_the_registry():
                                    "environment": {"execution_mode": "graph"}}) == "keras-tf-graph"
     assert report.COLORS["pytorch"] == fw.FRAMEWORKS["pytorch-eager"].color
     assert report.PRETTY["keras-tf-graph"] == "Keras (TensorFlow graph)"
+
+
+def test_run_all_help_lists_every_registered_label(monkeypatch):
+    from benchmark import run_all
+
+    monkeypatch.setenv("COLUMNS", "10000")  # no line breaks inside a hyphenated label
+    shown = " ".join(run_all.parser().format_help().split())
+    for label, entry in fw.FRAMEWORKS.items():
+        assert label in shown and entry.description.split()[0] in shown

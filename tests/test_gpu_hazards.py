@@ -111,3 +111,42 @@ def test_jax_platform_is_read_from_its_default_device(monkeypatch):
     assert keras_runtime._jax_device_platform() == "cpu"
     monkeypatch.setattr(jax, "devices", lambda *a: [types.SimpleNamespace(platform="gpu")])
     assert keras_runtime._jax_device_platform() == "gpu"
+
+
+def test_cuda_graph_mode_compiles_with_reduce_overhead_and_only_on_cuda():
+    calls = []
+    fake = types.SimpleNamespace(compile=lambda **kwargs: calls.append(kwargs))
+    assert torch_runtime.check_mode("reduce-overhead", torch.device("cuda")) == "reduce-overhead"
+    torch_runtime.compile_module(fake, "reduce-overhead")
+    torch_runtime.compile_module(fake, "compile")
+    torch_runtime.compile_module(fake, "eager")
+    assert calls == [{"mode": "reduce-overhead"}, {"mode": "default"}]
+    with pytest.raises(RunError, match="needs --device cuda"):
+        torch_runtime.check_mode("reduce-overhead", torch.device("cpu"))
+
+
+def test_speed_reads_one_iteration_device_time_from_the_profiler(monkeypatch):
+    from benchmark import speed
+
+    class FakeProfile:
+        def __init__(self, activities):
+            self.activities = activities
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def key_averages(self):
+            return [types.SimpleNamespace(self_device_time_total=1500.0),
+                    types.SimpleNamespace(self_device_time_total=500.0)]
+
+    steps = []
+    trainer = types.SimpleNamespace(device=torch.device("cuda"), synchronize=lambda: None,
+                                    train_step=lambda inputs: steps.append(inputs))
+    monkeypatch.setattr(torch.profiler, "profile", FakeProfile)
+    assert speed._torch_device_ms(None, trainer, "inputs") == (2.0, None)  # 2000 µs of kernels
+    assert steps == ["inputs"]
+    trainer.device = torch.device("cpu")
+    assert speed._torch_device_ms(None, trainer, "inputs") == (None, speed.CPU_NOTE)
