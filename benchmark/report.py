@@ -35,7 +35,8 @@ from scipy import stats  # noqa: E402
 
 from benchmark import evaluate as ev  # noqa: E402  (its file names and key constants; it imports torch)
 from benchmark import devices, runs  # noqa: E402
-from benchmark.suite import FRAMEWORKS, RUNS_DIR, SUITE_FILE  # noqa: E402
+from benchmark.frameworks import FRAMEWORKS, FrameworkError, find  # noqa: E402
+from benchmark.suite import RUNS_DIR, SUITE_FILE  # noqa: E402
 
 REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR = "report.md", "report.html", "summary.csv", "plots"
 DEFAULT_PARITY_DIR = Path(__file__).resolve().parent.parent / "results" / "parity"
@@ -43,9 +44,9 @@ LOCKSTEP_FILE, DEFAULTS_AUDIT_FILE = "lockstep.json", "defaults_audit.json"
 ALPHA = 0.05
 CONTENTION_SHARE = 0.10  # CPU share of other processes above which a run's timings are flagged
 GRID_IMAGES = 64
-FRAMEWORK_ORDER = tuple(FRAMEWORKS)
-COLORS = {"pytorch": "#ee4c2c", "keras-tensorflow": "#1f77b4", "keras-jax": "#2ca02c"}
-PRETTY = {"pytorch": "PyTorch", "keras-tensorflow": "Keras (TensorFlow)", "keras-jax": "Keras (JAX)"}
+FRAMEWORK_ORDER = tuple(f.name for f in FRAMEWORKS.values())
+COLORS = {f.name: f.color for f in FRAMEWORKS.values()}
+PRETTY = {f.name: f.pretty for f in FRAMEWORKS.values()}
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,17 @@ def _read_json(path: Path, default=None):
 
 
 def framework_label(config: dict) -> str:
-    """``pytorch`` / ``keras-<backend>`` from a run's config.json."""
+    """The registry's run name (``pytorch``, ``pytorch-compile``, ``keras-<backend>``, ...) from a config.json."""
     framework = config.get("framework") or ""
     if framework.startswith("keras") or framework in ("tensorflow", "tensorflow_impl"):
-        return f"keras-{config.get('backend') or 'tensorflow'}" if framework != "keras-jax" else framework
-    return framework
+        family = "keras"
+        backend = config.get("backend") or (framework[len("keras-"):] if framework.startswith("keras-") else "tensorflow")
+    else:
+        family, backend = framework, None
+    try:
+        return find(family, backend, (config.get("environment") or {}).get("execution_mode")).name
+    except FrameworkError:
+        return framework
 
 
 def _sum(*values) -> float | None:

@@ -22,6 +22,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from benchmark import arguments, executors, runs, suite as suite_lib  # noqa: E402
 from benchmark.data import DataError, load_mnist  # noqa: E402
+from benchmark.frameworks import FRAMEWORKS, KERAS_BACKENDS  # noqa: E402
 from benchmark.locking import LockHeld  # noqa: E402
 from benchmark.profiles import PROFILES, ProfileError, get_profile  # noqa: E402
 from benchmark.spec import MODEL_NAMES, SpecError, get_spec  # noqa: E402
@@ -34,18 +35,24 @@ def _profile_help() -> str:
                      f"{p.num_samples} samples; {p.budget_note})" for p in PROFILES.values())
 
 
+def _framework_help() -> str:
+    return "; ".join(f"{f.label}{f' (= {f.name})' if f.name != f.label else ''}: {f.description}"
+                     + (" [default]" if f.default else "") for f in FRAMEWORKS.values())
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python benchmark/run_all.py", description=__doc__.split("\n")[0],
-        epilog="Profiles: " + _profile_help() + ". Frameworks: pytorch, keras (= keras-<--keras-backend>), "
-               "keras-tensorflow, keras-jax.")
+        epilog="Profiles: " + _profile_help() + ". Frameworks (keras = keras-<--keras-backend>): "
+               + _framework_help() + ".")
     p.add_argument("--profile", default="smoke", choices=tuple(PROFILES), help="suite size (default: smoke)")
     p.add_argument("--models", default=",".join(MODEL_NAMES),
                    help=f"comma-separated models (default: all: {','.join(MODEL_NAMES)}); "
                         "ARCHITECTURE+OBJECTIVE pairs are accepted too")
     p.add_argument("--frameworks", default="pytorch,keras",
-                   help="comma-separated: pytorch, keras, keras-tensorflow, keras-jax (default: pytorch,keras)")
-    p.add_argument("--keras-backend", default="tensorflow", choices=suite_lib.KERAS_BACKENDS,
+                   help=f"comma-separated, from: pytorch, keras, {', '.join(FRAMEWORKS)} and their short names "
+                        "(default: pytorch,keras)")
+    p.add_argument("--keras-backend", default="tensorflow", choices=KERAS_BACKENDS,
                    help="backend that plain 'keras' means (default: tensorflow)")
     p.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
     p.add_argument("--steps", type=int, help="iterations per run, instead of the profile's training length")
@@ -64,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
                                          "a Ray instance of this process's own)")
     p.add_argument("--allow-mixed-devices", action="store_true",
                    help="report even when the runs' timings come from different device models")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads of every run's thread pools, the same for every framework (default: cores // "
+                        "jobs); set through OMP/MKL/TF variables and XLA flags, and recorded in each config.json")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the user cache)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels in every run")
     inception = p.add_mutually_exclusive_group()
@@ -109,13 +119,15 @@ def options_from(args: argparse.Namespace) -> suite_lib.SuiteOptions:
         raise suite_lib.SuiteError("--jobs must be at least 1")
     if args.ray_address and args.executor != "ray":
         raise suite_lib.SuiteError("--ray-address needs --executor ray")
+    if args.threads is not None and args.threads < 1:
+        raise suite_lib.SuiteError("--threads must be at least 1")
     _check_environment(args)
     return suite_lib.SuiteOptions(
         out=Path(args.out or f"results/{profile.name}"), profile=profile, models=list(dict.fromkeys(models)),
         frameworks=suite_lib.parse_frameworks(args.frameworks, args.keras_backend),
         seeds=_int_list(args.seeds, "seeds") if args.seeds else list(profile.seeds), device=args.device,
         jobs=args.jobs, resume=args.resume, data_dir=args.data_dir, deterministic=args.deterministic,
-        inception=args.inception, executor=args.executor, ray_address=args.ray_address)
+        inception=args.inception, executor=args.executor, ray_address=args.ray_address, threads=args.threads)
 
 
 def main(argv: list[str] | None = None) -> int:

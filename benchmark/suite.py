@@ -30,8 +30,10 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from benchmark import executors, runs
+from benchmark.frameworks import Framework, FrameworkError, by_name, get_framework
 from benchmark.locking import FolderLock
 from benchmark.profiles import Profile, every
+from benchmark.threads import default_threads, thread_env
 from benchmark.spec import get_spec
 
 SUITE_FILE = "suite.json"
@@ -41,13 +43,6 @@ LOG_TAIL_LINES = 20
 CHECKPOINT_MIN_EVERY = 100  # iterations; an interrupted run also checkpoints when it stops
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Framework label -> (training module, Keras backend). ``keras`` alone means ``keras-<--keras-backend>``.
-FRAMEWORKS: dict[str, tuple[str, str | None]] = {
-    "pytorch": ("pytorch_impl.train", None),
-    "keras-tensorflow": ("tensorflow_impl.train", "tensorflow"),
-    "keras-jax": ("tensorflow_impl.train", "jax"),
-}
-KERAS_BACKENDS = ("tensorflow", "jax")
 EVALUATE_MODULE = "benchmark.evaluate"
 
 # Run statuses: those of the run-folder contract, plus runs the suite never got to.
@@ -62,25 +57,25 @@ class SuiteError(ValueError):
 
 
 def parse_frameworks(text: str, keras_backend: str = "tensorflow") -> list[str]:
-    """``"pytorch,keras"`` -> ``["pytorch", "keras-tensorflow"]``; unknown names raise with the valid ones."""
-    if keras_backend not in KERAS_BACKENDS:
-        raise SuiteError(f"unknown Keras backend {keras_backend!r}; valid: {', '.join(KERAS_BACKENDS)}")
-    labels = []
-    for name in (part.strip() for part in text.split(",") if part.strip()):
-        label = f"keras-{keras_backend}" if name == "keras" else name
-        if label not in FRAMEWORKS:
-            raise SuiteError(f"unknown framework {name!r}; valid: pytorch, keras, {', '.join(FRAMEWORKS)}")
-        if label not in labels:
-            labels.append(label)
-    if not labels:
+    """``"pytorch,keras,pytorch-compile"`` -> ``["pytorch", "keras-tensorflow", "pytorch-compile"]``: the
+    registry's run-folder names (``benchmark.frameworks``); unknown names raise with the valid ones."""
+    names = []
+    for part in (part.strip() for part in text.split(",") if part.strip()):
+        try:
+            name = get_framework(part, keras_backend).name
+        except FrameworkError as error:
+            raise SuiteError(str(error)) from None
+        if name not in names:
+            names.append(name)
+    if not names:
         raise SuiteError("no framework given")
-    return labels
+    return names
 
 
 @dataclass(frozen=True)
 class PlannedRun:
     model: str
-    framework: str  # a FRAMEWORKS label
+    framework: str  # a registry entry's run-folder name (``benchmark.frameworks``)
     seed: int
     steps: int
 
@@ -89,12 +84,16 @@ class PlannedRun:
         return f"{self.model}-{self.framework}-seed{self.seed}"
 
     @property
+    def entry(self) -> Framework:
+        return by_name(self.framework)
+
+    @property
     def module(self) -> str:
-        return FRAMEWORKS[self.framework][0]
+        return self.entry.module
 
     @property
     def backend(self) -> str | None:
-        return FRAMEWORKS[self.framework][1]
+        return self.entry.backend
 
 
 @dataclass
@@ -113,6 +112,11 @@ class SuiteOptions:
     python: str = sys.executable
     executor: str = "local"  # benchmark.executors.EXECUTORS
     ray_address: str | None = None  # None: a Ray instance of the suite's own
+    threads: int | None = None  # CPU threads of every child's thread pools; None: cores // jobs
+
+    @property
+    def thread_count(self) -> int:
+        return self.threads or default_threads(self.jobs)
 
 
 def plan(options: SuiteOptions) -> list[PlannedRun]:
@@ -129,11 +133,14 @@ def train_command(run: PlannedRun, run_dir: Path, options: SuiteOptions) -> list
                "--curve-every", str(every(run.steps, profile.curve_points)),
                "--grid-every", str(every(run.steps, profile.grid_points)),
                "--log-every", str(every(run.steps, profile.log_points)),
-               "--checkpoint-every", str(max(every(run.steps, 10), min(run.steps, CHECKPOINT_MIN_EVERY)))]
+               "--checkpoint-every", str(max(every(run.steps, 10), min(run.steps, CHECKPOINT_MIN_EVERY))),
+               "--threads", str(options.thread_count)]
     if profile.batch_size:
         command += ["--batch-size", str(profile.batch_size)]
     if run.backend:
         command += ["--backend", run.backend]
+    if not run.entry.default:
+        command += ["--mode", run.entry.mode]
     if options.data_dir:
         command += ["--data-dir", options.data_dir]
     if options.deterministic:
@@ -160,8 +167,7 @@ def child_env(run: PlannedRun | None, options: SuiteOptions) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     if run is not None and run.backend:
         env["KERAS_BACKEND"] = run.backend
-    if options.jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // options.jobs))
+    env.update(thread_env(options.thread_count, env))  # every framework the same count, set before it starts
     return env
 
 
@@ -326,7 +332,7 @@ class Suite:
             "options": {"models": self.options.models, "frameworks": self.options.frameworks,
                         "seeds": self.options.seeds, "device": self.options.device, "jobs": self.options.jobs,
                         "executor": self.options.executor, "deterministic": self.options.deterministic,
-                        "inception": self.options.inception},
+                        "inception": self.options.inception, "threads": self.options.thread_count},
             "environment": environment(),
             "command": " ".join(sys.argv),
             "started": previous.get("started") or _now(),

@@ -24,6 +24,7 @@ import numpy as np
 from benchmark import arguments, checkpoints, runs
 from benchmark.interrupts import StopRequest
 from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, load_mnist, to_uint8
+from benchmark.frameworks import FRAMEWORKS
 from benchmark.locking import FolderLock, LockHeld
 from benchmark.runs import RunError
 from benchmark.spec import GANSpec, SpecError, get_spec
@@ -87,7 +88,17 @@ def train_parser(framework: str) -> argparse.ArgumentParser:
     parser.add_argument("--curve-every", type=arguments.non_negative_int,
                         help="iterations between evaluation sample sets (default: 10 per run; 0: none)")
     parser.add_argument("--curve-samples", type=arguments.positive_int, default=2_000, help="images per evaluation sample set")
+    entries = [f for f in FRAMEWORKS.values() if f.module == f"{framework}.train"]
+    parser.add_argument("--mode", help="execution mode (default: the framework's own): " + "; ".join(
+        f"{f.mode}{f' on {f.backend}' if f.backend else ''}{' (default)' if f.default else ''}" for f in entries))
+    parser.add_argument("--threads", type=arguments.positive_int, default=_env_threads(),
+                        help="CPU threads of every thread pool (default: $OMP_NUM_THREADS, else the framework's)")
     return parser
+
+
+def _env_threads() -> int | None:
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def resolve_spec(args: argparse.Namespace) -> GANSpec:
@@ -246,13 +257,14 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     elif metrics.path.exists():
         metrics.path.unlink()
     (run_dir / runs.RESULT).unlink(missing_ok=True)  # no verdict until this segment ends (a kill leaves none)
-    runs.write_json(run_dir / runs.CONFIG, {
+    config = {
         **identity, "backend": framework.get("backend"), "steps": total, "epochs": total / stream.steps_per_epoch,
         "steps_per_epoch": stream.steps_per_epoch, "batch_size": spec.training.batch_size,
         "num_samples": args.num_samples, "environment": framework, "parameters": trainer.parameter_counts(),
         "git_commit": runs.git_commit(), "python": platform.python_version(), "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "command": " ".join(sys.argv), "resumed_from_step": start})
+        "command": " ".join(sys.argv), "resumed_from_step": start}
+    runs.write_json(run_dir / runs.CONFIG, config)
     setup_seconds = time.perf_counter() - process_start
 
     meta = {**identity}
@@ -308,6 +320,8 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     finally:
         progress.close()
 
+    if trainer.describe() != framework:  # PyTorch's compile time is known after the first iteration
+        runs.write_json(run_dir / runs.CONFIG, {**config, "environment": trainer.describe()})
     measured = warmup_seconds is not None and step - start > WARMUP_STEPS
     steady_steps = step - start - WARMUP_STEPS if measured else 0
     steady_seconds = elapsed - trained_seconds - warmup_seconds if measured else 0.0

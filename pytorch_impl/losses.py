@@ -44,7 +44,7 @@ def wasserstein_g(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
 
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """mean((||grad_x critic(x)||_2 - 1)^2) at x = w * real + (1 - w) * fake, w [B] ~ U(0, 1) per sample
     (Gulrajani et al. 2017); the norm is over all of a sample's pixels."""
     w = weight.view(-1, *([1] * (real.dim() - 1)))

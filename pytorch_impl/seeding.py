@@ -11,7 +11,8 @@ import torch
 def seed_everything(seed: int, deterministic: bool = False) -> str:
     """Seed Python, numpy and torch (all devices); return the determinism level now in force.
 
-    ``"seeded"``: same initial weights, kernels may still reorder floating-point sums on a GPU.
+    ``"seeded"``: same initial weights; cuDNN autotunes its convolution algorithms (``cudnn.benchmark``, the
+    fast choice for fixed shapes), so kernels may reorder floating-point sums on a GPU.
     ``"deterministic"``: additionally deterministic kernels (cuDNN autotuning off), slower on GPU.
     """
     random.seed(seed)
@@ -22,6 +23,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> str:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True
     return "deterministic" if deterministic else "seeded"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 if __name__ == "__main__":  # before torch loads (seconds): a Ctrl-C meanwhile must stop the run, not be lost
@@ -19,6 +20,7 @@ import torch  # noqa: E402
 from benchmark import runs, training  # noqa: E402
 from benchmark.data import StepInputs  # noqa: E402
 from benchmark.spec import GANSpec  # noqa: E402
+from pytorch_impl import runtime  # noqa: E402
 from pytorch_impl.losses import clip_weights, gradient_penalty, objective_losses  # noqa: E402
 from pytorch_impl.models import build_discriminator, build_generator  # noqa: E402
 from pytorch_impl.optimizers import build_optimizer  # noqa: E402
@@ -39,6 +41,9 @@ class TorchGAN:
     """
 
     checkpoint_suffix = ".pt"
+    mode = "eager"  # the execution mode (``set_execution_mode``)
+    threads: int | None = None  # the thread count asked for (``make_trainer``), recorded by ``describe``
+    compile_seconds: float | None = None  # compiled modes: the first iteration, compilation included
 
     def __init__(self, spec: GANSpec, seed: int, device: str = "auto", deterministic: bool = False):
         self.spec, self.device = spec, resolve_device(device)
@@ -48,9 +53,18 @@ class TorchGAN:
         self.generator = build_generator(spec).to(self.device, self.dtype)
         self.discriminator = build_discriminator(spec).to(self.device, self.dtype)
         objective = spec.objective
-        self.g_optimizer = build_optimizer(self.generator.parameters(), objective.g_optimizer)
-        self.d_optimizer = build_optimizer(self.discriminator.parameters(), objective.d_optimizer)
+        fused = self.device.type == "cuda"
+        self.g_optimizer = build_optimizer(self.generator.parameters(), objective.g_optimizer, fused)
+        self.d_optimizer = build_optimizer(self.discriminator.parameters(), objective.d_optimizer, fused)
         self.d_loss, self.g_loss = objective_losses(objective)
+
+    def set_execution_mode(self, mode: str | None) -> None:
+        """``eager`` (default), ``compile`` (torch.compile of both models) or ``reduce-overhead`` (the same plus
+        CUDA graphs). The gradient penalty differentiates through the critic twice, which compiled graphs do not
+        support, so it calls the critic's eager ``forward``."""
+        self.mode = runtime.check_mode(mode, self.device)
+        runtime.compile_module(self.generator, self.mode)
+        runtime.compile_module(self.discriminator, self.mode)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, self.dtype)
@@ -61,7 +75,8 @@ class TorchGAN:
         d_loss = self.d_loss(self.discriminator(real), self.discriminator(fake))
         if self.spec.objective.gp_weight is None:
             return d_loss, d_loss, None
-        penalty = gradient_penalty(self.discriminator, real, fake, gp_weight)
+        # The critic's eager ``forward``: compiled graphs cannot be differentiated twice (``set_execution_mode``).
+        penalty = gradient_penalty(self.discriminator.forward, real, fake, gp_weight)
         return d_loss + self.spec.objective.gp_weight * penalty, d_loss, penalty
 
     def generator_loss(self, noise: torch.Tensor) -> torch.Tensor:
@@ -81,6 +96,17 @@ class TorchGAN:
         return d_loss, penalty
 
     def train_step(self, inputs: StepInputs) -> dict[str, torch.Tensor]:
+        if self.mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()
+        if self.mode == "eager" or self.compile_seconds is not None:
+            return self._iteration(inputs)
+        start = time.perf_counter()  # torch.compile compiles on the first calls: time that iteration apart
+        losses = self._iteration(inputs)
+        self.synchronize()
+        self.compile_seconds = time.perf_counter() - start
+        return losses
+
+    def _iteration(self, inputs: StepInputs) -> dict[str, torch.Tensor]:
         """``n_critic`` critic updates, then one generator update."""
         real, d_noise = self._tensor(inputs.real).unsqueeze(2), self._tensor(inputs.d_noise)
         gp_weight = self._tensor(inputs.gp_weight)
@@ -134,13 +160,22 @@ class TorchGAN:
                                                                       "numpy": np.__version__},
                 "device": self.device.type,
                 "device_name": torch.cuda.get_device_name(self.device) if cuda else runs.cpu_model(),
-                "determinism": self.determinism, "compiled": False,
+                "determinism": self.determinism, "compiled": self.mode != "eager", "execution_mode": self.mode,
+                "compile_seconds": self.compile_seconds, "threads": runtime.thread_state(self.threads),
+                "cudnn_benchmark": torch.backends.cudnn.benchmark,
+                "fused_adam": bool(self.g_optimizer.defaults.get("fused") or self.d_optimizer.defaults.get("fused")),
                 "precision": {"dtype": self.spec.training.dtype, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
                               "tf32_conv": torch.backends.cudnn.allow_tf32}}
 
 
 def make_trainer(spec: GANSpec, args: argparse.Namespace) -> TorchGAN:
-    return TorchGAN(spec, args.seed, args.device, args.deterministic)
+    threads = getattr(args, "threads", None)
+    runtime.set_threads(threads)
+    trainer = TorchGAN(spec, args.seed, args.device, args.deterministic)
+    trainer.threads = threads
+    runtime.check_on_gpu(trainer.generator, trainer.device)
+    trainer.set_execution_mode(getattr(args, "mode", None))
+    return trainer
 
 
 def main(argv: list[str] | None = None) -> int:

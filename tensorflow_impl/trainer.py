@@ -23,7 +23,7 @@ from keras import ops
 from benchmark import runs, training
 from benchmark.data import StepInputs
 from benchmark.spec import GANSpec, SpecError
-from tensorflow_impl import backend_ops
+from tensorflow_impl import backend_ops, runtime
 from tensorflow_impl.layers import BatchNorm
 from tensorflow_impl.losses import clip_weights, gradient_penalty, objective_losses
 from tensorflow_impl.models import build_discriminator, build_generator, count_parameters
@@ -47,6 +47,7 @@ class KerasGAN:
     """
 
     checkpoint_suffix = ".npz"
+    threads: int | None = None  # the thread count asked for, recorded by ``describe``
 
     def __init__(self, spec: GANSpec, seed: int, device: str = "auto", deterministic: bool = False,
                  jit_compile: bool = True):
@@ -183,7 +184,7 @@ class KerasGAN:
         arrays = {f"{group}/{i}": ops.convert_to_numpy(variable.value)
                   for group, variables in self._checkpoint_groups().items() for i, variable in enumerate(variables)}
         meta = {**meta, "backend": self.backend}
-        runs.write_npz(path, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+        runs.write_npz(path, compressed=False, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
 
     def load_checkpoint(self, path: Path, expected: dict) -> dict:
         with np.load(path, allow_pickle=False) as data:
@@ -220,5 +221,6 @@ class KerasGAN:
                 "determinism": self.determinism, "compiled": True,
                 "compiler": ("tf.function(jit_compile=True) (XLA)" if self.jit_compile else "tf.function")
                 if self.backend == "tensorflow" else "jax.jit (XLA)",
-                "compile_seconds": self.compile_seconds,
+                "compile_seconds": self.compile_seconds, "execution_mode": runtime.mode_of(self.jit_compile),
+                "threads": runtime.thread_state(self.threads),
                 "precision": {"dtype": self.spec.training.dtype, **tf32_state()}}

@@ -1,0 +1,119 @@
+"""The framework registry: every (framework, Keras backend, execution mode) the benchmark can train and time.
+
+A core module (no harness import, no framework import): the suite, the speed phase, the train CLIs and the
+report all read it. An entry's ``label`` names it on the command line (``pytorch-compile``, ``keras-tf-xla``);
+its ``name`` is what run folders and reports call it: the short, historical names for the defaults as users
+run them (``pytorch``, ``keras-tensorflow``, ``keras-jax``), the label otherwise, so that
+``dcgan-pytorch-seed0`` stays the default PyTorch run and ``dcgan-pytorch-compile-seed0`` is the compiled one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PYTORCH, KERAS = "pytorch", "keras"
+KERAS_BACKENDS = ("tensorflow", "jax")
+
+
+class FrameworkError(ValueError):
+    """An unknown framework label or mode; the message lists the valid ones."""
+
+
+@dataclass(frozen=True)
+class Framework:
+    label: str
+    family: str  # PYTORCH or KERAS
+    module: str  # the training module, run with ``python -m``
+    backend: str | None  # the Keras backend; None for PyTorch
+    mode: str  # the execution mode (``--mode`` of the train CLIs)
+    default: bool  # the framework's default as users run it
+    color: str  # for plots
+    pretty: str  # a short human name, for legends and tables
+    description: str
+    requires_gpu: bool = False
+
+    @property
+    def name(self) -> str:
+        """The name in run folders, suite files and reports (see the module docstring)."""
+        return short_name(self.family, self.backend) if self.default else self.label
+
+
+FRAMEWORKS: dict[str, Framework] = {}
+ALIASES: dict[str, str] = {}  # short name -> label
+
+
+def short_name(family: str, backend: str | None) -> str:
+    return PYTORCH if family == PYTORCH else f"keras-{backend}"
+
+
+def register_framework(framework: Framework) -> Framework:
+    """Add ``framework``; a second entry with its label, or a second default for its family and backend,
+    is refused."""
+    if framework.label in FRAMEWORKS or framework.label in ALIASES:
+        raise FrameworkError(f"framework {framework.label!r} is registered twice")
+    if framework.default:
+        alias = short_name(framework.family, framework.backend)
+        if alias in ALIASES:
+            raise FrameworkError(f"{alias!r} already has a default mode ({ALIASES[alias]!r})")
+        ALIASES[alias] = framework.label
+    FRAMEWORKS[framework.label] = framework
+    return framework
+
+
+def valid_names() -> list[str]:
+    return [PYTORCH, KERAS, *(a for a in ALIASES if a != PYTORCH), *FRAMEWORKS]
+
+
+def get_framework(name: str, keras_backend: str = "tensorflow") -> Framework:
+    """The entry for a label or a short name (``keras`` means the default mode on ``keras_backend``)."""
+    if keras_backend not in KERAS_BACKENDS:
+        raise FrameworkError(f"unknown Keras backend {keras_backend!r}; valid: {', '.join(KERAS_BACKENDS)}")
+    label = ALIASES.get(f"keras-{keras_backend}" if name == KERAS else name, name)
+    try:
+        return FRAMEWORKS[label]
+    except KeyError:
+        raise FrameworkError(f"unknown framework {name!r}; valid: {', '.join(valid_names())}") from None
+
+
+def modes(family: str, backend: str | None = None) -> list[str]:
+    """The execution modes a framework (and Keras backend) accepts, its default first."""
+    entries = [f for f in FRAMEWORKS.values() if f.family == family and f.backend == backend]
+    return [f.mode for f in sorted(entries, key=lambda f: not f.default)]
+
+
+def find(family: str, backend: str | None = None, mode: str | None = None) -> Framework:
+    """The entry of ``mode`` (None: the default) for a framework and Keras backend; an unknown mode raises
+    with the valid ones."""
+    valid = modes(family, backend)
+    if not valid:
+        raise FrameworkError(f"no framework {short_name(family, backend)!r} is registered")
+    mode = mode or valid[0]
+    for framework in FRAMEWORKS.values():
+        if (framework.family, framework.backend, framework.mode) == (family, backend, mode):
+            return framework
+    raise FrameworkError(f"unknown mode {mode!r} for {short_name(family, backend)}; valid: {', '.join(valid)}")
+
+
+def by_name(name: str) -> Framework | None:
+    """The entry whose run-folder ``name`` is ``name`` (``pytorch``, ``pytorch-compile``), else None."""
+    return next((f for f in FRAMEWORKS.values() if f.name == name), None)
+
+
+register_framework(Framework(
+    "pytorch-eager", PYTORCH, "pytorch_impl.train", None, "eager", True, "#ee4c2c", "PyTorch",
+    "PyTorch eager execution, as PyTorch runs by default"))
+register_framework(Framework(
+    "pytorch-compile", PYTORCH, "pytorch_impl.train", None, "compile", False, "#f5a35c", "PyTorch (compile)",
+    "torch.compile of the generator and discriminator (Inductor); compile time = the first iteration"))
+register_framework(Framework(
+    "pytorch-reduce-overhead", PYTORCH, "pytorch_impl.train", None, "reduce-overhead", False, "#9c2a12",
+    "PyTorch (CUDA graphs)", "torch.compile(mode='reduce-overhead'): Inductor plus CUDA graphs (GPU only)",
+    requires_gpu=True))
+register_framework(Framework(
+    "keras-tf-xla", KERAS, "tensorflow_impl.train", "tensorflow", "xla", True, "#1f77b4", "Keras (TensorFlow)",
+    "Keras 3 on TensorFlow, the iteration in tf.function(jit_compile=True) (XLA)"))
+register_framework(Framework(
+    "keras-tf-graph", KERAS, "tensorflow_impl.train", "tensorflow", "graph", False, "#7fb2dc",
+    "Keras (TensorFlow graph)", "Keras 3 on TensorFlow, the iteration in tf.function without XLA"))
+register_framework(Framework(
+    "keras-jax-jit", KERAS, "tensorflow_impl.train", "jax", "jit", True, "#2ca02c", "Keras (JAX)",
+    "Keras 3 on JAX, the iteration in jax.jit (XLA)"))

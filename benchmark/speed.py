@@ -1,0 +1,534 @@
+"""The speed phase: ms per training iteration of every model x framework mode, timed in interleaved windows.
+
+    python -m benchmark.speed [--models vanilla,dcgan] [--frameworks pytorch-eager,keras-tf-xla] [--batch-sizes 64,256]
+
+Every (model, batch size, framework mode) runs in a worker process of its own (frameworks never share a process,
+PARITY-NOTES §1) that stays alive for the whole group and answers one JSON line per request on stdin/stdout:
+it builds the trainer, compiles and warms up (compile time reported apart), measures its floor, says ``ready``,
+then times ``window`` requests of W iterations each. The parent starts a group's workers one after the other
+(compilations never overlap), then asks for the windows round-robin, A B C A B C ..., so that a slow phase of
+the machine falls on every framework rather than on one. During each window it reads the machine's busy CPU
+time (``/proc/stat``) and subtracts the worker's own: a window during which other processes used more than
+``--contention`` of the CPU is timed again (``--retries`` times), then kept and flagged.
+
+Per (model, batch size, mode) the result is the median ms/iteration over the windows with a distribution-free
+confidence interval of the median (order statistics of the binomial), iterations/s and real images/s, the
+compile and warm-up seconds, and the floor: an empty step (a trivial function through the same execution path:
+launch and dispatch cost) and, on a GPU with PyTorch, the device time of one iteration from ``torch.profiler``.
+Output: ``OUT/speed.json`` and ``OUT/speed.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import math
+import os
+import select
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmark import runs  # noqa: E402
+from benchmark.data import StepInputs, sample_noise  # noqa: E402
+from benchmark.frameworks import FRAMEWORKS, Framework, FrameworkError, get_framework  # noqa: E402
+from benchmark.spec import GANSpec, SpecError, get_spec  # noqa: E402
+from benchmark.suite import REPO_ROOT, cpu_busy_seconds, environment  # noqa: E402
+from benchmark.threads import apply_thread_env, default_threads, thread_env  # noqa: E402
+
+SPEED_JSON, SPEED_MD = "speed.json", "speed.md"
+INPUT_SETS = 4  # distinct synthetic iterations cycled through (conversion to tensors happens every step)
+FLOOR_CALLS = 200
+CONFIDENCE = 0.95
+READY_TIMEOUT, WINDOW_TIMEOUT = 1800.0, 1800.0  # seconds; compiling a big model on a CPU takes minutes
+CPU_NOTE = "CPU: no device profiler; the iteration's compute runs on the host, so only the launch floor applies"
+
+
+class SpeedError(ValueError):
+    """A bad argument or a worker that failed, explained in one line."""
+
+
+# ------------------------------------------------------------------------------------------ statistics
+
+def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(low, high, achieved confidence) of the median, from order statistics: with n values, the interval
+    between the j-th smallest and the j-th largest covers the median with probability 1 - 2 P(Binom(n, 1/2) < j).
+    The narrowest such interval reaching ``confidence`` is returned; too few values for it give the full range
+    with the confidence it has (n = 2: 50 %)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if n == 0:
+        raise ValueError("no values")
+
+    def coverage(j: int) -> float:  # the interval [x_(j), x_(n+1-j)], ranks from 1
+        return 1.0 - 2.0 * sum(math.comb(n, i) for i in range(j)) / 2.0 ** n
+
+    best = 1
+    for j in range(1, (n + 1) // 2 + 1):
+        if coverage(j) >= confidence:
+            best = j
+    return ordered[best - 1], ordered[n - best], coverage(best)
+
+
+def other_cpu_share(busy_seconds: float | None, worker_cpu: float, own_cpu: float, wall: float,
+                    cores: int) -> float | None:
+    """The share of the machine's CPU that processes other than the timed worker (and this parent) used during
+    a window of ``wall`` seconds in which the machine was busy ``busy_seconds``."""
+    if busy_seconds is None or wall <= 0:
+        return None
+    other = busy_seconds - worker_cpu - own_cpu
+    return round(min(max(other / (wall * max(cores, 1)), 0.0), 1.0), 4)
+
+
+def contended(share: float | None, threshold: float) -> bool:
+    """A window is contended when other processes used more than ``threshold`` of the CPU (unknown: not)."""
+    return share is not None and share > threshold
+
+
+# --------------------------------------------------------------------------------------------- worker
+
+@dataclass(frozen=True)
+class Job:
+    """What one worker times: a model at a batch size in one framework mode."""
+
+    model: str
+    framework: str  # a registry label
+    batch_size: int
+    threads: int
+    device: str = "auto"
+    warmup: int = 5
+    seed: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}-b{self.batch_size}-{self.framework}"
+
+
+def synthetic_inputs(spec: GANSpec, seed: int, count: int = INPUT_SETS) -> list[StepInputs]:
+    """Iterations of the spec's shapes from random data (speed does not depend on the digits)."""
+    rng = np.random.default_rng(seed)
+    k, b, z = spec.objective.n_critic, spec.training.batch_size, spec.training.noise_dim
+    return [StepInputs(rng.uniform(-1, 1, (k, b, 28, 28)).astype(np.float32),
+                       sample_noise(rng, k * b, z, spec.training.noise).reshape(k, b, z),
+                       sample_noise(rng, b, z, spec.training.noise),
+                       rng.uniform(0, 1, (k, b)).astype(np.float32)) for _ in range(count)]
+
+
+def _torch_floor(entry: Framework, trainer) -> tuple[Callable[[], None], Callable[[], None]]:
+    import torch
+
+    from pytorch_impl.runtime import COMPILE_MODES
+
+    x = torch.zeros(1, device=trainer.device)
+    fn = (lambda t: t + 1) if COMPILE_MODES[entry.mode] is None else torch.compile(
+        lambda t: t + 1, mode=COMPILE_MODES[entry.mode])
+    return (lambda: fn(x)), trainer.synchronize
+
+
+def _keras_floor(entry: Framework, trainer) -> tuple[Callable[[], None], Callable[[], None]]:
+    import keras
+    from keras import ops
+
+    from tensorflow_impl import backend_ops
+
+    with keras.device(trainer.device):
+        x = ops.zeros((1,))
+    fn = backend_ops.compile_function(lambda t: t + 1, trainer.jit_compile)
+    last: list = []
+
+    def call() -> None:
+        with keras.device(trainer.device):
+            last[:] = [fn(x)]
+    return call, lambda: backend_ops.block_until_ready(last)
+
+
+def _torch_device_ms(entry: Framework, trainer, inputs: StepInputs) -> tuple[float | None, str | None]:
+    """GPU time of one iteration: the kernels' self time from ``torch.profiler``."""
+    if trainer.device.type != "cuda":
+        return None, CPU_NOTE
+    from torch.profiler import ProfilerActivity, profile
+
+    trainer.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        trainer.train_step(inputs)
+        trainer.synchronize()
+    micros = sum(getattr(e, "self_device_time_total", 0.0) for e in prof.key_averages())
+    return micros / 1000.0, None
+
+
+def _keras_device_ms(entry: Framework, trainer, inputs: StepInputs) -> tuple[float | None, str | None]:
+    if trainer.device != "gpu":
+        return None, CPU_NOTE
+    return None, "not measured for Keras: the TensorFlow and JAX profilers write traces this module does not parse"
+
+
+FLOORS = {"pytorch": _torch_floor, "keras": _keras_floor}
+DEVICE_TIMES = {"pytorch": _torch_device_ms, "keras": _keras_device_ms}
+
+
+def _time_calls(call: Callable[[], None], sync: Callable[[], None], count: int) -> float:
+    """ms per call of ``count`` calls, synchronised once at the end (after one untimed call that compiles)."""
+    call()
+    sync()
+    start = time.perf_counter()
+    for _ in range(count):
+        call()
+    sync()
+    return (time.perf_counter() - start) * 1000.0 / count
+
+
+def worker_main(job: Job) -> int:
+    """The worker: set up, then answer requests until ``quit`` or the end of stdin."""
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # the frameworks' own prints go to the log, never into the protocol
+    apply_thread_env(job.threads)  # before any framework starts
+    entry = get_framework(job.framework)
+    spec = get_spec(job.model)
+    spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=job.batch_size))
+    args = argparse.Namespace(seed=job.seed, device=job.device, deterministic=False, threads=job.threads,
+                              mode=entry.mode, backend=entry.backend)
+    trainer = importlib.import_module(entry.module).make_trainer(spec, args)
+    inputs = synthetic_inputs(spec, job.seed)
+    start = time.perf_counter()
+    for i in range(job.warmup):
+        trainer.train_step(inputs[i % len(inputs)])
+    trainer.synchronize()
+    warmup_seconds = time.perf_counter() - start
+    described = trainer.describe()
+    compile_seconds = described.get("compile_seconds")
+    if entry.family == "pytorch" and compile_seconds:
+        warmup_seconds -= compile_seconds  # PyTorch compiles inside its first warm-up iteration
+    call, sync = FLOORS[entry.family](entry, trainer)
+    empty_step_ms = _time_calls(call, sync, FLOOR_CALLS)
+    device_ms, device_note = DEVICE_TIMES[entry.family](entry, trainer, inputs[0])
+    _send(protocol, {"event": "ready", "compile_seconds": compile_seconds, "warmup_seconds": warmup_seconds,
+                     "empty_step_ms": empty_step_ms, "device_ms": device_ms, "device_note": device_note,
+                     "environment": described})
+    step = 0
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["command"] == "quit":
+            break
+        cpu, start = time.process_time(), time.perf_counter()
+        for _ in range(request["iterations"]):
+            trainer.train_step(inputs[step % len(inputs)])
+            step += 1
+        trainer.synchronize()
+        _send(protocol, {"event": "window", "seconds": time.perf_counter() - start,
+                         "cpu_seconds": time.process_time() - cpu})
+    return 0
+
+
+def _send(stream, message: dict) -> None:
+    stream.write(json.dumps(message) + "\n")
+    stream.flush()
+
+
+# --------------------------------------------------------------------------------------------- parent
+
+class Worker:
+    """The parent's handle on one worker process."""
+
+    def __init__(self, job: Job, log_path: Path, python: str = sys.executable):
+        self.job, self.log_path = job, log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **thread_env(job.threads, os.environ), "PYTHONUNBUFFERED": "1",
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        backend = get_framework(job.framework).backend
+        if backend:
+            env["KERAS_BACKEND"] = backend
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [python, "-m", "benchmark.speed", "--worker", json.dumps(dataclasses.asdict(job))], cwd=REPO_ROOT,
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
+
+    def receive(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else ""
+        if not line:
+            self.close()
+            raise SpeedError(f"worker {self.job.key} {'timed out' if not ready else 'exited'}; log: {self.log_path}: "
+                             + " | ".join(_log_tail(self.log_path)))
+        return json.loads(line)
+
+    def window(self, iterations: int) -> dict:
+        self.process.stdin.write(json.dumps({"command": "window", "iterations": iterations}) + "\n")
+        self.process.stdin.flush()
+        return self.receive(WINDOW_TIMEOUT)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write(json.dumps({"command": "quit"}) + "\n")
+                self.process.stdin.flush()
+                self.process.wait(timeout=60)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+def _log_tail(path: Path, lines: int = 3) -> list[str]:
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+@dataclass
+class Probe:
+    """Reads the machine's busy CPU seconds, this process's own and the wall clock; replaceable in tests."""
+
+    busy: Callable[[], float | None] = cpu_busy_seconds
+    own: Callable[[], float] = time.process_time
+    clock: Callable[[], float] = time.perf_counter
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+
+def time_windows(workers: dict[str, "Worker"], windows: int, iterations: int, threshold: float, retries: int,
+                 probe: Probe | None = None) -> tuple[dict[str, list[dict]], list[str], dict[str, str]]:
+    """Round-robin windows over ``workers`` (A B A B ...); each record has ms/iteration, the other processes'
+    CPU share, whether it was contended, and whether it was a discarded attempt. Returns the records per
+    worker key, the order in which windows ran, and the workers that failed (key -> error), which get no
+    further windows."""
+    probe = probe or Probe()
+    records: dict[str, list[dict]] = {key: [] for key in workers}
+    order: list[str] = []
+    errors: dict[str, str] = {}
+    for index in range(windows):
+        for key, worker in workers.items():
+            for attempt in range(retries + 1):
+                if key in errors:
+                    break
+                busy, own, start = probe.busy(), probe.own(), probe.clock()
+                try:
+                    reply = worker.window(iterations)
+                except SpeedError as error:
+                    errors[key] = str(error)
+                    break
+                wall = probe.clock() - start
+                busy_after = probe.busy()
+                share = other_cpu_share(None if busy is None or busy_after is None else busy_after - busy,
+                                        reply["cpu_seconds"], probe.own() - own, wall, probe.cores)
+                flagged = contended(share, threshold)
+                order.append(key)
+                records[key].append({"window": index, "attempt": attempt,
+                                     "ms_per_iteration": reply["seconds"] * 1000.0 / iterations,
+                                     "other_cpu_share": share, "contended": flagged,
+                                     "discarded": flagged and attempt < retries})
+                if not flagged:
+                    break
+    return records, order, errors
+
+
+def summarise(job: Job, ready: dict, windows: list[dict], images_per_iteration: int) -> dict:
+    """One result row: median ms/iteration over the kept windows, its CI, rates, compile time and floors."""
+    kept = [w["ms_per_iteration"] for w in windows if not w["discarded"]]
+    median = float(np.median(kept))
+    low, high, achieved = median_ci(kept)
+    entry = get_framework(job.framework)
+    floor = ready.get("device_ms") or ready.get("empty_step_ms")
+    return {
+        "model": job.model, "framework": entry.label, "name": entry.name, "family": entry.family,
+        "backend": entry.backend, "mode": entry.mode, "batch_size": job.batch_size,
+        "images_per_iteration": images_per_iteration, "status": "ok",
+        "median_ms": median, "ci_low_ms": low, "ci_high_ms": high, "ci_confidence": achieved,
+        "iterations_per_second": 1000.0 / median, "images_per_second": 1000.0 / median * images_per_iteration,
+        "compile_seconds": ready.get("compile_seconds"), "warmup_seconds": ready.get("warmup_seconds"),
+        "empty_step_ms": ready.get("empty_step_ms"), "device_ms": ready.get("device_ms"),
+        "device_note": ready.get("device_note"),
+        "times_floor": median / floor if floor else None,
+        "floor": "device time" if ready.get("device_ms") else "empty step",
+        "windows": windows, "contended_windows": sum(w["contended"] and not w["discarded"] for w in windows),
+        "retimed_windows": sum(w["discarded"] for w in windows),
+        "threads": (ready.get("environment") or {}).get("threads"),
+        "device_name": (ready.get("environment") or {}).get("device_name"),
+    }
+
+
+@dataclass
+class SpeedOptions:
+    out: Path
+    models: list[str]
+    frameworks: list[str]  # registry labels
+    batch_sizes: list[int | None]  # None: the spec's
+    threads: int
+    windows: int = 5
+    iterations: int = 20
+    warmup: int = 5
+    device: str = "auto"
+    contention: float = 0.10
+    retries: int = 2
+
+
+def run_speed(options: SpeedOptions, stream=sys.stdout) -> dict:
+    """Every (model, batch size) group: start its workers one by one, time the windows interleaved, summarise."""
+    results, order, skipped = [], [], []
+    machine = environment()
+    gpu = bool(machine["gpus"]) if options.device == "auto" else options.device == "cuda"
+    labels = []
+    for label in options.frameworks:
+        if get_framework(label).requires_gpu and not gpu:
+            skipped.append({"framework": label, "reason": "needs a GPU"})
+        else:
+            labels.append(label)
+    started = time.time()
+    for model in options.models:
+        spec = get_spec(model)
+        for batch in options.batch_sizes:
+            batch_size = batch or spec.training.batch_size
+            workers: dict[str, Worker] = {}
+            readies: dict[str, dict] = {}
+            try:
+                for label in labels:
+                    job = Job(model, label, batch_size, options.threads, options.device, options.warmup)
+                    print(f"{job.key}: starting (compile and {options.warmup} warm-up iterations) ...", file=stream,
+                          flush=True)
+                    worker = Worker(job, options.out / "logs" / f"{job.key}.log")
+                    try:
+                        readies[job.key] = worker.receive(READY_TIMEOUT)
+                        workers[job.key] = worker
+                    except SpeedError as error:
+                        results.append({"model": model, "framework": label, "batch_size": batch_size,
+                                        "status": "failed", "error": str(error)})
+                        print(f"  failed: {error}", file=stream, flush=True)
+                records, group_order, errors = time_windows(workers, options.windows, options.iterations,
+                                                            options.contention, options.retries)
+            finally:
+                for worker in workers.values():
+                    worker.close()
+            order += group_order
+            for key, worker in workers.items():
+                if key in errors:
+                    results.append({"model": model, "framework": worker.job.framework, "batch_size": batch_size,
+                                    "status": "failed", "error": errors[key]})
+                    continue
+                row = summarise(worker.job, readies[key], records[key],
+                                batch_size * spec.objective.n_critic)
+                results.append(row)
+                print(f"  {key}: {row['median_ms']:.2f} ms/iteration [{row['ci_low_ms']:.2f}, {row['ci_high_ms']:.2f}]"
+                      f", {row['images_per_second']:.0f} images/s", file=stream, flush=True)
+    report = {"environment": {**machine, "threads": options.threads, "device": options.device},
+              "settings": {"windows": options.windows, "iterations_per_window": options.iterations,
+                           "warmup_iterations": options.warmup, "contention_threshold": options.contention,
+                           "retries": options.retries, "confidence": CONFIDENCE, "empty_step_calls": FLOOR_CALLS,
+                           "interleaving": "round-robin over a group's workers, each kept alive between windows"},
+              "results": results, "order": order, "skipped": skipped, "seconds": time.time() - started,
+              "command": " ".join(sys.argv)}
+    runs.write_json(options.out / SPEED_JSON, report)
+    (options.out / SPEED_MD).write_text(markdown(report))
+    return report
+
+
+def _number(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(report: dict) -> str:
+    env, settings = report["environment"], report["settings"]
+    lines = [
+        "# Speed: ms per training iteration", "",
+        f"CPU: {env.get('cpu')} ({env.get('cpu_count')} cores); GPU: {', '.join(env.get('gpus') or []) or 'none'}; "
+        f"threads per framework: {env.get('threads')}.",
+        f"{settings['windows']} windows of {settings['iterations_per_window']} iterations per mode after "
+        f"{settings['warmup_iterations']} warm-up iterations, interleaved round-robin; median with a "
+        f"{settings['confidence']:.0%} order-statistic interval (fewer windows reach less: the column says how much). "
+        f"Windows during which other processes used more than {settings['contention_threshold']:.0%} of the CPU "
+        f"were timed again up to {settings['retries']} times, then kept and counted as contended.", "",
+        "| model | batch | framework | mode | ms / iteration | interval (confidence) | iterations/s | images/s "
+        "| compile s | empty step ms | device ms | × floor | contended / retimed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["results"]:
+        if row["status"] != "ok":
+            lines.append(f"| {row['model']} | {row['batch_size']} | {row['framework']} | | failed: "
+                         f"{row.get('error', '')[:120]} | | | | | | | | |")
+            continue
+        lines.append(
+            f"| {row['model']} | {row['batch_size']} | {row['framework']} | {row['mode']} | {_number(row['median_ms'])} "
+            f"| {_number(row['ci_low_ms'])}–{_number(row['ci_high_ms'])} ({row['ci_confidence']:.0%}) "
+            f"| {_number(row['iterations_per_second'], 1)} | {_number(row['images_per_second'], 0)} "
+            f"| {_number(row['compile_seconds'], 1)} | {_number(row['empty_step_ms'], 4)} "
+            f"| {_number(row['device_ms'])} | {_number(row['times_floor'], 0)} ({row['floor']}) "
+            f"| {row['contended_windows']} / {row['retimed_windows']} |")
+    notes = sorted({row["device_note"] for row in report["results"] if row.get("device_note")})
+    lines += [""] + [f"- Device time: {note}." for note in notes]
+    lines += [f"- Skipped {s['framework']}: {s['reason']}." for s in report["skipped"]]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+def _list(text: str, what: str) -> list[str]:
+    values = [part.strip() for part in text.split(",") if part.strip()]
+    if not values:
+        raise SpeedError(f"--{what}: empty")
+    return values
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmark.speed", description=__doc__.split("\n\n")[0],
+                                epilog="Frameworks: " + ", ".join(FRAMEWORKS) + " (and pytorch, keras-tensorflow, "
+                                       "keras-jax). Exit status: 0 all timed, 1 some worker failed, 2 bad arguments.")
+    p.add_argument("--models", default="vanilla,dcgan", help="comma-separated models (default: vanilla,dcgan)")
+    p.add_argument("--frameworks", default=",".join(FRAMEWORKS),
+                   help="comma-separated registry labels (default: every registered mode; GPU-only ones need a GPU)")
+    p.add_argument("--batch-sizes", help="comma-separated batch sizes to sweep, e.g. 64,256,1024 (default: the spec's)")
+    p.add_argument("--windows", type=int, default=5, help="timing windows per mode (default 5)")
+    p.add_argument("--iterations", type=int, default=20, help="iterations per window (default 20)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed iterations after compiling (default 5)")
+    p.add_argument("--threads", type=int, help="CPU threads per framework (default: all cores)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--contention", type=float, default=0.10,
+                   help="other processes' CPU share above which a window is timed again (default 0.10)")
+    p.add_argument("--retries", type=int, default=2, help="re-timings of a contended window (default 2)")
+    p.add_argument("--out", default="results/speed", help="folder for speed.json and speed.md")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    return p
+
+
+def options_from(args: argparse.Namespace) -> SpeedOptions:
+    models = list(dict.fromkeys(_list(args.models, "models")))
+    for model in models:
+        get_spec(model)
+    frameworks = list(dict.fromkeys(get_framework(name).label for name in _list(args.frameworks, "frameworks")))
+    batch_sizes: list[int | None] = [None]
+    if args.batch_sizes:
+        try:
+            batch_sizes = [int(b) for b in _list(args.batch_sizes, "batch-sizes")]
+        except ValueError:
+            raise SpeedError(f"--batch-sizes: expected comma-separated integers, got {args.batch_sizes!r}") from None
+    for name, value, least in (("windows", args.windows, 1), ("iterations", args.iterations, 1),
+                               ("warmup", args.warmup, 0), ("retries", args.retries, 0)):
+        if value < least:
+            raise SpeedError(f"--{name} must be at least {least}")
+    if any(b < 1 for b in batch_sizes if b) or (args.threads is not None and args.threads < 1):
+        raise SpeedError("--batch-sizes and --threads must be positive")
+    return SpeedOptions(out=Path(args.out), models=models, frameworks=frameworks, batch_sizes=batch_sizes,
+                        threads=args.threads or default_threads(), windows=args.windows, iterations=args.iterations,
+                        warmup=args.warmup, device=args.device, contention=args.contention, retries=args.retries)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.worker:
+        return worker_main(Job(**json.loads(args.worker)))
+    try:
+        options = options_from(args)
+    except (SpeedError, SpecError, FrameworkError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report = run_speed(options)
+    print(f"speed: {options.out / SPEED_MD} ({options.out / SPEED_JSON})")
+    return 1 if any(row["status"] != "ok" for row in report["results"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""How PyTorch executes a run: thread counts, the execution mode (eager, torch.compile, CUDA graphs) and the
+check that a ``--device cuda`` run really computes on the GPU."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from benchmark.frameworks import PYTORCH, FrameworkError, find
+from benchmark.training import RunError
+
+# Execution mode -> torch.compile's ``mode`` (None: eager, nothing compiled).
+COMPILE_MODES = {"eager": None, "compile": "default", "reduce-overhead": "reduce-overhead"}
+
+
+def set_threads(threads: int | None) -> None:
+    """Intra-op threads now; inter-op threads too unless PyTorch already started its pool (it refuses then)."""
+    if threads is None:
+        return
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # "cannot set number of interop threads after parallel work has started"
+        pass
+
+
+def thread_state(requested: int | None) -> dict:
+    return {"requested": requested, "intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+
+
+def check_mode(mode: str | None, device: torch.device) -> str:
+    """The registry's mode (default: eager); a GPU-only mode on another device is refused."""
+    try:
+        entry = find(PYTORCH, None, mode)
+    except FrameworkError as error:
+        raise RunError(str(error)) from None
+    if entry.requires_gpu and device.type != "cuda":
+        raise RunError(f"--mode {entry.mode} needs --device cuda ({entry.description})")
+    return entry.mode
+
+
+def compile_module(module: nn.Module, mode: str) -> None:
+    """Compile ``module``'s forward in place (its state_dict keys, hence checkpoints, stay the same)."""
+    if COMPILE_MODES[mode] is not None:
+        module.compile(mode=COMPILE_MODES[mode])
+
+
+def check_on_gpu(module: nn.Module, device: torch.device) -> None:
+    """For ``--device cuda``: the parameters and a computed tensor must be CUDA tensors, else a RunError."""
+    if device.type != "cuda":
+        return
+    placed = {p.device.type for p in module.parameters()}
+    try:
+        computed = (torch.ones(1, device=device) + 1).device.type
+    except (RuntimeError, AssertionError) as error:  # no driver, or a CPU-only build
+        computed = f"no CUDA device ({str(error).splitlines()[0]})"
+    if placed != {"cuda"} or computed != "cuda":
+        raise RunError(f"--device cuda asked for, but PyTorch computes on {computed} "
+                       f"(parameters on {', '.join(sorted(placed))})")

@@ -1,0 +1,88 @@
+"""Execution modes and thread counts through the train CLIs: accepted modes, refusals with the valid ones,
+and what config.json records. Each CLI runs in a fresh process (a mode or a thread pool cannot be undone)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.data import resolve_data_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--model", "vanilla", "--batch-size", "8", "--num-samples", "16", "--curve-samples", "8", "--log-every", "1",
+        "--curve-every", "0", "--threads", "1"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def needs_mnist():
+    if not (resolve_data_dir() / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("MNIST not found: set $MNIST_DIR")
+
+
+def torch_cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def train(module: str, out: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", module, "--out", str(out), *TINY, *extra], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def environment(run_dir: Path) -> dict:
+    return json.loads((run_dir / "config.json").read_text())["environment"]
+
+
+def test_pytorch_compile_records_the_mode_its_compile_time_and_threads(tmp_path):
+    """torch.compile on the vanilla model, 2 iterations (about 40 s on 1 CPU thread, most of it compiling)."""
+    result = train("pytorch_impl.train", tmp_path / "run", "--steps", "2", "--mode", "compile")
+    assert result.returncode == 0, result.stderr[-3000:]
+    env = environment(tmp_path / "run")
+    assert env["execution_mode"] == "compile" and env["compiled"] is True
+    assert env["compile_seconds"] > 0
+    assert env["threads"] == {"requested": 1, "intra_op": 1, "inter_op": 1}
+
+
+@pytest.mark.parametrize("module, extra, message", [
+    ("pytorch_impl.train", ["--mode", "xla"], "unknown mode 'xla' for pytorch; valid: eager, compile, reduce-overhead"),
+    ("pytorch_impl.train", ["--mode", "reduce-overhead", "--device", "cpu"], "needs --device cuda"),
+    ("tensorflow_impl.train", ["--backend", "jax", "--mode", "graph"], "unknown mode 'graph' for keras-jax; valid: jit"),
+])
+def test_a_mode_the_framework_lacks_exits_2_with_the_valid_ones(tmp_path, module, extra, message):
+    result = train(module, tmp_path / "run", "--steps", "1", *extra)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last
+
+
+@pytest.mark.skipif(torch_cuda_available(), reason="this machine has a GPU: --device cuda works here")
+@pytest.mark.parametrize("module, extra", [("pytorch_impl.train", []), ("tensorflow_impl.train", ["--backend", "jax"])])
+def test_device_cuda_without_a_gpu_exits_2_in_one_line(tmp_path, module, extra):
+    result = train(module, tmp_path / "run", "--steps", "1", "--device", "cuda", *extra)
+    assert result.returncode == 2
+    assert "--device cuda asked for" in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+
+
+def test_keras_tensorflow_graph_mode_and_default_xla(tmp_path):
+    pytest.importorskip("tensorflow")
+    result = train("tensorflow_impl.train", tmp_path / "graph", "--steps", "1", "--backend", "tensorflow",
+                   "--mode", "graph")
+    assert result.returncode == 0, result.stderr[-3000:]
+    env = environment(tmp_path / "graph")
+    assert env["execution_mode"] == "graph" and env["compiler"] == "tf.function"
+    assert env["threads"]["requested"] == 1 and env["threads"]["intra_op"] == 1
+
+
+def test_keras_jax_records_jit_and_single_thread_xla(tmp_path):
+    pytest.importorskip("jax")
+    result = train("tensorflow_impl.train", tmp_path / "jax", "--steps", "1", "--backend", "jax")
+    assert result.returncode == 0, result.stderr[-3000:]
+    env = environment(tmp_path / "jax")
+    assert env["execution_mode"] == "jit" and env["compile_seconds"] > 0
+    assert "--xla_cpu_multi_thread_eigen=false" in env["threads"]["xla_flags"]

@@ -1,0 +1,38 @@
+"""Thread counts: the variables every child gets, the suite passing one count to every run, the trainers
+recording it."""
+from __future__ import annotations
+
+import pytest
+
+from benchmark import suite, threads
+from benchmark.profiles import get_profile
+
+
+def test_thread_env_sets_every_pool_and_keeps_other_xla_flags():
+    env = threads.thread_env(3, {"XLA_FLAGS": "--xla_dump_to=/tmp/x --xla_cpu_multi_thread_eigen=true"})
+    assert {env[name] for name in threads.THREAD_VARIABLES} == {"3"}
+    assert env["XLA_FLAGS"] == "--xla_dump_to=/tmp/x"  # no XLA thread flag beyond one thread
+    one = threads.thread_env(1, {"XLA_FLAGS": "--xla_dump_to=/tmp/x"})
+    assert one["XLA_FLAGS"] == f"--xla_dump_to=/tmp/x {threads.XLA_SINGLE_THREAD}"
+    with pytest.raises(ValueError):
+        threads.thread_env(0)
+
+
+def test_default_is_cores_per_job(monkeypatch):
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 16)
+    assert threads.default_threads() == 16 and threads.default_threads(3) == 5 and threads.default_threads(32) == 1
+
+
+def test_the_suite_gives_every_child_the_same_explicit_count(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")  # the parent's own setting does not leak into the runs
+    options = suite.SuiteOptions(out=tmp_path, profile=get_profile("smoke"), models=["vanilla"],
+                                 frameworks=["pytorch", "keras-jax"], seeds=[0], threads=2)
+    for framework in options.frameworks:
+        run = suite.PlannedRun("vanilla", framework, 0, 4)
+        env = suite.child_env(run, options)
+        assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == env["MKL_NUM_THREADS"] == "2"
+        command = suite.train_command(run, tmp_path, options)
+        assert command[command.index("--threads") + 1] == "2"
+    options.threads = None
+    options.jobs = 2
+    assert options.thread_count == threads.default_threads(2)
