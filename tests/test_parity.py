@@ -42,23 +42,35 @@ def training_steps(spec):
     return [stream.step(i) for i in range(probes.ITERATIONS)]
 
 
+MUTATED_MODELS = sorted({m.model for m in mutations.MUTATIONS.values()})
+NARROW = 8  # the mutations run on the presets with hidden widths / 8: the same code paths, far less arithmetic
+
+
+def probe_pair(spec):
+    task, gan = torch_side.make_task(spec, SEED, training_steps(spec))
+    return task, torch_side.probe(gan, task)
+
+
 @pytest.fixture(scope="module")
 def torch_side_probes():
     """Per model: the task sent to Keras and PyTorch's own probe of it."""
-    result = {}
-    for name in MODEL_NAMES:
-        task, gan = torch_side.make_task(spec_of(name), SEED, training_steps(spec_of(name)))
-        result[name] = (task, torch_side.probe(gan, task))
-    return result
+    return {name: probe_pair(spec_of(name)) for name in MODEL_NAMES}
 
 
 @pytest.fixture(scope="module")
-def keras_side(torch_side_probes):
-    """One compiled worker per backend for every model, and one eager worker running every mutation, at once."""
+def narrow_probes():
+    return {name: probe_pair(probes.narrow(spec_of(name), NARROW)) for name in MUTATED_MODELS}
+
+
+@pytest.fixture(scope="module")
+def keras_side(torch_side_probes, narrow_probes):
+    """One compiled worker per backend for every model, and one eager worker running every mutation (and the
+    narrow models unmutated), all at once."""
     requests = {backend: {"probes": {name: {"task": task} for name, (task, _) in torch_side_probes.items()}}
                 for backend in AVAILABLE}
     requests["mutations"] = {"compiled": False, "probes": {
-        name: {"task": torch_side_probes[m.model][0], "mutation": name} for name, m in mutations.MUTATIONS.items()}}
+        **{name: {"task": narrow_probes[m.model][0], "mutation": name} for name, m in mutations.MUTATIONS.items()},
+        **{f"unmutated/{name}": {"task": task} for name, (task, _) in narrow_probes.items()}}}
     with tempfile.TemporaryDirectory() as folder:
         started = {key: worker.start(MUTATION_BACKEND if key == "mutations" else key, request, Path(folder) / key)
                    for key, request in requests.items()}
@@ -116,19 +128,19 @@ def test_the_initialisation_check_rejects_framework_defaults():
 
 
 @pytest.mark.parametrize("mutation", list(mutations.MUTATIONS))
-def test_every_known_framework_difference_is_caught(mutation, torch_side_probes, keras_side):
+def test_every_known_framework_difference_is_caught(mutation, narrow_probes, keras_side):
     """Each difference, applied to Keras alone, must fail at least one parity check: a survivor is a hole."""
     model = mutations.MUTATIONS[mutation].model
     keras = keras_side["mutations"]["probes"][mutation]
-    assert checks.all_failures(keras, torch_side_probes[model][1], get_spec(model)) != []
+    assert checks.all_failures(keras, narrow_probes[model][1], probes.narrow(get_spec(model), NARROW)) != []
 
 
-def test_the_eager_mutation_worker_passes_unmutated(torch_side_probes):
-    """The mutations run eagerly; without one, the same eager path meets every check (so a caught mutation is
-    the mutation's doing, not the eager path's)."""
-    task, reference = torch_side_probes["vanilla"]
-    response = worker.run(MUTATION_BACKEND, {"compiled": False, "probes": {"vanilla": {"task": task}}})
-    assert checks.all_failures(response["probes"]["vanilla"], reference, get_spec("vanilla")) == []
+@pytest.mark.parametrize("name", MUTATED_MODELS)
+def test_the_mutation_worker_passes_unmutated(name, narrow_probes, keras_side):
+    """The mutations run eagerly on narrow models; without one, the same path meets every check, so a caught
+    mutation is the mutation's doing."""
+    keras = keras_side["mutations"]["probes"][f"unmutated/{name}"]
+    assert checks.all_failures(keras, narrow_probes[name][1], probes.narrow(get_spec(name), NARROW)) == []
 
 
 def test_mutations_are_registered_once_and_named_when_unknown():

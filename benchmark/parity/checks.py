@@ -15,12 +15,12 @@ from benchmark.parity.probes import NETWORKS, OUTPUTS, global_relative_differenc
 from benchmark.spec import GANSpec, network_shapes
 
 LIMITS = {
-    "outputs": 1e-9,  # max |keras - torch| / (max |torch| + 1e-12), per output
-    "losses": 1e-9,  # relative
-    "gradients": 1e-7,  # per tensor ||keras - torch|| / ||torch||
-    "optimizer": 1e-9,  # per tensor, after each step on identical gradients
-    "iterations": 1e-6,  # per tensor (weights and batch-norm statistics), after each full iteration
-    "outputs_after": 1e-6,
+    "outputs": 1e-10,  # max |keras - torch| / (max |torch| + 1e-12), per output
+    "losses": 1e-10,  # relative
+    "gradients": 1e-9,  # per tensor ||keras - torch|| / ||torch||
+    "optimizer": 1e-10,  # per tensor, after each step on identical gradients
+    "iterations": 1e-8,  # per tensor (weights and batch-norm statistics), after each full iteration
+    "outputs_after": 1e-8,
 }
 
 

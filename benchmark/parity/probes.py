@@ -21,12 +21,13 @@ weights or gradients are concerned, ``sketch``-ed (flat lists, one sketch per ar
 from __future__ import annotations
 
 import dataclasses
+import math
 from functools import lru_cache
 from typing import Iterator
 
 import numpy as np
 
-from benchmark.spec import GANSpec
+from benchmark.spec import GANSpec, check_shapes
 
 NETWORKS = ("generator", "discriminator")
 OUTPUTS = ("g_train", "g_eval", "d_train", "d_eval")
@@ -38,6 +39,33 @@ SKETCH_SIZE, SKETCH_SEED = 4096, 20261125
 def probe_spec(spec: GANSpec, batch_size: int, dtype: str = "float64") -> GANSpec:
     """``spec`` at a small batch in ``dtype``: float64 makes the comparison independent of the CPU."""
     return dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=batch_size, dtype=dtype))
+
+
+def narrow(spec: GANSpec, factor: int) -> GANSpec:
+    """``spec`` with every hidden width divided by ``factor``: the same layers, kernels, strides, activations,
+    batch norm, losses and optimisers, so the same code paths, at a fraction of the arithmetic (the mutation
+    checks build one model per mutation). Each network's last weighted layer, a reshape's image-sized
+    target and the dense layer that feeds a reshape keep the sizes the data needs."""
+    def layers(network) -> tuple:
+        last = max(i for i, layer in enumerate(network.layers) if layer.units)
+        result = list(network.layers)
+        for i, layer in enumerate(result):
+            if layer.kind == "reshape" and layer.shape[0] > 1:
+                result[i] = dataclasses.replace(layer, shape=(layer.shape[0] // factor, *layer.shape[1:]))
+        for i, layer in enumerate(result):
+            following = result[i + 1] if i + 1 < len(result) else None
+            if following is not None and following.kind == "reshape":
+                result[i] = dataclasses.replace(layer, units=math.prod(following.shape))
+            elif layer.units and i != last:
+                result[i] = dataclasses.replace(layer, units=max(1, layer.units // factor))
+        return tuple(result)
+
+    arch = spec.architecture
+    networks = {name: dataclasses.replace(net, layers=layers(net))
+                for name, net in (("generator", arch.generator), ("discriminator", arch.discriminator))}
+    narrowed = dataclasses.replace(spec, architecture=dataclasses.replace(arch, **networks))
+    check_shapes(narrowed)
+    return narrowed
 
 
 def probe_inputs(spec: GANSpec, seed: int) -> tuple[np.ndarray, np.ndarray]:
