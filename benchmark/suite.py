@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from benchmark import runs
+from benchmark.eval_format import REFERENCES_DIR
 from benchmark.profiles import Profile, every
 from benchmark.spec import get_spec
 
@@ -48,6 +49,7 @@ FRAMEWORKS: dict[str, tuple[str, str | None]] = {
 }
 KERAS_BACKENDS = ("tensorflow", "jax")
 EVALUATE_MODULE = "benchmark.evaluate"
+REFERENCES_MODULE = "benchmark.references"
 
 # Run statuses: those of the run-folder contract, plus runs the suite never got to.
 PENDING = "pending"
@@ -147,6 +149,21 @@ def eval_command(run_dirs: list[Path], options: SuiteOptions, curve_only: bool =
         command.append("--curve-only")
     if options.profile.reference_count:
         command += ["--reference-count", str(options.profile.reference_count)]
+    if options.data_dir:
+        command += ["--data-dir", options.data_dir]
+    return command
+
+
+def references_command(options: SuiteOptions) -> list[str]:
+    """The reference rows (real training digits, uniform noise) at the runs' sample count, once per suite."""
+    profile = options.profile
+    command = [options.python, "-m", REFERENCES_MODULE, str(Path(options.out) / REFERENCES_DIR),
+               "--num-samples", str(profile.num_samples)]
+    inception = profile.inception if options.inception is None else options.inception
+    if not inception:
+        command.append("--no-inception")
+    if profile.reference_count:
+        command += ["--reference-count", str(profile.reference_count)]
     if options.data_dir:
         command += ["--data-dir", options.data_dir]
     return command
@@ -405,6 +422,12 @@ class Suite:
             self.save(state="running")
             self.say(f"evaluated {len(todo) - len(failed)}/{len(todo)} run(s) in {_duration(seconds)}"
                      + (f"; failed: {', '.join(failed)}" if failed else ""))
+        if not self.stop.is_set():  # cached by sample count: a resumed suite does not score them again
+            self.say("scoring the reference rows (real training digits, uniform noise) ...")
+            code = self._spawn(references_command(self.options), child_env(None, self.options),
+                               self.out / "logs" / "references.log")
+            if code != 0:
+                self.say(f"reference rows failed ({describe_exit(code)}); see {self.out / 'logs' / 'references.log'}")
 
     def _evaluate_group(self, names: list[str], curve_only: bool, log_path: Path) -> list[str]:
         """One evaluation process for ``names``; returns those left without their scores."""
