@@ -33,7 +33,7 @@ import pandas as pd  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from benchmark import evaluate as ev  # noqa: E402  (its file names and key constants; it imports torch)
+from benchmark import eval_format as ev  # noqa: E402  (file names and keys; no torch)
 from benchmark import runs  # noqa: E402
 from benchmark.suite import FRAMEWORKS, RUNS_DIR, SUITE_FILE  # noqa: E402
 
@@ -54,17 +54,18 @@ class Metric:
     label: str
     better: str  # "lower", "higher" or "" (no direction)
     digits: int = 4
+    spread: str | None = None  # column of the metric's own standard deviation (IS over splits, KID over subsets)
 
 
 QUALITY = (
     Metric("mnist_fid", "MNIST-FID", "lower"),
-    Metric("mnist_is_mean", "MNIST-IS", "higher"),
-    Metric("mnist_kid_mean", "MNIST-KID", "lower"),
+    Metric("mnist_is_mean", "MNIST-IS", "higher", spread="mnist_is_std"),
+    Metric("mnist_kid_mean", "MNIST-KID", "lower", spread="mnist_kid_std"),
     Metric("mnist_precision", "precision (MNIST features)", "higher"),
     Metric("mnist_recall", "recall (MNIST features)", "higher"),
     Metric("inception_fid", "Inception FID", "lower"),
-    Metric("inception_is_mean", "Inception IS", "higher"),
-    Metric("inception_kid_mean", "Inception KID", "lower"),
+    Metric("inception_is_mean", "Inception IS", "higher", spread="inception_is_std"),
+    Metric("inception_kid_mean", "Inception KID", "lower", spread="inception_kid_std"),
     Metric("digits_covered", "digits covered (of 10)", "higher"),
     Metric("kl_to_uniform", "KL(digit histogram ‖ uniform), nats", "lower"),
 )
@@ -106,6 +107,23 @@ def _get(block: dict | None, key: str):
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def eval_columns(evaluation: dict) -> dict:
+    """The summary columns of one eval.json (or one reference set, which has the same blocks)."""
+    mnist, inception = evaluation.get(ev.KEY_MNIST), evaluation.get(ev.KEY_INCEPTION) or {}
+    cover = evaluation.get(ev.KEY_COVERAGE) or {}
+    return {
+        "num_samples_scored": evaluation.get(ev.KEY_NUM_SAMPLES),
+        **{f"mnist_{key}": _get(mnist, key) for key in ev.MNIST_KEYS},
+        "inception_available": bool(inception.get(ev.KEY_AVAILABLE)) if evaluation else None,
+        "inception_reason": inception.get(ev.KEY_REASON),
+        "inception_official_weights": inception.get(ev.KEY_OFFICIAL_WEIGHTS),
+        **{f"inception_{key}": _get(inception, key) if inception.get(ev.KEY_OFFICIAL_WEIGHTS) else None
+           for key in ev.INCEPTION_KEYS},
+        "digits_covered": _get(cover, ev.KEY_DIGITS_COVERED),
+        "kl_to_uniform": _get(cover, ev.KEY_KL_TO_UNIFORM),
+    }
+
+
 def run_row(run_dir: Path, record: dict | None) -> dict:
     """One summary.csv row from a run folder and the suite's record of it (either may be incomplete)."""
     record = record or {}
@@ -115,8 +133,6 @@ def run_row(run_dir: Path, record: dict | None) -> dict:
     evaluation = _read_json(run_dir / ev.EVAL_FILE, {})
     curve = _read_json(run_dir / ev.CURVE_FILE, [])
     environment = config.get("environment", {})
-    mnist, inception = evaluation.get(ev.KEY_MNIST), evaluation.get(ev.KEY_INCEPTION) or {}
-    cover = evaluation.get(ev.KEY_COVERAGE) or {}
     per_step = timing.get("steady_seconds_per_step")
     status = record.get("status") or result.get("status") or "unknown"
     row = {
@@ -144,15 +160,7 @@ def run_row(run_dir: Path, record: dict | None) -> dict:
         "eval_wall_seconds": record.get("eval_wall_seconds"),
         "eval_exit_code": record.get("eval_exit_code"),
         "evaluated": bool(evaluation),
-        "num_samples_scored": evaluation.get(ev.KEY_NUM_SAMPLES),
-        **{f"mnist_{key}": _get(mnist, key) for key in ev.MNIST_METRICS},
-        "inception_available": bool(inception.get(ev.KEY_AVAILABLE)) if evaluation else None,
-        "inception_reason": inception.get(ev.KEY_REASON),
-        "inception_official_weights": inception.get(ev.KEY_OFFICIAL_WEIGHTS),
-        **{f"inception_{key}": _get(inception, key) if inception.get(ev.KEY_OFFICIAL_WEIGHTS) else None
-           for key in ev.INCEPTION_METRICS},
-        "digits_covered": _get(cover, ev.KEY_DIGITS_COVERED),
-        "kl_to_uniform": _get(cover, ev.KEY_KL_TO_UNIFORM),
+        **eval_columns(evaluation),
         "curve_points": len(curve),
         "curve_last_mnist_fid": curve[-1][ev.KEY_MNIST_FID] if curve else None,
         "device": environment.get("device"),
@@ -172,6 +180,7 @@ class SuiteData:
     suite: dict
     table: pd.DataFrame
     run_dirs: dict[str, Path] = field(default_factory=dict)
+    references: dict[str, dict] = field(default_factory=dict)  # REFERENCE_REAL / _NOISE -> eval_columns
 
     @property
     def frameworks(self) -> list[str]:
@@ -210,7 +219,19 @@ def collect(out: Path) -> SuiteData:
     for column in ("model", "framework", "seed", "status"):
         if column not in table:
             table[column] = None
-    return SuiteData(out, suite, table, run_dirs)
+    return SuiteData(out, suite, table, run_dirs, read_references(out, table, suite))
+
+
+def read_references(out: Path, table: pd.DataFrame, suite: dict) -> dict[str, dict]:
+    """The reference rows scored at the runs' sample count (``benchmark.references``), else {}."""
+    counts = pd.to_numeric(table.get("num_samples_scored", pd.Series(dtype=float)), errors="coerce").dropna()
+    profile = suite.get("profile", {})
+    count = int(counts.mode().iloc[0]) if len(counts) else profile.get("num_samples")
+    if not count:
+        return {}
+    name = ev.reference_file_name(count, profile.get("reference_count") or ev.DEFAULT_REFERENCE_COUNT)
+    sets = _read_json(out / ev.REFERENCES_DIR / name, {}).get(ev.KEY_SETS, {})
+    return {key: eval_columns(sets[key]) for key in ev.REFERENCE_SETS if isinstance(sets.get(key), dict)}
 
 
 # ---------------------------------------------------------------------------------------- statistics
@@ -262,26 +283,164 @@ def _constant(values: np.ndarray) -> bool:
     return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
 
 
-def comparison_table(data: SuiteData, model: str, metrics: tuple[Metric, ...]) -> pd.DataFrame:
-    """Rows: metrics; columns: one per framework (mean ± std over seeds), then Welch's test vs the first."""
+PAIRED_T_BELOW = 6  # pairs: below this the paired t-test, from this on Wilcoxon's signed-rank test
+BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE = 10_000, 20_260_113, 0.95
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A paired test of per-seed differences: which test, its p-value (None when it cannot be run), the text."""
+
+    test: str
+    p: float | None
+    text: str
+
+
+def paired_test(differences: np.ndarray) -> PairedTest:
+    """Two-sided test that the per-seed differences centre on 0.
+
+    With fewer than ``PAIRED_T_BELOW`` pairs Wilcoxon's signed-rank test cannot reach p < 0.05 (its smallest
+    exact two-sided p with 5 pairs is 2/32 = 0.0625), so the paired t-test is used (it assumes normal
+    differences); from ``PAIRED_T_BELOW`` pairs on, the distribution-free Wilcoxon test (exact when possible).
+    """
+    d = np.asarray(differences, dtype=float)
+    if len(d) < 2:
+        return PairedTest("", None, "needs ≥ 2 pairs")
+    test = "paired t" if len(d) < PAIRED_T_BELOW else "Wilcoxon"
+    if _constant(d):
+        if np.allclose(d, 0.0, rtol=0.0, atol=1e-12 * max(1.0, float(np.abs(d).max()))):
+            return PairedTest(test, 1.0, f"{test}: p = 1 (no difference)")
+        return PairedTest(test, 0.0, f"{test}: p ≈ 0 (the same difference every seed)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if test == "paired t":
+            p = float(stats.ttest_1samp(d, 0.0).pvalue)
+        else:
+            p = float(stats.wilcoxon(d).pvalue)
+    return PairedTest(test, p, f"{test}: p = {p:.3g}" + (" (significant)" if p < ALPHA else ""))
+
+
+def bootstrap_ci(differences: np.ndarray, confidence: float = CONFIDENCE, resamples: int = BOOTSTRAP_RESAMPLES,
+                 seed: int = BOOTSTRAP_SEED) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean difference (seeded: the same numbers every time); None below
+    2 pairs. With few pairs it is narrower than it should be: read it with the test next to it."""
+    d = np.asarray(differences, dtype=float)
+    if len(d) < 2:
+        return None
+    means = d[np.random.default_rng(seed).integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
+    low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(low), float(high)
+
+
+def paired_differences(frame: pd.DataFrame, column: str, framework: str, reference: str) -> pd.Series:
+    """``framework`` − ``reference`` per seed, over the seeds both completed (index: seed)."""
+    def by_seed(name: str) -> pd.Series:
+        part = frame[frame["framework"] == name]
+        values = pd.Series(pd.to_numeric(part[column], errors="coerce").to_numpy(), index=part["seed"].to_numpy())
+        return values.dropna().groupby(level=0).mean()
+
+    return (by_seed(framework) - by_seed(reference)).dropna().sort_index()
+
+
+def paired_text(differences: pd.Series, digits: int = 4) -> str:
+    """"mean [low, high]; per seed s: d, ..." for the table."""
+    if differences.empty:
+        return "—"
+    values = differences.to_numpy(dtype=float)
+    text = _number(float(values.mean()), digits)
+    interval = bootstrap_ci(values)
+    if interval is not None:
+        text += f" [{_number(interval[0], 3)}, {_number(interval[1], 3)}]"
+    per_seed = ", ".join(f"{int(seed) if float(seed).is_integer() else seed}: {_number(float(value), 3)}"
+                         for seed, value in differences.items())
+    return f"{text}; per seed {per_seed}"
+
+
+SATURATION_SHARE = 0.5  # noise scoring at least half as well as real digits: the metric cannot tell them apart
+DIGITS_FID_SHARE, DIGITS_MIN_COVERED = 0.25, 9  # a model draws digits: FID < 25 % of noise's, ≥ 9 digits covered
+REAL_LABEL, NOISE_LABEL = "real training digits (floor)", "uniform noise (ceiling)"
+SATURATED = "saturated"
+FULL_COMMAND = "python benchmark/run_all.py --profile full --models {model}"
+
+
+def saturated(metric: Metric, references: dict[str, dict]) -> bool:
+    """Whether ``metric`` cannot separate real digits from uniform noise at this sample count: the noise's value
+    within the two values' own spread of the real one, or, in the metric's good direction, at least
+    ``SATURATION_SHARE`` of the real value (higher is better) or at most 1/``SATURATION_SHARE`` of it (lower)."""
+    real = references.get(ev.REFERENCE_REAL, {}).get(metric.column)
+    noise = references.get(ev.REFERENCE_NOISE, {}).get(metric.column)
+    if real is None or noise is None or not metric.better:
+        return False
+    spread = sum(references[name].get(metric.spread) or 0.0 for name in ev.REFERENCE_SETS) if metric.spread else 0.0
+    if abs(noise - real) <= spread:
+        return True
+    if metric.better == "higher":
+        return noise >= SATURATION_SHARE * real
+    return real >= SATURATION_SHARE * noise
+
+
+def comparison_table(data: SuiteData, model: str, metrics: tuple[Metric, ...],
+                     with_references: bool = False) -> pd.DataFrame:
+    """Rows: metrics; columns: the reference rows (``with_references``), one per framework (mean ± std over
+    seeds), then per other framework Welch's test against the first, the paired differences and the paired test."""
     frame = data.table[(data.table["model"] == model) & data.table["status"].isin([runs.COMPLETED])]
     frameworks = data.frameworks
     seeds = {f: int((frame["framework"] == f).sum()) for f in frameworks}
+    references = data.references if with_references else {}
     rows = []
     for metric in metrics:
         samples = {f: _values(frame[frame["framework"] == f], metric.column) for f in frameworks}
         if not any(len(v) for v in samples.values()):
             continue
         arrow = {"lower": " ↓", "higher": " ↑"}.get(metric.better, "")
-        row = {"metric": metric.label + arrow}
+        row = {"metric": metric.label + arrow + (f" ({SATURATED})" if saturated(metric, references) else "")}
+        for key, label in ((ev.REFERENCE_REAL, REAL_LABEL), (ev.REFERENCE_NOISE, NOISE_LABEL)):
+            if references:
+                value = references.get(key, {}).get(metric.column)
+                row[label] = _number(value, metric.digits) if value is not None else "—"
         for f in frameworks:
             row[f"{PRETTY.get(f, f)} (n={seeds[f]})"] = mean_std(samples[f], metric.digits, seeds[f])
         reference = frameworks[0]
         for f in frameworks[1:]:
+            versus = f"{PRETTY.get(f, f)} − {PRETTY.get(reference, reference)}"
             _, text = welch(samples[reference], samples[f])
             row[f"Welch t-test {PRETTY.get(f, f)} vs {PRETTY.get(reference, reference)}"] = text
+            differences = paired_differences(frame, metric.column, f, reference)
+            row[f"paired Δ {versus}: mean [95 % CI]"] = paired_text(differences, metric.digits)
+            row[f"paired test {versus}"] = paired_test(differences.to_numpy()).text
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def verdict(data: SuiteData, model: str) -> tuple[list[str], bool]:
+    """One phrase per framework saying whether the samples are digits, and whether any is under-trained."""
+    frame = data.table[(data.table["model"] == model) & (data.table["status"] == runs.COMPLETED)]
+    noise_fid = data.references.get(ev.REFERENCE_NOISE, {}).get("mnist_fid")
+    phrases, under = [], False
+    for framework in data.frameworks:
+        part = frame[frame["framework"] == framework]
+        fid, covered = _values(part, "mnist_fid"), _values(part, "digits_covered")
+        if not len(fid):
+            continue
+        reasons = []
+        if noise_fid:
+            share = fid.mean() / noise_fid
+            if share >= DIGITS_FID_SHARE:
+                reasons.append(f"MNIST-FID {_number(fid.mean())} is {share:.0%} of uniform noise's "
+                               f"{_number(noise_fid)} (digits need < {DIGITS_FID_SHARE:.0%})")
+            measured = f"MNIST-FID {_number(fid.mean())} = {share:.0%} of noise's"
+        else:
+            measured = f"MNIST-FID {_number(fid.mean())} (no reference rows to compare with)"
+        if len(covered) and covered.mean() < DIGITS_MIN_COVERED:
+            reasons.append(f"{_number(covered.mean(), 2)} digits covered (digits need ≥ {DIGITS_MIN_COVERED})")
+        name = PRETTY.get(framework, framework)
+        if reasons:
+            under = True
+            phrases.append(f"{name}: **under-trained** — " + "; ".join(reasons))
+        else:
+            phrases.append(f"{name}: digits ({measured}, {_number(covered.mean(), 2) if len(covered) else '?'} "
+                           f"digits covered)")
+    return phrases, under
 
 
 # --------------------------------------------------------------------------------------------- plots
@@ -695,8 +854,8 @@ SUMMARY_COLUMNS = ("run", "model", "framework", "seed", "status", "exit_code", "
                    "epochs", "batch_size", "train_seconds", "setup_seconds", "compile_seconds", "warmup_seconds", "startup_seconds", "steady_ms_per_step",
                    "images_per_second", "process_seconds", "train_wall_seconds", "other_cpu_share", "eval_wall_seconds",
                    "eval_exit_code", "evaluated", "num_samples_scored",
-                   *(f"mnist_{k}" for k in ev.MNIST_METRICS), "inception_available", "inception_reason",
-                   "inception_official_weights", *(f"inception_{k}" for k in ev.INCEPTION_METRICS),
+                   *(f"mnist_{k}" for k in ev.MNIST_KEYS), "inception_available", "inception_reason",
+                   "inception_official_weights", *(f"inception_{k}" for k in ev.INCEPTION_KEYS),
                    "digits_covered", "kl_to_uniform", "curve_points", "curve_last_mnist_fid", "device",
                    "device_name", "determinism", "backend", "git_commit", "run_dir")
 
@@ -750,7 +909,7 @@ def _setup_section(doc: Document, data: SuiteData) -> None:
         f"{options.get('jobs', 1)} training process(es) at a time"
         + (" — **timings perturbed by parallel runs**" if options.get("jobs", 1) > 1 else ""),
         f"Scored samples per run: {profile.get('num_samples')} from the fixed evaluation noise, against the first "
-        f"{profile.get('reference_count') or 10_000:,} MNIST test images; curve points: "
+        f"{profile.get('reference_count') or ev.DEFAULT_REFERENCE_COUNT:,} MNIST test images; curve points: "
         f"{profile.get('curve_samples')} samples each",
         "Every training run and every evaluation ran in its own process; the frameworks never shared one.",
         f"Suite started {data.suite.get('started', '?')}, last updated {data.suite.get('updated', '?')}, "
@@ -802,6 +961,34 @@ def _problem(row: pd.Series) -> str:
     if status == runs.DIVERGED:
         return f"diverged (non-finite loss) [{exit_text or 'exit 3'}]"
     return f"{status} [{exit_text}]" if exit_text else str(status)
+
+
+def _reference_bullets(data: SuiteData) -> list[str]:
+    """How to read the reference columns, the saturation mark, the verdict and the paired statistics."""
+    if data.references:
+        real = data.references.get(ev.REFERENCE_REAL, {})
+        references = (f"Reference columns, scored like the runs ({_number(real.get('num_samples_scored'))} images, the "
+                      "same classifier, the same test images): **real training digits** (a seeded sample of MNIST's "
+                      "training set: the best a generator can score at this sample count) and **uniform noise** "
+                      "(independent pixels in [0, 255]: a generator that learnt nothing).")
+    else:
+        references = ("No reference rows were found for this sample count: compute them with `python -m "
+                      f"benchmark.references {data.out.as_posix()}/{ev.REFERENCES_DIR} --num-samples N`.")
+    return [
+        references,
+        f"A metric marked ({SATURATED}) cannot tell uniform noise from real digits at this sample count (noise within "
+        f"the metric's spread of the real value, or at least {SATURATION_SHARE:.0%} of it where higher is better): "
+        "do not read it.",
+        f"Verdict: a framework's samples count as digits when their MNIST-FID is below {DIGITS_FID_SHARE:.0%} of "
+        f"uniform noise's and they cover at least {DIGITS_MIN_COVERED} digits; otherwise the model is marked "
+        "under-trained, with the command that trains it for the spec's length.",
+        "Paired comparison: with the same seed both frameworks start from the same weights and see the same "
+        "batches and noise, so each seed gives one difference (Keras − PyTorch). The table shows the mean "
+        f"difference with a {CONFIDENCE:.0%} percentile bootstrap interval ({BOOTSTRAP_RESAMPLES:,} resamples, seeded) "
+        f"and every seed's difference, and a two-sided paired test: the paired t-test below {PAIRED_T_BELOW} pairs, "
+        f"Wilcoxon's signed-rank test from {PAIRED_T_BELOW} on (it cannot reach p < 0.05 with fewer); both need "
+        "at least 2 pairs.",
+    ]
 
 
 def _inception_note(data: SuiteData) -> str | None:
@@ -863,7 +1050,7 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None) -> dict[
         "images consumed (WGAN and WGAN-GP: 5 critic batches per iteration).",
         "Curves: MNIST-FID of the smaller evaluation sets saved during training, so they are comparable with each "
         "other, not with the final table (FID depends on the sample count).",
-    ])
+    ] + _reference_bullets(data))
     note = _inception_note(data)
     if note:
         doc.text(note)
@@ -877,7 +1064,11 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None) -> dict[
         doc.heading(2, f"Model `{model}`")
         quality = [m for m in QUALITY if not (m.column in INCEPTION_COLUMNS and note)]
         doc.heading(3, "Quality")
-        doc.table(comparison_table(data, model, tuple(quality)))
+        doc.table(comparison_table(data, model, tuple(quality), with_references=True))
+        phrases, under = verdict(data, model)
+        if phrases:
+            doc.text("**Verdict**: " + "; ".join(phrases) + "."
+                     + (f" Train it properly with `{FULL_COMMAND.format(model=model)}`." if under else ""))
         doc.heading(3, "Speed")
         doc.table(comparison_table(data, model, SPEED))
         doc.image(plot_sample_grids(data, model, plots / f"samples_{model}.png"),

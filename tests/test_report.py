@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from benchmark import evaluate as ev
+from benchmark import eval_format as ev
 from benchmark import report, runs
 from benchmark.suite import RUNS_DIR, SUITE_FILE
 
@@ -162,7 +162,7 @@ def test_tables_state_means_seeds_and_welch(built):
     assert fid_row["PyTorch (n=3)"] == "24 ± 1"
     assert fid_row["Keras (TensorFlow) (n=2)"].startswith("20.5 ± 0.71")
     expected = stats.ttest_ind([23, 24, 25], [20, 21], equal_var=False).pvalue
-    assert f"p = {expected:.3g}" in fid_row.iloc[-1]
+    assert f"p = {expected:.3g}" in fid_row["Welch t-test Keras (TensorFlow) vs PyTorch"]
 
 
 def test_inception_unavailable_is_stated_not_zero(built):
@@ -211,3 +211,39 @@ def test_welch_edge_cases():
     assert report.welch(np.array([1.0, 1.0]), np.array([1.0, 1.0]))[0] == 1.0
     p, text = report.welch(np.array([1.0, 1.1, 0.9]), np.array([5.0, 5.1, 4.9]))
     assert p < report.ALPHA and "significant" in text
+
+
+def _write_references(out: Path, real_fid: float, noise_fid: float, num_samples: int = 500) -> None:
+    real = _eval_json(real_fid, "", "", 0)
+    noise = _eval_json(noise_fid, "", "", 0)
+    noise[ev.KEY_COVERAGE][ev.KEY_DIGITS_COVERED] = 4
+    noise[ev.KEY_MNIST][ev.KEY_RECALL] = 0.0
+    runs.write_json(out / ev.REFERENCES_DIR / ev.reference_file_name(num_samples, 10_000),
+                    {ev.KEY_NUM_SAMPLES: num_samples, ev.KEY_SETS: {ev.REFERENCE_REAL: real, ev.REFERENCE_NOISE: noise}})
+
+
+def test_reference_rows_saturation_paired_and_verdict(tmp_path):
+    out = fabricate_suite(tmp_path / "refs", seeds=(0, 1), failing=False)
+    # FIDs: PyTorch 23, 24 (mean 23.5 = 26 % of 90), Keras 20, 21 (20.5 = 23 % of 90); precision 0.7 everywhere.
+    _write_references(out, real_fid=5.0, noise_fid=90.0)
+    data = report.collect(out)
+    table = report.comparison_table(data, "dcgan", report.QUALITY, with_references=True).set_index("metric")
+    assert table.loc["MNIST-FID ↓", report.REAL_LABEL] == "5" and table.loc["MNIST-FID ↓", report.NOISE_LABEL] == "90"
+    assert "precision (MNIST features) ↑ (saturated)" in table.index  # noise's precision equals the real one
+    assert "recall (MNIST features) ↑" in table.index
+    versus = "Keras (TensorFlow) − PyTorch"
+    assert table.loc["MNIST-FID ↓", f"paired Δ {versus}: mean [95 % CI]"] == "-3 [-3, -3]; per seed 0: -3, 1: -3"
+    assert table.loc["MNIST-FID ↓", f"paired test {versus}"] == "paired t: p ≈ 0 (the same difference every seed)"
+    markdown = report.build_report(out, tmp_path / "no-parity")["markdown"].read_text()
+    section = markdown.split("## Model `dcgan`", 1)[1].split("## Model `wgan`")[0]
+    assert "PyTorch: **under-trained** — MNIST-FID 23.5 is 26% of uniform noise's 90" in section
+    assert "Keras (TensorFlow): digits (MNIST-FID 20.5 = 23% of noise's, 10 digits covered)" in section
+    assert "`python benchmark/run_all.py --profile full --models dcgan`" in section
+    assert "Wilcoxon" in markdown and "bootstrap" in markdown
+
+
+def test_without_reference_rows_the_report_says_how_to_compute_them(built):
+    out, paths = built
+    markdown = paths["markdown"].read_text()
+    assert "No reference rows were found" in markdown and "python -m benchmark.references" in markdown
+    assert report.REAL_LABEL not in markdown
