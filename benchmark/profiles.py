@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from benchmark.spec import GANSpec, steps_per_epoch
 
 
 class ProfileError(ValueError):
-    """An unknown profile name; the message lists the valid ones."""
+    """An unknown profile name or budget; the message lists the valid ones."""
+
+
+BUDGET_IMAGES, BUDGET_GENERATOR_UPDATES = "images", "generator_updates"
+BUDGETS = (BUDGET_IMAGES, BUDGET_GENERATOR_UPDATES)
+FULL_COMMAND = "python benchmark/run_all.py --profile full --models {model}"
 
 
 @dataclass(frozen=True)
@@ -36,20 +41,40 @@ class Profile:
     curve_points: int  # evaluation sample sets per run
     grid_points: int  # sample grids per run (the frames of the progress GIF)
     log_points: int  # metric lines per run (the loss plots)
-    steps: int | None = None  # iterations per run; else ``images``, else ``epochs``
+    steps: int | None = None  # iterations per run; else ``model_steps``, else ``images``, else ``epochs``
+    model_steps: dict[str, int] = field(default_factory=dict)  # iterations per run, model by model
     images: int | None = None  # real images per run (an iteration consumes batch_size x n_critic of them)
     epochs: float | None = None  # None with steps and images None: the spec's epochs
+    budget: str = BUDGET_IMAGES  # what ``images``/``epochs`` hold equal across models (see ``train_steps``)
     batch_size: int | None = None  # None: the spec's
     inception: bool = False  # Inception-v3 metrics (they need the weights; on CPU they are slow)
     reference_count: int | None = None  # MNIST test images on the real side (None: all 10,000)
+    models: tuple[str, ...] | None = None  # the models run by default (None: every preset)
+    left_out: dict[str, str] = field(default_factory=dict)  # model -> why this profile does not run it
+    jobs: int = 1  # training processes at a time
+    threads: int | None = None  # CPU threads per training process (None: the frameworks' defaults)
     budget_note: str = ""
 
+    def __post_init__(self):
+        if self.budget not in BUDGETS:
+            raise ProfileError(f"unknown budget {self.budget!r}; valid: {', '.join(BUDGETS)}")
+
     def train_steps(self, spec: GANSpec) -> int:
-        """Generator iterations of one run of ``spec`` under this profile."""
+        """Generator iterations of one run of ``spec`` under this profile.
+
+        A length in epochs or images is held equal across models in real images (``budget="images"``: an
+        iteration of WGAN or WGAN-GP consumes ``n_critic`` = 5 batches, so they make 5x fewer generator
+        updates) or in generator updates (``"generator_updates"``: every model makes as many updates as a
+        model with one critic batch per iteration, so WGAN and WGAN-GP see 5x more images).
+        """
         if self.steps is not None:
             return self.steps
+        if spec.name in self.model_steps:
+            return self.model_steps[spec.name]
         if self.batch_size:
             spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=self.batch_size))
+        if self.budget == BUDGET_GENERATOR_UPDATES:  # count iterations as if each consumed one batch
+            spec = dataclasses.replace(spec, objective=dataclasses.replace(spec.objective, n_critic=1))
         if self.images is not None:
             return max(1, math.ceil(self.images / (spec.training.batch_size * spec.objective.n_critic)))
         epochs = spec.training.epochs if self.epochs is None else self.epochs
@@ -58,9 +83,24 @@ class Profile:
     def length_text(self) -> str:
         if self.steps is not None:
             return f"{self.steps} iterations"
+        if self.model_steps:
+            return "iterations per model: " + ", ".join(f"{m} {s}" for m, s in self.model_steps.items())
         if self.images is not None:
             return f"{self.images} real images"
         return "the spec's epochs" if self.epochs is None else f"{self.epochs:g} epoch(s)"
+
+    def budget_text(self) -> str:
+        """How the training lengths compare across models, for the report and ``--help``."""
+        if self.steps is not None:
+            return ("equal in generator updates (one --steps for every model: WGAN and WGAN-GP consume 5x more "
+                    "real images per update)")
+        if self.model_steps:
+            return "set model by model in generator updates (each chosen so that the model reaches digits)"
+        if self.budget == BUDGET_IMAGES:
+            return ("equal in real images: WGAN and WGAN-GP (5 critic batches per generator update) make 5x fewer "
+                    "generator updates; `--budget generator_updates` gives every model the same number of updates")
+        return ("equal in generator updates: WGAN and WGAN-GP consume 5x more real images; `--budget images` gives "
+                "every model the same number of images")
 
 
 PROFILES: dict[str, Profile] = {}
@@ -77,10 +117,14 @@ register(Profile(
     name="smoke", description="pipeline check: every model x framework, a few iterations, 1 seed",
     seeds=(0,), images=960, batch_size=32, num_samples=500, curve_samples=200, curve_points=2, grid_points=4,
     log_points=8, reference_count=2_000, budget_note="under 5 minutes on 2 CPU cores"))
+QUICK_LEFT_OUT = ("a WGAN needs thousands of generator updates of 5 critic batches each to draw digits: hours on 2 "
+                  "CPU cores; run it with `" + FULL_COMMAND + "`")
 register(Profile(
-    name="quick", description="a short training of every model x framework, 1 seed",
-    seeds=(0,), epochs=0.2, num_samples=2_000, curve_samples=500, curve_points=4, grid_points=6,
-    log_points=20, budget_note="about 30 minutes on 2 CPU cores"))
+    name="quick", description="the models that reach digits on a CPU in minutes, 1 seed, 2 runs at a time",
+    seeds=(0,), model_steps={"vanilla": 5_000, "dcgan": 1_200, "lsgan": 1_200}, epochs=1.0, num_samples=2_000,
+    curve_samples=500, curve_points=4, grid_points=6, log_points=20, models=("vanilla", "dcgan", "lsgan"),
+    left_out={"wgan": QUICK_LEFT_OUT.format(model="wgan"), "wgan-gp": QUICK_LEFT_OUT.format(model="wgan-gp")},
+    jobs=2, threads=1, budget_note="about 20-30 minutes on 2 CPU cores"))
 register(Profile(
     name="full", description="the spec's training length, 3 seeds, 10,000 samples, Inception metrics",
     seeds=(0, 1, 2), epochs=None, num_samples=10_000, curve_samples=2_000, curve_points=20, grid_points=20,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import html
 import io
 import json
@@ -35,6 +36,7 @@ from scipy import stats  # noqa: E402
 
 from benchmark import eval_format as ev  # noqa: E402  (file names and keys; no torch)
 from benchmark import runs  # noqa: E402
+from benchmark.profiles import Profile  # noqa: E402
 from benchmark.suite import FRAMEWORKS, RUNS_DIR, SUITE_FILE  # noqa: E402
 
 REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR = "report.md", "report.html", "summary.csv", "plots"
@@ -893,24 +895,41 @@ def _environment_section(doc: Document, data: SuiteData) -> None:
     doc.table(pd.DataFrame(rows))
 
 
+def suite_profile(suite: dict) -> Profile | None:
+    """The suite's profile as ``suite.json`` recorded it (None when it is missing or from another version)."""
+    required = dict(name="?", description="", seeds=(), num_samples=0, curve_samples=0, curve_points=0,
+                    grid_points=0, log_points=0)
+    recorded = required | (suite.get("profile") or {})
+    known = {f.name for f in dataclasses.fields(Profile)}
+    try:
+        return Profile(**{k: tuple(v) if k == "seeds" else v for k, v in recorded.items() if k in known})
+    except (TypeError, ValueError):
+        return None
+
+
 def _setup_section(doc: Document, data: SuiteData) -> None:
-    profile = data.suite.get("profile", {})
+    recorded = data.suite.get("profile", {})
+    profile = suite_profile(data.suite)
     options = data.suite.get("options", {})
     doc.heading(2, "Set-up")
-    length = (f"{profile.get('steps')} iterations" if profile.get("steps") is not None
-              else f"{profile.get('images')} real images" if profile.get("images") is not None
-              else f"{profile.get('epochs')} epoch(s)" if profile.get("epochs") is not None else "the spec's epochs")
+    length = profile.length_text() if profile else "?"
     steps = data.table.groupby("model")["steps_planned"].first().dropna() if "steps_planned" in data.table else {}
+    threads = options.get("threads")
     doc.bullets([
-        f"Profile **{profile.get('name', '?')}**: {profile.get('description', '')}; training length {length}"
+        f"Profile **{recorded.get('name', '?')}**: {recorded.get('description', '')}; training length {length}"
         + (f" ({', '.join(f'{m} {int(s)}' for m, s in steps.items())} iterations)" if len(steps) else "")
-        + (f", batch size {profile['batch_size']}" if profile.get("batch_size") else ", the spec's batch size"),
+        + (f", batch size {recorded['batch_size']}" if recorded.get("batch_size") else ", the spec's batch size"),
+        f"Training budget across models: {profile.budget_text() if profile else '?'}.",
         f"Seeds: {', '.join(map(str, options.get('seeds', [])))}; device requested: {options.get('device', '?')}; "
         f"{options.get('jobs', 1)} training process(es) at a time"
-        + (" — **timings perturbed by parallel runs**" if options.get("jobs", 1) > 1 else ""),
-        f"Scored samples per run: {profile.get('num_samples')} from the fixed evaluation noise, against the first "
-        f"{profile.get('reference_count') or ev.DEFAULT_REFERENCE_COUNT:,} MNIST test images; curve points: "
-        f"{profile.get('curve_samples')} samples each",
+        + (f", {threads} CPU thread(s) each" if threads else "")
+        + (" — **timings perturbed by parallel runs**: compare them within this suite only"
+           if options.get("jobs", 1) > 1 else ""),
+        f"Scored samples per run: {recorded.get('num_samples')} from the fixed evaluation noise, against the first "
+        f"{recorded.get('reference_count') or ev.DEFAULT_REFERENCE_COUNT:,} MNIST test images; curve points: "
+        f"{recorded.get('curve_samples')} samples each",
+        *(f"Left out of this profile: **{model}** — {reason}." for model, reason in
+          (recorded.get("left_out") or {}).items() if model not in data.models),
         "Every training run and every evaluation ran in its own process; the frameworks never shared one.",
         f"Suite started {data.suite.get('started', '?')}, last updated {data.suite.get('updated', '?')}, "
         f"state: {data.suite.get('state', '?')}",

@@ -20,7 +20,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmark import suite as suite_lib  # noqa: E402
-from benchmark.profiles import PROFILES, ProfileError, get_profile  # noqa: E402
+from benchmark.profiles import BUDGETS, PROFILES, ProfileError, get_profile  # noqa: E402
 from benchmark.spec import MODEL_NAMES, SpecError, get_spec  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 4
@@ -28,7 +28,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 4
 
 def _profile_help() -> str:
     return "; ".join(f"{p.name}: {p.description} ({p.length_text()}, {len(p.seeds)} seed(s), "
-                     f"{p.num_samples} samples; {p.budget_note})" for p in PROFILES.values())
+                     f"{p.num_samples} samples; {p.budget_note})"
+                     + (f" [leaves out {', '.join(p.left_out)}]" if p.left_out else "") for p in PROFILES.values())
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,23 +38,28 @@ def parser() -> argparse.ArgumentParser:
         epilog="Profiles: " + _profile_help() + ". Frameworks: pytorch, keras (= keras-<--keras-backend>), "
                "keras-tensorflow, keras-jax.")
     p.add_argument("--profile", default="smoke", choices=tuple(PROFILES), help="suite size (default: smoke)")
-    p.add_argument("--models", default=",".join(MODEL_NAMES),
-                   help=f"comma-separated models (default: all: {','.join(MODEL_NAMES)}); "
-                        "ARCHITECTURE+OBJECTIVE pairs are accepted too")
+    p.add_argument("--models", help=f"comma-separated models (default: the profile's; smoke and full: all of "
+                                     f"{','.join(MODEL_NAMES)}); ARCHITECTURE+OBJECTIVE pairs are accepted too")
     p.add_argument("--frameworks", default="pytorch,keras",
                    help="comma-separated: pytorch, keras, keras-tensorflow, keras-jax (default: pytorch,keras)")
     p.add_argument("--keras-backend", default="tensorflow", choices=suite_lib.KERAS_BACKENDS,
                    help="backend that plain 'keras' means (default: tensorflow)")
     p.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
     p.add_argument("--steps", type=int, help="iterations per run, instead of the profile's training length")
+    p.add_argument("--budget", choices=BUDGETS,
+                   help="hold epoch/image lengths equal across models in real images (WGAN and WGAN-GP then make 5x "
+                        "fewer generator updates) or in generator updates (default: the profile's; full: images)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--out", help="suite folder (default: results/PROFILE)")
     p.add_argument("--resume", action="store_true",
                    help="continue the suite in --out: skip finished runs, continue interrupted or failed ones "
                         "from their last checkpoint")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="training processes at a time (default 1). More than 1 perturbs every timing in the "
-                        "report: use it for quality numbers only")
+    p.add_argument("--jobs", type=int,
+                   help="training processes at a time (default: the profile's; quick: 2 with one thread each). "
+                        "More than 1 shares the machine: compare timings only within one suite")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads per training process: OMP_NUM_THREADS and TensorFlow's intra/inter-op pools "
+                        "(default: the profile's; quick: 1)")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the user cache)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels in every run")
     inception = p.add_mutually_exclusive_group()
@@ -81,19 +87,26 @@ def options_from(args: argparse.Namespace) -> suite_lib.SuiteOptions:
         if args.steps < 1:
             raise suite_lib.SuiteError("--steps must be at least 1")
         profile = dataclasses.replace(profile, steps=args.steps, images=None, epochs=None)
-    models = [name.strip() for name in args.models.split(",") if name.strip()]
+    if args.budget:
+        profile = dataclasses.replace(profile, budget=args.budget)
+    jobs = profile.jobs if args.jobs is None else args.jobs
+    threads = profile.threads if args.threads is None else args.threads
+    if threads is not None and threads < 1:
+        raise suite_lib.SuiteError("--threads must be at least 1")
+    chosen = args.models or ",".join(profile.models or MODEL_NAMES)
+    models = [name.strip() for name in chosen.split(",") if name.strip()]
     if not models:
         raise suite_lib.SuiteError("--models: empty")
     for model in models:
         get_spec(model)
-    if args.jobs < 1:
+    if jobs < 1:
         raise suite_lib.SuiteError("--jobs must be at least 1")
     return suite_lib.SuiteOptions(
         out=Path(args.out or f"results/{profile.name}"), profile=profile, models=list(dict.fromkeys(models)),
         frameworks=suite_lib.parse_frameworks(args.frameworks, args.keras_backend),
         seeds=_int_list(args.seeds, "seeds") if args.seeds else list(profile.seeds), device=args.device,
-        jobs=args.jobs, resume=args.resume, data_dir=args.data_dir, deterministic=args.deterministic,
-        inception=args.inception)
+        jobs=jobs, resume=args.resume, data_dir=args.data_dir, deterministic=args.deterministic,
+        inception=args.inception, threads=threads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     if options.jobs > 1:
-        print(f"warning: --jobs {options.jobs}: runs share the machine, so the timings are not comparable",
-              file=sys.stderr)
+        print(f"note: {options.jobs} training processes at a time"
+              + (f", {options.threads} thread(s) each" if options.threads else "")
+              + ": they share the machine, so compare timings only within this suite", file=sys.stderr)
+    for model, reason in options.profile.left_out.items():
+        if model not in options.models:
+            print(f"note: profile {options.profile.name} leaves out {model}: {reason}", file=sys.stderr)
     suite = suite_lib.Suite(options)
     restore = suite_lib.install_signal_handlers(suite)
     try:

@@ -50,6 +50,7 @@ FRAMEWORKS: dict[str, tuple[str, str | None]] = {
 KERAS_BACKENDS = ("tensorflow", "jax")
 EVALUATE_MODULE = "benchmark.evaluate"
 REFERENCES_MODULE = "benchmark.references"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 # Run statuses: those of the run-folder contract, plus runs the suite never got to.
 PENDING = "pending"
@@ -111,6 +112,7 @@ class SuiteOptions:
     data_dir: str | None = None
     deterministic: bool = False
     inception: bool | None = None  # None: the profile's choice
+    threads: int | None = None  # CPU threads per training process (None: the frameworks' defaults)
     python: str = sys.executable
 
 
@@ -174,7 +176,9 @@ def child_env(run: PlannedRun | None, options: SuiteOptions) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     if run is not None and run.backend:
         env["KERAS_BACKEND"] = run.backend
-    if options.jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
+    if options.threads:  # PyTorch's OpenMP pool and TensorFlow's own pools (PARITY-NOTES §9)
+        env.update({name: str(options.threads) for name in THREAD_VARIABLES})
+    elif options.jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // options.jobs))
     return env
 
@@ -330,7 +334,8 @@ class Suite:
             "profile": dataclasses.asdict(self.options.profile),
             "options": {"models": self.options.models, "frameworks": self.options.frameworks,
                         "seeds": self.options.seeds, "device": self.options.device, "jobs": self.options.jobs,
-                        "deterministic": self.options.deterministic, "inception": self.options.inception},
+                        "deterministic": self.options.deterministic, "inception": self.options.inception,
+                        "threads": self.options.threads},
             "environment": environment(),
             "command": " ".join(sys.argv),
             "started": previous.get("started") or _now(),

@@ -226,6 +226,10 @@ def test_reference_rows_saturation_paired_and_verdict(tmp_path):
     out = fabricate_suite(tmp_path / "refs", seeds=(0, 1), failing=False)
     # FIDs: PyTorch 23, 24 (mean 23.5 = 26 % of 90), Keras 20, 21 (20.5 = 23 % of 90); precision 0.7 everywhere.
     _write_references(out, real_fid=5.0, noise_fid=90.0)
+    recorded = runs.read_json(out / SUITE_FILE)
+    recorded["profile"] |= {"left_out": {"wgan-gp": "too slow on a CPU", "dcgan": "not left out: it ran"},
+                            "epochs": None, "budget": "generator_updates"}
+    runs.write_json(out / SUITE_FILE, recorded)
     data = report.collect(out)
     table = report.comparison_table(data, "dcgan", report.QUALITY, with_references=True).set_index("metric")
     assert table.loc["MNIST-FID ↓", report.REAL_LABEL] == "5" and table.loc["MNIST-FID ↓", report.NOISE_LABEL] == "90"
@@ -240,6 +244,9 @@ def test_reference_rows_saturation_paired_and_verdict(tmp_path):
     assert "Keras (TensorFlow): digits (MNIST-FID 20.5 = 23% of noise's, 10 digits covered)" in section
     assert "`python benchmark/run_all.py --profile full --models dcgan`" in section
     assert "Wilcoxon" in markdown and "bootstrap" in markdown
+    assert "Left out of this profile: **wgan-gp** — too slow on a CPU." in markdown
+    assert "not left out" not in markdown  # a model that ran is not listed as left out
+    assert "Training budget across models: equal in generator updates" in markdown
 
 
 def test_without_reference_rows_the_report_says_how_to_compute_them(built):
