@@ -3,15 +3,36 @@
 ``python benchmark/run_all.py --profile NAME`` reads one of these; nothing about a profile lives anywhere else.
 
 * ``smoke``: every model x framework, 960 real images at batch 32 (30 iterations; WGAN and WGAN-GP: 6, of 5
-  critic batches each), 1 seed, 500 samples scored against 2,000 test images. It checks that the whole pipeline runs (CI runs it); its numbers mean nothing.
-* ``quick``: 1 seed, the same fraction of an epoch for every model (so every model sees the same number
-  of real images), sized so that 5 models x 2 frameworks fit in about 30 minutes on 2 CPU cores.
+  critic batches each), 1 seed, 500 samples scored against 2,000 test images. It checks that the whole
+  pipeline runs (CI runs it); its numbers mean nothing.
+* ``quick`` (what ``make bench`` runs without a GPU): the models that draw digits within about 30 minutes on
+  2 CPU cores, 1 seed, two runs at a time with one thread each (PyTorch's OpenMP threads spin-wait, so two
+  threads per run on 2 shared cores would slow every run down: PARITY-NOTES §9). Lengths are set model by model
+  in generator iterations, from these measurements (PyTorch, one thread, 2-core AMD EPYC shared with other jobs;
+  MNIST-FID of 2,000 samples against uniform noise's 2,251 and real training digits' 5.2):
+
+  - vanilla: 32 ms/iteration on a quiet core; 3,000 iterations (95 s) gave FID 303 (13 % of noise's), all 10
+    digits covered, noisy but legible digits. 5,000 leaves a margin (≈ 2.7 min per run).
+  - lsgan: 0.27 s/iteration on a quiet core (1.25 s while the machine was overloaded); 937 iterations (one
+    epoch) gave FID 1,109 (49 % of noise's: grey backgrounds), 10 digits covered — under-trained by the
+    report's verdict; clean digits from about 1,600 iterations. 2,000: ≈ 9 min per run.
+  - dcgan: the same network and cost as lsgan; one epoch gave recognisable digits of 9 classes and 400
+    iterations did not (measured by others); 2,000 like lsgan.
+  - Keras (TensorFlow backend) with one thread runs at about PyTorch's speed (29 vs 29 ms vanilla, 275 vs
+    270 ms dcgan), plus ≈ 10-15 s of compilation per run.
+
+  Total on an idle machine: ≈ 2 x (2.7 + 9 + 9) min of training over two cores ≈ 21 min, plus evaluation and
+  the reference rows (≈ 2 min). WGAN and WGAN-GP are left out: a generator iteration costs 5 critic batches
+  (WGAN-GP also a double backward pass), and they need thousands of iterations to draw digits, hours on 2
+  cores; the report names them with the command that runs them. ``--models wgan`` with this profile trains
+  one epoch (187 iterations), which the report marks under-trained.
 * ``full``: 3 seeds, the spec's training length (20 epochs, Lucic et al. 2018), 10,000 scored samples and
   the Inception metrics when their weights are available. Meant for a GPU.
 
-Lengths are given in epochs (possibly fractional) or in iterations; ``train_steps`` turns them into the
-``--steps`` of the training command, with ``benchmark.spec.steps_per_epoch`` (an iteration consumes
-``n_critic`` batches, so WGAN's epoch has a fifth of DCGAN's iterations).
+Lengths are given in iterations (for all models or per model), epochs (possibly fractional) or real images;
+``train_steps`` turns them into the ``--steps`` of the training command. An iteration is one generator update
+and consumes ``n_critic`` batches, so with a length in epochs or images the budget is equal in real images
+(WGAN's epoch has a fifth of DCGAN's iterations) unless ``budget="generator_updates"``.
 """
 from __future__ import annotations
 
@@ -121,10 +142,10 @@ QUICK_LEFT_OUT = ("a WGAN needs thousands of generator updates of 5 critic batch
                   "CPU cores; run it with `" + FULL_COMMAND + "`")
 register(Profile(
     name="quick", description="the models that reach digits on a CPU in minutes, 1 seed, 2 runs at a time",
-    seeds=(0,), model_steps={"vanilla": 5_000, "dcgan": 1_200, "lsgan": 1_200}, epochs=1.0, num_samples=2_000,
+    seeds=(0,), model_steps={"vanilla": 5_000, "dcgan": 2_000, "lsgan": 2_000}, epochs=1.0, num_samples=2_000,
     curve_samples=500, curve_points=4, grid_points=6, log_points=20, models=("vanilla", "dcgan", "lsgan"),
     left_out={"wgan": QUICK_LEFT_OUT.format(model="wgan"), "wgan-gp": QUICK_LEFT_OUT.format(model="wgan-gp")},
-    jobs=2, threads=1, budget_note="about 20-30 minutes on 2 CPU cores"))
+    jobs=2, threads=1, budget_note="about 25 minutes on 2 idle CPU cores"))
 register(Profile(
     name="full", description="the spec's training length, 3 seeds, 10,000 samples, Inception metrics",
     seeds=(0, 1, 2), epochs=None, num_samples=10_000, curve_samples=2_000, curve_points=20, grid_points=20,
