@@ -257,3 +257,14 @@ def test_without_reference_rows_the_report_says_how_to_compute_them(built):
     markdown = paths["markdown"].read_text()
     assert "No reference rows were found" in markdown and "python -m benchmark.references" in markdown
     assert tables.REAL_LABEL not in markdown
+
+
+def test_records_of_earlier_plans_without_folders_are_left_out(tmp_path):
+    out = fabricate_suite(tmp_path / "old", seeds=(0,), failing=False)
+    recorded = runs.read_json(out / SUITE_FILE)
+    recorded["runs"]["lsgan-pytorch-seed0"] = {"name": "lsgan-pytorch-seed0", "model": "lsgan", "framework": "pytorch",
+                                               "seed": 0, "run_dir": f"{RUNS_DIR}/lsgan-pytorch-seed0",
+                                               "status": "completed"}
+    runs.write_json(out / SUITE_FILE, recorded)
+    data = collect(out)
+    assert "lsgan" not in data.models and len(data.table) == len(MODELS) * len(FRAMEWORKS)

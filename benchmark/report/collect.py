@@ -139,14 +139,17 @@ def collect(out: Path) -> SuiteData:
     records = suite.get("runs", {})
     names = list(dict.fromkeys(list(suite.get("plan", [])) + list(records)
                                + sorted(p.name for p in (out / RUNS_DIR).glob("*") if p.is_dir())))
+    plan = suite.get("plan", [])
     rows, run_dirs = [], {}
     for name in names:
         record = records.get(name)
         run_dir = out / (record.get("run_dir") if record else f"{RUNS_DIR}/{name}")
         if record is None and not (run_dir / runs.CONFIG).exists():
-            if name in suite.get("plan", []):
+            if name in plan:
                 rows.append({"run": name, "status": "pending"})
             continue
+        if record is not None and plan and name not in plan and not run_dir.is_dir():
+            continue  # an earlier invocation's run (another profile length or model list) whose folder is gone
         row = run_row(run_dir, record)
         row["run_dir"] = str(run_dir.relative_to(out)) if run_dir.is_relative_to(out) else str(run_dir)
         rows.append(row)
