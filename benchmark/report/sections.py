@@ -62,6 +62,8 @@ def setup_section(doc: Document, data: SuiteData) -> None:
     doc.heading(2, "Set-up")
     length = profile.length_text() if profile else "?"
     steps = data.table.groupby("model")["steps_planned"].first().dropna() if "steps_planned" in data.table else {}
+    if profile and profile.model_steps and profile.steps is None:
+        steps = {}  # the length text lists them already
     threads = options.get("threads")
     doc.bullets([
         f"Profile **{recorded.get('name', '?')}**: {recorded.get('description', '')}; training length {length}"
