@@ -176,7 +176,7 @@ def child_env(run: PlannedRun | None, options: SuiteOptions) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     if run is not None and run.backend:
         env["KERAS_BACKEND"] = run.backend
-    if options.threads:  # PyTorch's OpenMP pool and TensorFlow's own pools (PARITY-NOTES §9)
+    if options.threads and run is not None:  # training only: PyTorch's OpenMP pool, TensorFlow's pools (§9)
         env.update({name: str(options.threads) for name in THREAD_VARIABLES})
     elif options.jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // options.jobs))

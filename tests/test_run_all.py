@@ -125,7 +125,8 @@ def test_options_take_the_profile_defaults_and_the_overrides():
         ["--profile", "quick", "--models", "wgan", "--jobs", "1", "--threads", "2", "--budget", "generator_updates"]))
     assert options.models == ["wgan"] and options.jobs == 1 and options.threads == 2
     assert options.profile.train_steps(get_spec("wgan")) == 937
-    env = suite.child_env(None, options)
+    run = suite.plan(options)[0]
+    env = suite.child_env(run, options)
     assert all(env[name] == "2" for name in suite.THREAD_VARIABLES)
 
 

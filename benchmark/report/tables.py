@@ -9,8 +9,8 @@ from benchmark import eval_format as ev
 from benchmark import runs
 from benchmark.report.collect import SuiteData
 from benchmark.report.columns import DIGITS_COVERED, MNIST_FID, PRETTY, Metric
-from benchmark.report.stats import (mean_std, number, numeric_values, paired_differences, paired_test, paired_text,
-                                    saturated, welch)
+from benchmark.report.stats import (CONFIDENCE, mean_std, number, numeric_values, paired_differences, paired_test,
+                                    paired_text, saturated, welch)
 
 
 DIGITS_FID_SHARE, DIGITS_MIN_COVERED = 0.25, 9  # a model draws digits: FID < 25 % of noise's, ≥ 9 digits covered
@@ -45,7 +45,7 @@ def comparison_table(data: SuiteData, model: str, metrics: tuple[Metric, ...],
             _, text = welch(samples[reference], samples[f])
             row[f"Welch t-test {PRETTY.get(f, f)} vs {PRETTY.get(reference, reference)}"] = text
             differences = paired_differences(frame, metric.column, f, reference)
-            row[f"paired Δ {versus}: mean [95 % CI]"] = paired_text(differences, metric.digits)
+            row[f"paired Δ {versus}: mean [{CONFIDENCE * 100:g} % CI]"] = paired_text(differences, metric.digits)
             row[f"paired test {versus}"] = paired_test(differences.to_numpy()).text
         rows.append(row)
     return pd.DataFrame(rows)
