@@ -20,7 +20,6 @@ from benchmark.report.columns import (COLORS, IMAGES_PER_SECOND, MNIST_FID, PRET
 from benchmark.report.stats import numeric_values  # noqa: E402
 from benchmark.report.tables import lockstep_records  # noqa: E402
 
-
 GRID_IMAGES = 64
 
 

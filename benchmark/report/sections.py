@@ -16,7 +16,6 @@ from benchmark.report.stats import (ALPHA, BOOTSTRAP_RESAMPLES, CONFIDENCE, PAIR
 from benchmark.report.tables import (DIGITS_FID_SHARE, DIGITS_MIN_COVERED, SATURATED, audit_tables,
                                      lockstep_table)
 
-
 DEFAULT_PARITY_DIR = Path(__file__).resolve().parents[2] / "results" / "parity"
 LOCKSTEP_FILE, DEFAULTS_AUDIT_FILE = "lockstep.json", "defaults_audit.json"
 CONTENTION_SHARE = 0.10  # CPU share of other processes above which a run's timings are flagged

@@ -13,7 +13,6 @@ from scipy import stats
 from benchmark import eval_format as ev
 from benchmark.report.columns import Metric
 
-
 ALPHA = 0.05
 
 

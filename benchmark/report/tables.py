@@ -12,7 +12,6 @@ from benchmark.report.columns import DIGITS_COVERED, MNIST_FID, PRETTY, Metric
 from benchmark.report.stats import (CONFIDENCE, mean_std, number, numeric_values, paired_differences, paired_test,
                                     paired_text, saturated, welch)
 
-
 DIGITS_FID_SHARE, DIGITS_MIN_COVERED = 0.25, 9  # a model draws digits: FID < 25 % of noise's, ≥ 9 digits covered
 REAL_LABEL, NOISE_LABEL = "real training digits (floor)", "uniform noise (ceiling)"
 SATURATED = "saturated"
