@@ -268,3 +268,11 @@ def test_records_of_earlier_plans_without_folders_are_left_out(tmp_path):
     runs.write_json(out / SUITE_FILE, recorded)
     data = collect(out)
     assert "lsgan" not in data.models and len(data.table) == len(MODELS) * len(FRAMEWORKS)
+
+
+def test_cli_as_module(tmp_path):
+    from benchmark.report.__main__ import main
+    out = fabricate_suite(tmp_path / "cli", seeds=(0,), failing=False)
+    assert main([str(out), "--parity-dir", str(tmp_path / "none")]) == 0
+    assert (out / "report.md").is_file() and (out / "summary.csv").is_file()
+    assert main([str(tmp_path / "missing")]) == 2
