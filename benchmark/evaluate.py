@@ -44,30 +44,22 @@ from benchmark.classifier import DEFAULT_WEIGHTS, NUM_CLASSES, file_sha256, load
 from benchmark.data import DataError
 from benchmark.fidelity import (INCEPTION_EXTRACTOR, MNIST_EXTRACTOR, OFFICIAL_INCEPTION_SHA256,
                                 InceptionUnavailable, calculate, reference_images, resolve_inception_weights)
-
-EVAL_FILE, CURVE_FILE, SAMPLES_FILE, EVAL_SAMPLES_DIR = "eval.json", "curve.json", "samples.npz", "eval_samples"
-# eval.json, top level
-KEY_RUN, KEY_MNIST, KEY_INCEPTION, KEY_COVERAGE = "run", "mnist", "inception", "coverage"
-KEY_NUM_SAMPLES, KEY_REFERENCE, KEY_SECONDS, KEY_VERSIONS = "num_samples", "reference", "seconds", "versions"
-# metric blocks
-KEY_FID, KEY_IS_MEAN, KEY_IS_STD = "fid", "is_mean", "is_std"
-KEY_KID_MEAN, KEY_KID_STD, KEY_PRECISION, KEY_RECALL = "kid_mean", "kid_std", "precision", "recall"
-KEY_AVAILABLE, KEY_REASON, KEY_WEIGHTS_SHA256, KEY_OFFICIAL_WEIGHTS = (
-    "available", "reason", "weights_sha256", "official_weights")
-# coverage block
-KEY_HISTOGRAM, KEY_DIGITS_COVERED, KEY_KL_TO_UNIFORM = "histogram", "digits_covered", "kl_to_uniform"
-# curve.json entries
-KEY_STEP, KEY_ELAPSED, KEY_MNIST_FID = "step", "elapsed", "mnist_fid"
+from benchmark.eval_format import (CURVE_FILE, EVAL_FILE, EVAL_SAMPLES_DIR, KEY_AVAILABLE,  # noqa: F401
+                                   KEY_COVERAGE, KEY_DIGITS_COVERED, KEY_ELAPSED, KEY_FID, KEY_HISTOGRAM,
+                                   KEY_INCEPTION, KEY_IS_MEAN, KEY_IS_STD, KEY_KID_MEAN, KEY_KID_STD,
+                                   KEY_KL_TO_UNIFORM, KEY_MNIST, KEY_MNIST_FID, KEY_NUM_SAMPLES,
+                                   KEY_OFFICIAL_WEIGHTS, KEY_PRECISION, KEY_REASON, KEY_RECALL, KEY_REFERENCE,
+                                   KEY_RUN, KEY_SECONDS, KEY_STEP, KEY_VERSIONS, KEY_WEIGHTS_SHA256, SAMPLES_FILE,
+                                   INCEPTION_KEYS, DEFAULT_REFERENCE_COUNT, DEFAULT_REFERENCE_SPLIT)
 
 COVERAGE_MIN_SHARE = 0.01
 MIN_SAMPLES = 4  # on each side: precision/recall's k = 3 nearest neighbours need 4 points
-DEFAULT_REFERENCE_SPLIT, DEFAULT_REFERENCE_COUNT = "test", 10_000
 # our key -> torch-fidelity's key
 MNIST_METRICS = {KEY_FID: torch_fidelity.KEY_METRIC_FID, KEY_IS_MEAN: torch_fidelity.KEY_METRIC_ISC_MEAN,
                  KEY_IS_STD: torch_fidelity.KEY_METRIC_ISC_STD, KEY_KID_MEAN: torch_fidelity.KEY_METRIC_KID_MEAN,
                  KEY_KID_STD: torch_fidelity.KEY_METRIC_KID_STD, KEY_PRECISION: torch_fidelity.KEY_METRIC_PRECISION,
                  KEY_RECALL: torch_fidelity.KEY_METRIC_RECALL}
-INCEPTION_METRICS = {key: MNIST_METRICS[key] for key in (KEY_FID, KEY_IS_MEAN, KEY_IS_STD, KEY_KID_MEAN, KEY_KID_STD)}
+INCEPTION_METRICS = {key: MNIST_METRICS[key] for key in INCEPTION_KEYS}
 NO_INCEPTION_REASON = "skipped on request (--no-inception)"
 
 

@@ -3,27 +3,55 @@
 ``python benchmark/run_all.py --profile NAME`` reads one of these; nothing about a profile lives anywhere else.
 
 * ``smoke``: every model x framework, 960 real images at batch 32 (30 iterations; WGAN and WGAN-GP: 6, of 5
-  critic batches each), 1 seed, 500 samples scored against 2,000 test images. It checks that the whole pipeline runs (CI runs it); its numbers mean nothing.
-* ``quick``: 1 seed, the same fraction of an epoch for every model (so every model sees the same number
-  of real images), sized so that 5 models x 2 frameworks fit in about 30 minutes on 2 CPU cores.
+  critic batches each), 1 seed, 500 samples scored against 2,000 test images. It checks that the whole
+  pipeline runs (CI runs it); its numbers mean nothing.
+* ``quick`` (what ``make bench`` runs without a GPU): the models that draw digits within about 30 minutes on
+  2 CPU cores, 1 seed, two runs at a time with one thread each (PyTorch's OpenMP threads spin-wait, so two
+  threads per run on 2 shared cores would slow every run down: PARITY-NOTES §9). Lengths are set model by model
+  in generator iterations, from these measurements (PyTorch, one thread, 2-core AMD EPYC shared with other jobs;
+  MNIST-FID of 2,000 samples against uniform noise's 2,251 and real training digits' 5.2):
+
+  - vanilla: 32 ms/iteration on a quiet core; 3,000 iterations (95 s) gave FID 303 (13 % of noise's), all 10
+    digits covered, noisy but legible digits. 5,000 leaves a margin (≈ 2.7 min per run).
+  - lsgan: 0.27 s/iteration on a quiet core (1.25 s while the machine was overloaded); 937 iterations (one
+    epoch) gave FID 1,109 (49 % of noise's: grey backgrounds), 10 digits covered — under-trained by the
+    report's verdict; clean digits from about 1,600 iterations; 2,000 gave FID 73.8 (3.3 % of noise's), IS 7.6,
+    all 10 digits covered (≈ 9 min per run on a quiet core).
+  - dcgan: the same network and cost as lsgan; one epoch gave recognisable digits of 9 classes and 400
+    iterations did not (measured by others); clean digits at 1,000 here, and 2,000 gave FID 35.9 (1.6 % of
+    noise's), IS 7.9, all 10 digits covered (0.70 s/iteration while the machine was shared).
+  - Keras (TensorFlow backend) with one thread runs at about PyTorch's speed (29 vs 29 ms vanilla, 275 vs
+    270 ms dcgan), plus ≈ 10-15 s of compilation per run.
+
+  Total on an idle machine: ≈ 2 x (2.7 + 9 + 9) min of training over two cores ≈ 21 min, plus evaluation and
+  the reference rows (≈ 2 min). WGAN and WGAN-GP are left out: a generator iteration costs 5 critic batches
+  (WGAN-GP also a double backward pass), and they need thousands of iterations to draw digits, hours on 2
+  cores; the report names them with the command that runs them. ``--models wgan`` with this profile trains
+  one epoch (187 iterations), which the report marks under-trained.
 * ``full``: 3 seeds, the spec's training length (20 epochs, Lucic et al. 2018), 10,000 scored samples and
   the Inception metrics when their weights are available. Meant for a GPU.
 
-Lengths are given in epochs (possibly fractional) or in iterations; ``train_steps`` turns them into the
-``--steps`` of the training command, with ``benchmark.spec.steps_per_epoch`` (an iteration consumes
-``n_critic`` batches, so WGAN's epoch has a fifth of DCGAN's iterations).
+Lengths are given in iterations (for all models or per model), epochs (possibly fractional) or real images;
+``train_steps`` turns them into the ``--steps`` of the training command. An iteration is one generator update
+and consumes ``n_critic`` batches, so with a length in epochs or images the budget is equal in real images
+(WGAN's epoch has a fifth of DCGAN's iterations) unless ``budget="generator_updates"``.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from benchmark.spec import GANSpec, steps_per_epoch
 
 
 class ProfileError(ValueError):
-    """An unknown profile name; the message lists the valid ones."""
+    """An unknown profile name or budget; the message lists the valid ones."""
+
+
+BUDGET_IMAGES, BUDGET_GENERATOR_UPDATES = "images", "generator_updates"
+BUDGETS = (BUDGET_IMAGES, BUDGET_GENERATOR_UPDATES)
+FULL_COMMAND = "python benchmark/run_all.py --profile full --models {model}"
 
 
 @dataclass(frozen=True)
@@ -36,20 +64,40 @@ class Profile:
     curve_points: int  # evaluation sample sets per run
     grid_points: int  # sample grids per run (the frames of the progress GIF)
     log_points: int  # metric lines per run (the loss plots)
-    steps: int | None = None  # iterations per run; else ``images``, else ``epochs``
+    steps: int | None = None  # iterations per run; else ``model_steps``, else ``images``, else ``epochs``
+    model_steps: dict[str, int] = field(default_factory=dict)  # iterations per run, model by model
     images: int | None = None  # real images per run (an iteration consumes batch_size x n_critic of them)
     epochs: float | None = None  # None with steps and images None: the spec's epochs
+    budget: str = BUDGET_IMAGES  # what ``images``/``epochs`` hold equal across models (see ``train_steps``)
     batch_size: int | None = None  # None: the spec's
     inception: bool = False  # Inception-v3 metrics (they need the weights; on CPU they are slow)
     reference_count: int | None = None  # MNIST test images on the real side (None: all 10,000)
+    models: tuple[str, ...] | None = None  # the models run by default (None: every preset)
+    left_out: dict[str, str] = field(default_factory=dict)  # model -> why this profile does not run it
+    jobs: int = 1  # training processes at a time
+    threads: int | None = None  # CPU threads per training process (None: the frameworks' defaults)
     budget_note: str = ""
 
+    def __post_init__(self):
+        if self.budget not in BUDGETS:
+            raise ProfileError(f"unknown budget {self.budget!r}; valid: {', '.join(BUDGETS)}")
+
     def train_steps(self, spec: GANSpec) -> int:
-        """Generator iterations of one run of ``spec`` under this profile."""
+        """Generator iterations of one run of ``spec`` under this profile.
+
+        A length in epochs or images is held equal across models in real images (``budget="images"``: an
+        iteration of WGAN or WGAN-GP consumes ``n_critic`` = 5 batches, so they make 5x fewer generator
+        updates) or in generator updates (``"generator_updates"``: every model makes as many updates as a
+        model with one critic batch per iteration, so WGAN and WGAN-GP see 5x more images).
+        """
         if self.steps is not None:
             return self.steps
+        if spec.name in self.model_steps:
+            return self.model_steps[spec.name]
         if self.batch_size:
             spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=self.batch_size))
+        if self.budget == BUDGET_GENERATOR_UPDATES:  # count iterations as if each consumed one batch
+            spec = dataclasses.replace(spec, objective=dataclasses.replace(spec.objective, n_critic=1))
         if self.images is not None:
             return max(1, math.ceil(self.images / (spec.training.batch_size * spec.objective.n_critic)))
         epochs = spec.training.epochs if self.epochs is None else self.epochs
@@ -58,9 +106,24 @@ class Profile:
     def length_text(self) -> str:
         if self.steps is not None:
             return f"{self.steps} iterations"
+        if self.model_steps:
+            return "iterations per model: " + ", ".join(f"{m} {s}" for m, s in self.model_steps.items())
         if self.images is not None:
             return f"{self.images} real images"
         return "the spec's epochs" if self.epochs is None else f"{self.epochs:g} epoch(s)"
+
+    def budget_text(self) -> str:
+        """How the training lengths compare across models, for the report and ``--help``."""
+        if self.steps is not None:
+            return ("equal in generator updates (one --steps for every model: WGAN and WGAN-GP consume 5x more "
+                    "real images per update)")
+        if self.model_steps:
+            return "set model by model in generator updates (each chosen so that the model reaches digits)"
+        if self.budget == BUDGET_IMAGES:
+            return ("equal in real images: WGAN and WGAN-GP (5 critic batches per generator update) make 5x fewer "
+                    "generator updates; `--budget generator_updates` gives every model the same number of updates")
+        return ("equal in generator updates: WGAN and WGAN-GP consume 5x more real images; `--budget images` gives "
+                "every model the same number of images")
 
 
 PROFILES: dict[str, Profile] = {}
@@ -77,10 +140,14 @@ register(Profile(
     name="smoke", description="pipeline check: every model x framework, a few iterations, 1 seed",
     seeds=(0,), images=960, batch_size=32, num_samples=500, curve_samples=200, curve_points=2, grid_points=4,
     log_points=8, reference_count=2_000, budget_note="under 5 minutes on 2 CPU cores"))
+QUICK_LEFT_OUT = ("a WGAN needs thousands of generator updates of 5 critic batches each to draw digits: hours on 2 "
+                  "CPU cores; run it with `" + FULL_COMMAND + "`")
 register(Profile(
-    name="quick", description="a short training of every model x framework, 1 seed",
-    seeds=(0,), epochs=0.2, num_samples=2_000, curve_samples=500, curve_points=4, grid_points=6,
-    log_points=20, budget_note="about 30 minutes on 2 CPU cores"))
+    name="quick", description="the models that reach digits on a CPU in minutes, 1 seed, 2 runs at a time",
+    seeds=(0,), model_steps={"vanilla": 5_000, "dcgan": 2_000, "lsgan": 2_000}, epochs=1.0, num_samples=2_000,
+    curve_samples=500, curve_points=4, grid_points=6, log_points=20, models=("vanilla", "dcgan", "lsgan"),
+    left_out={"wgan": QUICK_LEFT_OUT.format(model="wgan"), "wgan-gp": QUICK_LEFT_OUT.format(model="wgan-gp")},
+    jobs=2, threads=1, budget_note="about 25 minutes on 2 idle CPU cores"))
 register(Profile(
     name="full", description="the spec's training length, 3 seeds, 10,000 samples, Inception metrics",
     seeds=(0, 1, 2), epochs=None, num_samples=10_000, curve_samples=2_000, curve_points=20, grid_points=20,

@@ -24,7 +24,7 @@ from benchmark import arguments, executors, runs, suite as suite_lib  # noqa: E4
 from benchmark.data import DataError, load_mnist  # noqa: E402
 from benchmark.frameworks import FRAMEWORKS, KERAS_BACKENDS  # noqa: E402
 from benchmark.locking import LockHeld  # noqa: E402
-from benchmark.profiles import PROFILES, ProfileError, get_profile  # noqa: E402
+from benchmark.profiles import BUDGETS, PROFILES, ProfileError, get_profile  # noqa: E402
 from benchmark.spec import MODEL_NAMES, SpecError, get_spec  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4
@@ -32,7 +32,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 
 
 def _profile_help() -> str:
     return "; ".join(f"{p.name}: {p.description} ({p.length_text()}, {len(p.seeds)} seed(s), "
-                     f"{p.num_samples} samples; {p.budget_note})" for p in PROFILES.values())
+                     f"{p.num_samples} samples; {p.budget_note})"
+                     + (f" [leaves out {', '.join(p.left_out)}]" if p.left_out else "") for p in PROFILES.values())
 
 
 def _framework_help() -> str:
@@ -46,9 +47,8 @@ def parser() -> argparse.ArgumentParser:
         epilog="Profiles: " + _profile_help() + ". Frameworks (keras = keras-<--keras-backend>): "
                + _framework_help() + ".")
     p.add_argument("--profile", default="smoke", choices=tuple(PROFILES), help="suite size (default: smoke)")
-    p.add_argument("--models", default=",".join(MODEL_NAMES),
-                   help=f"comma-separated models (default: all: {','.join(MODEL_NAMES)}); "
-                        "ARCHITECTURE+OBJECTIVE pairs are accepted too")
+    p.add_argument("--models", help=f"comma-separated models (default: the profile's; smoke and full: all of "
+                                     f"{','.join(MODEL_NAMES)}); ARCHITECTURE+OBJECTIVE pairs are accepted too")
     p.add_argument("--frameworks", default="pytorch,keras",
                    help=f"comma-separated, from: pytorch, keras, {', '.join(FRAMEWORKS)} and their short names "
                         "(default: pytorch,keras)")
@@ -56,15 +56,19 @@ def parser() -> argparse.ArgumentParser:
                    help="backend that plain 'keras' means (default: tensorflow)")
     p.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
     p.add_argument("--steps", type=int, help="iterations per run, instead of the profile's training length")
+    p.add_argument("--budget", choices=BUDGETS,
+                   help="hold epoch/image lengths equal across models in real images (WGAN and WGAN-GP then make 5x "
+                        "fewer generator updates) or in generator updates (default: the profile's; full: images)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--out", help="suite folder (default: results/PROFILE)")
     p.add_argument("--resume", action="store_true",
                    help="continue the suite in --out: skip finished runs, continue interrupted or failed ones "
                         "from their last checkpoint")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="training processes at a time (default 1), each on a GPU of its own or on cores of its own; "
-                        "with --executor ray, tasks in flight (default: as many as the cluster fits). More than 1 on "
-                        "one machine perturbs the timings: use it for quality numbers only")
+    p.add_argument("--jobs", type=int,
+                   help="training processes at a time (default: the profile's; quick: 2 with one thread each), each "
+                        "on a GPU of its own or on cores of its own; with --executor ray, tasks in flight (default: "
+                        "as many as the cluster fits). More than 1 on one machine shares it: compare timings only "
+                        "within one suite")
     p.add_argument("--executor", choices=executors.EXECUTORS, default="local",
                    help="where the training and evaluation processes run: this machine (default), or Ray tasks")
     p.add_argument("--ray-address", help="with --executor ray: the cluster to join (e.g. HEAD_IP:6379; default: "
@@ -72,8 +76,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-mixed-devices", action="store_true",
                    help="report even when the runs' timings come from different device models")
     p.add_argument("--threads", type=int,
-                   help="CPU threads of every run's thread pools, the same for every framework (default: cores // "
-                        "jobs); set through OMP/MKL/TF variables and XLA flags, and recorded in each config.json")
+                   help="CPU threads of every training run's thread pools, the same for every framework (default: "
+                        "the profile's, else cores // jobs; quick: 1); set through OMP/MKL/TF variables and XLA "
+                        "flags, and recorded in each config.json")
     p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the user cache)")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels in every run")
     inception = p.add_mutually_exclusive_group()
@@ -110,24 +115,29 @@ def options_from(args: argparse.Namespace) -> suite_lib.SuiteOptions:
         if args.steps < 1:
             raise suite_lib.SuiteError("--steps must be at least 1")
         profile = dataclasses.replace(profile, steps=args.steps, images=None, epochs=None)
-    models = [name.strip() for name in args.models.split(",") if name.strip()]
+    if args.budget:
+        profile = dataclasses.replace(profile, budget=args.budget)
+    jobs = profile.jobs if args.jobs is None else args.jobs
+    threads = profile.threads if args.threads is None else args.threads
+    if threads is not None and threads < 1:
+        raise suite_lib.SuiteError("--threads must be at least 1")
+    chosen = args.models or ",".join(profile.models or MODEL_NAMES)
+    models = [name.strip() for name in chosen.split(",") if name.strip()]
     if not models:
         raise suite_lib.SuiteError("--models: empty")
     for model in models:
         get_spec(model)
-    if args.jobs < 1:
+    if jobs < 1:
         raise suite_lib.SuiteError("--jobs must be at least 1")
     if args.ray_address and args.executor != "ray":
         raise suite_lib.SuiteError("--ray-address needs --executor ray")
-    if args.threads is not None and args.threads < 1:
-        raise suite_lib.SuiteError("--threads must be at least 1")
     _check_environment(args)
     return suite_lib.SuiteOptions(
         out=Path(args.out or f"results/{profile.name}"), profile=profile, models=list(dict.fromkeys(models)),
         frameworks=suite_lib.parse_frameworks(args.frameworks, args.keras_backend),
         seeds=_int_list(args.seeds, "seeds") if args.seeds else list(profile.seeds), device=args.device,
-        jobs=args.jobs, resume=args.resume, data_dir=args.data_dir, deterministic=args.deterministic,
-        inception=args.inception, executor=args.executor, ray_address=args.ray_address, threads=args.threads)
+        jobs=jobs, resume=args.resume, data_dir=args.data_dir, deterministic=args.deterministic,
+        inception=args.inception, executor=args.executor, ray_address=args.ray_address, threads=threads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,8 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     if options.jobs > 1 and options.executor == "local":
-        print(f"warning: --jobs {options.jobs}: runs share the machine, so the timings are not comparable",
-              file=sys.stderr)
+        print(f"note: {options.jobs} training processes at a time, {options.thread_count} thread(s) each: they "
+              f"share the machine, so compare timings only within this suite", file=sys.stderr)
+    for model, reason in options.profile.left_out.items():
+        if model not in options.models:
+            print(f"note: profile {options.profile.name} leaves out {model}: {reason}", file=sys.stderr)
     try:
         suite = suite_lib.Suite(options)
     except executors.ExecutorError as error:

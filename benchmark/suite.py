@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from benchmark import executors, runs
+from benchmark.eval_format import REFERENCES_DIR
 from benchmark.frameworks import Framework, FrameworkError, by_name, get_framework
 from benchmark.locking import FolderLock
 from benchmark.profiles import Profile, every
@@ -44,6 +45,7 @@ CHECKPOINT_MIN_EVERY = 100  # iterations; an interrupted run also checkpoints wh
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 EVALUATE_MODULE = "benchmark.evaluate"
+REFERENCES_MODULE = "benchmark.references"
 
 # Run statuses: those of the run-folder contract, plus runs the suite never got to.
 PENDING = "pending"
@@ -162,12 +164,28 @@ def eval_command(run_dirs: list[Path], options: SuiteOptions, curve_only: bool =
     return command
 
 
+def references_command(options: SuiteOptions) -> list[str]:
+    """The reference rows (real training digits, uniform noise) at the runs' sample count, once per suite."""
+    profile = options.profile
+    command = [options.python, "-m", REFERENCES_MODULE, str(Path(options.out) / REFERENCES_DIR),
+               "--num-samples", str(profile.num_samples)]
+    inception = profile.inception if options.inception is None else options.inception
+    if not inception:
+        command.append("--no-inception")
+    if profile.reference_count:
+        command += ["--reference-count", str(profile.reference_count)]
+    if options.data_dir:
+        command += ["--data-dir", options.data_dir]
+    return command
+
+
 def child_env(run: PlannedRun | None, options: SuiteOptions) -> dict[str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     if run is not None and run.backend:
         env["KERAS_BACKEND"] = run.backend
-    env.update(thread_env(options.thread_count, env))  # every framework the same count, set before it starts
+    if run is not None:  # training only (every framework the same count, set before it starts); the
+        env.update(thread_env(options.thread_count, env))  # evaluation, alone afterwards, uses the machine
     return env
 
 
@@ -412,6 +430,12 @@ class Suite:
             self.save(state="running")
             self.say(f"evaluated {len(todo) - len(failed)}/{len(todo)} run(s) in {_duration(seconds)}"
                      + (f"; failed: {', '.join(failed)}" if failed else ""))
+        if not self.stop.is_set():  # cached by sample count: a resumed suite does not score them again
+            self.say("scoring the reference rows (real training digits, uniform noise) ...")
+            code = self._spawn(references_command(self.options), child_env(None, self.options),
+                               self.out / "logs" / "references.log")
+            if code != 0:
+                self.say(f"reference rows failed ({describe_exit(code)}); see {self.out / 'logs' / 'references.log'}")
 
     def _evaluate_group(self, names: list[str], curve_only: bool, log_path: Path) -> list[str]:
         """One evaluation process for ``names``; returns those left without their scores."""

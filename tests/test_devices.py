@@ -4,7 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmark import devices, report, runs
+from benchmark import devices, runs
+from benchmark.report import build as report_build
+from benchmark.report.__main__ import main as report_main
 from test_report import fabricate_suite  # the report's fabricated run folders
 
 
@@ -24,8 +26,8 @@ def test_report_cli_refuses_mixed_devices_and_writes_them_when_allowed(tmp_path,
     config["environment"]["device_name"] = "NVIDIA H100"
     runs.write_json(config_path, config)
 
-    assert report.main([str(out)]) == 1
+    assert report_main([str(out)]) == 1
     assert "2 device models (NVIDIA H100: dcgan-pytorch-seed0; Test CPU: " in capsys.readouterr().err
-    assert not (out / report.REPORT_MD).exists()
-    assert report.main([str(out), devices.ALLOW_FLAG]) == 0
-    assert "**Mixed devices**" in (out / report.REPORT_MD).read_text()
+    assert not (out / report_build.REPORT_MD).exists()
+    assert report_main([str(out), devices.ALLOW_FLAG]) == 0
+    assert "**Mixed devices**" in (out / report_build.REPORT_MD).read_text()

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from benchmark import frameworks as fw
-from benchmark import report, suite
+from benchmark import suite
+from benchmark.report import collect as report_collect, columns as report_columns
 from benchmark.profiles import get_profile
 
 
@@ -70,14 +71,14 @@ def test_the_suite_names_runs_by_mode_and_passes_it_on(tmp_path):
 
 
 def test_the_report_labels_runs_from_the_registry():
-    assert report.framework_label({"framework": "pytorch", "environment": {"execution_mode": "compile"}}) == \
+    assert report_collect.framework_label({"framework": "pytorch", "environment": {"execution_mode": "compile"}}) == \
         "pytorch-compile"
-    assert report.framework_label({"framework": "pytorch", "environment": {}}) == "pytorch"
-    assert report.framework_label({"framework": "keras", "backend": "jax"}) == "keras-jax"
-    assert report.framework_label({"framework": "keras", "backend": "tensorflow",
+    assert report_collect.framework_label({"framework": "pytorch", "environment": {}}) == "pytorch"
+    assert report_collect.framework_label({"framework": "keras", "backend": "jax"}) == "keras-jax"
+    assert report_collect.framework_label({"framework": "keras", "backend": "tensorflow",
                                    "environment": {"execution_mode": "graph"}}) == "keras-tf-graph"
-    assert report.COLORS["pytorch"] == fw.FRAMEWORKS["pytorch-eager"].color
-    assert report.PRETTY["keras-tf-graph"] == "Keras (TensorFlow graph)"
+    assert report_columns.COLORS["pytorch"] == fw.FRAMEWORKS["pytorch-eager"].color
+    assert report_columns.PRETTY["keras-tf-graph"] == "Keras (TensorFlow graph)"
 
 
 def test_run_all_help_lists_every_registered_label(monkeypatch):

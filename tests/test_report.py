@@ -11,8 +11,11 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from benchmark import evaluate as ev
+from benchmark import eval_format as ev
 from benchmark import report, runs
+from benchmark.report import columns, sections, tables
+from benchmark.report import stats as report_stats
+from benchmark.report.collect import collect
 from benchmark.suite import RUNS_DIR, SUITE_FILE
 
 MODELS = ("dcgan", "wgan")
@@ -110,11 +113,11 @@ def built(tmp_path_factory):
     parity = tmp_path_factory.mktemp("parity")
     per_step = [{"step": s, "d_loss_abs_diff": 1e-7 * s, "g_loss_abs_diff": 2e-7 * s, "generator_rel_diff": 1e-6 * s}
                 for s in range(1, 6)]
-    (parity / report.LOCKSTEP_FILE).write_text(json.dumps(
+    (parity / sections.LOCKSTEP_FILE).write_text(json.dumps(
         {"model": "dcgan", "steps": 5, "batch_size": 16, "seed": 0, "note": "floating-point order only",
          "torch_losses": [], "backends": {"tensorflow": {"keras_losses": [], "per_step": per_step},
                                           "jax": {"keras_losses": [], "per_step": per_step}}}))
-    (parity / report.DEFAULTS_AUDIT_FILE).write_text(json.dumps(
+    (parity / sections.DEFAULTS_AUDIT_FILE).write_text(json.dumps(
         {"versions": {"torch": "2.x"},
          "padding": {"rows": [{"kind": "conv", "kernel": 5, "keras_same_max_abs_diff": 3.0,
                                "keras_explicit_max_abs_diff": 0.0}], "neutralised_by": "explicit padding"},
@@ -157,12 +160,12 @@ def test_tables_state_means_seeds_and_welch(built):
     markdown = paths["markdown"].read_text()
     assert "Welch" in markdown
     # wgan: PyTorch has 3 seeds (23, 24, 25), Keras 2 completed ones (20, 21); the failed/diverged are excluded.
-    table = report.comparison_table(report.collect(out), "wgan", report.QUALITY)
+    table = tables.comparison_table(collect(out), "wgan", columns.QUALITY)
     fid_row = table[table["metric"].str.startswith("MNIST-FID")].iloc[0]
     assert fid_row["PyTorch (n=3)"] == "24 ± 1"
     assert fid_row["Keras (TensorFlow) (n=2)"].startswith("20.5 ± 0.71")
     expected = stats.ttest_ind([23, 24, 25], [20, 21], equal_var=False).pvalue
-    assert f"p = {expected:.3g}" in fid_row.iloc[-1]
+    assert f"p = {expected:.3g}" in fid_row["Welch t-test Keras (TensorFlow) vs PyTorch"]
 
 
 def test_inception_unavailable_is_stated_not_zero(built):
@@ -187,7 +190,7 @@ def test_parity_section(built):
     markdown = paths["markdown"].read_text()
     assert "parity_drift.png" in markdown and "BatchNorm momentum in PyTorch's convention" in markdown
     assert "Keras (jax) vs PyTorch" in markdown and "keras_same_max_abs_diff" in markdown
-    drift = report.lockstep_table({"backends": {"tensorflow": {"per_step": [
+    drift = tables.lockstep_table({"backends": {"tensorflow": {"per_step": [
         {"step": 1, "g_loss_abs_diff": 1.0}, {"step": 5, "g_loss_abs_diff": 3.0}, {"step": 9, "g_loss_abs_diff": 2.0}]}}})
     assert list(drift["iteration"]) == [1, 9] and list(drift["g_loss_abs_diff"]) == [1.0, 2.0]
 
@@ -203,11 +206,73 @@ def test_single_seed_says_not_applicable(tmp_path):
 
 @pytest.mark.parametrize("values, expected", [([], "—"), ([3.0], "3"), ([1.0, 3.0], "2 ± 1.4")])
 def test_mean_std(values, expected):
-    assert report.mean_std(np.array(values)) == expected
+    assert report_stats.mean_std(np.array(values)) == expected
 
 
 def test_welch_edge_cases():
-    assert report.welch(np.array([1.0]), np.array([1.0, 2.0]))[0] is None
-    assert report.welch(np.array([1.0, 1.0]), np.array([1.0, 1.0]))[0] == 1.0
-    p, text = report.welch(np.array([1.0, 1.1, 0.9]), np.array([5.0, 5.1, 4.9]))
-    assert p < report.ALPHA and "significant" in text
+    assert report_stats.welch(np.array([1.0]), np.array([1.0, 2.0]))[0] is None
+    assert report_stats.welch(np.array([1.0, 1.0]), np.array([1.0, 1.0]))[0] == 1.0
+    p, text = report_stats.welch(np.array([1.0, 1.1, 0.9]), np.array([5.0, 5.1, 4.9]))
+    assert p < report_stats.ALPHA and "significant" in text
+
+
+def _write_references(out: Path, real_fid: float, noise_fid: float, num_samples: int = 500) -> None:
+    real = _eval_json(real_fid, "", "", 0)
+    noise = _eval_json(noise_fid, "", "", 0)
+    noise[ev.KEY_COVERAGE][ev.KEY_DIGITS_COVERED] = 4
+    noise[ev.KEY_MNIST][ev.KEY_RECALL] = 0.0
+    runs.write_json(out / ev.REFERENCES_DIR / ev.reference_file_name(num_samples, 10_000),
+                    {ev.KEY_NUM_SAMPLES: num_samples, ev.KEY_SETS: {ev.REFERENCE_REAL: real, ev.REFERENCE_NOISE: noise}})
+
+
+def test_reference_rows_saturation_paired_and_verdict(tmp_path):
+    out = fabricate_suite(tmp_path / "refs", seeds=(0, 1), failing=False)
+    # FIDs: PyTorch 23, 24 (mean 23.5 = 26 % of 90), Keras 20, 21 (20.5 = 23 % of 90); precision 0.7 everywhere.
+    _write_references(out, real_fid=5.0, noise_fid=90.0)
+    recorded = runs.read_json(out / SUITE_FILE)
+    recorded["profile"] |= {"left_out": {"wgan-gp": "too slow on a CPU", "dcgan": "not left out: it ran"},
+                            "epochs": None, "budget": "generator_updates"}
+    runs.write_json(out / SUITE_FILE, recorded)
+    data = collect(out)
+    table = tables.comparison_table(data, "dcgan", columns.QUALITY, with_references=True).set_index("metric")
+    assert table.loc["MNIST-FID ↓", tables.REAL_LABEL] == "5" and table.loc["MNIST-FID ↓", tables.NOISE_LABEL] == "90"
+    assert "precision (MNIST features) ↑ (saturated)" in table.index  # noise's precision equals the real one
+    assert "recall (MNIST features) ↑" in table.index
+    versus = "Keras (TensorFlow) − PyTorch"
+    assert table.loc["MNIST-FID ↓", f"paired Δ {versus}: mean [95 % CI]"] == "-3 [-3, -3]; per seed 0: -3, 1: -3"
+    assert table.loc["MNIST-FID ↓", f"paired test {versus}"] == "paired t: p ≈ 0 (the same difference every seed)"
+    markdown = report.build_report(out, tmp_path / "no-parity")["markdown"].read_text()
+    section = markdown.split("## Model `dcgan`", 1)[1].split("## Model `wgan`")[0]
+    assert "PyTorch: **under-trained** — MNIST-FID 23.5 is 26% of uniform noise's 90" in section
+    assert "Keras (TensorFlow): digits (MNIST-FID 20.5 = 23% of noise's, 10 digits covered)" in section
+    assert "`python benchmark/run_all.py --profile full --models dcgan`" in section
+    assert "Wilcoxon" in markdown and "bootstrap" in markdown
+    assert "Left out of this profile: **wgan-gp** — too slow on a CPU." in markdown
+    assert "not left out" not in markdown  # a model that ran is not listed as left out
+    assert "Training budget across models: equal in generator updates" in markdown
+
+
+def test_without_reference_rows_the_report_says_how_to_compute_them(built):
+    out, paths = built
+    markdown = paths["markdown"].read_text()
+    assert "No reference rows were found" in markdown and "python -m benchmark.references" in markdown
+    assert tables.REAL_LABEL not in markdown
+
+
+def test_records_of_earlier_plans_without_folders_are_left_out(tmp_path):
+    out = fabricate_suite(tmp_path / "old", seeds=(0,), failing=False)
+    recorded = runs.read_json(out / SUITE_FILE)
+    recorded["runs"]["lsgan-pytorch-seed0"] = {"name": "lsgan-pytorch-seed0", "model": "lsgan", "framework": "pytorch",
+                                               "seed": 0, "run_dir": f"{RUNS_DIR}/lsgan-pytorch-seed0",
+                                               "status": "completed"}
+    runs.write_json(out / SUITE_FILE, recorded)
+    data = collect(out)
+    assert "lsgan" not in data.models and len(data.table) == len(MODELS) * len(FRAMEWORKS)
+
+
+def test_cli_as_module(tmp_path):
+    from benchmark.report.__main__ import main
+    out = fabricate_suite(tmp_path / "cli", seeds=(0,), failing=False)
+    assert main([str(out), "--parity-dir", str(tmp_path / "none")]) == 0
+    assert (out / "report.md").is_file() and (out / "summary.csv").is_file()
+    assert main([str(tmp_path / "missing")]) == 2

@@ -52,7 +52,7 @@ def test_help_as_script_and_module():
         shown = subprocess.run([*command, "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
         assert shown.returncode == 0
         for flag in ("--profile", "--models", "--frameworks", "--keras-backend", "--seeds", "--device", "--out",
-                     "--resume", "--jobs"):
+                     "--resume", "--jobs", "--threads", "--budget"):
             assert flag in shown.stdout
 
 
@@ -92,9 +92,42 @@ def test_profiles_cover_the_issue():
     assert len(full.seeds) >= 3 and full.epochs is None and full.num_samples == 10_000 and full.inception
     spec = get_spec("dcgan")
     assert full.train_steps(spec) == spec.training.epochs * (60_000 // 64)
-    # Same fraction of an epoch for every model: WGAN's iterations consume 5 batches each.
-    assert quick.train_steps(get_spec("wgan")) == pytest.approx(quick.train_steps(spec) / 5, abs=1)
+    # The spec's budget is equal in images: WGAN's iterations consume 5 batches each.
+    assert full.budget == "images" and full.train_steps(get_spec("wgan")) == 20 * (937 // 5)
     assert set(PROFILES) == {"smoke", "quick", "full"}
+
+
+def test_quick_runs_the_models_that_reach_digits_two_at_a_time_with_one_thread():
+    quick = get_profile("quick")
+    assert quick.jobs == 2 and quick.threads == 1
+    assert set(quick.models) | set(quick.left_out) == set(MODEL_NAMES)
+    assert not set(quick.models) & set(quick.left_out)
+    assert all("--profile full --models" in reason for reason in quick.left_out.values())
+    # at least one epoch for the convolutional models (937 iterations gave digits of 9 classes)
+    assert all(quick.train_steps(get_spec(m)) >= 937 for m in ("dcgan", "lsgan"))
+    assert quick.train_steps(get_spec("wgan")) == 937 // 5  # asked for explicitly: one epoch
+
+
+def test_budget_in_generator_updates_gives_wgan_as_many_updates():
+    import dataclasses
+    full = dataclasses.replace(get_profile("full"), budget="generator_updates")
+    assert full.train_steps(get_spec("wgan")) == full.train_steps(get_spec("dcgan")) == 20 * 937
+    assert "generator updates" in full.budget_text() and "5x more" in full.budget_text()
+    with pytest.raises(ValueError, match="unknown budget"):
+        dataclasses.replace(full, budget="flops")
+
+
+def test_options_take_the_profile_defaults_and_the_overrides():
+    from benchmark import run_all as run_all_module
+    options = run_all_module.options_from(run_all_module.parser().parse_args(["--profile", "quick"]))
+    assert options.models == list(get_profile("quick").models) and options.jobs == 2 and options.threads == 1
+    options = run_all_module.options_from(run_all_module.parser().parse_args(
+        ["--profile", "quick", "--models", "wgan", "--jobs", "1", "--threads", "2", "--budget", "generator_updates"]))
+    assert options.models == ["wgan"] and options.jobs == 1 and options.threads == 2
+    assert options.profile.train_steps(get_spec("wgan")) == 937
+    run = suite.plan(options)[0]
+    env = suite.child_env(run, options)
+    assert all(env[name] == "2" for name in suite.THREAD_VARIABLES)
 
 
 def test_exit_statuses(tmp_path):

@@ -1,0 +1,104 @@
+"""Reference rows: what the metrics give for real digits (the floor) and for uniform noise (the ceiling) at the
+runs' sample count, with the same extractor and the same test reference as the runs.
+
+    python -m benchmark.references OUT/references --num-samples N [--reference-count M] [--no-inception]
+                                   [--data-dir DIR]
+
+FID, KID and precision/recall depend on the sample count (PARITY-NOTES §8: real training digits vs the test
+set give FID ≈ 3 at 10k but ≈ 32 at 500), so a run's number means something only next to these two rows:
+
+* ``real_train``: a seeded sample (``SAMPLE_SEED``) of N MNIST *training* images, scored against the test
+  reference like a run's samples: the best a generator can do at this N;
+* ``uniform_noise``: N images of independent uniform pixels in [0, 255] (same seed): what a generator that learnt
+  nothing scores.
+
+One file per (N, reference count), ``eval_format.reference_file_name``; an existing file scored with the same
+classifier is reused (the suite calls this once per suite). The file holds ``{num_samples, reference,
+sample_seed, sets: {real_train: <eval.json without run>, uniform_noise: ...}}``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.classifier import DEFAULT_WEIGHTS, file_sha256
+from benchmark.data import DataError, load_mnist
+from benchmark.eval_format import (DEFAULT_REFERENCE_COUNT, DEFAULT_REFERENCE_SPLIT, KEY_NUM_SAMPLES, KEY_REFERENCE,
+                                   KEY_SAMPLE_SEED, KEY_SETS, KEY_VERSIONS, REFERENCE_NOISE, REFERENCE_REAL,
+                                   reference_file_name)
+from benchmark.evaluate import evaluate_images
+
+SAMPLE_SEED = 20_260_113
+
+
+def reference_sets(num_samples: int, data_dir: str | os.PathLike | None = None,
+                   seed: int = SAMPLE_SEED) -> dict[str, np.ndarray]:
+    """uint8 [N, 28, 28] images of both reference sets: seeded training digits and uniform noise."""
+    train = load_mnist("train", data_dir)[0]
+    if not 0 < num_samples <= len(train):
+        raise DataError(f"--num-samples {num_samples} is outside 1..{len(train)}")
+    rng = np.random.default_rng(seed)
+    real = train[np.sort(rng.choice(len(train), num_samples, replace=False))]
+    noise = rng.integers(0, 256, size=(num_samples, 28, 28), dtype=np.uint8)
+    return {REFERENCE_REAL: real, REFERENCE_NOISE: noise}
+
+
+def _cached(path: Path, classifier_sha: str) -> dict | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    sets = value.get(KEY_SETS, {})
+    if all(sets.get(name, {}).get(KEY_VERSIONS, {}).get("mnist_classifier_sha256") == classifier_sha
+           for name in (REFERENCE_REAL, REFERENCE_NOISE)):
+        return value
+    return None
+
+
+def compute_references(out_dir: str | os.PathLike, num_samples: int, *,
+                       reference_count: int = DEFAULT_REFERENCE_COUNT, inception: bool = False,
+                       data_dir: str | os.PathLike | None = None, force: bool = False) -> tuple[Path, dict]:
+    """Score both reference sets (or reuse the file already there); returns the file and its contents."""
+    path = Path(out_dir) / reference_file_name(num_samples, reference_count)
+    if not force and (cached := _cached(path, file_sha256(DEFAULT_WEIGHTS))) is not None:
+        return path, cached
+    sets = {name: evaluate_images(images, inception=inception, reference_split=DEFAULT_REFERENCE_SPLIT,
+                                  reference_count=reference_count, data_dir=data_dir)
+            for name, images in reference_sets(num_samples, data_dir).items()}
+    value = {KEY_NUM_SAMPLES: num_samples, KEY_REFERENCE: sets[REFERENCE_REAL][KEY_REFERENCE],
+             KEY_SAMPLE_SEED: SAMPLE_SEED, KEY_SETS: sets}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(value, indent=2) + "\n")
+    temporary.replace(path)
+    return path, value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmark.references", description=__doc__.split("\n")[0])
+    parser.add_argument("out_dir", help="folder of the reference files (a suite uses OUT/references)")
+    parser.add_argument("--num-samples", type=int, required=True, help="images per reference set: the runs' count")
+    parser.add_argument("--reference-count", type=int, default=DEFAULT_REFERENCE_COUNT)
+    parser.add_argument("--no-inception", action="store_true", help="skip the Inception metrics")
+    parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR or the user cache)")
+    parser.add_argument("--force", action="store_true", help="score again even when the file exists")
+    args = parser.parse_args(argv)
+    try:
+        path, value = compute_references(args.out_dir, args.num_samples, reference_count=args.reference_count,
+                                         inception=not args.no_inception, data_dir=args.data_dir, force=args.force)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    fids = {name: block["mnist"]["fid"] for name, block in value[KEY_SETS].items()}
+    print(f"{path}: MNIST-FID real training digits {fids[REFERENCE_REAL]:.2f}, uniform noise "
+          f"{fids[REFERENCE_NOISE]:.1f} ({args.num_samples} samples)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""``build_report``: the whole report of one suite folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmark import devices, runs
+from benchmark.profiles import FULL_COMMAND
+from benchmark.report import plots as figures
+from benchmark.report.collect import SuiteData, collect
+from benchmark.report.columns import (ALL_RUNS_COLUMNS, INCEPTION_COLUMNS, QUALITY, SPEED, SUMMARY_COLUMNS,
+                                      Metric)
+from benchmark.report.document import Document
+from benchmark.report.sections import (DEFAULT_PARITY_DIR, environment_section, inception_note, parity_section,
+                                       problems_section, reading_section, setup_section)
+from benchmark.report.tables import comparison_table, verdict
+REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR = "report.md", "report.html", "summary.csv", "plots"
+
+
+def build_report(out: str | Path, parity_dir: str | Path | None = None,
+                 allow_mixed_devices: bool = False) -> dict[str, Path]:
+    """Write report.md, report.html, summary.csv and plots/ in ``out``; return their paths. Raises
+    ``devices.MixedDevicesError`` when the timings come from several device models, unless allowed."""
+    out = Path(out)
+    data = collect(out)
+    device_models = devices.check(data.table, allow_mixed_devices)
+    plots = out / PLOTS_DIR
+    plots.mkdir(parents=True, exist_ok=True)
+    for old in list(plots.glob("*.png")) + list(plots.glob("*.gif")):
+        old.unlink()
+    summary = data.table.reindex(columns=[c for c in SUMMARY_COLUMNS if c in data.table]
+                                 + [c for c in data.table.columns if c not in SUMMARY_COLUMNS and c != "log_tail"])
+    summary.to_csv(out / SUMMARY_CSV, index=False)
+
+    profile = data.suite.get("profile", {}).get("name", out.name)
+    doc = Document(out)
+    doc.heading(1, f"GAN benchmark on MNIST: PyTorch vs Keras 3 — profile `{profile}`")
+    counts = data.table["status"].value_counts().to_dict() if len(data.table) else {}
+    doc.text(f"{len(data.table)} runs: " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none")
+             + f". One row per run in [`{SUMMARY_CSV}`]({SUMMARY_CSV}); "
+               "regenerate with `python -m benchmark.report " + out.as_posix() + "`.")
+    if profile == "smoke":
+        doc.text("**Smoke profile**: a few iterations per run to check the pipeline; the numbers say nothing "
+                 "about the models or the frameworks.")
+    environment_section(doc, data)
+    if len(device_models) > 1:
+        doc.text(f"**Mixed devices** ({devices.ALLOW_FLAG}): the timings come from {len(device_models)} device "
+                 f"models ({', '.join(device_models)}); compare them only within one model (`device_name`, `node` "
+                 f"in [`{SUMMARY_CSV}`]({SUMMARY_CSV})).")
+    setup_section(doc, data)
+
+    reading_section(doc, data)
+    note = inception_note(data)
+    if note:
+        doc.text(note)
+
+    doc.heading(2, "Overview")
+    doc.image(figures.plot_fid_bars(data, plots / "fid.png"),
+              "Final MNIST-FID per model and framework (mean ± std over seeds)")
+    doc.image(figures.plot_throughput(data, plots / "throughput.png"),
+              "Throughput, time per iteration and compile time per model and framework (mean ± std over seeds)")
+
+    for model in data.models:
+        quality = tuple(m for m in QUALITY if not (m.column in INCEPTION_COLUMNS and note))
+        model_section(doc, data, model, quality, plots)
+
+    parity_section(doc, Path(parity_dir) if parity_dir else DEFAULT_PARITY_DIR, plots)
+    problems_section(doc, data)
+
+    doc.heading(2, "All runs")
+    columns = [c for c in ALL_RUNS_COLUMNS if c in data.table]
+    doc.table(data.table[columns])
+
+    paths = {"markdown": out / REPORT_MD, "html": out / REPORT_HTML, "csv": out / SUMMARY_CSV, "plots": plots}
+    runs.atomic_write(paths["markdown"], lambda f: f.write(doc.markdown()), mode="w")
+    runs.atomic_write(paths["html"], lambda f: f.write(doc.html(f"GAN benchmark — {profile}")), mode="w")
+    return paths
+
+
+def model_section(doc: Document, data: SuiteData, model: str, quality: tuple[Metric, ...], plots: Path) -> None:
+    """One model: quality with the reference columns and the verdict, speed, samples, curves, losses, progress."""
+    doc.heading(2, f"Model `{model}`")
+    doc.heading(3, "Quality")
+    doc.table(comparison_table(data, model, quality, with_references=True))
+    phrases, under = verdict(data, model)
+    if phrases:
+        doc.text("**Verdict**: " + "; ".join(phrases) + "."
+                 + (f" Train it properly with `{FULL_COMMAND.format(model=model)}`." if under else ""))
+    doc.heading(3, "Speed")
+    doc.table(comparison_table(data, model, SPEED))
+    doc.image(figures.plot_sample_grids(data, model, plots / f"samples_{model}.png"),
+              f"{model}: samples from the same evaluation noise (PyTorch | Keras)")
+    doc.image(figures.plot_curves(data, model, plots / f"curves_{model}.png"),
+              f"{model}: MNIST-FID against iterations and against training seconds")
+    doc.image(figures.plot_losses(data, model, plots / f"losses_{model}.png"), f"{model}: D and G losses")
+    doc.image(figures.progress_gif(data, model, plots / f"progress_{model}.gif"),
+              f"{model}: training progress (the first 32 evaluation noise vectors)")

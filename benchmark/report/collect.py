@@ -1,0 +1,193 @@
+"""Reading a suite folder into one table: a row per run (``suite.json`` records and run folders), plus the
+reference rows. Reads files only; no framework is imported."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark import eval_format as ev
+from benchmark import runs
+from benchmark.profiles import Profile
+from benchmark.frameworks import FrameworkError, find
+from benchmark.report.columns import (COMPILE_SECONDS, DIGITS_COVERED, FRAMEWORK_ORDER, IMAGES_PER_SECOND, INCEPTION,
+                                      KL_TO_UNIFORM, MNIST, NUM_SAMPLES_SCORED, OTHER_CPU_SHARE, SETUP_SECONDS,
+                                      STARTUP_SECONDS, STEADY_MS_PER_STEP, TRAIN_SECONDS, WARMUP_SECONDS)
+from benchmark.suite import RUNS_DIR, SUITE_FILE
+
+
+def read_json(path: Path, default=None):
+    try:
+        return json.loads(path.read_text()) if path.is_file() else default
+    except (json.JSONDecodeError, OSError):
+        return default
+
+
+def framework_label(config: dict) -> str:
+    """The registry's run name (``pytorch``, ``pytorch-compile``, ``keras-<backend>``, ...) from a config.json."""
+    framework = config.get("framework") or ""
+    if framework.startswith("keras") or framework in ("tensorflow", "tensorflow_impl"):
+        family = "keras"
+        backend = config.get("backend") or (framework[len("keras-"):] if framework.startswith("keras-") else "tensorflow")
+    else:
+        family, backend = framework, None
+    try:
+        return find(family, backend, (config.get("environment") or {}).get("execution_mode")).name
+    except FrameworkError:
+        return framework
+
+
+def _sum(*values) -> float | None:
+    numbers = [v for v in values if isinstance(v, (int, float))]
+    return float(sum(numbers)) if numbers else None
+
+
+def _get(block: dict | None, key: str):
+    value = (block or {}).get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def eval_columns(evaluation: dict) -> dict:
+    """The summary columns of one eval.json (or one reference set, which has the same blocks)."""
+    mnist, inception = evaluation.get(ev.KEY_MNIST), evaluation.get(ev.KEY_INCEPTION) or {}
+    cover = evaluation.get(ev.KEY_COVERAGE) or {}
+    return {
+        NUM_SAMPLES_SCORED: evaluation.get(ev.KEY_NUM_SAMPLES),
+        **{column: _get(mnist, key) for key, column in MNIST.items()},
+        "inception_available": bool(inception.get(ev.KEY_AVAILABLE)) if evaluation else None,
+        "inception_reason": inception.get(ev.KEY_REASON),
+        "inception_official_weights": inception.get(ev.KEY_OFFICIAL_WEIGHTS),
+        **{column: _get(inception, key) if inception.get(ev.KEY_OFFICIAL_WEIGHTS) else None
+           for key, column in INCEPTION.items()},
+        DIGITS_COVERED: _get(cover, ev.KEY_DIGITS_COVERED),
+        KL_TO_UNIFORM: _get(cover, ev.KEY_KL_TO_UNIFORM),
+    }
+
+
+def run_row(run_dir: Path, record: dict | None) -> dict:
+    """One summary.csv row from a run folder and the suite's record of it (either may be incomplete)."""
+    record = record or {}
+    config = read_json(run_dir / runs.CONFIG, {})
+    timing = read_json(run_dir / runs.TIMING, {})
+    result = read_json(run_dir / runs.RESULT, {})
+    evaluation = read_json(run_dir / ev.EVAL_FILE, {})
+    curve = read_json(run_dir / ev.CURVE_FILE, [])
+    environment = config.get("environment", {})
+    per_step = timing.get("steady_seconds_per_step")
+    status = record.get("status") or result.get("status") or "unknown"
+    row = {
+        "run": record.get("name") or run_dir.name,
+        "model": record.get("model") or config.get("model"),
+        "framework": record.get("framework") or framework_label(config),
+        "seed": record.get("seed", config.get("seed")),
+        "status": status,
+        "exit_code": record.get("exit_code", result.get("exit_code")),
+        "exit": record.get("exit"),
+        "steps_planned": record.get("steps") or config.get("steps"),
+        "steps_done": result.get("step"),
+        "epochs": config.get("epochs"),
+        "batch_size": config.get("batch_size"),
+        TRAIN_SECONDS: timing.get("train_seconds"),
+        SETUP_SECONDS: timing.get("setup_seconds"),
+        COMPILE_SECONDS: environment.get("compile_seconds"),
+        WARMUP_SECONDS: timing.get("warmup_seconds"),
+        STARTUP_SECONDS: _sum(environment.get("compile_seconds"), timing.get("warmup_seconds")),
+        STEADY_MS_PER_STEP: per_step * 1000 if per_step else None,
+        IMAGES_PER_SECOND: timing.get("images_per_second"),
+        "process_seconds": timing.get("total_seconds"),
+        "train_wall_seconds": record.get("train_wall_seconds"),
+        OTHER_CPU_SHARE: record.get("other_cpu_share"),
+        "eval_wall_seconds": record.get("eval_wall_seconds"),
+        "eval_exit_code": record.get("eval_exit_code"),
+        "evaluated": bool(evaluation),
+        **eval_columns(evaluation),
+        "curve_points": len(curve),
+        "curve_last_mnist_fid": curve[-1][ev.KEY_MNIST_FID] if curve else None,
+        "device": environment.get("device"),
+        "device_name": environment.get("device_name"),
+        "node": (record.get("node") or {}).get("hostname"),
+        "determinism": environment.get("determinism"),
+        "backend": config.get("backend"),
+        "git_commit": config.get("git_commit"),
+        "run_dir": str(run_dir),
+        "log_tail": "\n".join(record.get("log_tail") or record.get("eval_log_tail") or []),
+    }
+    return row
+
+
+@dataclass
+class SuiteData:
+    out: Path
+    suite: dict
+    table: pd.DataFrame
+    run_dirs: dict[str, Path] = field(default_factory=dict)
+    references: dict[str, dict] = field(default_factory=dict)  # REFERENCE_REAL / _NOISE -> eval_columns
+
+    @property
+    def frameworks(self) -> list[str]:
+        present = set(self.table["framework"].dropna()) if len(self.table) else set()
+        planned = self.suite.get("options", {}).get("frameworks") or []
+        ordered = [f for f in list(planned) + list(FRAMEWORK_ORDER) if f in present]
+        return list(dict.fromkeys(ordered + sorted(present - set(ordered))))
+
+    @property
+    def models(self) -> list[str]:
+        planned = self.suite.get("options", {}).get("models") or []
+        present = list(dict.fromkeys(self.table["model"].dropna())) if len(self.table) else []
+        return list(dict.fromkeys([m for m in planned if m in present] + present))
+
+
+def collect(out: Path) -> SuiteData:
+    """Every planned run (from suite.json) and every run folder found, one row each."""
+    out = Path(out)
+    suite = read_json(out / SUITE_FILE, {})
+    records = suite.get("runs", {})
+    names = list(dict.fromkeys(list(suite.get("plan", [])) + list(records)
+                               + sorted(p.name for p in (out / RUNS_DIR).glob("*") if p.is_dir())))
+    plan = suite.get("plan", [])
+    rows, run_dirs = [], {}
+    for name in names:
+        record = records.get(name)
+        run_dir = out / (record.get("run_dir") if record else f"{RUNS_DIR}/{name}")
+        if record is None and not (run_dir / runs.CONFIG).exists():
+            if name in plan:
+                rows.append({"run": name, "status": "pending"})
+            continue
+        if record is not None and plan and name not in plan and not run_dir.is_dir():
+            continue  # an earlier invocation's run (another profile length or model list) whose folder is gone
+        row = run_row(run_dir, record)
+        row["run_dir"] = str(run_dir.relative_to(out)) if run_dir.is_relative_to(out) else str(run_dir)
+        rows.append(row)
+        run_dirs[name] = run_dir
+    table = pd.DataFrame(rows)
+    for column in ("model", "framework", "seed", "status"):
+        if column not in table:
+            table[column] = None
+    return SuiteData(out, suite, table, run_dirs, read_references(out, table, suite))
+
+
+def read_references(out: Path, table: pd.DataFrame, suite: dict) -> dict[str, dict]:
+    """The reference rows scored at the runs' sample count (``benchmark.references``), else {}."""
+    counts = pd.to_numeric(table.get(NUM_SAMPLES_SCORED, pd.Series(dtype=float)), errors="coerce").dropna()
+    profile = suite.get("profile", {})
+    count = int(counts.mode().iloc[0]) if len(counts) else profile.get("num_samples")
+    if not count:
+        return {}
+    name = ev.reference_file_name(count, profile.get("reference_count") or ev.DEFAULT_REFERENCE_COUNT)
+    sets = read_json(out / ev.REFERENCES_DIR / name, {}).get(ev.KEY_SETS, {})
+    return {key: eval_columns(sets[key]) for key in ev.REFERENCE_SETS if isinstance(sets.get(key), dict)}
+
+
+def suite_profile(suite: dict) -> Profile | None:
+    """The suite's profile as ``suite.json`` recorded it (None when it is missing or from another version)."""
+    required = dict(name="?", description="", seeds=(), num_samples=0, curve_samples=0, curve_points=0,
+                    grid_points=0, log_points=0)
+    recorded = required | (suite.get("profile") or {})
+    known = {f.name for f in dataclasses.fields(Profile)}
+    try:
+        return Profile(**{k: tuple(v) if k == "seeds" else v for k, v in recorded.items() if k in known})
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,64 @@
+"""Column names of ``summary.csv`` and the metrics the report tabulates, defined once; framework labels and colours."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from benchmark import eval_format as ev
+from benchmark.frameworks import FRAMEWORKS
+
+FRAMEWORK_ORDER = tuple(f.name for f in FRAMEWORKS.values())
+COLORS = {f.name: f.color for f in FRAMEWORKS.values()}
+PRETTY = {f.name: f.pretty for f in FRAMEWORKS.values()}
+
+# Quality columns: eval.json's metric blocks, prefixed by the extractor.
+MNIST = {key: f"mnist_{key}" for key in ev.MNIST_KEYS}
+INCEPTION = {key: f"inception_{key}" for key in ev.INCEPTION_KEYS}
+MNIST_FID, MNIST_IS, MNIST_KID = MNIST[ev.KEY_FID], MNIST[ev.KEY_IS_MEAN], MNIST[ev.KEY_KID_MEAN]
+DIGITS_COVERED, KL_TO_UNIFORM = ev.KEY_DIGITS_COVERED, ev.KEY_KL_TO_UNIFORM
+NUM_SAMPLES_SCORED = "num_samples_scored"
+# Speed columns
+TRAIN_SECONDS, SETUP_SECONDS, COMPILE_SECONDS = "train_seconds", "setup_seconds", "compile_seconds"
+WARMUP_SECONDS, STARTUP_SECONDS = "warmup_seconds", "startup_seconds"
+STEADY_MS_PER_STEP, IMAGES_PER_SECOND = "steady_ms_per_step", "images_per_second"
+OTHER_CPU_SHARE = "other_cpu_share"
+
+
+@dataclass(frozen=True)
+class Metric:
+    column: str
+    label: str
+    better: str  # "lower", "higher" or "" (no direction)
+    digits: int = 4
+    spread: str | None = None  # column of the metric's own standard deviation (IS over splits, KID over subsets)
+
+
+QUALITY = (
+    Metric(MNIST_FID, "MNIST-FID", "lower"),
+    Metric(MNIST_IS, "MNIST-IS", "higher", spread=MNIST[ev.KEY_IS_STD]),
+    Metric(MNIST_KID, "MNIST-KID", "lower", spread=MNIST[ev.KEY_KID_STD]),
+    Metric(MNIST[ev.KEY_PRECISION], "precision (MNIST features)", "higher"),
+    Metric(MNIST[ev.KEY_RECALL], "recall (MNIST features)", "higher"),
+    Metric(INCEPTION[ev.KEY_FID], "Inception FID", "lower"),
+    Metric(INCEPTION[ev.KEY_IS_MEAN], "Inception IS", "higher", spread=INCEPTION[ev.KEY_IS_STD]),
+    Metric(INCEPTION[ev.KEY_KID_MEAN], "Inception KID", "lower", spread=INCEPTION[ev.KEY_KID_STD]),
+    Metric(DIGITS_COVERED, "digits covered (of 10)", "higher"),
+    Metric(KL_TO_UNIFORM, "KL(digit histogram ‖ uniform), nats", "lower"),
+)
+SPEED = (
+    Metric(TRAIN_SECONDS, "training time, s", "lower"),
+    Metric(COMPILE_SECONDS, "compile (before the first iteration), s", "lower"),
+    Metric(WARMUP_SECONDS, "warm-up (first 5 iterations), s", "lower"),
+    Metric(SETUP_SECONDS, "process set-up (imports, data, models, compile), s", "lower"),
+    Metric(STEADY_MS_PER_STEP, "steady-state ms / iteration", "lower"),
+    Metric(IMAGES_PER_SECOND, "steady-state real images / s", "higher"),
+)
+INCEPTION_COLUMNS = tuple(INCEPTION[key] for key in (ev.KEY_FID, ev.KEY_IS_MEAN, ev.KEY_KID_MEAN))
+SUMMARY_COLUMNS = (
+    "run", "model", "framework", "seed", "status", "exit_code", "exit", "steps_planned", "steps_done", "epochs",
+    "batch_size", TRAIN_SECONDS, SETUP_SECONDS, COMPILE_SECONDS, WARMUP_SECONDS, STARTUP_SECONDS, STEADY_MS_PER_STEP,
+    IMAGES_PER_SECOND, "process_seconds", "train_wall_seconds", OTHER_CPU_SHARE, "eval_wall_seconds",
+    "eval_exit_code", "evaluated", NUM_SAMPLES_SCORED, *MNIST.values(), "inception_available", "inception_reason",
+    "inception_official_weights", *INCEPTION.values(), DIGITS_COVERED, KL_TO_UNIFORM, "curve_points",
+    "curve_last_mnist_fid", "device", "device_name", "node", "determinism", "backend", "git_commit", "run_dir")
+ALL_RUNS_COLUMNS = ("run", "status", "steps_done", MNIST_FID, MNIST_IS, DIGITS_COVERED, TRAIN_SECONDS,
+                    IMAGES_PER_SECOND)

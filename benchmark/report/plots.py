@@ -1,0 +1,251 @@
+"""The report's figures: FID curves, losses, throughput and FID bars, sample mosaics, progress GIFs, lockstep
+drift. Each function writes one file and returns its path, or None when there is nothing to draw."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from benchmark import eval_format as ev  # noqa: E402
+from benchmark import runs  # noqa: E402
+from benchmark.report.collect import SuiteData, read_json  # noqa: E402
+from benchmark.report.columns import (COLORS, IMAGES_PER_SECOND, MNIST_FID, PRETTY, STARTUP_SECONDS,  # noqa: E402
+                                      STEADY_MS_PER_STEP)
+from benchmark.report.stats import numeric_values  # noqa: E402
+from benchmark.report.tables import lockstep_records  # noqa: E402
+
+GRID_IMAGES = 64
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _framework_runs(data: SuiteData, model: str):
+    """(framework, seed, run_dir) of the runs of ``model`` that have a folder, frameworks in report order."""
+    frame = data.table[data.table["model"] == model]
+    for framework in data.frameworks:
+        for _, row in frame[frame["framework"] == framework].sort_values("seed").iterrows():
+            if row["run"] in data.run_dirs:
+                yield framework, row["seed"], data.run_dirs[row["run"]]
+
+
+def plot_curves(data: SuiteData, model: str, path: Path) -> Path | None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    drawn = set()
+    for framework, seed, run_dir in _framework_runs(data, model):
+        curve = read_json(run_dir / ev.CURVE_FILE, [])
+        if not curve:
+            continue
+        steps = [p[ev.KEY_STEP] for p in curve]
+        seconds = [p[ev.KEY_ELAPSED] for p in curve]
+        fid = [p[ev.KEY_MNIST_FID] for p in curve]
+        label = None if framework in drawn else PRETTY.get(framework, framework)
+        drawn.add(framework)
+        for axis, x in zip(axes, (steps, seconds)):
+            axis.plot(x, fid, marker="o", ms=3, color=COLORS.get(framework), alpha=0.85, label=label)
+    if not drawn:
+        plt.close(fig)
+        return None
+    axes[0].set_xlabel("iteration (generator updates)")
+    axes[1].set_xlabel("training seconds (wall clock, excl. evaluation I/O)")
+    axes[0].set_ylabel("MNIST-FID of the curve samples (log)")
+    for axis in axes:
+        axis.set_yscale("log")
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"{model}: MNIST-FID during training (one line per seed)")
+    return _save(fig, path)
+
+
+def plot_losses(data: SuiteData, model: str, path: Path) -> Path | None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
+    drawn = set()
+    for framework, seed, run_dir in _framework_runs(data, model):
+        records = runs.MetricsLog(run_dir / runs.METRICS).records() if (run_dir / runs.METRICS).exists() else []
+        if not records:
+            continue
+        label = None if framework in drawn else PRETTY.get(framework, framework)
+        drawn.add(framework)
+        steps = [r["step"] for r in records]
+        for axis, key in zip(axes, ("d_loss", "g_loss")):
+            axis.plot(steps, [r.get(key, np.nan) for r in records], color=COLORS.get(framework), alpha=0.8,
+                      label=label, lw=1)
+    if not drawn:
+        plt.close(fig)
+        return None
+    for axis, title in zip(axes, ("discriminator / critic loss", "generator loss")):
+        axis.set_title(title)
+        axis.set_xlabel("iteration")
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"{model}: losses (one line per seed)")
+    return _save(fig, path)
+
+
+def plot_throughput(data: SuiteData, path: Path) -> Path | None:
+    frame = data.table[data.table["status"] == runs.COMPLETED]
+    if frame.empty or numeric_values(frame, IMAGES_PER_SECOND).size == 0:
+        return None
+    models, frameworks = data.models, data.frameworks
+    panels = ((IMAGES_PER_SECOND, "steady-state real images / s (higher is faster)"),
+              (STEADY_MS_PER_STEP, "steady-state ms / iteration"),
+              (STARTUP_SECONDS, "compile + warm-up (first 5 iterations), s"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 3.8))
+    width = 0.8 / max(len(frameworks), 1)
+    x = np.arange(len(models))
+    for axis, (column, title) in zip(axes, panels):
+        for index, framework in enumerate(frameworks):
+            means, errors = [], []
+            for model in models:
+                values = numeric_values(frame[(frame["model"] == model) & (frame["framework"] == framework)], column)
+                means.append(values.mean() if len(values) else np.nan)
+                errors.append(values.std(ddof=1) if len(values) > 1 else 0.0)
+            axis.bar(x + (index - (len(frameworks) - 1) / 2) * width, means, width, yerr=errors, capsize=3,
+                     color=COLORS.get(framework), label=PRETTY.get(framework, framework))
+        axis.set_xticks(x, models, rotation=20)
+        axis.set_title(title, fontsize=10)
+        axis.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_fid_bars(data: SuiteData, path: Path) -> Path | None:
+    frame = data.table[data.table["status"] == runs.COMPLETED]
+    if frame.empty or numeric_values(frame, MNIST_FID).size == 0:
+        return None
+    models, frameworks = data.models, data.frameworks
+    fig, axis = plt.subplots(figsize=(8, 3.6))
+    width = 0.8 / max(len(frameworks), 1)
+    x = np.arange(len(models))
+    for index, framework in enumerate(frameworks):
+        means, errors = [], []
+        for model in models:
+            values = numeric_values(frame[(frame["model"] == model) & (frame["framework"] == framework)], MNIST_FID)
+            means.append(values.mean() if len(values) else np.nan)
+            errors.append(values.std(ddof=1) if len(values) > 1 else 0.0)
+        axis.bar(x + (index - (len(frameworks) - 1) / 2) * width, means, width, yerr=errors, capsize=3,
+                 color=COLORS.get(framework), label=PRETTY.get(framework, framework))
+    axis.set_xticks(x, models)
+    axis.set_ylabel("MNIST-FID (lower is better)")
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _first_seed_dirs(data: SuiteData, model: str) -> dict[str, Path]:
+    """The lowest seed that every framework of ``model`` has, one run folder per framework."""
+    by_framework: dict[str, dict[int, Path]] = {}
+    for framework, seed, run_dir in _framework_runs(data, model):
+        by_framework.setdefault(framework, {})[seed] = run_dir
+    if not by_framework:
+        return {}
+    common = set.intersection(*(set(seeds) for seeds in by_framework.values()))
+    return {f: seeds[min(common) if common else min(seeds)] for f, seeds in by_framework.items()}
+
+
+def _sample_grid(run_dir: Path) -> tuple[np.ndarray | None, str]:
+    samples = run_dir / runs.SAMPLES
+    if samples.exists():
+        with np.load(samples) as archive:
+            return runs.image_grid(archive["images"][:GRID_IMAGES]), "final samples"
+    grids = sorted((run_dir / runs.GRIDS).glob("step_*.png"))
+    if grids:
+        return np.asarray(Image.open(grids[-1]).convert("L")), f"last grid ({grids[-1].stem})"
+    return None, ""
+
+
+def _labelled_mosaic(tiles: list[Image.Image], labels: list[str], scale: int = 2) -> Image.Image:
+    """Grey tiles side by side, each with a one-line label above it, enlarged without interpolation."""
+    label_height, gap = 14, 8
+    height = max(t.height for t in tiles)
+    canvas = Image.new("L", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), height + label_height), 255)
+    draw = ImageDraw.Draw(canvas)
+    left = 0
+    for tile, label in zip(tiles, labels):
+        canvas.paste(tile, (left, label_height))
+        draw.text((left + 2, 1), label, fill=0)
+        left += tile.width + gap
+    return canvas.resize((canvas.width * scale, canvas.height * scale), Image.NEAREST)
+
+
+def plot_sample_grids(data: SuiteData, model: str, path: Path) -> Path | None:
+    """The first 64 final samples of each framework side by side (same evaluation noise, same seed)."""
+    chosen = _first_seed_dirs(data, model)
+    grids = {f: _sample_grid(d) for f, d in chosen.items()}
+    grids = {f: g for f, g in grids.items() if g[0] is not None}
+    if not grids:
+        return None
+    tiles = [Image.fromarray(grid) for grid, _ in grids.values()]
+    labels = [f"{PRETTY.get(f, f)}, seed {_seed_of(chosen[f])}" + ("" if what == "final samples" else f" ({what})")
+              for f, (_, what) in grids.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _labelled_mosaic(tiles, labels).save(path, optimize=True)
+    return path
+
+
+def _seed_of(run_dir: Path):
+    return read_json(run_dir / runs.CONFIG, {}).get("seed", "?")
+
+
+GIF_ROWS = 4  # of the 8 rows of a progress grid: half the images, half the file
+
+
+def _top_rows(grid: Image.Image, rows: int = GIF_ROWS, cell: int = 28, pad: int = 2) -> Image.Image:
+    """The first ``rows`` rows of an 8x8 ``runs.image_grid`` mosaic (cells of 28 px, 2 px padding)."""
+    return grid.crop((0, 0, grid.width, min(grid.height, rows * (cell + pad) + pad)))
+
+
+def progress_gif(data: SuiteData, model: str, path: Path, max_frames: int = 12) -> Path | None:
+    """Frames: the grids/step_*.png of each framework side by side, at the steps all of them have."""
+    chosen = _first_seed_dirs(data, model)
+    frames_by = {f: {p.stem: p for p in sorted((d / runs.GRIDS).glob("step_*.png"))} for f, d in chosen.items()}
+    frames_by = {f: v for f, v in frames_by.items() if v}
+    if not frames_by:
+        return None
+    steps = sorted(set.intersection(*(set(v) for v in frames_by.values())))
+    if not steps:
+        return None
+    if len(steps) > max_frames:  # evenly spaced, the last one always included
+        steps = [steps[round(i * (len(steps) - 1) / (max_frames - 1))] for i in range(max_frames)]
+    frames = [_labelled_mosaic([_top_rows(Image.open(frames_by[f][step]).convert("L")) for f in frames_by],
+                               [f"{PRETTY.get(f, f)}, iteration {int(step.split('_')[1])}" for f in frames_by],
+                               scale=1)
+              for step in steps]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=700, loop=0, optimize=True)
+    return path
+
+
+def plot_lockstep(lockstep, path: Path) -> Path | None:
+    records = lockstep_records(lockstep)
+    if not records:
+        return None
+    frame = pd.DataFrame(records)
+    numeric = [c for c in frame.columns if c not in ("step", "series") and pd.api.types.is_numeric_dtype(frame[c])
+               and (frame[c] > 0).any()]
+    if not numeric:
+        return None
+    shown = numeric[:6]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.4), squeeze=False)
+    for axis, column in zip(axes[0], shown):
+        for name, part in frame.groupby("series", sort=False):
+            axis.plot(part["step"], part[column].where(part[column] > 0), marker=".", label=str(name))
+        axis.set_yscale("log")
+        axis.set_xlabel("lockstep iteration")
+        axis.set_title(column.replace("_", " "), fontsize=9)
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    model = lockstep.get("model") if isinstance(lockstep, dict) else None
+    fig.suptitle(f"{model + ': ' if model else ''}PyTorch vs Keras from identical weights and inputs, drift per "
+                 "iteration")
+    return _save(fig, path)

@@ -1,0 +1,158 @@
+"""The report's tables as DataFrames: framework comparisons with the reference columns, the per-model verdict,
+and the parity (lockstep, defaults audit) tables."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchmark import eval_format as ev
+from benchmark import runs
+from benchmark.report.collect import SuiteData
+from benchmark.report.columns import DIGITS_COVERED, MNIST_FID, PRETTY, Metric
+from benchmark.report.stats import (CONFIDENCE, mean_std, number, numeric_values, paired_differences, paired_test,
+                                    paired_text, saturated, welch)
+
+DIGITS_FID_SHARE, DIGITS_MIN_COVERED = 0.25, 9  # a model draws digits: FID < 25 % of noise's, ≥ 9 digits covered
+REAL_LABEL, NOISE_LABEL = "real training digits (floor)", "uniform noise (ceiling)"
+SATURATED = "saturated"
+
+
+def comparison_table(data: SuiteData, model: str, metrics: tuple[Metric, ...],
+                     with_references: bool = False) -> pd.DataFrame:
+    """Rows: metrics; columns: the reference rows (``with_references``), one per framework (mean ± std over
+    seeds), then per other framework Welch's test against the first, the paired differences and the paired test."""
+    frame = data.table[(data.table["model"] == model) & data.table["status"].isin([runs.COMPLETED])]
+    frameworks = data.frameworks
+    seeds = {f: int((frame["framework"] == f).sum()) for f in frameworks}
+    references = data.references if with_references else {}
+    rows = []
+    for metric in metrics:
+        samples = {f: numeric_values(frame[frame["framework"] == f], metric.column) for f in frameworks}
+        if not any(len(v) for v in samples.values()):
+            continue
+        arrow = {"lower": " ↓", "higher": " ↑"}.get(metric.better, "")
+        row = {"metric": metric.label + arrow + (f" ({SATURATED})" if saturated(metric, references) else "")}
+        for key, label in ((ev.REFERENCE_REAL, REAL_LABEL), (ev.REFERENCE_NOISE, NOISE_LABEL)):
+            if references:
+                value = references.get(key, {}).get(metric.column)
+                row[label] = number(value, metric.digits) if value is not None else "—"
+        for f in frameworks:
+            row[f"{PRETTY.get(f, f)} (n={seeds[f]})"] = mean_std(samples[f], metric.digits, seeds[f])
+        reference = frameworks[0]
+        for f in frameworks[1:]:
+            versus = f"{PRETTY.get(f, f)} − {PRETTY.get(reference, reference)}"
+            _, text = welch(samples[reference], samples[f])
+            row[f"Welch t-test {PRETTY.get(f, f)} vs {PRETTY.get(reference, reference)}"] = text
+            differences = paired_differences(frame, metric.column, f, reference)
+            row[f"paired Δ {versus}: mean [{CONFIDENCE * 100:g} % CI]"] = paired_text(differences, metric.digits)
+            row[f"paired test {versus}"] = paired_test(differences.to_numpy()).text
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def verdict(data: SuiteData, model: str) -> tuple[list[str], bool]:
+    """One phrase per framework saying whether the samples are digits, and whether any is under-trained."""
+    frame = data.table[(data.table["model"] == model) & (data.table["status"] == runs.COMPLETED)]
+    noise_fid = data.references.get(ev.REFERENCE_NOISE, {}).get(MNIST_FID)
+    phrases, under = [], False
+    for framework in data.frameworks:
+        part = frame[frame["framework"] == framework]
+        fid, covered = numeric_values(part, MNIST_FID), numeric_values(part, DIGITS_COVERED)
+        if not len(fid):
+            continue
+        reasons = []
+        if noise_fid:
+            share = fid.mean() / noise_fid
+            if share >= DIGITS_FID_SHARE:
+                reasons.append(f"MNIST-FID {number(fid.mean())} is {share:.0%} of uniform noise's "
+                               f"{number(noise_fid)} (digits need < {DIGITS_FID_SHARE:.0%})")
+            measured = f"MNIST-FID {number(fid.mean())} = {share:.0%} of noise's"
+        else:
+            measured = f"MNIST-FID {number(fid.mean())} (no reference rows to compare with)"
+        if len(covered) and covered.mean() < DIGITS_MIN_COVERED:
+            reasons.append(f"{number(covered.mean(), 2)} digits covered (digits need ≥ {DIGITS_MIN_COVERED})")
+        name = PRETTY.get(framework, framework)
+        if reasons:
+            under = True
+            phrases.append(f"{name}: **under-trained** — " + "; ".join(reasons))
+        else:
+            phrases.append(f"{name}: digits ({measured}, {number(covered.mean(), 2) if len(covered) else '?'} "
+                           f"digits covered)")
+    return phrases, under
+
+
+def _flatten(value, prefix=""):
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, value
+
+
+def lockstep_records(lockstep) -> list[dict]:
+    """Per-iteration drift records, each with a ``series`` name.
+
+    ``benchmark.parity lockstep`` writes ``{"model", "steps", "backends": {BACKEND: {"per_step": [{step,
+    d_loss_abs_diff, g_loss_abs_diff, generator_rel_diff, ...}]}}}``; a bare list of ``{step, ...}`` records
+    or a dict of such lists is read too.
+    """
+    if isinstance(lockstep, list):
+        return [r for r in lockstep if isinstance(r, dict) and "step" in r]
+    if not isinstance(lockstep, dict):
+        return []
+    if isinstance(lockstep.get("backends"), dict):
+        return [{**record, "series": f"Keras ({backend}) vs PyTorch"}
+                for backend, block in lockstep["backends"].items() if isinstance(block, dict)
+                for record in block.get("per_step", []) if isinstance(record, dict)]
+    found = []
+    for key, value in lockstep.items():
+        found += [{**record, "series": record.get("series", key)} for record in lockstep_records(value)]
+    return found
+
+
+def lockstep_table(lockstep) -> pd.DataFrame | None:
+    """The drift after the first and the last lockstep iteration, per series."""
+    records = lockstep_records(lockstep)
+    if not records:
+        return None
+    frame = pd.DataFrame(records)
+    rows = []
+    for name, part in frame.groupby("series", sort=False):
+        part = part.sort_values("step")
+        for label, record in (("first", part.iloc[0]), ("last", part.iloc[-1])):
+            rows.append({"comparison": name, "iteration": int(record["step"]),
+                         **{c: record[c] for c in part.columns if c not in ("step", "series")}})
+    return pd.DataFrame(rows)
+
+
+def _compact(value) -> str:
+    if isinstance(value, float):
+        return number(value, 3)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_compact(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        if len(value) > 4 and all(isinstance(v, (int, float)) for v in value):
+            return f"[{len(value)} values, mean {number(float(np.mean(value)), 3)}]"
+        return "; ".join(_compact(v) for v in value)
+    return str(value)
+
+
+def audit_tables(audit) -> list[tuple[str, pd.DataFrame]]:
+    """``benchmark.parity audit``'s JSON as tables: one per section holding a list of rows (padding), and one
+    overview with a row per other section: what was measured and how the spec neutralises it."""
+    if not isinstance(audit, dict):
+        frame = pd.DataFrame(audit) if isinstance(audit, list) and audit else None
+        return [("", frame)] if frame is not None else []
+    tables, overview = [], []
+    for section, value in audit.items():
+        if isinstance(value, dict) and isinstance(value.get("rows"), list):
+            tables.append((section, pd.DataFrame([dict(_flatten(r)) for r in value["rows"]])))
+        if isinstance(value, dict):
+            measured = [f"{k}: {_compact(v)}" for k, v in _flatten({k: v for k, v in value.items()
+                                                                     if k not in ("rows", "neutralised_by")})]
+            overview.append({"difference": section.replace("_", " "), "measured": "; ".join(measured),
+                             "neutralised by": value.get("neutralised_by", "")})
+        else:
+            overview.append({"difference": section.replace("_", " "), "measured": _compact(value),
+                             "neutralised by": ""})
+    return [("overview", pd.DataFrame(overview))] + tables
