@@ -432,8 +432,10 @@ class Suite:
                      + (f"; failed: {', '.join(failed)}" if failed else ""))
         if not self.stop.is_set():  # cached by sample count: a resumed suite does not score them again
             self.say("scoring the reference rows (real training digits, uniform noise) ...")
+            references = self.out / REFERENCES_DIR
+            references.mkdir(parents=True, exist_ok=True)
             code = self._spawn(references_command(self.options), child_env(None, self.options),
-                               self.out / "logs" / "references.log")
+                               self.out / "logs" / "references.log", [references], training=False).code
             if code != 0:
                 self.say(f"reference rows failed ({describe_exit(code)}); see {self.out / 'logs' / 'references.log'}")
 
