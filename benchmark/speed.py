@@ -40,7 +40,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from benchmark import runs  # noqa: E402
 from benchmark.data import StepInputs, sample_noise  # noqa: E402
-from benchmark.frameworks import FRAMEWORKS, Framework, FrameworkError, get_framework  # noqa: E402
+from benchmark.frameworks import FRAMEWORKS, Framework, FrameworkError, get_framework, implementation  # noqa: E402
 from benchmark.spec import GANSpec, SpecError, get_spec  # noqa: E402
 from benchmark.suite import REPO_ROOT, cpu_busy_seconds, environment  # noqa: E402
 from benchmark.threads import apply_thread_env, default_threads, thread_env  # noqa: E402
@@ -126,8 +126,7 @@ def synthetic_inputs(spec: GANSpec, seed: int, count: int = INPUT_SETS) -> list[
 def _torch_floor(entry: Framework, trainer) -> tuple[Callable[[], None], Callable[[], None]]:
     import torch
 
-    from pytorch_impl.runtime import COMPILE_MODES
-
+    COMPILE_MODES = implementation(entry.family, "runtime").COMPILE_MODES
     x = torch.zeros(1, device=trainer.device)
     fn = (lambda t: t + 1) if COMPILE_MODES[entry.mode] is None else torch.compile(
         lambda t: t + 1, mode=COMPILE_MODES[entry.mode])
@@ -138,8 +137,7 @@ def _keras_floor(entry: Framework, trainer) -> tuple[Callable[[], None], Callabl
     import keras
     from keras import ops
 
-    from tensorflow_impl import backend_ops
-
+    backend_ops = implementation(entry.family, "backend_ops")
     with keras.device(trainer.device):
         x = ops.zeros((1,))
     fn = backend_ops.compile_function(lambda t: t + 1, trainer.jit_compile)
