@@ -20,6 +20,7 @@ CORE = (
     "benchmark",  # the package itself (its __init__)
     "benchmark.layering",
     "benchmark.spec",
+    "benchmark.datasets",
     "benchmark.data",
     "benchmark.runs",
     "benchmark.checkpoints",

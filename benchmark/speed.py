@@ -117,7 +117,8 @@ def synthetic_inputs(spec: GANSpec, seed: int, count: int = INPUT_SETS) -> list[
     """Iterations of the spec's shapes from random data (speed does not depend on the digits)."""
     rng = np.random.default_rng(seed)
     k, b, z = spec.objective.n_critic, spec.training.batch_size, spec.training.noise_dim
-    return [StepInputs(rng.uniform(-1, 1, (k, b, 28, 28)).astype(np.float32),
+    _, height, width = spec.architecture.image_shape
+    return [StepInputs(rng.uniform(-1, 1, (k, b, height, width)).astype(np.float32),
                        sample_noise(rng, k * b, z, spec.training.noise).reshape(k, b, z),
                        sample_noise(rng, b, z, spec.training.noise),
                        rng.uniform(0, 1, (k, b)).astype(np.float32)) for _ in range(count)]

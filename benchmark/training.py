@@ -21,9 +21,9 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from benchmark import arguments, checkpoints, runs
+from benchmark import arguments, checkpoints, datasets, runs
 from benchmark.interrupts import StopRequest
-from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, load_mnist, to_uint8
+from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, to_uint8
 from benchmark.frameworks import FRAMEWORKS
 from benchmark.locking import FolderLock, LockHeld
 from benchmark.runs import RunError
@@ -44,7 +44,8 @@ class GANTrainer(Protocol):
         (``d_loss``, ``g_loss`` and any extra terms) as framework scalars, without forcing a device sync."""
 
     def generate(self, noise: np.ndarray) -> np.ndarray:
-        """Generator in inference mode: float32 [N, noise_dim] -> float32 [N, 28, 28] in [-1, 1]."""
+        """Generator in inference mode: float32 [N, noise_dim] -> float32 [N, H, W] in [-1, 1] (the spec's
+        ``image_shape``, one channel)."""
 
     def save_checkpoint(self, path: Path, meta: dict) -> None:
         """Write weights, optimiser and RNG state and ``meta`` atomically to ``path``."""
@@ -77,7 +78,8 @@ def train_parser(framework: str) -> argparse.ArgumentParser:
     length.add_argument("--steps", type=arguments.positive_int, help="training length in generator iterations")
     parser.add_argument("--batch-size", type=arguments.positive_int, help="override the spec's batch size")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the user cache)")
+    dataset = datasets.get_dataset()
+    parser.add_argument("--data-dir", help=f"{dataset.title} folder (default: ${dataset.data_dir_env}, else the user cache)")
     parser.add_argument("--num-samples", type=arguments.positive_int, default=10_000, help="images in samples.npz after training")
     parser.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower on GPU)")
     parser.add_argument("--log-every", type=arguments.non_negative_int, default=50,
@@ -106,6 +108,15 @@ def resolve_spec(args: argparse.Namespace) -> GANSpec:
     if args.batch_size is not None:
         spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=args.batch_size))
     return spec
+
+
+def load_training_images(spec: GANSpec, data_dir: str | None) -> np.ndarray:
+    """The data set's training images, refused (one line) when their shape is not the spec's ``image_shape``."""
+    dataset = datasets.get_dataset()
+    if tuple(spec.architecture.image_shape) != dataset.image_shape:
+        raise DataError(f"{spec.name} generates images of shape {tuple(spec.architecture.image_shape)}, "
+                        f"{dataset.title}'s are {dataset.image_shape}")
+    return datasets.load_dataset("train", data_dir, dataset=dataset.name)[0]
 
 
 def check_checkpoint_meta(meta: dict, expected: dict, source: str = "checkpoint was written") -> None:
@@ -232,7 +243,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     process_start = time.perf_counter()
     spec = resolve_spec(args)
     run_dir = Path(args.out)
-    images, _ = load_mnist("train", args.data_dir)
+    images = load_training_images(spec, args.data_dir)
     stream = TrainingStream(images, spec.training.batch_size, spec.training.noise_dim, args.seed,
                             spec.objective.n_critic, spec.training.noise)
     total = args.steps or (args.epochs or spec.training.epochs) * stream.steps_per_epoch
