@@ -79,7 +79,8 @@ def train_parser(framework: str) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=arguments.positive_int, help="override the spec's batch size")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     dataset = datasets.get_dataset()
-    parser.add_argument("--data-dir", help=f"{dataset.title} folder (default: ${dataset.data_dir_env}, else the user cache)")
+    parser.add_argument("--data-dir",
+                        help=f"{dataset.title} folder (default: ${dataset.data_dir_env}, else the user cache)")
     parser.add_argument("--num-samples", type=arguments.positive_int, default=10_000, help="images in samples.npz after training")
     parser.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower on GPU)")
     parser.add_argument("--log-every", type=arguments.non_negative_int, default=50,
@@ -138,7 +139,7 @@ def check_run_folder(run_dir: Path, identity: dict, backend: str | None) -> None
         return
     try:
         config = runs.read_json(path)
-    except ValueError as error:
+    except (OSError, ValueError) as error:
         raise RunError(f"{path}: unreadable ({error}); use another --out folder or delete the old run") from None
     check_checkpoint_meta(config, identity, source=f"{run_dir} holds a run")
     if config.get("backend") != backend:
@@ -212,10 +213,7 @@ def write_timing(path: Path, segment: dict, train_seconds: float, images_per_ste
     """Add this process's segment to ``timing.json`` and combine the segments: a resumed run's steady state is
     measured over all of its segments (each after its own warm-up), and re-running never erases a timing.
     Segments that began at or after this one's start step belong to a history the resume discarded."""
-    try:
-        earlier = runs.read_json(path).get("segments", []) if path.exists() else []
-    except ValueError:
-        earlier = []
+    earlier = runs.read_json(path, {}).get("segments", [])
     segments = [s for s in earlier if s["resumed_from_step"] < segment["resumed_from_step"]] + [segment]
     steady_steps = sum(s["steady_steps"] for s in segments)
     per_step = sum(s["steady_seconds"] for s in segments) / steady_steps if steady_steps else None
@@ -231,11 +229,9 @@ def write_timing(path: Path, segment: dict, train_seconds: float, images_per_ste
 
 def run_complete(run_dir: Path, total: int) -> bool:
     """The folder holds this run finished at ``total`` steps, with its samples."""
-    try:
-        result = runs.read_json(run_dir / runs.RESULT) if (run_dir / runs.RESULT).exists() else {}
-    except ValueError:
-        return False
-    return result.get("status") == runs.COMPLETED and result.get("step") == total and (run_dir / runs.SAMPLES).exists()
+    result = runs.read_json(run_dir / runs.RESULT, {})
+    return result.get(runs.KEY_STATUS) == runs.COMPLETED and result.get(runs.KEY_STEP) == total \
+        and (run_dir / runs.SAMPLES).exists()
 
 
 def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
@@ -348,13 +344,13 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
             runs.write_npz(run_dir / runs.SAMPLES, images=generate_uint8(trainer, noise))
         except NonFiniteImages as error:
             status, diverged_because = runs.DIVERGED, str(error)
-    result = {"status": status, "exit_code": runs.EXIT_CODES[status], "step": step, "steps": total,
-              "train_seconds": elapsed}
+    result = {runs.KEY_STATUS: status, runs.KEY_EXIT_CODE: runs.EXIT_CODES[status], runs.KEY_STEP: step,
+              runs.KEY_STEPS: total, "train_seconds": elapsed}
     if status == runs.DIVERGED:
         result["losses"] = {name: repr(value) for name, value in losses.items()}
-        result["reason"] = diverged_because
+        result[runs.KEY_REASON] = diverged_because
     if status == runs.INTERRUPTED:
-        result["signal"] = signal.Signals(stop.signal).name
+        result[runs.KEY_SIGNAL] = signal.Signals(stop.signal).name
     runs.write_json(run_dir / runs.RESULT, result)
     print(f"{status}: {run_dir} at step {step}/{total}", file=sys.stderr)
     return runs.EXIT_CODES[status]
@@ -372,10 +368,11 @@ def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory,
             return run_training(args, make_trainer)
     except (DataError, SpecError, RunError, LockHeld) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return runs.EXIT_USAGE
     except Exception:
-        runs.write_json(Path(args.out) / runs.RESULT, {"status": runs.FAILED, "exit_code": 1,
-                                                       "error": traceback.format_exc(limit=5)})
+        runs.write_json(Path(args.out) / runs.RESULT, {
+            runs.KEY_STATUS: runs.FAILED, runs.KEY_EXIT_CODE: runs.EXIT_FAILED,
+            runs.KEY_ERROR: traceback.format_exc(limit=5)})
         raise
     finally:
         stop.restore()

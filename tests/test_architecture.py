@@ -150,3 +150,21 @@ def test_the_checker_catches_each_kind_of_violation(module, source, expected):
 ])
 def test_the_checker_accepts_what_the_rule_allows(module, source):
     assert violations(module, source) == []
+
+
+def test_exit_codes_are_spelled_once():
+    """``benchmark.interrupts`` exits before ``runs`` (numpy, PIL) is imported, so it keeps its own copy."""
+    from benchmark import interrupts, runs
+    assert interrupts.EXIT_INTERRUPTED == runs.EXIT_CODES[runs.INTERRUPTED] == runs.EXIT_INTERRUPTED
+    assert runs.status_of_exit(3) == runs.DIVERGED and runs.status_of_exit(-9) == runs.FAILED
+    assert runs.describe_exit(runs.EXIT_USAGE) == "exit 2 (refused its arguments)"
+
+
+def test_the_run_folder_json_reader(tmp_path):
+    from benchmark import runs
+    (tmp_path / "torn.json").write_text('{"status": "compl')
+    assert runs.read_json(tmp_path / "torn.json", {}) == {} and runs.read_json(tmp_path / "missing.json", []) == []
+    with pytest.raises(ValueError):
+        runs.read_json(tmp_path / "torn.json")
+    runs.write_json(tmp_path / "ok.json", {runs.KEY_STATUS: runs.COMPLETED})
+    assert runs.read_json(tmp_path / "ok.json", {}) == {"status": "completed"}
