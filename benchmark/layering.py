@@ -23,6 +23,7 @@ CORE = (
     "benchmark.datasets",
     "benchmark.data",
     "benchmark.runs",
+    "benchmark.run_config",
     "benchmark.checkpoints",
     "benchmark.training",
     "benchmark.interrupts",

@@ -3,6 +3,7 @@
 ::
 
     RUN_DIR/
+      run_config.json      the command line's configuration (``benchmark.run_config``), checked on resume
       config.json          resolved spec, seed, framework, versions, device, determinism, parameter counts, git commit
       metrics.jsonl        one line per log interval: step, epoch, d_loss, g_loss, extra terms, elapsed
       timing.json          set-up, warm-up (compile) and steady-state seconds per step, images/s, total; ``segments``:
@@ -42,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 CONFIG, METRICS, TIMING, RESULT = "config.json", "metrics.jsonl", "timing.json", "result.json"
+RUN_CONFIG = "run_config.json"
 SAMPLES, EVAL, CURVE = "samples.npz", "eval.json", "curve.json"
 CHECKPOINTS, GRIDS, EVAL_SAMPLES = "checkpoints", "grids", "eval_samples"
 

@@ -26,6 +26,7 @@ from benchmark.interrupts import StopRequest
 from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, to_uint8
 from benchmark.frameworks import FRAMEWORKS
 from benchmark.locking import FolderLock, LockHeld
+from benchmark.run_config import RunConfig
 from benchmark.runs import RunError
 from benchmark.spec import GANSpec, SpecError, get_spec
 
@@ -257,7 +258,9 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
     metrics = runs.MetricsLog(run_dir / runs.METRICS)
     start, trained_seconds = 0, 0.0
+    run_config = RunConfig.from_args(args, mode=framework.get("execution_mode"), backend=framework.get("backend"))
     if checkpoints.exists(checkpoint):
+        run_config.check_resume(RunConfig.read(run_dir / runs.RUN_CONFIG), run_dir)
         meta = checkpoints.load(checkpoint, lambda path: trainer.load_checkpoint(path, identity))
         start, trained_seconds = meta["step"], meta["elapsed"]
         metrics.truncate_after(start)
@@ -271,6 +274,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         "git_commit": runs.git_commit(), "python": platform.python_version(), "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "command": " ".join(sys.argv), "resumed_from_step": start}
+    runs.write_json(run_dir / runs.RUN_CONFIG, run_config.to_dict())
     runs.write_json(run_dir / runs.CONFIG, config)
     setup_seconds = time.perf_counter() - process_start
 
