@@ -168,3 +168,11 @@ def test_the_run_folder_json_reader(tmp_path):
         runs.read_json(tmp_path / "torn.json")
     runs.write_json(tmp_path / "ok.json", {runs.KEY_STATUS: runs.COMPLETED})
     assert runs.read_json(tmp_path / "ok.json", {}) == {"status": "completed"}
+
+
+def test_the_registry_names_one_implementation_per_family():
+    assert {family: {f.package for f in frameworks.FRAMEWORKS.values() if f.family == family}
+            for family in (frameworks.PYTORCH, frameworks.KERAS)} == {"pytorch": {"pytorch_impl"},
+                                                                     "keras": {"tensorflow_impl"}}
+    with pytest.raises(frameworks.FrameworkError, match="no single implementation is registered for 'mxnet'"):
+        frameworks.implementation("mxnet", "models")
