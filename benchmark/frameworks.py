@@ -8,7 +8,9 @@ run them (``pytorch``, ``keras-tensorflow``, ``keras-jax``), the label otherwise
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
 
 PYTORCH, KERAS = "pytorch", "keras"
 KERAS_BACKENDS = ("tensorflow", "jax")
@@ -35,6 +37,11 @@ class Framework:
     def name(self) -> str:
         """The name in run folders, suite files and reports (see the module docstring)."""
         return short_name(self.family, self.backend) if self.default else self.label
+
+    @property
+    def package(self) -> str:
+        """The implementation package (``pytorch_impl``): the top of ``module``."""
+        return self.module.split(".")[0]
 
 
 FRAMEWORKS: dict[str, Framework] = {}
@@ -91,6 +98,17 @@ def find(family: str, backend: str | None = None, mode: str | None = None) -> Fr
         if (framework.family, framework.backend, framework.mode) == (family, backend, mode):
             return framework
     raise FrameworkError(f"unknown mode {mode!r} for {short_name(family, backend)}; valid: {', '.join(valid)}")
+
+
+def implementation(family: str, submodule: str = "train") -> ModuleType:
+    """A module of the implementation registered for ``family`` (``implementation(KERAS, "models")``): the one way
+    the harness (parity, speed) reaches an implementation's internals (``benchmark/layering.py``). Importing it
+    imports the framework."""
+    packages = {f.package for f in FRAMEWORKS.values() if f.family == family}
+    if len(packages) != 1:
+        raise FrameworkError(f"no single implementation is registered for {family!r} ({sorted(packages)}); "
+                             f"valid: {', '.join(sorted({f.family for f in FRAMEWORKS.values()}))}")
+    return importlib.import_module(f"{packages.pop()}.{submodule}")
 
 
 def by_name(name: str) -> Framework | None:

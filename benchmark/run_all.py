@@ -25,9 +25,8 @@ from benchmark.data import DataError, load_mnist  # noqa: E402
 from benchmark.frameworks import FRAMEWORKS, KERAS_BACKENDS  # noqa: E402
 from benchmark.locking import LockHeld  # noqa: E402
 from benchmark.profiles import BUDGETS, PROFILES, ProfileError, get_profile  # noqa: E402
+from benchmark.runs import EXIT_DIVERGED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE  # noqa: E402
 from benchmark.spec import MODEL_NAMES, SpecError, get_spec  # noqa: E402
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4
 
 
 def _profile_help() -> str:

@@ -3,6 +3,7 @@
 ::
 
     RUN_DIR/
+      run_config.json      the command line's configuration (``benchmark.run_config``), checked on resume
       config.json          resolved spec, seed, framework, versions, device, determinism, parameter counts, git commit
       metrics.jsonl        one line per log interval: step, epoch, d_loss, g_loss, extra terms, elapsed
       timing.json          set-up, warm-up (compile) and steady-state seconds per step, images/s, total; ``segments``:
@@ -15,6 +16,12 @@
       grids/step_*.png     8x8 grids from the first 64 evaluation noise vectors, at regular intervals
       eval_samples/step_*.npz  ``images`` uint8 [n, 28, 28], ``step``, ``elapsed``: for quality curves
       eval.json, curve.json    written by ``benchmark.evaluate``
+      train.log, eval.log      the children's output, written by the suite
+
+A suite folder holds ``suite.json`` and ``runs/<model>-<framework>-seed<S>/``, one run folder each.
+
+This module owns every file name, status, exit code and ``result.json`` key, and the one JSON reader
+(``read_json``); the suite, the evaluation and the report read them from here.
 
 Every file is written atomically (temporary file + rename), so a killed run never leaves half a file; the
 temporary it may leave is removed by the next write of that file or the next training start. ``metrics.jsonl``
@@ -25,6 +32,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,11 +43,23 @@ import numpy as np
 from PIL import Image
 
 CONFIG, METRICS, TIMING, RESULT = "config.json", "metrics.jsonl", "timing.json", "result.json"
+RUN_CONFIG = "run_config.json"
 SAMPLES, EVAL, CURVE = "samples.npz", "eval.json", "curve.json"
 CHECKPOINTS, GRIDS, EVAL_SAMPLES = "checkpoints", "grids", "eval_samples"
 
+TRAIN_LOG, EVAL_LOG = "train.log", "eval.log"
+SUITE_FILE, RUNS_DIR = "suite.json", "runs"
+
 COMPLETED, DIVERGED, INTERRUPTED, FAILED = "completed", "diverged", "interrupted", "failed"
-EXIT_CODES = {COMPLETED: 0, FAILED: 1, DIVERGED: 3, INTERRUPTED: 4}
+# Exit codes of every entry point (train CLIs, run_all, evaluate): 2 is a refusal before anything ran.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4
+EXIT_CODES = {COMPLETED: EXIT_OK, FAILED: EXIT_FAILED, DIVERGED: EXIT_DIVERGED, INTERRUPTED: EXIT_INTERRUPTED}
+EXIT_MEANINGS = {EXIT_OK: "completed", EXIT_FAILED: "failed", EXIT_USAGE: "refused its arguments",
+                 EXIT_DIVERGED: "diverged", EXIT_INTERRUPTED: "interrupted"}
+# result.json: status and exit code always; step and steps once training ran; reason (diverged), signal
+# (interrupted) or error (failed) say why.
+KEY_STATUS, KEY_EXIT_CODE, KEY_STEP, KEY_STEPS = "status", "exit_code", "step", "steps"
+KEY_REASON, KEY_SIGNAL, KEY_ERROR = "reason", "signal", "error"
 GIT_COMMIT_ENV = "GANBENCH_GIT_COMMIT"
 
 
@@ -88,8 +108,35 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     atomic_write(path, lambda f: json.dump(data, f, indent=2, sort_keys=True, default=_jsonable), mode="w")
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
+_RAISE = object()
+
+
+def read_json(path: str | os.PathLike, default: Any = _RAISE) -> Any:
+    """The file's JSON. Without ``default`` a missing or unreadable file raises (``OSError``, ``ValueError``); with
+    it, ``default`` stands in for a missing, unreadable or torn file (a reader that must go on regardless)."""
+    if default is _RAISE:
+        return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def status_of_exit(code: int | None) -> str:
+    """The run status a training child's exit code stands for; anything unknown is a failure."""
+    return {exit_code: status for status, exit_code in EXIT_CODES.items()}.get(code, FAILED)
+
+
+def describe_exit(code: int | None) -> str:
+    """``exit 3 (diverged)``, ``killed by SIGKILL`` or ``not run``, for logs and reports."""
+    if code is None:
+        return "not run"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code} ({EXIT_MEANINGS.get(code, 'unexpected exit code')})"
 
 
 def write_npz(path: str | os.PathLike, *, compressed: bool = True, **arrays: Any) -> None:

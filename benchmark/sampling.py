@@ -75,7 +75,7 @@ def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory) -
             grid = runs.image_grid(generate_uint8(trainer, evaluation_noise(args.n, dim, distribution)))
     except (DataError, SpecError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return runs.EXIT_USAGE
     runs.save_png(args.out, grid)
     print(f"wrote {args.out}", file=sys.stderr)
-    return 0
+    return runs.EXIT_OK

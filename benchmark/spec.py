@@ -24,6 +24,8 @@ import types
 import typing
 from dataclasses import dataclass, field
 
+from benchmark.datasets import DEFAULT_DATASET, get_dataset
+
 LAYER_KINDS = ("dense", "conv", "conv_transpose", "reshape", "flatten")
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid")
 INIT_KINDS = ("normal", "glorot_uniform", "constant")
@@ -31,6 +33,10 @@ OPTIMIZERS = ("adam", "rmsprop")
 LOSSES = ("nonsaturating", "least_squares", "wasserstein", "wasserstein_gp")
 NOISE_DISTRIBUTIONS = ("normal", "uniform")
 DTYPES = ("float32", "float64")
+# The data set every preset is built for (``benchmark.datasets``): its image shape is the generators' output
+# and the discriminators' input. Another data set changes this line (and the DCGAN layout below, built for 28x28).
+DATASET = get_dataset(DEFAULT_DATASET)
+IMAGE_SHAPE = DATASET.image_shape  # (C, H, W) = (1, 28, 28)
 
 
 class SpecError(ValueError):
@@ -108,7 +114,7 @@ class Architecture:
     generator: Network
     discriminator: Network
     source: str
-    image_shape: tuple[int, ...] = (1, 28, 28)
+    image_shape: tuple[int, ...] = IMAGE_SHAPE
 
 
 @dataclass(frozen=True)
@@ -232,8 +238,8 @@ ARCHITECTURES: dict[str, Architecture] = {
             layers=(Layer("dense", 256, activation="leaky_relu", negative_slope=0.2),
                     Layer("dense", 512, activation="leaky_relu", negative_slope=0.2),
                     Layer("dense", 1024, activation="leaky_relu", negative_slope=0.2),
-                    Layer("dense", 784, activation="tanh"),
-                    Layer("reshape", shape=(1, 28, 28))),
+                    Layer("dense", math.prod(IMAGE_SHAPE), activation="tanh"),
+                    Layer("reshape", shape=IMAGE_SHAPE)),
             kernel_init=Init("glorot_uniform")),
         discriminator=Network(
             layers=(Layer("flatten"),
@@ -377,6 +383,6 @@ def check_shapes(spec: GANSpec) -> None:
                         f"discriminator gives {scored} (want (1,))")
 
 
-def steps_per_epoch(spec: GANSpec, train_size: int = 60_000) -> int:
-    """Generator iterations per epoch: each consumes ``n_critic`` batches."""
+def steps_per_epoch(spec: GANSpec, train_size: int = DATASET.train_size) -> int:
+    """Generator iterations per epoch: each consumes ``n_critic`` batches (``train_size``: the data set's)."""
     return (train_size // spec.training.batch_size) // spec.objective.n_critic

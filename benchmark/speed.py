@@ -40,7 +40,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from benchmark import runs  # noqa: E402
 from benchmark.data import StepInputs, sample_noise  # noqa: E402
-from benchmark.frameworks import FRAMEWORKS, Framework, FrameworkError, get_framework  # noqa: E402
+from benchmark.frameworks import FRAMEWORKS, Framework, FrameworkError, get_framework, implementation  # noqa: E402
 from benchmark.spec import GANSpec, SpecError, get_spec  # noqa: E402
 from benchmark.suite import REPO_ROOT, cpu_busy_seconds, environment  # noqa: E402
 from benchmark.threads import apply_thread_env, default_threads, thread_env  # noqa: E402
@@ -117,7 +117,8 @@ def synthetic_inputs(spec: GANSpec, seed: int, count: int = INPUT_SETS) -> list[
     """Iterations of the spec's shapes from random data (speed does not depend on the digits)."""
     rng = np.random.default_rng(seed)
     k, b, z = spec.objective.n_critic, spec.training.batch_size, spec.training.noise_dim
-    return [StepInputs(rng.uniform(-1, 1, (k, b, 28, 28)).astype(np.float32),
+    _, height, width = spec.architecture.image_shape
+    return [StepInputs(rng.uniform(-1, 1, (k, b, height, width)).astype(np.float32),
                        sample_noise(rng, k * b, z, spec.training.noise).reshape(k, b, z),
                        sample_noise(rng, b, z, spec.training.noise),
                        rng.uniform(0, 1, (k, b)).astype(np.float32)) for _ in range(count)]
@@ -126,8 +127,7 @@ def synthetic_inputs(spec: GANSpec, seed: int, count: int = INPUT_SETS) -> list[
 def _torch_floor(entry: Framework, trainer) -> tuple[Callable[[], None], Callable[[], None]]:
     import torch
 
-    from pytorch_impl.runtime import COMPILE_MODES
-
+    COMPILE_MODES = implementation(entry.family, "runtime").COMPILE_MODES
     x = torch.zeros(1, device=trainer.device)
     fn = (lambda t: t + 1) if COMPILE_MODES[entry.mode] is None else torch.compile(
         lambda t: t + 1, mode=COMPILE_MODES[entry.mode])
@@ -138,8 +138,7 @@ def _keras_floor(entry: Framework, trainer) -> tuple[Callable[[], None], Callabl
     import keras
     from keras import ops
 
-    from tensorflow_impl import backend_ops
-
+    backend_ops = implementation(entry.family, "backend_ops")
     with keras.device(trainer.device):
         x = ops.zeros((1,))
     fn = backend_ops.compile_function(lambda t: t + 1, trainer.jit_compile)

@@ -34,12 +34,10 @@ from benchmark.eval_format import REFERENCES_DIR
 from benchmark.frameworks import Framework, FrameworkError, by_name, get_framework
 from benchmark.locking import FolderLock
 from benchmark.profiles import Profile, every
+from benchmark.runs import EVAL_LOG, RUNS_DIR, SUITE_FILE, TRAIN_LOG, describe_exit  # noqa: F401  (re-exported)
 from benchmark.threads import default_threads, thread_env
 from benchmark.spec import get_spec
 
-SUITE_FILE = "suite.json"
-RUNS_DIR = "runs"
-TRAIN_LOG, EVAL_LOG = "train.log", "eval.log"
 LOG_TAIL_LINES = 20
 CHECKPOINT_MIN_EVERY = 100  # iterations; an interrupted run also checkpoints when it stops
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -198,46 +196,26 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     return [line for line in folded if line][-lines:]
 
 
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "not run"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    names = {0: "completed", 1: "failed", 2: "refused its arguments", 3: "diverged", 4: "interrupted"}
-    return f"exit {code} ({names.get(code, 'unexpected exit code')})"
-
-
 def training_status(code: int, run_dir: Path, stopping: bool = False) -> str:
     """The run's status from the child's exit code; result.json only confirms it (it may be stale). A child
     that ends without a result while the suite is stopping (killed on a second Ctrl-C) was interrupted."""
-    by_code = {code_: status for status, code_ in runs.EXIT_CODES.items()}
-    status = by_code.get(code, runs.FAILED)
+    status = runs.status_of_exit(code)
     if stopping and status == runs.FAILED:
         return runs.INTERRUPTED
     if status == runs.COMPLETED:
-        result = _read(run_dir / runs.RESULT)
-        if result.get("status") != runs.COMPLETED or not (run_dir / runs.SAMPLES).exists():
+        result = runs.read_json(run_dir / runs.RESULT, {})
+        if result.get(runs.KEY_STATUS) != runs.COMPLETED or not (run_dir / runs.SAMPLES).exists():
             return runs.FAILED  # exit 0 without the contract's files is a broken run, not a result
     return status
 
 
-def _read(path: Path) -> dict:
-    try:
-        return runs.read_json(path) if path.exists() else {}
-    except ValueError:
-        return {}
-
-
 def folder_state(run_dir: Path, steps: int) -> str | None:
     """A finished run's status as its folder records it; None when it must be (re)started."""
-    result = _read(run_dir / runs.RESULT)
-    config = _read(run_dir / runs.CONFIG)
-    if result.get("status") in FINISHED and config.get("steps") == steps:
-        if result["status"] == runs.DIVERGED or (run_dir / runs.SAMPLES).exists():
-            return result["status"]
+    result = runs.read_json(run_dir / runs.RESULT, {})
+    config = runs.read_json(run_dir / runs.CONFIG, {})
+    if result.get(runs.KEY_STATUS) in FINISHED and config.get("steps") == steps:
+        if result[runs.KEY_STATUS] == runs.DIVERGED or (run_dir / runs.SAMPLES).exists():
+            return result[runs.KEY_STATUS]
     return None
 
 
@@ -334,7 +312,7 @@ class Suite:
     def prepare(self) -> None:
         """Check the output folder against ``--resume`` and write the suite header."""
         suite_file = self.out / SUITE_FILE
-        previous = _read(suite_file)
+        previous = runs.read_json(suite_file, {})
         has_runs = (self.out / RUNS_DIR).exists() and any((self.out / RUNS_DIR).iterdir())
         if not self.options.resume and (previous or has_runs):
             raise SuiteError(f"{self.out} already holds a suite; pass --resume to continue it, or choose another "

@@ -21,11 +21,12 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from benchmark import arguments, checkpoints, runs
+from benchmark import arguments, checkpoints, datasets, runs
 from benchmark.interrupts import StopRequest
-from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, load_mnist, to_uint8
+from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, to_uint8
 from benchmark.frameworks import FRAMEWORKS
 from benchmark.locking import FolderLock, LockHeld
+from benchmark.run_config import RunConfig
 from benchmark.runs import RunError
 from benchmark.spec import GANSpec, SpecError, get_spec
 
@@ -44,7 +45,8 @@ class GANTrainer(Protocol):
         (``d_loss``, ``g_loss`` and any extra terms) as framework scalars, without forcing a device sync."""
 
     def generate(self, noise: np.ndarray) -> np.ndarray:
-        """Generator in inference mode: float32 [N, noise_dim] -> float32 [N, 28, 28] in [-1, 1]."""
+        """Generator in inference mode: float32 [N, noise_dim] -> float32 [N, H, W] in [-1, 1] (the spec's
+        ``image_shape``, one channel)."""
 
     def save_checkpoint(self, path: Path, meta: dict) -> None:
         """Write weights, optimiser and RNG state and ``meta`` atomically to ``path``."""
@@ -77,7 +79,9 @@ def train_parser(framework: str) -> argparse.ArgumentParser:
     length.add_argument("--steps", type=arguments.positive_int, help="training length in generator iterations")
     parser.add_argument("--batch-size", type=arguments.positive_int, help="override the spec's batch size")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the user cache)")
+    dataset = datasets.get_dataset()
+    parser.add_argument("--data-dir",
+                        help=f"{dataset.title} folder (default: ${dataset.data_dir_env}, else the user cache)")
     parser.add_argument("--num-samples", type=arguments.positive_int, default=10_000, help="images in samples.npz after training")
     parser.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower on GPU)")
     parser.add_argument("--log-every", type=arguments.non_negative_int, default=50,
@@ -108,6 +112,15 @@ def resolve_spec(args: argparse.Namespace) -> GANSpec:
     return spec
 
 
+def load_training_images(spec: GANSpec, data_dir: str | None) -> np.ndarray:
+    """The data set's training images, refused (one line) when their shape is not the spec's ``image_shape``."""
+    dataset = datasets.get_dataset()
+    if tuple(spec.architecture.image_shape) != dataset.image_shape:
+        raise DataError(f"{spec.name} generates images of shape {tuple(spec.architecture.image_shape)}, "
+                        f"{dataset.title}'s are {dataset.image_shape}")
+    return datasets.load_dataset("train", data_dir, dataset=dataset.name)[0]
+
+
 def check_checkpoint_meta(meta: dict, expected: dict, source: str = "checkpoint was written") -> None:
     """Refuse a checkpoint (or, with ``source``, a run folder) of another framework, model, seed or spec."""
     for key in ("framework", "model", "seed"):
@@ -127,7 +140,7 @@ def check_run_folder(run_dir: Path, identity: dict, backend: str | None) -> None
         return
     try:
         config = runs.read_json(path)
-    except ValueError as error:
+    except (OSError, ValueError) as error:
         raise RunError(f"{path}: unreadable ({error}); use another --out folder or delete the old run") from None
     check_checkpoint_meta(config, identity, source=f"{run_dir} holds a run")
     if config.get("backend") != backend:
@@ -201,10 +214,7 @@ def write_timing(path: Path, segment: dict, train_seconds: float, images_per_ste
     """Add this process's segment to ``timing.json`` and combine the segments: a resumed run's steady state is
     measured over all of its segments (each after its own warm-up), and re-running never erases a timing.
     Segments that began at or after this one's start step belong to a history the resume discarded."""
-    try:
-        earlier = runs.read_json(path).get("segments", []) if path.exists() else []
-    except ValueError:
-        earlier = []
+    earlier = runs.read_json(path, {}).get("segments", [])
     segments = [s for s in earlier if s["resumed_from_step"] < segment["resumed_from_step"]] + [segment]
     steady_steps = sum(s["steady_steps"] for s in segments)
     per_step = sum(s["steady_seconds"] for s in segments) / steady_steps if steady_steps else None
@@ -220,11 +230,9 @@ def write_timing(path: Path, segment: dict, train_seconds: float, images_per_ste
 
 def run_complete(run_dir: Path, total: int) -> bool:
     """The folder holds this run finished at ``total`` steps, with its samples."""
-    try:
-        result = runs.read_json(run_dir / runs.RESULT) if (run_dir / runs.RESULT).exists() else {}
-    except ValueError:
-        return False
-    return result.get("status") == runs.COMPLETED and result.get("step") == total and (run_dir / runs.SAMPLES).exists()
+    result = runs.read_json(run_dir / runs.RESULT, {})
+    return result.get(runs.KEY_STATUS) == runs.COMPLETED and result.get(runs.KEY_STEP) == total \
+        and (run_dir / runs.SAMPLES).exists()
 
 
 def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
@@ -232,7 +240,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     process_start = time.perf_counter()
     spec = resolve_spec(args)
     run_dir = Path(args.out)
-    images, _ = load_mnist("train", args.data_dir)
+    images = load_training_images(spec, args.data_dir)
     stream = TrainingStream(images, spec.training.batch_size, spec.training.noise_dim, args.seed,
                             spec.objective.n_critic, spec.training.noise)
     total = args.steps or (args.epochs or spec.training.epochs) * stream.steps_per_epoch
@@ -250,7 +258,9 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
     metrics = runs.MetricsLog(run_dir / runs.METRICS)
     start, trained_seconds = 0, 0.0
+    run_config = RunConfig.from_args(args, mode=framework.get("execution_mode"), backend=framework.get("backend"))
     if checkpoints.exists(checkpoint):
+        run_config.check_resume(RunConfig.read(run_dir / runs.RUN_CONFIG), run_dir)
         meta = checkpoints.load(checkpoint, lambda path: trainer.load_checkpoint(path, identity))
         start, trained_seconds = meta["step"], meta["elapsed"]
         metrics.truncate_after(start)
@@ -264,6 +274,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         "git_commit": runs.git_commit(), "python": platform.python_version(), "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "command": " ".join(sys.argv), "resumed_from_step": start}
+    runs.write_json(run_dir / runs.RUN_CONFIG, run_config.to_dict())
     runs.write_json(run_dir / runs.CONFIG, config)
     setup_seconds = time.perf_counter() - process_start
 
@@ -337,13 +348,13 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
             runs.write_npz(run_dir / runs.SAMPLES, images=generate_uint8(trainer, noise))
         except NonFiniteImages as error:
             status, diverged_because = runs.DIVERGED, str(error)
-    result = {"status": status, "exit_code": runs.EXIT_CODES[status], "step": step, "steps": total,
-              "train_seconds": elapsed}
+    result = {runs.KEY_STATUS: status, runs.KEY_EXIT_CODE: runs.EXIT_CODES[status], runs.KEY_STEP: step,
+              runs.KEY_STEPS: total, "train_seconds": elapsed}
     if status == runs.DIVERGED:
         result["losses"] = {name: repr(value) for name, value in losses.items()}
-        result["reason"] = diverged_because
+        result[runs.KEY_REASON] = diverged_because
     if status == runs.INTERRUPTED:
-        result["signal"] = signal.Signals(stop.signal).name
+        result[runs.KEY_SIGNAL] = signal.Signals(stop.signal).name
     runs.write_json(run_dir / runs.RESULT, result)
     print(f"{status}: {run_dir} at step {step}/{total}", file=sys.stderr)
     return runs.EXIT_CODES[status]
@@ -361,10 +372,11 @@ def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory,
             return run_training(args, make_trainer)
     except (DataError, SpecError, RunError, LockHeld) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return runs.EXIT_USAGE
     except Exception:
-        runs.write_json(Path(args.out) / runs.RESULT, {"status": runs.FAILED, "exit_code": 1,
-                                                       "error": traceback.format_exc(limit=5)})
+        runs.write_json(Path(args.out) / runs.RESULT, {
+            runs.KEY_STATUS: runs.FAILED, runs.KEY_EXIT_CODE: runs.EXIT_FAILED,
+            runs.KEY_ERROR: traceback.format_exc(limit=5)})
         raise
     finally:
         stop.restore()

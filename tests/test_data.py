@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 from benchmark import data as D
+from benchmark import datasets
 
 ROOT = Path(__file__).resolve().parent.parent
+MNIST = datasets.get_dataset("mnist")
+
+
+def load_test_split(directory, download):
+    """The loader of the test split without the cache."""
+    return datasets._load_cached.__wrapped__("mnist", "test", directory, download)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +30,7 @@ def mnist_dir() -> Path:
 
 @pytest.fixture
 def copy_of_mnist(mnist_dir, tmp_path) -> Path:
-    for name in D.SHA256:
+    for name in MNIST.sha256:
         shutil.copy(mnist_dir / f"{name}.gz", tmp_path / f"{name}.gz")
         os.chmod(tmp_path / f"{name}.gz", 0o644)
     return tmp_path
@@ -42,7 +49,7 @@ def test_raw_idx_files_are_accepted(copy_of_mnist):
     raw = copy_of_mnist / "t10k-labels-idx1-ubyte.gz"
     (copy_of_mnist / "t10k-labels-idx1-ubyte").write_bytes(gzip.decompress(raw.read_bytes()))
     raw.unlink()
-    _, labels = D._load_cached.__wrapped__("test", copy_of_mnist, False)
+    _, labels = load_test_split(copy_of_mnist, False)
     assert labels[:5].tolist() == [7, 2, 1, 0, 4]
 
 
@@ -61,7 +68,7 @@ def test_wrong_checksum_is_refused_with_one_line(copy_of_mnist):
     content[100] ^= 1
     (copy_of_mnist / f"{name}.gz").write_bytes(gzip.compress(bytes(content)))
     with pytest.raises(D.DataError, match=rf"{name}.gz: SHA-256 mismatch .* delete it and run again") as error:
-        D._load_cached.__wrapped__("test", copy_of_mnist, False)
+        load_test_split(copy_of_mnist, False)
     assert "\n" not in str(error.value)
 
 
@@ -69,12 +76,12 @@ def test_truncated_file_is_refused(copy_of_mnist):
     path = copy_of_mnist / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(D.DataError, match="t10k-images-idx3-ubyte.gz: truncated or unreadable"):
-        D._load_cached.__wrapped__("test", copy_of_mnist, False)
+        load_test_split(copy_of_mnist, False)
 
 
 def test_missing_file_without_download_names_the_file(tmp_path):
     with pytest.raises(D.DataError, match="t10k-images-idx3-ubyte.gz not found; pass --data-dir or set"):
-        D._load_cached.__wrapped__("test", tmp_path, False)
+        load_test_split(tmp_path, False)
 
 
 def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
@@ -82,10 +89,10 @@ def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
         Path(filename).write_bytes(b"\x1f\x8b partial")
         raise OSError("connection reset")
 
-    monkeypatch.setattr(D.urllib.request, "urlretrieve", half_a_file)
+    monkeypatch.setattr(datasets.urllib.request, "urlretrieve", half_a_file)
     target = tmp_path / "cache"
     with pytest.raises(D.DataError, match="is missing and could not be downloaded .*connection reset"):
-        D._load_cached.__wrapped__("test", target, True)
+        load_test_split(target, True)
     assert list(target.iterdir()) == []
 
 
@@ -93,9 +100,9 @@ def test_download_keeps_only_a_verified_file(copy_of_mnist, tmp_path, monkeypatc
     def from_local_copy(url, filename):
         shutil.copy(copy_of_mnist / url.rsplit("/", 1)[1], filename)
 
-    monkeypatch.setattr(D.urllib.request, "urlretrieve", from_local_copy)
+    monkeypatch.setattr(datasets.urllib.request, "urlretrieve", from_local_copy)
     target = tmp_path / "fresh"
-    images, _ = D._load_cached.__wrapped__("test", target, True)
+    images, _ = load_test_split(target, True)
     assert images.shape == (10_000, 28, 28)
     assert sorted(p.name for p in target.iterdir()) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 
@@ -157,3 +164,37 @@ def test_noise_distribution_has_the_stated_moments():
 
 def test_evaluation_noise_is_fixed_and_prefix_stable():
     np.testing.assert_array_equal(D.evaluation_noise(64, 100), D.evaluation_noise(2000, 100)[:64])
+
+
+def test_the_dataset_registry_states_mnist():
+    assert MNIST.image_shape == (1, 28, 28) and MNIST.channels == 1 and MNIST.array_shape == (28, 28)
+    assert (MNIST.train_size, MNIST.test_size, MNIST.classes) == (60_000, 10_000, 10)
+    assert sorted(MNIST.sha256) == sorted(f for pair in MNIST.files.values() for f in pair)
+    assert MNIST.data_dir_env == D.DATA_DIR_ENV and MNIST.default_dir == D.DEFAULT_CACHE_DIR
+
+
+def test_the_dataset_registry_refuses_duplicates_and_names_the_valid_ones():
+    with pytest.raises(D.DataError, match="'mnist' is registered twice"):
+        datasets.register_dataset(MNIST)
+    with pytest.raises(D.DataError, match="unknown dataset 'cifar10'; valid: mnist"):
+        datasets.get_dataset("cifar10")
+    with pytest.raises(D.DataError, match="unknown split 'validation'; valid: train, test"):
+        datasets.load_dataset("validation")
+
+
+def test_the_spec_reads_its_image_shape_and_epoch_length_from_the_dataset():
+    from benchmark.spec import get_spec, steps_per_epoch
+    spec = get_spec("vanilla")
+    assert spec.architecture.image_shape == MNIST.image_shape
+    assert steps_per_epoch(spec) == MNIST.train_size // spec.training.batch_size == 937
+
+
+def test_training_refuses_a_spec_whose_image_shape_is_not_the_datasets():
+    import dataclasses
+
+    from benchmark.spec import get_spec
+    from benchmark.training import load_training_images
+    spec = get_spec("dcgan")
+    other = dataclasses.replace(spec, architecture=dataclasses.replace(spec.architecture, image_shape=(3, 32, 32)))
+    with pytest.raises(D.DataError, match=r"dcgan generates images of shape \(3, 32, 32\), MNIST's are \(1, 28, 28\)"):
+        load_training_images(other, "/nonexistent")

@@ -570,3 +570,22 @@ def test_kill_9_a_torn_metrics_line_and_a_corrupt_checkpoint_still_end_like_an_u
     assert np.array_equal(np.load(faulty / runs.SAMPLES)["images"], np.load(straight / runs.SAMPLES)["images"])
     assert runs.read_json(faulty / runs.RESULT)["status"] == "completed"
     assert not list(faulty.rglob("*.tmp"))
+
+
+
+@needs_mnist
+def test_resuming_with_another_configuration_is_refused_in_one_line(tmp_path, capsys):
+    """The run's configuration is saved in run_config.json; a resume may train longer, never differently."""
+    from benchmark.run_config import RunConfig
+    assert train(tmp_path, 2) == 0
+    stored = RunConfig.read(tmp_path / runs.RUN_CONFIG)
+    assert (stored.model, stored.steps, stored.batch_size, stored.num_samples, stored.mode) == ("vanilla", 2, 8, 16,
+                                                                                                "eager")
+    (tmp_path / runs.RESULT).unlink()  # as if it had been interrupted after its last checkpoint
+    capsys.readouterr()
+    assert train(tmp_path, 2, "--num-samples", "32", "--deterministic") == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path} was started with another configuration (num_samples 16 -> 32; deterministic False -> "
+        f"True); resume it with the same flags, or use another --out folder")
+    assert train(tmp_path, 3, "--log-every", "2") == 0  # training longer, logging less often: a resume
+    assert RunConfig.read(tmp_path / runs.RUN_CONFIG).steps == 3

@@ -89,8 +89,11 @@ def keras_measurements(inputs: dict) -> dict:
     from keras import ops
 
     from benchmark.spec import Layer
-    from tensorflow_impl.layers import BatchNorm, convolution, transposed_convolution
-    from tensorflow_impl.optimizers import Adam, RMSprop
+    from benchmark.frameworks import KERAS, implementation
+    keras_layers, keras_optimizers = implementation(KERAS, "layers"), implementation(KERAS, "optimizers")
+    BatchNorm, convolution, transposed_convolution = (keras_layers.BatchNorm, keras_layers.convolution,
+                                                      keras_layers.transposed_convolution)
+    Adam, RMSprop = keras_optimizers.Adam, keras_optimizers.RMSprop
 
     def run(layers, x):
         for layer in layers:

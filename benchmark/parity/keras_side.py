@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.frameworks import KERAS, implementation
 from benchmark.parity import mutations, probes
 
 
@@ -22,12 +23,12 @@ def _numpy(value) -> np.ndarray:
 
 
 def layer_arrays(model) -> list[list[np.ndarray]]:
-    from tensorflow_impl.models import parameter_layers
+    parameter_layers = implementation(KERAS, "models").parameter_layers
     return [[_numpy(w.value) for w in layer.weights] for layer in parameter_layers(model)]
 
 
 def set_layer_arrays(model, arrays: list[list[np.ndarray]]) -> None:
-    from tensorflow_impl.models import parameter_layers
+    parameter_layers = implementation(KERAS, "models").parameter_layers
     layers = parameter_layers(model)
     if len(layers) != len(arrays):
         raise ValueError(f"{model.name}: {len(layers)} Keras layers with weights, {len(arrays)} PyTorch modules")
@@ -55,7 +56,7 @@ def outputs(gan, noise: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]
 
 def _first_update(gan, inputs) -> dict:
     """Losses and gradients of the first critic update and of a generator update, from the current state."""
-    from tensorflow_impl import backend_ops
+    backend_ops = implementation(KERAS, "backend_ops")
 
     real, d_noise, g_noise, gp_weight = gan._inputs(inputs)
     g, d = gan.generator, gan.discriminator
@@ -85,8 +86,8 @@ def _optimizer_trajectory(optimizer, model, seed: int) -> list[list[np.ndarray]]
 def probe(task: dict, mutation: str | None = None, compiled: bool = True) -> dict:
     """The probe of ``benchmark.parity.probes``, Keras' side, with ``mutation`` applied when given; the training
     iterations run compiled (as in training) or, cheaper to start, eagerly (JAX) / as a plain graph (TensorFlow)."""
-    from tensorflow_impl.models import parameter_layers
-    from tensorflow_impl.trainer import KerasGAN
+    parameter_layers = implementation(KERAS, "models").parameter_layers
+    KerasGAN = implementation(KERAS, "trainer").KerasGAN
 
     with mutations.applied(mutation, task["spec"]) as (spec, after_build):
         gan = KerasGAN(spec, task["seed"], "cpu", jit_compile=compiled)
@@ -122,8 +123,7 @@ def _release() -> None:
 
 
 def keras_worker(backend: str, request_path: str, response_path: str) -> None:
-    from tensorflow_impl.seeding import select_backend
-    select_backend(backend)
+    implementation(KERAS, "seeding").select_backend(backend)
     request = pickle.loads(Path(request_path).read_bytes())
     if "audit" in request:
         from benchmark.parity.audit import keras_measurements

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from benchmark.frameworks import KERAS, implementation
 from benchmark.spec import GANSpec, Optimizer
 
 
@@ -114,7 +115,7 @@ def _optimizer(network: str, **values) -> Callable[[GANSpec], GANSpec]:
 def _keras_batch_normalization(momentum_from_spec: bool) -> list:
     """Keras' own layer: biased running variance; momentum 0.99 (its default) unless taken from the spec."""
     import keras
-    from tensorflow_impl import models
+    models = implementation(KERAS, "models")
 
     def layer(bn, seed):
         momentum = {"momentum": 1 - bn.momentum} if momentum_from_spec else {}
@@ -125,20 +126,20 @@ def _keras_batch_normalization(momentum_from_spec: bool) -> list:
 
 def _keras_leaky_relu() -> list:
     import keras
-    from tensorflow_impl import models
+    models = implementation(KERAS, "models")
     return [(models.ACTIVATIONS, "leaky_relu", lambda layer: keras.layers.LeakyReLU())]
 
 
 def _keras_normal_std() -> list:
     import keras
-    from tensorflow_impl import models
+    models = implementation(KERAS, "models")
     return [(models.INITIALIZERS, "normal", lambda init, seed: keras.initializers.RandomNormal(init.mean, seed=seed))]
 
 
 def _one_sided_padding() -> list:
     """All of a strided layer's padding at the bottom and right (TensorFlow's ``"same"`` when the total is odd)."""
     import keras
-    from tensorflow_impl import models
+    models = implementation(KERAS, "models")
 
     def convolution(layer, **kwargs):
         pad = [keras.layers.ZeroPadding2D(((0, 2 * layer.padding), (0, 2 * layer.padding)))] if layer.padding else []
@@ -154,20 +155,20 @@ def _one_sided_padding() -> list:
 def _one_weight_per_batch() -> list:
     """The gradient penalty's interpolation weight drawn once per batch instead of once per sample."""
     from keras import ops
-    from tensorflow_impl import trainer
+    trainer = implementation(KERAS, "trainer")
     penalty = trainer.gradient_penalty
     return [(trainer, "gradient_penalty",
              lambda critic, real, fake, weight: penalty(critic, real, fake, ops.ones_like(weight) * weight[0]))]
 
 
 def _clip_before_update() -> list:
-    from tensorflow_impl import trainer
+    trainer = implementation(KERAS, "trainer")
     return [(trainer, "clip_weights", lambda values, clip_value: list(values))]
 
 
 def _clip_incoming(gan: Any) -> None:
     """With ``_clip_before_update``: the critic is clipped before its optimiser step instead of after."""
-    from tensorflow_impl.losses import clip_weights
+    clip_weights = implementation(KERAS, "losses").clip_weights
     apply, clip_value = gan.d_optimizer.stateless_apply, gan.spec.objective.clip_value
     gan.d_optimizer.stateless_apply = lambda state, grads, params: apply(state, grads, clip_weights(params, clip_value))
 
@@ -177,7 +178,7 @@ def _keras_update_rule(network: str, optimizer: str) -> Callable[[Any], None]:
     v's bias correction; RMSprop: inside the square root), every hyper-parameter unchanged."""
     def swap(gan: Any) -> None:
         from keras import ops
-        from tensorflow_impl import optimizers
+        optimizers = implementation(KERAS, "optimizers")
 
         class KerasAdam(optimizers.Adam):
             def update(self, param, grad, slots, step):

@@ -14,10 +14,12 @@ import torch
 from torch import nn
 
 from benchmark.data import StepInputs
+from benchmark.frameworks import PYTORCH, implementation
 from benchmark.parity import probes
 from benchmark.spec import GANSpec
-from pytorch_impl.optimizers import build_optimizer
-from pytorch_impl.train import TorchGAN
+
+TorchGAN = implementation(PYTORCH, "train").TorchGAN
+build_optimizer = implementation(PYTORCH, "optimizers").build_optimizer
 
 WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.modules.batchnorm._BatchNorm)
 
