@@ -21,6 +21,17 @@ except ImportError:
 from benchmark.data import DataError, load_mnist  # noqa: E402  (after the torch._dynamo import above)
 
 
+# Known third-party deprecations, each silenced by its message and module (not a blanket filter): others still show.
+KNOWN_WARNINGS = (
+    r"ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning:keras",  # Keras 3.15 on numpy 2
+)
+
+
+def pytest_configure(config):
+    for line in KNOWN_WARNINGS:
+        config.addinivalue_line("filterwarnings", line)
+
+
 @pytest.fixture(scope="module")
 def mnist():
     try:

@@ -354,7 +354,7 @@ def test_a_second_ctrl_c_makes_the_suite_kill_its_children_and_they_count_as_int
                                  "signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"],
                                 stdout=subprocess.PIPE, text=True)
     assert stubborn.stdout.readline().strip() == "ready"
-    harness.children.add(stubborn)
+    harness.executor.children.add(stubborn)  # as the local executor holds a running training process
     harness.interrupt(signal.SIGINT)
     with pytest.raises(subprocess.TimeoutExpired):
         stubborn.wait(timeout=0.5)  # the first Ctrl-C asks; this child ignores it
