@@ -19,8 +19,10 @@ venv: $(VENV)/.installed
 bench: venv
 	$(PY) benchmark/run_all.py --profile $(PROFILE) --out results/$(PROFILE) --resume
 
+# Two pytest workers, one test file each at a time (module fixtures such as the parity workers are built once);
+# every test process pins one thread (tests/conftest.py), so two workers fill the two cores of CI.
 test: venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -25,6 +25,7 @@ import pytest
 from benchmark import runs, suite
 from benchmark.profiles import PROFILES, get_profile
 from benchmark.spec import MODEL_NAMES, get_spec
+from benchmark.threads import THREAD_VARIABLES
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_ALL = [sys.executable, str(REPO / "benchmark" / "run_all.py")]
@@ -127,7 +128,7 @@ def test_options_take_the_profile_defaults_and_the_overrides():
     assert options.profile.train_steps(get_spec("wgan")) == 937
     run = suite.plan(options)[0]
     env = suite.child_env(run, options)
-    assert all(env[name] == "2" for name in suite.THREAD_VARIABLES)
+    assert all(env[name] == "2" for name in THREAD_VARIABLES)
 
 
 def test_exit_statuses(tmp_path):
