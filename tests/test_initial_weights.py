@@ -1,12 +1,25 @@
-"""Paired runs: for one seed both frameworks start from the same numpy-drawn weights (``benchmark.initial_weights``)."""
+"""Paired runs: for one seed both frameworks start from the same numpy-drawn weights (``benchmark.initial_weights``).
+
+The draw itself is checked with numpy alone; the frameworks are checked bitwise, PyTorch in this process and
+Keras (JAX backend, else TensorFlow) in a subprocess, so the two never share a process (PARITY-NOTES §1).
+"""
 import dataclasses
+import importlib.util
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from benchmark import initial_weights as iw
 from benchmark.spec import MODEL_NAMES, get_spec, network_shapes, parameter_count
+
+ROOT = Path(__file__).resolve().parent.parent
+KERAS_BACKEND = next((b for b in ("jax", "tensorflow") if importlib.util.find_spec(b)), None)
 
 
 def in_dtype(spec, dtype):
@@ -93,3 +106,57 @@ def test_glorot_fans_of_a_transposed_convolution_are_read_as_both_frameworks_rea
     # xavier_uniform_ on [in, out, k, k] both give fan_in = 64 * 16, fan_out = 128 * 16 (measured).
     assert iw.glorot_fans((4, 4, 64, 128)) == (1024, 2048)
     assert iw.glorot_fans((784, 1024)) == (784, 1024)
+
+
+# ----------------------------------------------------------------------------------------- both frameworks
+
+KERAS_FINGERPRINTS = """
+import json, sys
+from tensorflow_impl.seeding import select_backend
+select_backend(sys.argv[1])
+from benchmark import initial_weights
+from benchmark.parity import keras_side
+from benchmark.spec import get_spec
+from tensorflow_impl.trainer import KerasGAN
+result = {}
+for name in sys.argv[3:]:
+    gan = KerasGAN(get_spec(name), int(sys.argv[2]), "cpu")
+    actual = {n: keras_side.layer_arrays(getattr(gan, n)) for n in initial_weights.NETWORKS}
+    result[name] = [initial_weights.fingerprint(actual), gan.describe()["initial_weights"]["sha256"]]
+print(json.dumps(result))
+"""
+
+
+@pytest.fixture(scope="module")
+def keras_fingerprints():
+    """{seed: {model: [fingerprint of Keras' weights as built, the one its config.json records]}}."""
+    if KERAS_BACKEND is None or importlib.util.find_spec("keras") is None:
+        pytest.skip("keras with jax or tensorflow not installed")
+    env = {**os.environ, "KERAS_BACKEND": KERAS_BACKEND, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = {}
+    for seed in (0, 1):
+        done = subprocess.run([sys.executable, "-c", KERAS_FINGERPRINTS, KERAS_BACKEND, str(seed), *MODEL_NAMES],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        result[seed] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_pytorch_and_keras_start_from_bitwise_identical_weights(name, seed, keras_fingerprints):
+    pytest.importorskip("torch")
+    from benchmark.parity import torch_side
+    from pytorch_impl.train import TorchGAN
+
+    spec = get_spec(name)
+    expected = iw.fingerprint(iw.draw(spec, seed))
+    gan = TorchGAN(spec, seed, "cpu")
+    torch_actual = iw.fingerprint({n: torch_side.layer_arrays(getattr(gan, n)) for n in iw.NETWORKS})
+    assert torch_actual == gan.describe()["initial_weights"]["sha256"] == expected
+    assert keras_fingerprints[seed][name] == [expected, expected]
+
+
+def test_different_seeds_give_different_fingerprints(keras_fingerprints):
+    for name in MODEL_NAMES:
+        assert keras_fingerprints[0][name][0] != keras_fingerprints[1][name][0]

@@ -27,15 +27,8 @@ def layer_arrays(model) -> list[list[np.ndarray]]:
 
 
 def set_layer_arrays(model, arrays: list[list[np.ndarray]]) -> None:
-    from tensorflow_impl.models import parameter_layers
-    layers = parameter_layers(model)
-    if len(layers) != len(arrays):
-        raise ValueError(f"{model.name}: {len(layers)} Keras layers with weights, {len(arrays)} PyTorch modules")
-    for layer, values in zip(layers, arrays):
-        for weight, value in zip(layer.weights, values, strict=True):
-            if tuple(weight.shape) != value.shape:
-                raise ValueError(f"{weight.path}: Keras shape {tuple(weight.shape)}, PyTorch {value.shape}")
-            weight.assign(value)
+    from tensorflow_impl.models import set_layer_weights
+    set_layer_weights(model, arrays)
 
 
 def _values(variables) -> list:
