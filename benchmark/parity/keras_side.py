@@ -87,7 +87,8 @@ def probe(task: dict, mutation: str | None = None, compiled: bool = True) -> dic
         models = {"generator": gan.generator, "discriminator": gan.discriminator}
         result = {"layer_parameters": {n: [sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
                                            for layer in parameter_layers(m)] for n, m in models.items()},
-                  "initial": {n: probes.weight_statistics(layer_arrays(m)) for n, m in models.items()}}
+                  "initial": {n: probes.weight_statistics(layer_arrays(m)) for n, m in models.items()},
+                  "initial_digest": {n: probes.digest(layer_arrays(m)) for n, m in models.items()}}
         for name, model in models.items():
             set_layer_arrays(model, task["weights"][name])
         result["outputs"] = outputs(gan, task["noise"], task["images"])
