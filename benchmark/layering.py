@@ -32,6 +32,7 @@ CORE = (
     "benchmark.sampling",
     "benchmark.frameworks",
     "benchmark.threads",
+    "benchmark.initial_weights",
 )
 CORE_LAYER, IMPLEMENTATION_LAYER, HARNESS_LAYER = "core", "implementation", "harness"
 

@@ -1,10 +1,12 @@
-"""Generator and discriminator built layer by layer from the spec (images are NCHW)."""
+"""Generator and discriminator built layer by layer from the spec (images are NCHW), starting from the initial
+weights both frameworks share (``benchmark.initial_weights``, Keras' layout)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-from benchmark.spec import GANSpec, Init, Layer, Network, layer_output_shape
+from benchmark.spec import GANSpec, Layer, Network, layer_output_shape
 
 ACTIVATIONS = {
     "linear": lambda layer: nn.Identity(),
@@ -34,44 +36,55 @@ def build_layer(layer: Layer, input_shape: tuple[int, ...]) -> list[nn.Module]:
     return modules + [ACTIVATIONS[layer.activation](layer)]
 
 
-def build_network(network: Network, input_shape: tuple[int, ...]) -> nn.Sequential:
+def build_network(network: Network, input_shape: tuple[int, ...], weights: list[list[np.ndarray]]) -> nn.Sequential:
+    """The modules of ``network``, in the dtype of ``weights`` and holding them (so PyTorch's Kaiming-uniform
+    default never decides)."""
     modules, shape = [], tuple(input_shape)
     for layer in network.layers:
         modules += build_layer(layer, shape)
         shape = layer_output_shape(layer, shape)
     model = nn.Sequential(*modules)
-    initialize(model, network)
+    load_keras_layout(model, weights)
     return model
 
 
-def _init_(tensor: torch.Tensor, init: Init) -> None:
-    if init.kind == "normal":
-        nn.init.normal_(tensor, init.mean, init.std)
-    elif init.kind == "glorot_uniform":
-        nn.init.xavier_uniform_(tensor)
-    else:
-        nn.init.constant_(tensor, init.value)
+WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.modules.batchnorm._BatchNorm)
+
+
+def _from_keras(module: nn.Module, array: np.ndarray) -> torch.Tensor:
+    """Dense kernel [in, out] -> Linear [out, in]; conv kernels [k, k, in, out] / [k, k, out, in] -> Conv2d
+    [out, in, k, k] / ConvTranspose2d [in, out, k, k]."""
+    if array.ndim == 2 and isinstance(module, nn.Linear):
+        array = array.T
+    elif array.ndim == 4:
+        array = array.transpose(3, 2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(array))
 
 
 @torch.no_grad()
-def initialize(model: nn.Module, network: Network) -> None:
-    """Apply the spec's initialisers, so PyTorch's Kaiming-uniform default never decides."""
-    bn = next((layer.batch_norm for layer in network.layers if layer.batch_norm), None)
-    for module in model.modules():
-        if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            _init_(module.weight, network.kernel_init)
-            if module.bias is not None:
-                _init_(module.bias, network.bias_init)
-        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-            _init_(module.weight, bn.gamma_init)
-            _init_(module.bias, bn.beta_init)
+def load_keras_layout(model: nn.Module, weights: list[list[np.ndarray]]) -> None:
+    """Set every module with parameters, in order, from one entry of Keras-layout arrays: weight and bias, or
+    batch norm's weight, bias, running mean and running variance. The model takes the arrays' dtype."""
+    modules = [m for m in model.modules() if isinstance(m, WEIGHTED)]
+    if len(modules) != len(weights):
+        raise ValueError(f"{len(modules)} modules with parameters, {len(weights)} weight entries")
+    model.to(torch.from_numpy(np.asarray(weights[0][0])).dtype)
+    for module, arrays in zip(modules, weights):
+        tensors = list(module.parameters(recurse=False))
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            tensors += [module.running_mean, module.running_var]
+        for tensor, array in zip(tensors, arrays, strict=True):
+            value = _from_keras(module, array)
+            if tuple(tensor.shape) != tuple(value.shape):
+                raise ValueError(f"{type(module).__name__}: shape {tuple(tensor.shape)}, weights {tuple(value.shape)}")
+            tensor.copy_(value)
 
 
-def build_generator(spec: GANSpec) -> nn.Sequential:
-    """Noise [B, noise_dim] -> images [B, 1, 28, 28] in [-1, 1]."""
-    return build_network(spec.architecture.generator, (spec.training.noise_dim,))
+def build_generator(spec: GANSpec, weights: list[list[np.ndarray]]) -> nn.Sequential:
+    """Noise [B, noise_dim] -> images [B, 1, 28, 28] in [-1, 1]; ``weights``: ``initial_weights`` of "generator"."""
+    return build_network(spec.architecture.generator, (spec.training.noise_dim,), weights)
 
 
-def build_discriminator(spec: GANSpec) -> nn.Sequential:
-    """Images [B, 1, 28, 28] -> one raw score (logit) per image, [B, 1]."""
-    return build_network(spec.architecture.discriminator, tuple(spec.architecture.image_shape))
+def build_discriminator(spec: GANSpec, weights: list[list[np.ndarray]]) -> nn.Sequential:
+    """Images [B, 1, 28, 28] -> one raw score (logit) per image, [B, 1]; ``weights`` of "discriminator"."""
+    return build_network(spec.architecture.discriminator, tuple(spec.architecture.image_shape), weights)

@@ -9,7 +9,8 @@ import torch
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> str:
-    """Seed Python, numpy and torch (all devices); return the determinism level now in force.
+    """Seed Python, numpy and torch (all devices); return the determinism level now in force. The initial
+    weights are not drawn by torch: both frameworks load the same numpy draw (``benchmark.initial_weights``).
 
     ``"seeded"``: same initial weights; cuDNN autotunes its convolution algorithms (``cudnn.benchmark``, the
     fast choice for fixed shapes), so kernels may reorder floating-point sums on a GPU.

@@ -17,7 +17,7 @@ if __name__ == "__main__":  # before torch loads (seconds): a Ctrl-C meanwhile m
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmark import runs, training  # noqa: E402
+from benchmark import initial_weights, runs, training  # noqa: E402
 from benchmark.data import StepInputs  # noqa: E402
 from benchmark.spec import GANSpec  # noqa: E402
 from pytorch_impl import runtime  # noqa: E402
@@ -50,8 +50,11 @@ class TorchGAN:
         self.determinism = seed_everything(seed, deterministic)
         set_tf32(spec.training.allow_tf32)
         self.dtype = getattr(torch, spec.training.dtype)
-        self.generator = build_generator(spec).to(self.device, self.dtype)
-        self.discriminator = build_discriminator(spec).to(self.device, self.dtype)
+        # The Keras run of this seed starts from the same arrays (drawn with numpy, in spec.training.dtype).
+        weights = initial_weights.draw(spec, seed)
+        self.initial_weights = initial_weights.describe(weights)
+        self.generator = build_generator(spec, weights["generator"]).to(self.device, self.dtype)
+        self.discriminator = build_discriminator(spec, weights["discriminator"]).to(self.device, self.dtype)
         objective = spec.objective
         fused = self.device.type == "cuda"
         self.g_optimizer = build_optimizer(self.generator.parameters(), objective.g_optimizer, fused)
@@ -160,7 +163,8 @@ class TorchGAN:
                                                                       "numpy": np.__version__},
                 "device": self.device.type,
                 "device_name": torch.cuda.get_device_name(self.device) if cuda else runs.cpu_model(),
-                "determinism": self.determinism, "compiled": self.mode != "eager", "execution_mode": self.mode,
+                "determinism": self.determinism, "initial_weights": self.initial_weights,
+                "compiled": self.mode != "eager", "execution_mode": self.mode,
                 "compile_seconds": self.compile_seconds, "threads": runtime.thread_state(self.threads),
                 "cudnn_benchmark": torch.backends.cudnn.benchmark,
                 "fused_adam": bool(self.g_optimizer.defaults.get("fused") or self.d_optimizer.defaults.get("fused")),

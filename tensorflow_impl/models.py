@@ -4,15 +4,19 @@ Images are channels-last (NHWC), Keras' layout. The spec's ``reshape`` to (C, H,
 channels-first, PyTorch's: a reshape is ``Reshape((C, H, W))`` then ``Permute`` to (H, W, C), and a flatten
 ``Permute`` to (C, H, W) then ``Flatten``. Dense kernels therefore see features in PyTorch's order, and a
 PyTorch checkpoint maps onto these models by transposing kernels alone (``benchmark.parity``).
+
+The models start from the initial weights both frameworks share (``benchmark.initial_weights``, drawn with
+numpy in Keras' layout): layers are built with zero kernels and biases, then assigned those arrays.
 """
 from __future__ import annotations
 
 import math
 
 import keras
+import numpy as np
 
 from benchmark import spec as specs
-from benchmark.spec import GANSpec, Init, Layer, Network
+from benchmark.spec import GANSpec, Layer, Network
 from tensorflow_impl.layers import BatchNorm, LeakyReLU, convolution, transposed_convolution
 
 ACTIVATIONS = {
@@ -23,33 +27,21 @@ ACTIVATIONS = {
     "tanh": lambda layer: keras.layers.Activation("tanh"),
     "sigmoid": lambda layer: keras.layers.Activation("sigmoid"),
 }
-INITIALIZERS = {
-    "normal": lambda init, seed: keras.initializers.RandomNormal(init.mean, init.std, seed=seed),
-    "glorot_uniform": lambda init, seed: keras.initializers.GlorotUniform(seed=seed),
-    "constant": lambda init, seed: keras.initializers.Constant(init.value),
-}
 
 
-def initializer(init: Init, seed: keras.random.SeedGenerator | None) -> keras.initializers.Initializer:
-    """The spec's initialiser drawing from ``seed``, so Keras' Glorot-uniform / zero defaults never decide."""
-    return INITIALIZERS[init.kind](init, seed)
-
-
-def batch_norm_layer(batch_norm: specs.BatchNorm, seed: keras.random.SeedGenerator | None) -> keras.layers.Layer:
+def batch_norm_layer(batch_norm: specs.BatchNorm) -> keras.layers.Layer:
     """PyTorch-convention batch norm (the parity tests replace this function to show a mismatch is caught)."""
-    return BatchNorm(batch_norm.momentum, batch_norm.eps,
-                     gamma_initializer=initializer(batch_norm.gamma_init, seed),
-                     beta_initializer=initializer(batch_norm.beta_init, seed))
+    return BatchNorm(batch_norm.momentum, batch_norm.eps)
 
 
-def build_layer(layer: Layer, network: Network, seed: keras.random.SeedGenerator | None) -> list[keras.layers.Layer]:
-    """The Keras layers of one spec layer: the transform, then batch norm, then the activation."""
+def build_layer(layer: Layer) -> list[keras.layers.Layer]:
+    """The Keras layers of one spec layer: the transform, then batch norm, then the activation. Kernels and
+    biases start at zero (no random draw): ``build_network`` assigns the shared initial weights."""
     if layer.kind == "flatten":
         return [keras.layers.Permute((3, 1, 2)), keras.layers.Flatten()]
     if layer.kind == "reshape":
         return [keras.layers.Reshape(tuple(layer.shape)), keras.layers.Permute((2, 3, 1))]
-    weights = dict(use_bias=layer.bias, kernel_initializer=initializer(network.kernel_init, seed),
-                   bias_initializer=initializer(network.bias_init, seed))
+    weights = dict(use_bias=layer.bias, kernel_initializer="zeros", bias_initializer="zeros")
     if layer.kind == "dense":
         modules = [keras.layers.Dense(layer.units, **weights)]
     elif layer.kind == "conv":
@@ -57,7 +49,7 @@ def build_layer(layer: Layer, network: Network, seed: keras.random.SeedGenerator
     else:
         modules = transposed_convolution(layer, **weights)
     if layer.batch_norm:
-        modules.append(batch_norm_layer(layer.batch_norm, seed))
+        modules.append(batch_norm_layer(layer.batch_norm))
     return modules + [ACTIVATIONS[layer.activation](layer)]
 
 
@@ -67,26 +59,39 @@ def _keras_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def build_network(network: Network, input_shape: tuple[int, ...], name: str,
-                  seed: keras.random.SeedGenerator | None = None) -> keras.Sequential:
-    modules = [module for layer in network.layers for module in build_layer(layer, network, seed)]
-    # Variables are created here, in layer order: with one SeedGenerator the draws are reproducible.
-    return keras.Sequential([keras.Input(_keras_shape(input_shape)), *modules], name=name)
+                  weights: list[list[np.ndarray]]) -> keras.Sequential:
+    modules = [module for layer in network.layers for module in build_layer(layer)]
+    model = keras.Sequential([keras.Input(_keras_shape(input_shape)), *modules], name=name)
+    set_layer_weights(model, weights)
+    return model
 
 
-def build_generator(spec: GANSpec, seed: keras.random.SeedGenerator | None = None) -> keras.Sequential:
-    """Noise [B, noise_dim] -> images [B, 28, 28, 1] in [-1, 1]."""
-    return build_network(spec.architecture.generator, (spec.training.noise_dim,), "generator", seed)
+def build_generator(spec: GANSpec, weights: list[list[np.ndarray]]) -> keras.Sequential:
+    """Noise [B, noise_dim] -> images [B, 28, 28, 1] in [-1, 1]; ``weights``: ``initial_weights`` of "generator"."""
+    return build_network(spec.architecture.generator, (spec.training.noise_dim,), "generator", weights)
 
 
-def build_discriminator(spec: GANSpec, seed: keras.random.SeedGenerator | None = None) -> keras.Sequential:
-    """Images [B, 28, 28, 1] -> one raw score (logit) per image, [B, 1]."""
+def build_discriminator(spec: GANSpec, weights: list[list[np.ndarray]]) -> keras.Sequential:
+    """Images [B, 28, 28, 1] -> one raw score (logit) per image, [B, 1]; ``weights`` of "discriminator"."""
     return build_network(spec.architecture.discriminator, tuple(spec.architecture.image_shape), "discriminator",
-                         seed)
+                         weights)
 
 
 def parameter_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The layers that hold weights, in order: one per PyTorch module with parameters."""
     return [layer for layer in model.layers if layer.weights]
+
+
+def set_layer_weights(model: keras.Model, weights: list[list[np.ndarray]]) -> None:
+    """Assign one entry of Keras-layout arrays to each layer with weights, in order (``parameter_layers``)."""
+    layers = parameter_layers(model)
+    if len(layers) != len(weights):
+        raise ValueError(f"{model.name}: {len(layers)} layers with weights, {len(weights)} weight entries")
+    for layer, arrays in zip(layers, weights):
+        for variable, array in zip(layer.weights, arrays, strict=True):
+            if tuple(variable.shape) != np.shape(array):
+                raise ValueError(f"{variable.path}: shape {tuple(variable.shape)}, weights {np.shape(array)}")
+            variable.assign(array)
 
 
 def count_parameters(model: keras.Model) -> int:

@@ -31,8 +31,8 @@ def select_backend(name: str | None) -> str:
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> str:
-    """Seed Python and numpy; return the determinism level now in force. Keras' own randomness (the
-    initialisers) draws from the trainer's ``keras.random.SeedGenerator(seed)``, not from global state.
+    """Seed Python and numpy; return the determinism level now in force. The initial weights are not drawn by
+    Keras: both frameworks load the same numpy draw for the seed (``benchmark.initial_weights``).
 
     ``keras.utils.set_random_seed`` is not used: it imports TensorFlow whenever TensorFlow is installed,
     whatever the backend, which the JAX path must not do.

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from benchmark import runs, training
+from benchmark import initial_weights, runs, training
 from benchmark.data import StepInputs
 from benchmark.spec import GANSpec, SpecError
 from tensorflow_impl import backend_ops, runtime
@@ -29,6 +29,9 @@ from tensorflow_impl.losses import clip_weights, gradient_penalty, objective_los
 from tensorflow_impl.models import build_discriminator, build_generator, count_parameters
 from tensorflow_impl.optimizers import build_optimizer
 from tensorflow_impl.seeding import seed_everything, set_dtype, set_tf32, tf32_state
+
+# The initial weights' source, a module attribute so that the parity tests can replace it on the Keras side alone.
+draw_initial_weights = initial_weights.draw
 
 
 def resolve_device(name: str) -> str:
@@ -56,12 +59,13 @@ class KerasGAN:
         self.determinism = seed_everything(seed, deterministic)
         set_tf32(spec.training.allow_tf32)
         set_dtype(spec.training.dtype)
-        # All initialisation randomness comes from this generator (drawn in layer order); saved in checkpoints.
-        self.seed_generator = keras.random.SeedGenerator(seed, name="init_seed")
+        # The PyTorch run of this seed starts from the same arrays (drawn with numpy, in spec.training.dtype).
+        weights = draw_initial_weights(spec, seed)
+        self.initial_weights = initial_weights.describe(weights)
         objective = spec.objective
         with keras.device(self.device):
-            self.generator = build_generator(spec, self.seed_generator)
-            self.discriminator = build_discriminator(spec, self.seed_generator)
+            self.generator = build_generator(spec, weights["generator"])
+            self.discriminator = build_discriminator(spec, weights["discriminator"])
             self.g_optimizer = build_optimizer(self.generator.trainable_variables, objective.g_optimizer)
             self.d_optimizer = build_optimizer(self.discriminator.trainable_variables, objective.d_optimizer)
         if objective.gp_weight is not None and any(isinstance(layer, BatchNorm) for layer in self.discriminator.layers):
@@ -177,8 +181,7 @@ class KerasGAN:
 
     def _checkpoint_groups(self) -> dict[str, list]:
         return {"generator": self.generator.variables, "discriminator": self.discriminator.variables,
-                "g_optimizer": self.g_optimizer.variables, "d_optimizer": self.d_optimizer.variables,
-                "seed_generator": [self.seed_generator.state]}
+                "g_optimizer": self.g_optimizer.variables, "d_optimizer": self.d_optimizer.variables}
 
     def save_checkpoint(self, path: Path, meta: dict) -> None:
         arrays = {f"{group}/{i}": ops.convert_to_numpy(variable.value)
@@ -218,7 +221,7 @@ class KerasGAN:
                 "versions": {**backend_ops.versions(), "numpy": np.__version__},
                 "device": "cuda" if self.device == "gpu" else "cpu",
                 "device_name": gpus[0] if self.device == "gpu" else runs.cpu_model(),
-                "determinism": self.determinism, "compiled": True,
+                "determinism": self.determinism, "initial_weights": self.initial_weights, "compiled": True,
                 "compiler": ("tf.function(jit_compile=True) (XLA)" if self.jit_compile else "tf.function")
                 if self.backend == "tensorflow" else "jax.jit (XLA)",
                 "compile_seconds": self.compile_seconds, "execution_mode": runtime.mode_of(self.jit_compile),

@@ -16,7 +16,7 @@ import pytest
 keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
-from benchmark import runs  # noqa: E402
+from benchmark import initial_weights, runs  # noqa: E402
 from benchmark.data import TrainingStream, resolve_data_dir  # noqa: E402
 from benchmark.spec import MODEL_NAMES, get_spec, parameter_count  # noqa: E402
 from tensorflow_impl import losses as L  # noqa: E402
@@ -42,6 +42,11 @@ def checkpoint_arrays(run_dir: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files if k != "meta"}
 
 
+def built(spec, seed: int = 0) -> tuple[keras.Sequential, keras.Sequential]:
+    weights = initial_weights.draw(spec, seed)
+    return build_generator(spec, weights["generator"]), build_discriminator(spec, weights["discriminator"])
+
+
 def metrics_without_time(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "elapsed"} for r in runs.MetricsLog(run_dir / runs.METRICS).records()]
 
@@ -49,7 +54,7 @@ def metrics_without_time(run_dir: Path) -> list[dict]:
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_shapes_and_parameter_counts_match_the_spec(name):
     spec = get_spec(name)
-    generator, discriminator = build_generator(spec), build_discriminator(spec)
+    generator, discriminator = built(spec)
     images = ops.convert_to_numpy(generator(np.random.default_rng(0).standard_normal((5, 100)).astype(np.float32)))
     assert images.shape == (5, 28, 28, 1)
     assert -1.0 <= images.min() and images.max() <= 1.0
@@ -59,8 +64,7 @@ def test_shapes_and_parameter_counts_match_the_spec(name):
 
 
 def test_batch_norm_uses_the_spec_values_not_keras_defaults():
-    norms = [layer for layer in build_generator(get_spec("dcgan"), keras.random.SeedGenerator(0)).layers
-             if isinstance(layer, BatchNorm)]
+    norms = [layer for layer in built(get_spec("dcgan"))[0].layers if isinstance(layer, BatchNorm)]
     assert norms and all((bn.momentum, bn.epsilon) == (0.1, 1e-5) for bn in norms)
     assert all(abs(float(ops.mean(bn.gamma.value)) - 1.0) < 0.01 and float(ops.max(ops.abs(bn.beta.value))) == 0
                for bn in norms)
@@ -105,7 +109,7 @@ def test_gradient_penalty_equals_its_closed_form_on_a_linear_critic():
 
 
 def test_clipping_keeps_every_critic_weight_within_the_clip_value():
-    critic = build_discriminator(get_spec("wgan"))
+    critic = built(get_spec("wgan"))[1]
     clipped = L.clip_weights([v.value * 100.0 for v in critic.trainable_variables], 0.01)
     assert max(float(ops.max(ops.abs(v))) for v in clipped) == pytest.approx(0.01)
 
@@ -133,6 +137,7 @@ def test_a_model_writes_the_full_run_folder(name, tmp_path):
     environment = config["environment"]
     assert environment["determinism"] == "seeded" and environment["precision"]["tf32_matmul"] is False
     assert environment["compiled"] is True and environment["compile_seconds"] > 0
+    assert environment["initial_weights"] == initial_weights.describe(initial_weights.draw(get_spec(name), 0))
     samples = np.load(tmp_path / runs.SAMPLES)["images"]
     assert samples.shape == (40, 28, 28) and samples.dtype == np.uint8
     assert sorted(p.name for p in (tmp_path / runs.GRIDS).iterdir()) == ["step_00000001.png", "step_00000002.png"]

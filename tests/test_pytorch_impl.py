@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark import runs
+from benchmark import initial_weights, runs
 from benchmark.data import TrainingStream, resolve_data_dir
 from benchmark.spec import MODEL_NAMES, get_spec, parameter_count
 from pytorch_impl import losses as L
@@ -36,6 +36,11 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return {f"{net}.{k}": v for net in ("generator", "discriminator") for k, v in state[net].items()}
 
 
+def built(spec, seed: int = 0) -> tuple[nn.Sequential, nn.Sequential]:
+    weights = initial_weights.draw(spec, seed)
+    return build_generator(spec, weights["generator"]), build_discriminator(spec, weights["discriminator"])
+
+
 def metrics_without_time(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in record.items() if k != "elapsed"} for record in runs.MetricsLog(run_dir / runs.METRICS).records()]
 
@@ -43,7 +48,7 @@ def metrics_without_time(run_dir: Path) -> list[dict]:
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_shapes_and_parameter_counts_match_the_spec(name):
     spec = get_spec(name)
-    generator, discriminator = build_generator(spec), build_discriminator(spec)
+    generator, discriminator = built(spec)
     images = generator(torch.randn(5, spec.training.noise_dim))
     assert images.shape == (5, 1, 28, 28)
     assert -1.0 <= images.min() and images.max() <= 1.0
@@ -54,15 +59,14 @@ def test_shapes_and_parameter_counts_match_the_spec(name):
 
 
 def test_batch_norm_uses_the_spec_values_not_pytorch_defaults():
-    norms = [m for m in build_generator(get_spec("dcgan")).modules() if isinstance(m, nn.BatchNorm2d)]
+    norms = [m for m in built(get_spec("dcgan"))[0].modules() if isinstance(m, nn.BatchNorm2d)]
     assert norms and all((m.momentum, m.eps) == (0.1, 1e-5) for m in norms)
     assert all(abs(m.weight.mean().item() - 1.0) < 0.01 and m.bias.abs().max() == 0 for m in norms)
 
 
 @pytest.mark.parametrize("name, std", [("dcgan", 0.02), ("vanilla", None)])
 def test_initial_weights_follow_the_spec_distribution(name, std):
-    torch.manual_seed(0)
-    layer = [m for m in build_discriminator(get_spec(name)).modules() if isinstance(m, nn.Linear)][0]
+    layer = [m for m in built(get_spec(name))[1].modules() if isinstance(m, nn.Linear)][0]
     fan_out, fan_in = layer.weight.shape
     expected = std or (2.0 / (fan_in + fan_out)) ** 0.5  # Glorot-uniform std = limit / sqrt(3)
     assert layer.weight.std().item() == pytest.approx(expected, rel=0.02)
@@ -96,7 +100,7 @@ def test_gradient_penalty_equals_its_closed_form_on_a_linear_critic():
 
 
 def test_clipping_keeps_every_critic_weight_within_the_clip_value():
-    critic = build_discriminator(get_spec("wgan"))
+    critic = built(get_spec("wgan"))[1]
     with torch.no_grad():
         for p in critic.parameters():
             p.mul_(100.0)
@@ -122,6 +126,7 @@ def test_every_model_writes_the_full_run_folder(name, tmp_path):
     assert config["framework"] == "pytorch" and config["model"] == name and config["seed"] == 0
     assert config["parameters"]["generator"] == parameter_count(get_spec(name).architecture.generator, (100,))
     assert config["environment"]["determinism"] == "seeded" and config["environment"]["precision"]["tf32_matmul"] is False
+    assert config["environment"]["initial_weights"] == initial_weights.describe(initial_weights.draw(get_spec(name), 0))
     assert config["spec"]["training"]["batch_size"] == 8
     samples = np.load(tmp_path / runs.SAMPLES)["images"]
     assert samples.shape == (40, 28, 28) and samples.dtype == np.uint8

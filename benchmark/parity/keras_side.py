@@ -28,15 +28,7 @@ def layer_arrays(model) -> list[list[np.ndarray]]:
 
 
 def set_layer_arrays(model, arrays: list[list[np.ndarray]]) -> None:
-    parameter_layers = implementation(KERAS, "models").parameter_layers
-    layers = parameter_layers(model)
-    if len(layers) != len(arrays):
-        raise ValueError(f"{model.name}: {len(layers)} Keras layers with weights, {len(arrays)} PyTorch modules")
-    for layer, values in zip(layers, arrays):
-        for weight, value in zip(layer.weights, values, strict=True):
-            if tuple(weight.shape) != value.shape:
-                raise ValueError(f"{weight.path}: Keras shape {tuple(weight.shape)}, PyTorch {value.shape}")
-            weight.assign(value)
+    implementation(KERAS, "models").set_layer_weights(model, arrays)
 
 
 def _values(variables) -> list:
@@ -95,7 +87,8 @@ def probe(task: dict, mutation: str | None = None, compiled: bool = True) -> dic
         models = {"generator": gan.generator, "discriminator": gan.discriminator}
         result = {"layer_parameters": {n: [sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
                                            for layer in parameter_layers(m)] for n, m in models.items()},
-                  "initial": {n: probes.weight_statistics(layer_arrays(m)) for n, m in models.items()}}
+                  "initial": {n: probes.weight_statistics(layer_arrays(m)) for n, m in models.items()},
+                  "initial_digest": {n: probes.digest(layer_arrays(m)) for n, m in models.items()}}
         for name, model in models.items():
             set_layer_arrays(model, task["weights"][name])
         result["outputs"] = outputs(gan, task["noise"], task["images"])

@@ -117,10 +117,9 @@ def _keras_batch_normalization(momentum_from_spec: bool) -> list:
     import keras
     models = implementation(KERAS, "models")
 
-    def layer(bn, seed):
+    def layer(bn):
         momentum = {"momentum": 1 - bn.momentum} if momentum_from_spec else {}
-        return keras.layers.BatchNormalization(epsilon=bn.eps, gamma_initializer=models.initializer(bn.gamma_init, seed),
-                                               beta_initializer=models.initializer(bn.beta_init, seed), **momentum)
+        return keras.layers.BatchNormalization(epsilon=bn.eps, **momentum)
     return [(models, "batch_norm_layer", layer)]
 
 
@@ -131,9 +130,26 @@ def _keras_leaky_relu() -> list:
 
 
 def _keras_normal_std() -> list:
-    import keras
-    models = implementation(KERAS, "models")
-    return [(models.INITIALIZERS, "normal", lambda init, seed: keras.initializers.RandomNormal(init.mean, seed=seed))]
+    """Every normal initialiser (kernels, batch-norm scale) at std 0.05, Keras' ``RandomNormal`` default, in the
+    Keras trainer's draw of the shared initial weights."""
+    from benchmark import initial_weights
+    trainer = implementation(KERAS, "trainer")
+
+    def std_005(init):
+        return dataclasses.replace(init, std=0.05) if init.kind == "normal" else init
+
+    def change(layer):
+        if not layer.batch_norm:
+            return layer
+        return dataclasses.replace(layer, batch_norm=dataclasses.replace(
+            layer.batch_norm, gamma_init=std_005(layer.batch_norm.gamma_init)))
+
+    def draw(spec, seed):
+        arch = _networks(spec, change).architecture
+        networks = {name: dataclasses.replace(net, kernel_init=std_005(net.kernel_init))
+                    for name, net in (("generator", arch.generator), ("discriminator", arch.discriminator))}
+        return initial_weights.draw(dataclasses.replace(spec, architecture=dataclasses.replace(arch, **networks)), seed)
+    return [(trainer, "draw_initial_weights", draw)]
 
 
 def _one_sided_padding() -> list:

@@ -10,6 +10,7 @@ weights or gradients are concerned, ``sketch``-ed (flat lists, one sketch per ar
 
     layer_parameters  {network: [trainable parameters per layer with weights]}
     initial           {network: weight_statistics of the side's own initialisation (before the transfer)}
+    initial_digest    {network: ``digest`` of the same arrays: equal on both sides when the runs are paired}
     outputs           {"g_train", "g_eval", "d_train", "d_eval"}: the transferred models on fixed inputs
     first             {"losses": {...}, "gradients": {network: [per parameter]}}: the critic update's and the
                       generator update's loss and gradient from the transferred state, before any optimiser
@@ -21,6 +22,7 @@ weights or gradients are concerned, ``sketch``-ed (flat lists, one sketch per ar
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from functools import lru_cache
 from typing import Iterator
@@ -125,6 +127,16 @@ def weight_statistics(layers: list[list[np.ndarray]]) -> list[list[dict]]:
     """Per layer, per array: size, mean, std and largest magnitude (what an initialiser check needs)."""
     return [[{"shape": a.shape, "size": a.size, "mean": float(a.mean()), "std": float(a.std()),
               "abs_max": float(np.abs(a).max())} for a in arrays] for arrays in layers]
+
+
+def digest(layers: list[list[np.ndarray]]) -> str:
+    """SHA-256 of every array's shape, dtype and bytes, in order: equal exactly when the arrays are identical."""
+    hashed = hashlib.sha256()
+    for array in flat(layers):
+        array = np.ascontiguousarray(array)
+        hashed.update(f"{array.shape}{array.dtype.str};".encode())
+        hashed.update(array.tobytes())
+    return hashed.hexdigest()
 
 
 def relative_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:

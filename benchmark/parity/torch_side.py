@@ -125,6 +125,7 @@ def probe(gan: TorchGAN, task: dict) -> dict:
     """The probe of ``benchmark.parity.probes`` for the task made from ``gan`` (which it then trains)."""
     result = {"layer_parameters": {n: layer_parameter_counts(getattr(gan, n)) for n in probes.NETWORKS},
               "initial": {n: probes.weight_statistics(task["weights"][n]) for n in probes.NETWORKS},
+              "initial_digest": {n: probes.digest(task["weights"][n]) for n in probes.NETWORKS},
               "outputs": outputs(gan, task["noise"], task["images"]),
               "optimizer": {n: _optimizer_trajectory(gan, n, task["seed"] + i) for i, n in enumerate(probes.NETWORKS)}}
     if task["steps"]:
