@@ -20,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark import arguments, executors, runs, suite as suite_lib  # noqa: E402
+from benchmark import arguments, executors, machine, runs, suite as suite_lib, suite_plan  # noqa: E402
 from benchmark.data import DataError, load_mnist  # noqa: E402
 from benchmark.frameworks import FRAMEWORKS, KERAS_BACKENDS  # noqa: E402
 from benchmark.locking import LockHeld  # noqa: E402
@@ -92,48 +92,48 @@ def _int_list(text: str, what: str) -> list[int]:
     try:
         values = [arguments.seed(part) for part in text.split(",") if part.strip()]
     except argparse.ArgumentTypeError as error:
-        raise suite_lib.SuiteError(f"--{what}: expected comma-separated integers in 0..{arguments.MAX_SEED}, "
+        raise suite_plan.SuiteError(f"--{what}: expected comma-separated integers in 0..{arguments.MAX_SEED}, "
                                    f"got {text!r} ({error})") from None
     if not values:
-        raise suite_lib.SuiteError(f"--{what}: empty")
+        raise suite_plan.SuiteError(f"--{what}: empty")
     return values
 
 
 def _check_environment(args: argparse.Namespace) -> None:
     """What every run needs, checked once: the data and, when asked for, a GPU."""
-    if args.device == "cuda" and not suite_lib.gpu_names():
-        raise suite_lib.SuiteError("--device cuda: no GPU visible (nvidia-smi lists none); use --device auto or cpu")
+    if args.device == "cuda" and not machine.gpu_names():
+        raise suite_plan.SuiteError("--device cuda: no GPU visible (nvidia-smi lists none); use --device auto or cpu")
     for split in ("train", "test"):
         load_mnist(split, args.data_dir)
 
 
-def options_from(args: argparse.Namespace) -> suite_lib.SuiteOptions:
+def options_from(args: argparse.Namespace) -> suite_plan.SuiteOptions:
     """Validate everything up front: a typo must fail in a second, not after an hour of training."""
     profile = get_profile(args.profile)
     if args.steps is not None:
         if args.steps < 1:
-            raise suite_lib.SuiteError("--steps must be at least 1")
+            raise suite_plan.SuiteError("--steps must be at least 1")
         profile = dataclasses.replace(profile, steps=args.steps, images=None, epochs=None)
     if args.budget:
         profile = dataclasses.replace(profile, budget=args.budget)
     jobs = profile.jobs if args.jobs is None else args.jobs
     threads = profile.threads if args.threads is None else args.threads
     if threads is not None and threads < 1:
-        raise suite_lib.SuiteError("--threads must be at least 1")
+        raise suite_plan.SuiteError("--threads must be at least 1")
     chosen = args.models or ",".join(profile.models or MODEL_NAMES)
     models = [name.strip() for name in chosen.split(",") if name.strip()]
     if not models:
-        raise suite_lib.SuiteError("--models: empty")
+        raise suite_plan.SuiteError("--models: empty")
     for model in models:
         get_spec(model)
     if jobs < 1:
-        raise suite_lib.SuiteError("--jobs must be at least 1")
+        raise suite_plan.SuiteError("--jobs must be at least 1")
     if args.ray_address and args.executor != "ray":
-        raise suite_lib.SuiteError("--ray-address needs --executor ray")
+        raise suite_plan.SuiteError("--ray-address needs --executor ray")
     _check_environment(args)
-    return suite_lib.SuiteOptions(
+    return suite_plan.SuiteOptions(
         out=Path(args.out or f"results/{profile.name}"), profile=profile, models=list(dict.fromkeys(models)),
-        frameworks=suite_lib.parse_frameworks(args.frameworks, args.keras_backend),
+        frameworks=suite_plan.parse_frameworks(args.frameworks, args.keras_backend),
         seeds=_int_list(args.seeds, "seeds") if args.seeds else list(profile.seeds), device=args.device,
         jobs=jobs, resume=args.resume, data_dir=args.data_dir, deterministic=args.deterministic,
         inception=args.inception, executor=args.executor, ray_address=args.ray_address, threads=threads)
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         options = options_from(args)
-    except (suite_lib.SuiteError, SpecError, ProfileError, DataError) as error:
+    except (suite_plan.SuiteError, SpecError, ProfileError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     if options.jobs > 1 and options.executor == "local":
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     restore = suite_lib.install_signal_handlers(suite)
     try:
         outcomes = suite.run()
-    except (suite_lib.SuiteError, LockHeld) as error:
+    except (suite_plan.SuiteError, LockHeld) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     finally:

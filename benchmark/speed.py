@@ -15,13 +15,13 @@ Per (model, batch size, mode) the result is the median ms/iteration over the win
 confidence interval of the median (order statistics of the binomial), iterations/s and real images/s, the
 compile and warm-up seconds, and the floor: an empty step (a trivial function through the same execution path:
 launch and dispatch cost) and, on a GPU with PyTorch, the device time of one iteration from ``torch.profiler``.
-Output: ``OUT/speed.json`` and ``OUT/speed.md``.
+Output: ``OUT/speed.json`` and ``OUT/speed.md``. This module is the parent side; the worker's is
+``benchmark.speed_worker``.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
 import math
 import os
@@ -39,18 +39,16 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmark import runs  # noqa: E402
-from benchmark.data import StepInputs, sample_noise  # noqa: E402
-from benchmark.frameworks import FRAMEWORKS, Framework, FrameworkError, get_framework, implementation  # noqa: E402
-from benchmark.spec import GANSpec, SpecError, get_spec  # noqa: E402
-from benchmark.suite import REPO_ROOT, cpu_busy_seconds, environment  # noqa: E402
-from benchmark.threads import apply_thread_env, default_threads, thread_env  # noqa: E402
+from benchmark.frameworks import FRAMEWORKS, FrameworkError, get_framework  # noqa: E402
+from benchmark.machine import cpu_busy_seconds, environment  # noqa: E402
+from benchmark.spec import SpecError, get_spec  # noqa: E402
+from benchmark.speed_worker import FLOOR_CALLS, Job, worker_main  # noqa: E402
+from benchmark.suite_plan import REPO_ROOT  # noqa: E402
+from benchmark.threads import default_threads, thread_env  # noqa: E402
 
 SPEED_JSON, SPEED_MD = "speed.json", "speed.md"
-INPUT_SETS = 4  # distinct synthetic iterations cycled through (conversion to tensors happens every step)
-FLOOR_CALLS = 200
 CONFIDENCE = 0.95
 READY_TIMEOUT, WINDOW_TIMEOUT = 1800.0, 1800.0  # seconds; compiling a big model on a CPU takes minutes
-CPU_NOTE = "CPU: no device profiler; the iteration's compute runs on the host, so only the launch floor applies"
 
 
 class SpeedError(ValueError):
@@ -92,144 +90,6 @@ def other_cpu_share(busy_seconds: float | None, worker_cpu: float, own_cpu: floa
 def contended(share: float | None, threshold: float) -> bool:
     """A window is contended when other processes used more than ``threshold`` of the CPU (unknown: not)."""
     return share is not None and share > threshold
-
-
-# --------------------------------------------------------------------------------------------- worker
-
-@dataclass(frozen=True)
-class Job:
-    """What one worker times: a model at a batch size in one framework mode."""
-
-    model: str
-    framework: str  # a registry label
-    batch_size: int
-    threads: int
-    device: str = "auto"
-    warmup: int = 5
-    seed: int = 0
-
-    @property
-    def key(self) -> str:
-        return f"{self.model}-b{self.batch_size}-{self.framework}"
-
-
-def synthetic_inputs(spec: GANSpec, seed: int, count: int = INPUT_SETS) -> list[StepInputs]:
-    """Iterations of the spec's shapes from random data (speed does not depend on the digits)."""
-    rng = np.random.default_rng(seed)
-    k, b, z = spec.objective.n_critic, spec.training.batch_size, spec.training.noise_dim
-    _, height, width = spec.architecture.image_shape
-    return [StepInputs(rng.uniform(-1, 1, (k, b, height, width)).astype(np.float32),
-                       sample_noise(rng, k * b, z, spec.training.noise).reshape(k, b, z),
-                       sample_noise(rng, b, z, spec.training.noise),
-                       rng.uniform(0, 1, (k, b)).astype(np.float32)) for _ in range(count)]
-
-
-def _torch_floor(entry: Framework, trainer) -> tuple[Callable[[], None], Callable[[], None]]:
-    import torch
-
-    COMPILE_MODES = implementation(entry.family, "runtime").COMPILE_MODES
-    x = torch.zeros(1, device=trainer.device)
-    fn = (lambda t: t + 1) if COMPILE_MODES[entry.mode] is None else torch.compile(
-        lambda t: t + 1, mode=COMPILE_MODES[entry.mode])
-    return (lambda: fn(x)), trainer.synchronize
-
-
-def _keras_floor(entry: Framework, trainer) -> tuple[Callable[[], None], Callable[[], None]]:
-    import keras
-    from keras import ops
-
-    backend_ops = implementation(entry.family, "backend_ops")
-    with keras.device(trainer.device):
-        x = ops.zeros((1,))
-    fn = backend_ops.compile_function(lambda t: t + 1, trainer.jit_compile)
-    last: list = []
-
-    def call() -> None:
-        with keras.device(trainer.device):
-            last[:] = [fn(x)]
-    return call, lambda: backend_ops.block_until_ready(last)
-
-
-def _torch_device_ms(entry: Framework, trainer, inputs: StepInputs) -> tuple[float | None, str | None]:
-    """GPU time of one iteration: the kernels' self time from ``torch.profiler``."""
-    if trainer.device.type != "cuda":
-        return None, CPU_NOTE
-    from torch.profiler import ProfilerActivity, profile
-
-    trainer.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        trainer.train_step(inputs)
-        trainer.synchronize()
-    micros = sum(getattr(e, "self_device_time_total", 0.0) for e in prof.key_averages())
-    return micros / 1000.0, None
-
-
-def _keras_device_ms(entry: Framework, trainer, inputs: StepInputs) -> tuple[float | None, str | None]:
-    if trainer.device != "gpu":
-        return None, CPU_NOTE
-    return None, "not measured for Keras: the TensorFlow and JAX profilers write traces this module does not parse"
-
-
-FLOORS = {"pytorch": _torch_floor, "keras": _keras_floor}
-DEVICE_TIMES = {"pytorch": _torch_device_ms, "keras": _keras_device_ms}
-
-
-def _time_calls(call: Callable[[], None], sync: Callable[[], None], count: int) -> float:
-    """ms per call of ``count`` calls, synchronised once at the end (after one untimed call that compiles)."""
-    call()
-    sync()
-    start = time.perf_counter()
-    for _ in range(count):
-        call()
-    sync()
-    return (time.perf_counter() - start) * 1000.0 / count
-
-
-def worker_main(job: Job) -> int:
-    """The worker: set up, then answer requests until ``quit`` or the end of stdin."""
-    protocol = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # the frameworks' own prints go to the log, never into the protocol
-    apply_thread_env(job.threads)  # before any framework starts
-    entry = get_framework(job.framework)
-    spec = get_spec(job.model)
-    spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=job.batch_size))
-    args = argparse.Namespace(seed=job.seed, device=job.device, deterministic=False, threads=job.threads,
-                              mode=entry.mode, backend=entry.backend)
-    trainer = importlib.import_module(entry.module).make_trainer(spec, args)
-    inputs = synthetic_inputs(spec, job.seed)
-    start = time.perf_counter()
-    for i in range(job.warmup):
-        trainer.train_step(inputs[i % len(inputs)])
-    trainer.synchronize()
-    warmup_seconds = time.perf_counter() - start
-    described = trainer.describe()
-    compile_seconds = described.get("compile_seconds")
-    if entry.family == "pytorch" and compile_seconds:
-        warmup_seconds -= compile_seconds  # PyTorch compiles inside its first warm-up iteration
-    call, sync = FLOORS[entry.family](entry, trainer)
-    empty_step_ms = _time_calls(call, sync, FLOOR_CALLS)
-    device_ms, device_note = DEVICE_TIMES[entry.family](entry, trainer, inputs[0])
-    _send(protocol, {"event": "ready", "compile_seconds": compile_seconds, "warmup_seconds": warmup_seconds,
-                     "empty_step_ms": empty_step_ms, "device_ms": device_ms, "device_note": device_note,
-                     "environment": described})
-    step = 0
-    for line in sys.stdin:
-        request = json.loads(line)
-        if request["command"] == "quit":
-            break
-        cpu, start = time.process_time(), time.perf_counter()
-        for _ in range(request["iterations"]):
-            trainer.train_step(inputs[step % len(inputs)])
-            step += 1
-        trainer.synchronize()
-        _send(protocol, {"event": "window", "seconds": time.perf_counter() - start,
-                         "cpu_seconds": time.process_time() - cpu})
-    return 0
-
-
-def _send(stream, message: dict) -> None:
-    stream.write(json.dumps(message) + "\n")
-    stream.flush()
 
 
 # --------------------------------------------------------------------------------------------- parent

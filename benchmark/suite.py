@@ -9,18 +9,15 @@ suite records every run's status, exit code and, for a failure, the last lines o
 Resuming (``--resume``) reads each run folder: a completed or diverged run is finished and skipped (its
 evaluation is redone only if missing), an interrupted or failed one is started again with the same command,
 which continues from its last checkpoint (``benchmark.training``).
+
+What the suite runs (its options, plan and child command lines) is ``benchmark.suite_plan``; what it reads of
+the machine is ``benchmark.machine``.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib.metadata
-import os
-import platform
-import resource
-import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -31,160 +28,17 @@ from typing import Callable, TextIO
 
 from benchmark import executors, runs
 from benchmark.eval_format import REFERENCES_DIR
-from benchmark.frameworks import Framework, FrameworkError, by_name, get_framework
 from benchmark.locking import FolderLock
-from benchmark.profiles import Profile, every
+from benchmark.machine import children_cpu_seconds, cpu_busy_seconds, environment, other_cpu_share
 from benchmark.runs import EVAL_LOG, RUNS_DIR, SUITE_FILE, TRAIN_LOG, describe_exit  # noqa: F401  (re-exported)
-from benchmark.threads import default_threads, thread_env
-from benchmark.spec import get_spec
+from benchmark.suite_plan import (PlannedRun, SuiteError, SuiteOptions, child_env, eval_command, plan,
+                                  references_command, train_command)
 
 LOG_TAIL_LINES = 20
-CHECKPOINT_MIN_EVERY = 100  # iterations; an interrupted run also checkpoints when it stops
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-EVALUATE_MODULE = "benchmark.evaluate"
-REFERENCES_MODULE = "benchmark.references"
 
 # Run statuses: those of the run-folder contract, plus runs the suite never got to.
 PENDING = "pending"
 FINISHED = (runs.COMPLETED, runs.DIVERGED)
-PACKAGES = ("torch", "tensorflow", "keras", "jax", "jaxlib", "torch-fidelity", "numpy", "scipy", "pandas",
-            "matplotlib")
-
-
-class SuiteError(ValueError):
-    """A bad suite argument (framework name, existing output folder, ...), explained in one line."""
-
-
-def parse_frameworks(text: str, keras_backend: str = "tensorflow") -> list[str]:
-    """``"pytorch,keras,pytorch-compile"`` -> ``["pytorch", "keras-tensorflow", "pytorch-compile"]``: the
-    registry's run-folder names (``benchmark.frameworks``); unknown names raise with the valid ones."""
-    names = []
-    for part in (part.strip() for part in text.split(",") if part.strip()):
-        try:
-            name = get_framework(part, keras_backend).name
-        except FrameworkError as error:
-            raise SuiteError(str(error)) from None
-        if name not in names:
-            names.append(name)
-    if not names:
-        raise SuiteError("no framework given")
-    return names
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    model: str
-    framework: str  # a registry entry's run-folder name (``benchmark.frameworks``)
-    seed: int
-    steps: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.model}-{self.framework}-seed{self.seed}"
-
-    @property
-    def entry(self) -> Framework:
-        return by_name(self.framework)
-
-    @property
-    def module(self) -> str:
-        return self.entry.module
-
-    @property
-    def backend(self) -> str | None:
-        return self.entry.backend
-
-
-@dataclass
-class SuiteOptions:
-    out: Path
-    profile: Profile
-    models: list[str]
-    frameworks: list[str]
-    seeds: list[int]
-    device: str = "auto"
-    jobs: int = 1
-    resume: bool = False
-    data_dir: str | None = None
-    deterministic: bool = False
-    inception: bool | None = None  # None: the profile's choice
-    python: str = sys.executable
-    executor: str = "local"  # benchmark.executors.EXECUTORS
-    ray_address: str | None = None  # None: a Ray instance of the suite's own
-    threads: int | None = None  # CPU threads of every child's thread pools; None: cores // jobs
-
-    @property
-    def thread_count(self) -> int:
-        return self.threads or default_threads(self.jobs)
-
-
-def plan(options: SuiteOptions) -> list[PlannedRun]:
-    """Seeds outermost, frameworks innermost: an unfinished suite still holds complete framework pairs."""
-    return [PlannedRun(model, framework, seed, options.profile.train_steps(get_spec(model)))
-            for seed in options.seeds for model in options.models for framework in options.frameworks]
-
-
-def train_command(run: PlannedRun, run_dir: Path, options: SuiteOptions) -> list[str]:
-    profile = options.profile
-    command = [options.python, "-m", run.module, "--model", run.model, "--seed", str(run.seed),
-               "--out", str(run_dir), "--steps", str(run.steps), "--device", options.device,
-               "--num-samples", str(profile.num_samples), "--curve-samples", str(profile.curve_samples),
-               "--curve-every", str(every(run.steps, profile.curve_points)),
-               "--grid-every", str(every(run.steps, profile.grid_points)),
-               "--log-every", str(every(run.steps, profile.log_points)),
-               "--checkpoint-every", str(max(every(run.steps, 10), min(run.steps, CHECKPOINT_MIN_EVERY))),
-               "--threads", str(options.thread_count)]
-    if profile.batch_size:
-        command += ["--batch-size", str(profile.batch_size)]
-    if run.backend:
-        command += ["--backend", run.backend]
-    if not run.entry.default:
-        command += ["--mode", run.entry.mode]
-    if options.data_dir:
-        command += ["--data-dir", options.data_dir]
-    if options.deterministic:
-        command.append("--deterministic")
-    return command
-
-
-def eval_command(run_dirs: list[Path], options: SuiteOptions, curve_only: bool = False) -> list[str]:
-    command = [options.python, "-m", EVALUATE_MODULE, *map(str, run_dirs)]
-    inception = options.profile.inception if options.inception is None else options.inception
-    if not inception:
-        command.append("--no-inception")
-    if curve_only:
-        command.append("--curve-only")
-    if options.profile.reference_count:
-        command += ["--reference-count", str(options.profile.reference_count)]
-    if options.data_dir:
-        command += ["--data-dir", options.data_dir]
-    return command
-
-
-def references_command(options: SuiteOptions) -> list[str]:
-    """The reference rows (real training digits, uniform noise) at the runs' sample count, once per suite."""
-    profile = options.profile
-    command = [options.python, "-m", REFERENCES_MODULE, str(Path(options.out) / REFERENCES_DIR),
-               "--num-samples", str(profile.num_samples)]
-    inception = profile.inception if options.inception is None else options.inception
-    if not inception:
-        command.append("--no-inception")
-    if profile.reference_count:
-        command += ["--reference-count", str(profile.reference_count)]
-    if options.data_dir:
-        command += ["--data-dir", options.data_dir]
-    return command
-
-
-def child_env(run: PlannedRun | None, options: SuiteOptions) -> dict[str, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    if run is not None and run.backend:
-        env["KERAS_BACKEND"] = run.backend
-    if run is not None:  # training only (every framework the same count, set before it starts); the
-        env.update(thread_env(options.thread_count, env))  # evaluation, alone afterwards, uses the machine
-    return env
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
@@ -228,29 +82,6 @@ def evaluation_needed(run_dir: Path, status: str) -> tuple[bool, bool]:
     if status == runs.DIVERGED:
         return curve_missing, True
     return False, False
-
-
-def gpu_names() -> list[str] | None:
-    """The GPUs ``nvidia-smi -L`` lists (None when there is none or no nvidia-smi), without importing a framework."""
-    if not shutil.which("nvidia-smi"):
-        return None
-    try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return [line for line in listing.stdout.splitlines() if line.strip()] or None
-
-
-def environment() -> dict:
-    """The machine and the installed versions, read without importing any framework."""
-    versions = {}
-    for package in PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    return {"cpu": runs.cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpu_names(), "platform": platform.platform(),
-            "python": platform.python_version(), "versions": versions, "git_commit": runs.git_commit()}
 
 
 @dataclass
@@ -500,31 +331,6 @@ class Suite:
             eta = ", training done; evaluation next"
         width = len(str(total))
         return f"[{done:>{width}}/{total}] {outcome.name}: {what} | elapsed {_duration(elapsed)}{eta}"
-
-
-def cpu_busy_seconds() -> float | None:
-    """CPU seconds the whole machine has spent busy since boot (Linux ``/proc/stat``), else None."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    idle = values[3] + values[4]  # idle + iowait
-    return (sum(values) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def other_cpu_share(busy_before: float | None, own_before: float, wall: float) -> float | None:
-    """The share of the machine's CPU time that processes other than the run used while it trained: a timing
-    taken while this is high measured the contention, not the framework."""
-    busy_after = cpu_busy_seconds()
-    if busy_before is None or busy_after is None or wall <= 0:
-        return None
-    other = (busy_after - busy_before) - (children_cpu_seconds() - own_before)
-    return round(min(max(other / (wall * (os.cpu_count() or 1)), 0.0), 1.0), 3)
 
 
 def _mtime(path: Path) -> float | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from benchmark import frameworks as fw
-from benchmark import suite
+from benchmark import suite_plan
 from benchmark.report import collect as report_collect, columns as report_columns
 from benchmark.profiles import get_profile
 
@@ -57,16 +57,16 @@ def test_duplicates_are_refused():
 
 
 def test_the_suite_names_runs_by_mode_and_passes_it_on(tmp_path):
-    assert suite.parse_frameworks("pytorch,pytorch-compile,keras-tf-graph,keras-tensorflow") == [
+    assert suite_plan.parse_frameworks("pytorch,pytorch-compile,keras-tf-graph,keras-tensorflow") == [
         "pytorch", "pytorch-compile", "keras-tf-graph", "keras-tensorflow"]
-    assert suite.parse_frameworks("pytorch-eager,pytorch") == ["pytorch"]
-    run = suite.PlannedRun("dcgan", "pytorch-compile", 0, 10)
+    assert suite_plan.parse_frameworks("pytorch-eager,pytorch") == ["pytorch"]
+    run = suite_plan.PlannedRun("dcgan", "pytorch-compile", 0, 10)
     assert run.name == "dcgan-pytorch-compile-seed0"
-    options = suite.SuiteOptions(out=tmp_path, profile=get_profile("smoke"), models=["dcgan"],
-                                 frameworks=["pytorch-compile"], seeds=[0])
-    command = suite.train_command(run, tmp_path, options)
+    options = suite_plan.SuiteOptions(out=tmp_path, profile=get_profile("smoke"), models=["dcgan"],
+                                      frameworks=["pytorch-compile"], seeds=[0])
+    command = suite_plan.train_command(run, tmp_path, options)
     assert command[command.index("--mode") + 1] == "compile"
-    default = suite.train_command(suite.PlannedRun("dcgan", "keras-jax", 0, 10), tmp_path, options)
+    default = suite_plan.train_command(suite_plan.PlannedRun("dcgan", "keras-jax", 0, 10), tmp_path, options)
     assert "--mode" not in default and default[default.index("--backend") + 1] == "jax"
 
 

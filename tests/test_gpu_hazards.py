@@ -126,7 +126,7 @@ def test_cuda_graph_mode_compiles_with_reduce_overhead_and_only_on_cuda():
 
 
 def test_speed_reads_one_iteration_device_time_from_the_profiler(monkeypatch):
-    from benchmark import speed
+    from benchmark import speed_worker
 
     class FakeProfile:
         def __init__(self, activities):
@@ -146,7 +146,7 @@ def test_speed_reads_one_iteration_device_time_from_the_profiler(monkeypatch):
     trainer = types.SimpleNamespace(device=torch.device("cuda"), synchronize=lambda: None,
                                     train_step=lambda inputs: steps.append(inputs))
     monkeypatch.setattr(torch.profiler, "profile", FakeProfile)
-    assert speed._torch_device_ms(None, trainer, "inputs") == (2.0, None)  # 2000 µs of kernels
+    assert speed_worker._torch_device_ms(None, trainer, "inputs") == (2.0, None)  # 2000 µs of kernels
     assert steps == ["inputs"]
     trainer.device = torch.device("cpu")
-    assert speed._torch_device_ms(None, trainer, "inputs") == (None, speed.CPU_NOTE)
+    assert speed_worker._torch_device_ms(None, trainer, "inputs") == (None, speed_worker.CPU_NOTE)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from benchmark import eval_format as ev
-from benchmark import fidelity, references, suite
+from benchmark import fidelity, references, suite_plan
 from benchmark.profiles import get_profile
 
 
@@ -36,9 +36,9 @@ def test_compute_references_scores_and_caches(mnist, tmp_path, monkeypatch):
 
 def test_suite_scores_the_references_at_the_profile_sample_count(tmp_path):
     profile = get_profile("quick")
-    options = suite.SuiteOptions(out=tmp_path, profile=profile, models=["dcgan"], frameworks=["pytorch"], seeds=[0],
-                                 data_dir="/data")
-    command = suite.references_command(options)
+    options = suite_plan.SuiteOptions(out=tmp_path, profile=profile, models=["dcgan"], frameworks=["pytorch"],
+                                      seeds=[0], data_dir="/data")
+    command = suite_plan.references_command(options)
     assert command[1:5] == ["-m", "benchmark.references", str(tmp_path / ev.REFERENCES_DIR), "--num-samples"]
     assert command[5] == str(profile.num_samples) and "--no-inception" in command
     assert command[-2:] == ["--data-dir", "/data"]

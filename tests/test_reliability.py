@@ -160,8 +160,8 @@ def test_sample_refuses_a_non_positive_count(tmp_path, capsys):
     (["--data-dir", "BAD"], "SHA-256 mismatch"),
 ])
 def test_run_all_checks_device_data_and_seeds_before_starting_runs(tmp_path, capsys, monkeypatch, args, message):
-    from benchmark import run_all, suite
-    monkeypatch.setattr(suite, "gpu_names", lambda: None)
+    from benchmark import machine, run_all
+    monkeypatch.setattr(machine, "gpu_names", lambda: None)
     bad = tmp_path / "bad-mnist"
     bad.mkdir()
     (bad / "train-images-idx3-ubyte.gz").write_bytes(b"not mnist")
@@ -345,10 +345,10 @@ def test_a_second_ctrl_c_exits_at_once(tmp_path):
 
 
 def test_a_second_ctrl_c_makes_the_suite_kill_its_children_and_they_count_as_interrupted(tmp_path):
-    from benchmark import suite
+    from benchmark import suite, suite_plan
     from benchmark.profiles import get_profile
-    options = suite.SuiteOptions(out=tmp_path, profile=get_profile("smoke"), models=["vanilla"],
-                                 frameworks=["pytorch"], seeds=[0])
+    options = suite_plan.SuiteOptions(out=tmp_path, profile=get_profile("smoke"), models=["vanilla"],
+                                      frameworks=["pytorch"], seeds=[0])
     harness = suite.Suite(options, stream=open(os.devnull, "w"))
     stubborn = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, "
                                  "signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"],

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark import runs, suite
+from benchmark import runs, suite, suite_plan
 from benchmark.profiles import PROFILES, get_profile
 from benchmark.spec import MODEL_NAMES, get_spec
 from benchmark.threads import THREAD_VARIABLES
@@ -78,11 +78,11 @@ def test_existing_suite_needs_resume(tmp_path):
 
 
 def test_parse_frameworks():
-    assert suite.parse_frameworks("pytorch,keras") == ["pytorch", "keras-tensorflow"]
-    assert suite.parse_frameworks("keras", "jax") == ["keras-jax"]
-    assert suite.parse_frameworks("keras-jax,pytorch,keras-jax") == ["keras-jax", "pytorch"]
-    with pytest.raises(suite.SuiteError, match="valid: pytorch, keras"):
-        suite.parse_frameworks("tensorflow")
+    assert suite_plan.parse_frameworks("pytorch,keras") == ["pytorch", "keras-tensorflow"]
+    assert suite_plan.parse_frameworks("keras", "jax") == ["keras-jax"]
+    assert suite_plan.parse_frameworks("keras-jax,pytorch,keras-jax") == ["keras-jax", "pytorch"]
+    with pytest.raises(suite_plan.SuiteError, match="valid: pytorch, keras"):
+        suite_plan.parse_frameworks("tensorflow")
 
 
 def test_profiles_cover_the_issue():
@@ -126,8 +126,8 @@ def test_options_take_the_profile_defaults_and_the_overrides():
         ["--profile", "quick", "--models", "wgan", "--jobs", "1", "--threads", "2", "--budget", "generator_updates"]))
     assert options.models == ["wgan"] and options.jobs == 1 and options.threads == 2
     assert options.profile.train_steps(get_spec("wgan")) == 937
-    run = suite.plan(options)[0]
-    env = suite.child_env(run, options)
+    run = suite_plan.plan(options)[0]
+    env = suite_plan.child_env(run, options)
     assert all(env[name] == "2" for name in THREAD_VARIABLES)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import speed
+from benchmark import speed, speed_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,8 +72,8 @@ def test_a_window_still_contended_after_the_retries_is_kept_and_flagged():
                                            probe=_probe(machine))
     assert order == ["A", "A"]
     assert [(r["contended"], r["discarded"]) for r in records["A"]] == [(True, True), (True, False)]
-    row = speed.summarise(speed.Job("vanilla", "pytorch-eager", 8, 1), {"empty_step_ms": 0.01, "compile_seconds": None},
-                          records["A"], 8)
+    row = speed.summarise(speed_worker.Job("vanilla", "pytorch-eager", 8, 1),
+                          {"empty_step_ms": 0.01, "compile_seconds": None}, records["A"], 8)
     assert row["median_ms"] == 10.0 and row["contended_windows"] == 1 and row["retimed_windows"] == 1
     assert row["times_floor"] == pytest.approx(1000.0) and row["floor"] == "empty step"
     assert row["images_per_second"] == pytest.approx(800.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark import suite, threads
+from benchmark import suite_plan, threads
 from benchmark.profiles import get_profile
 
 
@@ -25,13 +25,13 @@ def test_default_is_cores_per_job(monkeypatch):
 
 def test_the_suite_gives_every_child_the_same_explicit_count(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "7")  # the parent's own setting does not leak into the runs
-    options = suite.SuiteOptions(out=tmp_path, profile=get_profile("smoke"), models=["vanilla"],
-                                 frameworks=["pytorch", "keras-jax"], seeds=[0], threads=2)
+    options = suite_plan.SuiteOptions(out=tmp_path, profile=get_profile("smoke"), models=["vanilla"],
+                                      frameworks=["pytorch", "keras-jax"], seeds=[0], threads=2)
     for framework in options.frameworks:
-        run = suite.PlannedRun("vanilla", framework, 0, 4)
-        env = suite.child_env(run, options)
+        run = suite_plan.PlannedRun("vanilla", framework, 0, 4)
+        env = suite_plan.child_env(run, options)
         assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == env["MKL_NUM_THREADS"] == "2"
-        command = suite.train_command(run, tmp_path, options)
+        command = suite_plan.train_command(run, tmp_path, options)
         assert command[command.index("--threads") + 1] == "2"
     options.threads = None
     options.jobs = 2
