@@ -51,9 +51,22 @@ def build_network(network: Network, input_shape: tuple[int, ...], weights: list[
 WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.modules.batchnorm._BatchNorm)
 
 
-def _from_keras(module: nn.Module, array: np.ndarray) -> torch.Tensor:
-    """Dense kernel [in, out] -> Linear [out, in]; conv kernels [k, k, in, out] / [k, k, out, in] -> Conv2d
-    [out, in, k, k] / ConvTranspose2d [in, out, k, k]."""
+def weighted_modules(model: nn.Module) -> list[nn.Module]:
+    """Modules with parameters, in order: one per Keras layer with weights."""
+    return [m for m in model.modules() if isinstance(m, WEIGHTED)]
+
+
+def module_tensors(module: nn.Module) -> list[torch.Tensor]:
+    """A weighted module's parameters, then batch norm's running statistics: Keras' order of the layer's weights."""
+    tensors = list(module.parameters(recurse=False))
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        tensors += [module.running_mean, module.running_var]
+    return tensors
+
+
+def from_keras_layout(module: nn.Module, array: np.ndarray) -> torch.Tensor:
+    """One Keras-layout array as ``module``'s tensor: Dense ``[in, out]`` -> Linear ``[out, in]``; conv kernels
+    ``[k, k, in, out]`` / ``[k, k, out, in]`` -> ``[out, in, k, k]`` / ``[in, out, k, k]``."""
     if array.ndim == 2 and isinstance(module, nn.Linear):
         array = array.T
     elif array.ndim == 4:
@@ -65,16 +78,13 @@ def _from_keras(module: nn.Module, array: np.ndarray) -> torch.Tensor:
 def load_keras_layout(model: nn.Module, weights: list[list[np.ndarray]]) -> None:
     """Set every module with parameters, in order, from one entry of Keras-layout arrays: weight and bias, or
     batch norm's weight, bias, running mean and running variance. The model takes the arrays' dtype."""
-    modules = [m for m in model.modules() if isinstance(m, WEIGHTED)]
+    modules = weighted_modules(model)
     if len(modules) != len(weights):
         raise ValueError(f"{len(modules)} modules with parameters, {len(weights)} weight entries")
     model.to(torch.from_numpy(np.asarray(weights[0][0])).dtype)
     for module, arrays in zip(modules, weights):
-        tensors = list(module.parameters(recurse=False))
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            tensors += [module.running_mean, module.running_var]
-        for tensor, array in zip(tensors, arrays, strict=True):
-            value = _from_keras(module, array)
+        for tensor, array in zip(module_tensors(module), arrays, strict=True):
+            value = from_keras_layout(module, array)
             if tuple(tensor.shape) != tuple(value.shape):
                 raise ValueError(f"{type(module).__name__}: shape {tuple(tensor.shape)}, weights {tuple(value.shape)}")
             tensor.copy_(value)

@@ -27,10 +27,6 @@ def layer_arrays(model) -> list[list[np.ndarray]]:
     return [[_numpy(w.value) for w in layer.weights] for layer in parameter_layers(model)]
 
 
-def set_layer_arrays(model, arrays: list[list[np.ndarray]]) -> None:
-    implementation(KERAS, "models").set_layer_weights(model, arrays)
-
-
 def _values(variables) -> list:
     return [v.value for v in variables]
 
@@ -90,7 +86,7 @@ def probe(task: dict, mutation: str | None = None, compiled: bool = True) -> dic
                   "initial": {n: probes.weight_statistics(layer_arrays(m)) for n, m in models.items()},
                   "initial_digest": {n: probes.digest(layer_arrays(m)) for n, m in models.items()}}
         for name, model in models.items():
-            set_layer_arrays(model, task["weights"][name])
+            implementation(KERAS, "models").set_layer_weights(model, task["weights"][name])
         result["outputs"] = outputs(gan, task["noise"], task["images"])
         result["optimizer"] = {n: _optimizer_trajectory(getattr(gan, f"{n[0]}_optimizer"), models[n], task["seed"] + i)
                                for i, n in enumerate(probes.NETWORKS)}

@@ -21,10 +21,12 @@ from benchmark.spec import GANSpec
 TorchGAN = implementation(PYTORCH, "train").TorchGAN
 build_optimizer = implementation(PYTORCH, "optimizers").build_optimizer
 
-WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.modules.batchnorm._BatchNorm)
+models = implementation(PYTORCH, "models")
+weighted_modules = models.weighted_modules
 
 
 def _to_keras(module: nn.Module, tensor: torch.Tensor) -> np.ndarray:
+    """The inverse of ``models.from_keras_layout``, as a numpy copy."""
     if tensor.dim() == 2 and isinstance(module, nn.Linear):
         tensor = tensor.T
     elif tensor.dim() == 4:
@@ -32,28 +34,9 @@ def _to_keras(module: nn.Module, tensor: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().cpu().numpy()).copy()
 
 
-def _from_keras(module: nn.Module, array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
-    if array.ndim == 2 and isinstance(module, nn.Linear):
-        array = array.T
-    elif array.ndim == 4:
-        array = array.transpose(3, 2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(array)).to(like.device, like.dtype)
-
-
-def weighted_modules(model: nn.Module) -> list[nn.Module]:
-    """Modules with parameters, in order: one per Keras layer with weights."""
-    return [m for m in model.modules() if isinstance(m, WEIGHTED)]
-
-
 def layer_arrays(model: nn.Module) -> list[list[np.ndarray]]:
     """Every weighted module's parameters, then its batch-norm running statistics, in Keras' layout."""
-    layers = []
-    for module in weighted_modules(model):
-        tensors = list(module.parameters(recurse=False))
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            tensors += [module.running_mean, module.running_var]
-        layers.append([_to_keras(module, t) for t in tensors])
-    return layers
+    return [[_to_keras(module, t) for t in models.module_tensors(module)] for module in weighted_modules(model)]
 
 
 def parameter_arrays(model: nn.Module, gradients: bool = False) -> list[np.ndarray]:
@@ -64,7 +47,7 @@ def parameter_arrays(model: nn.Module, gradients: bool = False) -> list[np.ndarr
 def set_gradients(model: nn.Module, arrays: list[np.ndarray]) -> None:
     pairs = [(m, p) for m in weighted_modules(model) for p in m.parameters(recurse=False)]
     for (module, parameter), array in zip(pairs, arrays, strict=True):
-        parameter.grad = _from_keras(module, array, parameter)
+        parameter.grad = models.from_keras_layout(module, array).to(parameter.device, parameter.dtype)
 
 
 def layer_parameter_counts(model: nn.Module) -> list[int]:
