@@ -6,30 +6,32 @@
   critic batches each), 1 seed, 500 samples scored against 2,000 test images. It checks that the whole
   pipeline runs (CI runs it); its numbers mean nothing.
 * ``quick`` (what ``make bench`` runs without a GPU): the models that draw digits within about 30 minutes on
-  2 CPU cores, 1 seed, two runs at a time with one thread each (PyTorch's OpenMP threads spin-wait, so two
-  threads per run on 2 shared cores would slow every run down: PARITY-NOTES §9). Lengths are set model by model
-  in generator iterations, from these measurements (PyTorch, one thread, 2-core AMD EPYC shared with other jobs;
-  MNIST-FID of 2,000 samples against uniform noise's 2,251 and real training digits' 5.2):
+  2 CPU cores, 2 seeds (so the report's paired tests have two pairs), two runs at a time with one thread each
+  (PyTorch's OpenMP threads spin-wait, so two threads per run on 2 shared cores would slow every run down:
+  PARITY-NOTES §9), then the speed phase (vanilla and dcgan, every CPU execution mode, 5 windows of 10
+  iterations, one thread: ≈ 5 min). Lengths are set model by model in generator iterations, from these
+  measurements (PyTorch, one thread, 2-core AMD EPYC shared with other jobs; MNIST-FID of 2,000 samples against
+  uniform noise's 2,251 and real training digits' 5.2):
 
   - vanilla: 32 ms/iteration on a quiet core; 3,000 iterations (95 s) gave FID 303 (13 % of noise's), all 10
-    digits covered, noisy but legible digits. 5,000 leaves a margin (≈ 2.7 min per run).
-  - lsgan: 0.27 s/iteration on a quiet core (1.25 s while the machine was overloaded); 937 iterations (one
-    epoch) gave FID 1,109 (49 % of noise's: grey backgrounds), 10 digits covered — under-trained by the
-    report's verdict; clean digits from about 1,600 iterations; 2,000 gave FID 73.8 (3.3 % of noise's), IS 7.6,
-    all 10 digits covered (≈ 9 min per run on a quiet core).
-  - dcgan: the same network and cost as lsgan; one epoch gave recognisable digits of 9 classes and 400
-    iterations did not (measured by others); clean digits at 1,000 here, and 2,000 gave FID 35.9 (1.6 % of
-    noise's), IS 7.9, all 10 digits covered (0.70 s/iteration while the machine was shared).
+    digits covered, noisy but legible digits; 5,000 gave 248 (PyTorch) and 254 (Keras), ≈ 2.7 min per run.
+  - dcgan: 0.27 s/iteration on a quiet core; one epoch (937 iterations) gave recognisable digits of 9 classes
+    and 400 iterations did not (measured by others); clean digits at 1,000 here; 2,000 gave FID 35.9 (1.6 % of
+    noise's), IS 7.9, all 10 digits covered. 1,500 (≈ 7 min per run) keeps a margin.
+  - lsgan: the same network and cost; 937 iterations gave FID 1,109 (49 % of noise's: grey backgrounds), clean
+    digits from about 1,600 and FID 73.8 at 2,000. Two seeds of it would take ``make bench`` past 35 minutes,
+    so ``quick`` leaves it out and says how to run it (its 2,000 iterations stay here for ``--models lsgan``).
   - Keras (TensorFlow backend) with one thread runs at about PyTorch's speed (29 vs 29 ms vanilla, 275 vs
     270 ms dcgan), plus ≈ 10-15 s of compilation per run.
 
-  Total on an idle machine: ≈ 2 x (2.7 + 9 + 9) min of training over two cores ≈ 21 min, plus evaluation and
-  the reference rows (≈ 2 min). WGAN and WGAN-GP are left out: a generator iteration costs 5 critic batches
-  (WGAN-GP also a double backward pass), and they need thousands of iterations to draw digits, hours on 2
-  cores; the report names them with the command that runs them. ``--models wgan`` with this profile trains
-  one epoch (187 iterations), which the report marks under-trained.
+  Total on an idle machine: ≈ 2 seeds x 2 frameworks x (2.7 + 7) min of training over two cores ≈ 20 min,
+  evaluation and the reference rows (≈ 3 min), and the speed phase (≈ 5 min). WGAN and WGAN-GP are left out: a
+  generator iteration costs 5 critic batches (WGAN-GP also a double backward pass), and they need thousands of
+  iterations to draw digits, hours on 2 cores; the report names them with the command that runs them.
+  ``--models wgan`` with this profile trains one epoch (187 iterations), which the report marks under-trained.
 * ``full``: 3 seeds, the spec's training length (20 epochs, Lucic et al. 2018), 10,000 scored samples and
-  the Inception metrics when their weights are available. Meant for a GPU.
+  the Inception metrics when their weights are available, and a speed phase over every model with a batch
+  sweep (64, 256, 1024). Meant for a GPU.
 
 Lengths are given in iterations (for all models or per model), epochs (possibly fractional) or real images;
 ``train_steps`` turns them into the ``--steps`` of the training command. An iteration is one generator update
@@ -77,6 +79,10 @@ class Profile:
     jobs: int = 1  # training processes at a time
     threads: int | None = None  # CPU threads per training process (None: the frameworks' defaults)
     budget_note: str = ""
+    speed_models: tuple[str, ...] = ()  # the suite's speed phase (benchmark.speed) times these; () : none
+    speed_windows: int = 5  # timing windows per execution mode
+    speed_iterations: int = 20  # iterations per window
+    speed_batch_sizes: tuple[int, ...] = ()  # the batch sweep; (): the spec's batch size only
 
     def __post_init__(self):
         if self.budget not in BUDGETS:
@@ -142,16 +148,25 @@ register(Profile(
     log_points=8, reference_count=2_000, budget_note="under 5 minutes on 2 CPU cores"))
 QUICK_LEFT_OUT = ("a WGAN needs thousands of generator updates of 5 critic batches each to draw digits: hours on 2 "
                   "CPU cores; run it with `" + FULL_COMMAND + "`")
+QUICK_LSGAN = ("the same network and cost per iteration as dcgan, and its digits need about 2,000 iterations: "
+               "with two seeds it would take `make bench` past 35 minutes on 2 cores; run it with `python "
+               "benchmark/run_all.py --profile quick --models lsgan --out results/quick-lsgan` (2,000 iterations, "
+               "about 20 minutes) or `" + FULL_COMMAND.format(model="lsgan") + "`")
 register(Profile(
-    name="quick", description="the models that reach digits on a CPU in minutes, 1 seed, 2 runs at a time",
-    seeds=(0,), model_steps={"vanilla": 5_000, "dcgan": 2_000, "lsgan": 2_000}, epochs=1.0, num_samples=2_000,
-    curve_samples=500, curve_points=4, grid_points=6, log_points=20, models=("vanilla", "dcgan", "lsgan"),
-    left_out={"wgan": QUICK_LEFT_OUT.format(model="wgan"), "wgan-gp": QUICK_LEFT_OUT.format(model="wgan-gp")},
-    jobs=2, threads=1, budget_note="about 25 minutes on 2 idle CPU cores"))
+    name="quick", description="the models that reach digits on a CPU in minutes, 2 seeds (paired), 2 runs at a "
+                              "time, then the speed phase",
+    seeds=(0, 1), model_steps={"vanilla": 5_000, "dcgan": 1_500, "lsgan": 2_000}, epochs=1.0, num_samples=2_000,
+    curve_samples=500, curve_points=4, grid_points=6, log_points=20, models=("vanilla", "dcgan"),
+    left_out={"lsgan": QUICK_LSGAN, "wgan": QUICK_LEFT_OUT.format(model="wgan"),
+              "wgan-gp": QUICK_LEFT_OUT.format(model="wgan-gp")},
+    jobs=2, threads=1, budget_note="about 30 minutes on 2 idle CPU cores",
+    speed_models=("vanilla", "dcgan"), speed_windows=5, speed_iterations=10))
 register(Profile(
     name="full", description="the spec's training length, 3 seeds, 10,000 samples, Inception metrics",
     seeds=(0, 1, 2), epochs=None, num_samples=10_000, curve_samples=2_000, curve_points=20, grid_points=20,
-    log_points=200, inception=True, budget_note="a GPU: hours on a CPU"))
+    log_points=200, inception=True, budget_note="a GPU: hours on a CPU",
+    speed_models=("vanilla", "dcgan", "lsgan", "wgan", "wgan-gp"), speed_windows=7, speed_iterations=50,
+    speed_batch_sizes=(64, 256, 1024)))
 
 
 def get_profile(name: str) -> Profile:

@@ -84,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
     inception.add_argument("--inception", dest="inception", action="store_true", default=None,
                            help="compute the Inception metrics (default: the profile's choice; full: yes)")
     inception.add_argument("--no-inception", dest="inception", action="store_false")
+    p.add_argument("--no-speed", action="store_true",
+                   help="skip the profile's speed phase (benchmark.speed after training: the report's speed verdict)")
     p.add_argument("--no-report", action="store_true", help="train and evaluate only")
     return p
 
@@ -136,7 +138,8 @@ def options_from(args: argparse.Namespace) -> suite_plan.SuiteOptions:
         frameworks=suite_plan.parse_frameworks(args.frameworks, args.keras_backend),
         seeds=_int_list(args.seeds, "seeds") if args.seeds else list(profile.seeds), device=args.device,
         jobs=jobs, resume=args.resume, data_dir=args.data_dir, deterministic=args.deterministic,
-        inception=args.inception, executor=args.executor, ray_address=args.ray_address, threads=threads)
+        inception=args.inception, executor=args.executor, ray_address=args.ray_address, threads=threads,
+        speed=not args.no_speed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,6 +47,7 @@ from benchmark.suite_plan import REPO_ROOT  # noqa: E402
 from benchmark.threads import default_threads, thread_env  # noqa: E402
 
 SPEED_JSON, SPEED_MD = "speed.json", "speed.md"
+SPEED_DIR = "speed"  # the speed phase's folder inside a suite folder (benchmark.suite)
 CONFIDENCE = 0.95
 READY_TIMEOUT, WINDOW_TIMEOUT = 1800.0, 1800.0  # seconds; compiling a big model on a CPU takes minutes
 

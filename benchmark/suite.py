@@ -31,8 +31,9 @@ from benchmark.eval_format import REFERENCES_DIR
 from benchmark.locking import FolderLock
 from benchmark.machine import children_cpu_seconds, cpu_busy_seconds, environment, other_cpu_share
 from benchmark.runs import EVAL_LOG, RUNS_DIR, SUITE_FILE, TRAIN_LOG, describe_exit  # noqa: F401  (re-exported)
+from benchmark.speed import SPEED_DIR, SPEED_JSON
 from benchmark.suite_plan import (PlannedRun, SuiteError, SuiteOptions, child_env, eval_command, plan,
-                                  references_command, train_command)
+                                  references_command, speed_command, train_command)
 
 LOG_TAIL_LINES = 20
 
@@ -248,6 +249,25 @@ class Suite:
             if code != 0:
                 self.say(f"reference rows failed ({describe_exit(code)}); see {self.out / 'logs' / 'references.log'}")
 
+    def time_speed(self) -> None:
+        """The profile's speed phase, alone on the machine after training and evaluation (so nothing the suite
+        runs perturbs it); a resumed suite keeps a finished one. Its failure is reported, never fatal."""
+        folder = self.out / SPEED_DIR
+        command = speed_command(self.options, folder)
+        if command is None or self.stop.is_set():
+            return
+        if (folder / SPEED_JSON).exists():
+            self.say(f"speed phase: kept from an earlier invocation ({folder / SPEED_JSON})")
+            return
+        self.say(f"speed phase: every execution mode of {command[command.index('--models') + 1]}, timed in "
+                 f"interleaved windows ...")
+        folder.mkdir(parents=True, exist_ok=True)
+        begin = time.perf_counter()
+        code = self._spawn(command, child_env(None, self.options), self.out / "logs" / "speed.log", [folder],
+                           training=False).code
+        self.say(f"speed phase {'done' if code == 0 else 'failed (' + describe_exit(code) + ')'} in "
+                 f"{_duration(time.perf_counter() - begin)}; see {self.out / 'logs' / 'speed.log'}")
+
     def _evaluate_group(self, names: list[str], curve_only: bool, log_path: Path) -> list[str]:
         """One evaluation process for ``names``; returns those left without their scores."""
         run_dirs = [self.out / self.outcomes[name].run_dir for name in names]
@@ -310,6 +330,7 @@ class Suite:
                     self.save(state="running")
                     self.say(self._progress_line(done, total, outcome, durations, jobs))
         self.evaluate()
+        self.time_speed()
         state = "interrupted" if self.stop.is_set() else "finished"
         self.save(state=state)
         self.say(f"suite {state} in {_duration(time.time() - self.started)}")

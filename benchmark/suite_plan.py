@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.eval_format import REFERENCES_DIR
-from benchmark.frameworks import Framework, FrameworkError, by_name, get_framework
+from benchmark.frameworks import FRAMEWORKS, Framework, FrameworkError, by_name, get_framework
 from benchmark.profiles import Profile, every
 from benchmark.spec import get_spec
 from benchmark.threads import default_threads, thread_env
@@ -18,6 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 EVALUATE_MODULE = "benchmark.evaluate"
 REFERENCES_MODULE = "benchmark.references"
+SPEED_MODULE = "benchmark.speed"
 
 
 class SuiteError(ValueError):
@@ -81,6 +82,7 @@ class SuiteOptions:
     executor: str = "local"  # benchmark.executors.EXECUTORS
     ray_address: str | None = None  # None: a Ray instance of the suite's own
     threads: int | None = None  # CPU threads of every child's thread pools; None: cores // jobs
+    speed: bool = True  # run the profile's speed phase after training and evaluation
 
     @property
     def thread_count(self) -> int:
@@ -142,6 +144,29 @@ def references_command(options: SuiteOptions) -> list[str]:
         command += ["--reference-count", str(profile.reference_count)]
     if options.data_dir:
         command += ["--data-dir", options.data_dir]
+    return command
+
+
+def speed_frameworks(options: SuiteOptions) -> list[str]:
+    """Every registered execution mode of the suite's framework families (the Keras ones on every backend): the
+    speed phase compares each framework's default with its fastest path."""
+    families = {by_name(name).family for name in options.frameworks}
+    return [label for label, entry in FRAMEWORKS.items() if entry.family in families]
+
+
+def speed_command(options: SuiteOptions, out: Path) -> list[str] | None:
+    """The speed phase (``benchmark.speed``) of the profile's speed models that the suite trains, with the runs'
+    thread count and device; None when there is nothing to time."""
+    profile = options.profile
+    models = [m for m in profile.speed_models if m in options.models]
+    if not (options.speed and models):
+        return None
+    command = [options.python, "-m", SPEED_MODULE, "--out", str(out), "--models", ",".join(models),
+               "--frameworks", ",".join(speed_frameworks(options)), "--threads", str(options.thread_count),
+               "--windows", str(profile.speed_windows), "--iterations", str(profile.speed_iterations),
+               "--device", options.device]
+    if profile.speed_batch_sizes:
+        command += ["--batch-sizes", ",".join(map(str, profile.speed_batch_sizes))]
     return command
 
 

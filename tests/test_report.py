@@ -47,7 +47,8 @@ def fabricate_run(run_dir: Path, model: str, framework: str, seed: int, status: 
                    "device_name": "Test CPU", "determinism": "seeded", "compiled": bool(backend),
                    "compile_seconds": 4.0 if backend else None,
                    "versions": {"keras": "3.x"} if backend else {"torch": "2.x"},
-                   "precision": {"dtype": "float32", "tf32": False}}
+                   "precision": {"dtype": "float32", "tf32": False},
+                   "initial_weights": {"source": "numpy-shared", "sha256": f"{seed:02d}{model}".ljust(64, "0")}}
     runs.write_json(run_dir / runs.CONFIG, {"framework": environment["framework"], "backend": backend,
                                             "model": model, "seed": seed, "steps": steps, "epochs": 0.1,
                                             "batch_size": 64, "environment": environment, "git_commit": "abc"})
@@ -276,3 +277,19 @@ def test_cli_as_module(tmp_path):
     assert main([str(out), "--parity-dir", str(tmp_path / "none")]) == 0
     assert (out / "report.md").is_file() and (out / "summary.csv").is_file()
     assert main([str(tmp_path / "missing")]) == 2
+
+
+def test_pairing_checks_the_initial_weight_fingerprints(tmp_path):
+    out = fabricate_suite(tmp_path / "pairs", seeds=(0, 1), failing=False)
+    text = tables.pairing(collect(out), "dcgan")
+    assert text.startswith("Pairing checked") and "0 (00dcgan00000)" in text and "1 (01dcgan00000)" in text
+    config_path = out / RUNS_DIR / "dcgan-keras-tensorflow-seed1" / runs.CONFIG
+    config = runs.read_json(config_path)
+    config["environment"]["initial_weights"]["sha256"] = "f" * 64
+    runs.write_json(config_path, config)
+    text = tables.pairing(collect(out), "dcgan")
+    assert text.startswith("**Not paired**") and "seed 1: PyTorch 01dcgan00000, Keras (TensorFlow) ffffffffffff" in text
+    assert "Paired seeds: 0 (00dcgan00000)." in text
+    markdown = report.build_report(out, tmp_path / "no-parity")["markdown"].read_text()
+    assert "**Not paired**" in markdown.split("## Model `dcgan`", 1)[1].split("## Model `wgan`")[0]
+    assert "Pairing checked" in markdown.split("## Model `wgan`", 1)[1]

@@ -89,7 +89,7 @@ def test_profiles_cover_the_issue():
     smoke, quick, full = (get_profile(name) for name in ("smoke", "quick", "full"))
     assert len(smoke.seeds) == 1 and smoke.num_samples <= 1000
     assert all(6 <= smoke.train_steps(get_spec(m)) <= 50 for m in MODEL_NAMES)  # steady-state timing after 5
-    assert len(quick.seeds) == 1
+    assert len(quick.seeds) >= 2  # paired tests need two pairs
     assert len(full.seeds) >= 3 and full.epochs is None and full.num_samples == 10_000 and full.inception
     spec = get_spec("dcgan")
     assert full.train_steps(spec) == spec.training.epochs * (60_000 // 64)
@@ -107,6 +107,47 @@ def test_quick_runs_the_models_that_reach_digits_two_at_a_time_with_one_thread()
     # at least one epoch for the convolutional models (937 iterations gave digits of 9 classes)
     assert all(quick.train_steps(get_spec(m)) >= 937 for m in ("dcgan", "lsgan"))
     assert quick.train_steps(get_spec("wgan")) == 937 // 5  # asked for explicitly: one epoch
+
+
+def test_the_speed_phase_times_every_mode_of_the_suite_frameworks_with_the_runs_threads(tmp_path):
+    from benchmark import run_all as run_all_module
+    options = run_all_module.options_from(run_all_module.parser().parse_args(
+        ["--profile", "quick", "--models", "dcgan,lsgan", "--out", str(tmp_path)]))
+    command = suite_plan.speed_command(options, tmp_path / "speed")
+    value = dict(zip(command[3::2], command[4::2]))
+    assert command[1:3] == ["-m", "benchmark.speed"] and value["--out"] == str(tmp_path / "speed")
+    assert value["--models"] == "dcgan"  # the profile's speed models that the suite trains
+    assert value["--frameworks"].split(",") == ["pytorch-eager", "pytorch-compile", "pytorch-reduce-overhead",
+                                                "keras-tf-xla", "keras-tf-graph", "keras-jax-jit"]
+    assert (value["--threads"], value["--windows"], value["--iterations"], value["--device"]) == ("1", "5", "10", "auto")
+    full = suite_plan.SuiteOptions(out=tmp_path, profile=get_profile("full"), models=["vanilla"],
+                                   frameworks=["pytorch"], seeds=[0], threads=4)
+    command = suite_plan.speed_command(full, tmp_path)
+    assert command[command.index("--frameworks") + 1] == "pytorch-eager,pytorch-compile,pytorch-reduce-overhead"
+    assert command[command.index("--batch-sizes") + 1] == "64,256,1024"
+    no_speed = run_all_module.options_from(run_all_module.parser().parse_args(["--profile", "quick", "--no-speed"]))
+    assert suite_plan.speed_command(no_speed, tmp_path) is None
+    smoke = run_all_module.options_from(run_all_module.parser().parse_args(["--profile", "smoke"]))
+    assert suite_plan.speed_command(smoke, tmp_path) is None  # CI's smoke profile has no speed phase
+
+
+def test_the_suite_times_speed_after_evaluation_and_keeps_a_finished_phase(tmp_path, monkeypatch):
+    options = suite_plan.SuiteOptions(out=tmp_path, profile=get_profile("quick"), models=["vanilla"],
+                                      frameworks=["pytorch"], seeds=[0])
+    the_suite = suite.Suite(options, stream=open(os.devnull, "w"))
+    spawned = []
+
+    def spawn(command, env, log_path, folders, training):
+        spawned.append((command, folders, training))
+        runs.write_json(folders[0] / "speed.json", {"results": []})
+        return type("Finished", (), {"code": 0, "node": {}})()
+
+    monkeypatch.setattr(the_suite, "_spawn", spawn)
+    the_suite.time_speed()
+    [(command, folders, training)] = spawned
+    assert "benchmark.speed" in command and folders == [tmp_path / "speed"] and not training
+    the_suite.time_speed()  # resumed: speed.json is there
+    assert len(spawned) == 1
 
 
 def test_budget_in_generator_updates_gives_wgan_as_many_updates():

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmark import speed, speed_worker
+from benchmark.report import speed_verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,3 +116,6 @@ def test_the_protocol_on_a_tiny_configuration(tmp_path):
     assert pytorch["compile_seconds"] is None and jax_row["compile_seconds"] > 0
     table = (out / speed.SPEED_MD).read_text()
     assert "| vanilla | 8 | pytorch-eager | eager |" in table and "| vanilla | 8 | keras-jax-jit | jit |" in table
+    [verdict] = speed_verdicts.verdicts(report)  # what the report says of these two real rows
+    assert verdict.startswith("`vanilla`, batch 8 — **as users run them by default**: ")
+    assert "PyTorch" in verdict and "Keras (JAX)" in verdict and "time ratio" in verdict

@@ -12,7 +12,8 @@ from benchmark.report.columns import (ALL_RUNS_COLUMNS, INCEPTION_COLUMNS, QUALI
 from benchmark.report.document import Document
 from benchmark.report.sections import (DEFAULT_PARITY_DIR, environment_section, inception_note, parity_section,
                                        problems_section, reading_section, setup_section)
-from benchmark.report.tables import comparison_table, verdict
+from benchmark.report.speed_verdicts import read_speed, settings_text, speed_table, verdicts
+from benchmark.report.tables import comparison_table, pairing, verdict
 REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR = "report.md", "report.html", "summary.csv", "plots"
 
 
@@ -59,6 +60,7 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
     doc.image(figures.plot_throughput(data, plots / "throughput.png"),
               "Throughput, time per iteration and compile time per model and framework (mean ± std over seeds)")
 
+    speed_section(doc, out)
     for model in data.models:
         quality = tuple(m for m in QUALITY if not (m.column in INCEPTION_COLUMNS and note))
         model_section(doc, data, model, quality, plots)
@@ -76,11 +78,32 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
     return paths
 
 
+def speed_section(doc: Document, out: Path) -> None:
+    """The speed verdicts of the suite's speed phase; without one, a line saying where the verdict would come
+    from (the per-model tables' timings come from runs trained side by side)."""
+    doc.heading(2, "Speed verdict")
+    report = read_speed(out)
+    if report is None:
+        doc.text("No speed phase ran in this suite (`--no-speed`, or a profile without one): there is no speed "
+                 "verdict. The per-model speed tables come from the quality runs and are not one; time the "
+                 "frameworks with `python -m benchmark.speed`.")
+        return
+    doc.bullets(verdicts(report) or ["No model was timed in both frameworks."])
+    doc.text(settings_text(report))
+    doc.table(speed_table(report))
+    skipped = [f"{s['framework']} ({s['reason']})" for s in report.get("skipped", [])]
+    if skipped:
+        doc.text("Not timed: " + ", ".join(skipped) + ".")
+
+
 def model_section(doc: Document, data: SuiteData, model: str, quality: tuple[Metric, ...], plots: Path) -> None:
     """One model: quality with the reference columns and the verdict, speed, samples, curves, losses, progress."""
     doc.heading(2, f"Model `{model}`")
     doc.heading(3, "Quality")
     doc.table(comparison_table(data, model, quality, with_references=True))
+    paired = pairing(data, model)
+    if paired:
+        doc.text(paired)
     phrases, under = verdict(data, model)
     if phrases:
         doc.text("**Verdict**: " + "; ".join(phrases) + "."

@@ -14,8 +14,8 @@ from benchmark import runs
 from benchmark.profiles import Profile
 from benchmark.frameworks import FrameworkError, find
 from benchmark.report.columns import (COMPILE_SECONDS, DIGITS_COVERED, FRAMEWORK_ORDER, IMAGES_PER_SECOND, INCEPTION,
-                                      KL_TO_UNIFORM, MNIST, NUM_SAMPLES_SCORED, OTHER_CPU_SHARE, SETUP_SECONDS,
-                                      STARTUP_SECONDS, STEADY_MS_PER_STEP, TRAIN_SECONDS, WARMUP_SECONDS)
+                                      INITIAL_WEIGHTS, KL_TO_UNIFORM, MNIST, NUM_SAMPLES_SCORED, OTHER_CPU_SHARE,
+                                      SETUP_SECONDS, STARTUP_SECONDS, STEADY_MS_PER_STEP, TRAIN_SECONDS, WARMUP_SECONDS)
 from benchmark.suite import RUNS_DIR, SUITE_FILE
 
 
@@ -110,6 +110,7 @@ def run_row(run_dir: Path, record: dict | None) -> dict:
         "device_name": environment.get("device_name"),
         "node": (record.get("node") or {}).get("hostname"),
         "determinism": environment.get("determinism"),
+        INITIAL_WEIGHTS: (environment.get("initial_weights") or {}).get("sha256"),
         "backend": config.get("backend"),
         "git_commit": config.get("git_commit"),
         "run_dir": str(run_dir),

@@ -21,6 +21,7 @@ TRAIN_SECONDS, SETUP_SECONDS, COMPILE_SECONDS = "train_seconds", "setup_seconds"
 WARMUP_SECONDS, STARTUP_SECONDS = "warmup_seconds", "startup_seconds"
 STEADY_MS_PER_STEP, IMAGES_PER_SECOND = "steady_ms_per_step", "images_per_second"
 OTHER_CPU_SHARE = "other_cpu_share"
+INITIAL_WEIGHTS = "initial_weights_sha256"  # fingerprint of the weights a run started from (pairing)
 
 
 @dataclass(frozen=True)

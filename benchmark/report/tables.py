@@ -8,7 +8,7 @@ import pandas as pd
 from benchmark import eval_format as ev
 from benchmark import runs
 from benchmark.report.collect import SuiteData
-from benchmark.report.columns import DIGITS_COVERED, MNIST_FID, PRETTY, Metric
+from benchmark.report.columns import DIGITS_COVERED, INITIAL_WEIGHTS, MNIST_FID, PRETTY, Metric
 from benchmark.report.stats import (CONFIDENCE, mean_std, number, numeric_values, paired_differences, paired_test,
                                     paired_text, saturated, welch)
 
@@ -79,6 +79,35 @@ def verdict(data: SuiteData, model: str) -> tuple[list[str], bool]:
             phrases.append(f"{name}: digits ({measured}, {number(covered.mean(), 2) if len(covered) else '?'} "
                            f"digits covered)")
     return phrases, under
+
+
+def pairing(data: SuiteData, model: str) -> str | None:
+    """Whether each seed's runs of ``model`` really are pairs: the same initial-weight fingerprint
+    (``config.json -> environment.initial_weights``) in every framework. None with fewer than two frameworks."""
+    frame = data.table[(data.table["model"] == model) & (data.table["status"] == runs.COMPLETED)]
+    if frame["framework"].nunique() < 2 or INITIAL_WEIGHTS not in frame:
+        return None
+    same, broken = [], []
+    for seed, part in frame.groupby("seed"):
+        if part["framework"].nunique() < 2:
+            continue
+        prints = part.set_index("framework")[INITIAL_WEIGHTS]
+        label = int(seed) if float(seed).is_integer() else seed
+        if prints.isna().any():
+            broken.append(f"seed {label}: " + ", ".join(PRETTY.get(f, f) for f in prints[prints.isna()].index)
+                          + " recorded no fingerprint")
+        elif prints.nunique() == 1:
+            same.append(f"{label} ({prints.iloc[0][:12]})")
+        else:
+            broken.append(f"seed {label}: " + ", ".join(f"{PRETTY.get(f, f)} {p[:12]}" for f, p in prints.items()))
+    if broken:
+        return ("**Not paired**: the frameworks did not start from the same initial weights (" + "; ".join(broken)
+                + "), so the paired columns compare unpaired runs." + (
+                    f" Paired seeds: {', '.join(same)}." if same else ""))
+    if not same:
+        return None
+    return ("Pairing checked: for every seed both frameworks started from the same initial weights (SHA-256 "
+            "of the initial parameters, first 12 hex digits, per seed: " + ", ".join(same) + ").")
 
 
 def _flatten(value, prefix=""):

@@ -1,0 +1,71 @@
+"""The report's speed verdicts from a speed phase's speed.json: default modes, fastest paths, overlapping
+intervals, and the section in the report."""
+from __future__ import annotations
+
+from benchmark import report, runs
+from benchmark.report import speed_verdicts
+from benchmark.speed import SPEED_DIR, SPEED_JSON
+from test_report import fabricate_suite  # the report's fabricated run folders
+
+
+def _row(framework: str, family: str, median: float, low: float, high: float, model: str = "dcgan") -> dict:
+    windows = [{"ms_per_iteration": value, "discarded": False, "contended": False} for value in (low, median, high)]
+    windows.append({"ms_per_iteration": 10 * high, "discarded": True, "contended": True})  # retimed: not spread
+    return {"model": model, "framework": framework, "family": family, "batch_size": 64, "status": "ok",
+            "median_ms": median, "ci_low_ms": low, "ci_high_ms": high, "ci_confidence": 0.94,
+            "iterations_per_second": 1000 / median, "compile_seconds": None if framework == "pytorch-eager" else 9.5,
+            "times_floor": 1000.0, "floor": "empty step", "windows": windows, "contended_windows": 0}
+
+
+def _speed(rows: list[dict]) -> dict:
+    return {"environment": {"cpu": "Test CPU", "cpu_count": 2, "gpus": [], "threads": 1},
+            "settings": {"windows": 5, "iterations_per_window": 10, "warmup_iterations": 5,
+                         "contention_threshold": 0.1, "retries": 2},
+            "results": rows, "skipped": [{"framework": "pytorch-reduce-overhead", "reason": "needs a GPU"}]}
+
+
+ROWS = [_row("pytorch-eager", "pytorch", 100.0, 95.0, 105.0), _row("pytorch-compile", "pytorch", 80.0, 78.0, 82.0),
+        _row("keras-tf-xla", "keras", 50.0, 48.0, 52.0), _row("keras-tf-graph", "keras", 60.0, 55.0, 65.0),
+        _row("keras-jax-jit", "keras", 102.0, 90.0, 110.0)]
+
+
+def test_default_and_fastest_verdicts_with_their_intervals():
+    [line] = speed_verdicts.verdicts(_speed(ROWS))
+    default, fastest = line.split("**Each on its fastest path**")
+    # PyTorch eager 100 vs Keras-TF XLA 50: ratio 0.5, interval [48/105, 52/95] = [0.46, 0.55]
+    assert ("**Keras (TensorFlow)** is 2.00× faster (PyTorch 100.00 vs Keras (TensorFlow) 50.00 ms/iteration, "
+            "Keras/PyTorch time ratio 0.50 [0.46, 0.55])") in default
+    # PyTorch eager vs Keras-JAX: 102 vs 100 with overlapping intervals: no winner named
+    assert "no clear difference (PyTorch 100.00 vs Keras (JAX) 102.00" in default and "overlap" in default
+    # fastest: PyTorch compile 80 vs Keras-TF XLA 50
+    assert fastest.startswith(" (PyTorch (compile), Keras (TensorFlow))")
+    assert "**Keras (TensorFlow)** is 1.60× faster (PyTorch (compile) 80.00" in fastest
+
+
+def test_pytorch_faster_and_one_family_missing():
+    rows = [_row("pytorch-eager", "pytorch", 10.0, 9.0, 11.0), _row("keras-tf-xla", "keras", 30.0, 29.0, 31.0),
+            _row("pytorch-eager", "pytorch", 10.0, 9.0, 11.0, model="vanilla")]
+    [line] = speed_verdicts.verdicts(_speed(rows))  # vanilla has no Keras row: no verdict for it
+    assert line.startswith("`dcgan`, batch 64") and "**PyTorch** is 3.00× faster" in line
+
+
+def test_table_states_the_spread_of_the_kept_windows():
+    table = speed_verdicts.speed_table(_speed(ROWS + [{"model": "dcgan", "framework": "keras-jax-jit",
+                                                       "batch_size": 256, "status": "failed", "error": "boom"}]))
+    first = table.iloc[0]
+    assert first["windows: fastest–slowest (n)"] == "95.00–105.00 (3)"  # the discarded window is left out
+    assert first["interval of the median"] == "95.00–105.00 (94%)" and first["default"] == "yes"
+    assert table.iloc[1]["default"] == "no" and table.iloc[1]["compile s"] == "9.5"
+    assert table.iloc[-1]["ms / iteration (median)"] == "failed: boom"
+
+
+def test_report_section_with_and_without_a_speed_phase(tmp_path):
+    out = fabricate_suite(tmp_path / "suite", seeds=(0, 1), failing=False)
+    markdown = report.build_report(out, tmp_path / "no-parity")["markdown"].read_text()
+    assert "## Speed verdict" in markdown and "No speed phase ran in this suite" in markdown
+    runs.write_json(out / SPEED_DIR / SPEED_JSON, _speed(ROWS))
+    markdown = report.build_report(out, tmp_path / "no-parity")["markdown"].read_text()
+    section = markdown.split("## Speed verdict", 1)[1].split("## Model")[0]
+    assert "**as users run them by default**" in section and "5 windows of 10 iterations" in section
+    assert "| dcgan | 64 | PyTorch (compile) | no | 80.00 |" in section
+    assert "Not timed: pytorch-reduce-overhead (needs a GPU)." in section
