@@ -28,7 +28,6 @@ The CLI writes it whenever ``eval_samples/`` exists (``--curve-only`` skips ``ev
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -39,7 +38,7 @@ import numpy as np
 import torch
 import torch_fidelity
 
-from benchmark import arguments
+from benchmark import arguments, runs
 from benchmark.classifier import DEFAULT_WEIGHTS, NUM_CLASSES, file_sha256, load_classifier, predict
 from benchmark.data import DataError
 from benchmark.fidelity import (INCEPTION_EXTRACTOR, MNIST_EXTRACTOR, OFFICIAL_INCEPTION_SHA256,
@@ -138,16 +137,11 @@ def _load_images(path: Path) -> np.ndarray:
 
 
 def _read_json(path: Path) -> dict:
+    """The run folder's JSON file, {} when it is missing; a torn or invalid one is a ``DataError``."""
     try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except json.JSONDecodeError as error:
+        return runs.read_json(path) if path.is_file() else {}
+    except ValueError as error:
         raise DataError(f"{path}: invalid JSON ({error})") from None
-
-
-def _write_json(path: Path, value) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(value, indent=2) + "\n")
-    temporary.replace(path)
 
 
 def _check_run_dir(run_dir: str | os.PathLike) -> Path:
@@ -168,11 +162,11 @@ def evaluate_run(run_dir: str | os.PathLike, *, num_samples: int | None = None, 
         if not 0 < num_samples <= len(images):
             raise DataError(f"{run_dir / SAMPLES_FILE}: asked for {num_samples} samples, it holds {len(images)}")
         images = images[:num_samples]
-    config, status = _read_json(run_dir / "config.json"), _read_json(run_dir / "result.json")
+    config, status = _read_json(run_dir / runs.CONFIG), _read_json(run_dir / runs.RESULT)
     result = {KEY_RUN: {key: config.get(key) for key in ("framework", "model", "seed")} | {
         "status": status.get("status")}}
     result |= evaluate_images(images, **options)
-    _write_json(run_dir / EVAL_FILE, result)
+    runs.write_json(run_dir / EVAL_FILE, result)
     return result
 
 
@@ -185,7 +179,7 @@ def evaluate_curve(run_dir: str | os.PathLike, *, reference_split: str = DEFAULT
     paths = sorted((run_dir / EVAL_SAMPLES_DIR).glob("step_*.npz"))
     if not paths:
         raise DataError(f"{run_dir / EVAL_SAMPLES_DIR}: no step_*.npz files")
-    result = _read_json(run_dir / "result.json")
+    result = _read_json(run_dir / runs.RESULT)
     diverged_at = result.get("step") if result.get("status") == "diverged" else None
     reference = reference_images(reference_split, reference_count, data_dir)
     reference_name = f"mnist-{reference_split}-{reference_count}"
@@ -203,7 +197,7 @@ def evaluate_curve(run_dir: str | os.PathLike, *, reference_split: str = DEFAULT
         metrics = calculate(images, MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, reference_name, ("fid",))
         curve.append({KEY_STEP: step, KEY_ELAPSED: elapsed, KEY_MNIST_FID: metrics[torch_fidelity.KEY_METRIC_FID]})
     curve.sort(key=lambda entry: entry[KEY_STEP])
-    _write_json(run_dir / CURVE_FILE, curve)
+    runs.write_json(run_dir / CURVE_FILE, curve)
     return curve
 
 
@@ -243,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as error:  # one bad run folder must not cost the others their scores
             print(f"error: {run_dir}: evaluation failed ({type(error).__name__}: {error})", file=sys.stderr)
             crashed = True
-    return 1 if crashed else 2 if failed else 0
+    return runs.EXIT_FAILED if crashed else runs.EXIT_USAGE if failed else runs.EXIT_OK
 
 
 if __name__ == "__main__":
