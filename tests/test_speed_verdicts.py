@@ -69,3 +69,10 @@ def test_report_section_with_and_without_a_speed_phase(tmp_path):
     assert "**as users run them by default**" in section and "5 windows of 10 iterations" in section
     assert "| dcgan | 64 | PyTorch (compile) | no | 80.00 |" in section
     assert "Not timed: pytorch-reduce-overhead (needs a GPU)." in section
+
+
+def test_contended_windows_are_named_in_the_verdict():
+    rows = [_row("pytorch-eager", "pytorch", 10.0, 9.0, 11.0), _row("keras-tf-xla", "keras", 30.0, 29.0, 31.0)]
+    rows[1]["contended_windows"] = 3
+    [line] = speed_verdicts.verdicts(_speed(rows))
+    assert "3 of their windows were contended: read with care" in line

@@ -74,6 +74,9 @@ def compare(pytorch: dict, keras: dict) -> str:
     low, high = keras["ci_low_ms"] / pytorch["ci_high_ms"], keras["ci_high_ms"] / pytorch["ci_low_ms"]
     medians = (f"{_pretty(pytorch)} {pytorch['median_ms']:.2f} vs {_pretty(keras)} {keras['median_ms']:.2f} "
                f"ms/iteration, Keras/PyTorch time ratio {ratio:.2f} [{low:.2f}, {high:.2f}]")
+    contended = sum(row.get("contended_windows", 0) for row in (pytorch, keras))
+    if contended:
+        medians += f"; {contended} of their windows were contended: read with care"
     if low <= 1.0 <= high:
         return f"no clear difference ({medians}: the intervals overlap)"
     faster, factor = (_pretty(pytorch), ratio) if ratio > 1 else (_pretty(keras), 1 / ratio)

@@ -101,8 +101,8 @@ def pairing(data: SuiteData, model: str) -> str | None:
         else:
             broken.append(f"seed {label}: " + ", ".join(f"{PRETTY.get(f, f)} {p[:12]}" for f, p in prints.items()))
     if broken:
-        return ("**Not paired**: the frameworks did not start from the same initial weights (" + "; ".join(broken)
-                + "), so the paired columns compare unpaired runs." + (
+        return ("**Not paired**: the runs of a seed are not shown to start from the same initial weights ("
+                + "; ".join(broken) + "), so the paired columns may compare unpaired runs." + (
                     f" Paired seeds: {', '.join(same)}." if same else ""))
     if not same:
         return None
