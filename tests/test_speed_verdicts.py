@@ -69,6 +69,7 @@ def test_report_section_with_and_without_a_speed_phase(tmp_path):
     assert "**as users run them by default**" in section and "5 windows of 10 iterations" in section
     assert "| dcgan | 64 | PyTorch (compile) | no | 80.00 |" in section
     assert "Not timed: pytorch-reduce-overhead (needs a GPU)." in section
+    assert "![Speed phase: median ms per iteration" in section and (out / "plots" / "speed.png").stat().st_size > 0
 
 
 def test_contended_windows_are_named_in_the_verdict():

@@ -60,7 +60,7 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
     doc.image(figures.plot_throughput(data, plots / "throughput.png"),
               "Throughput, time per iteration and compile time per model and framework (mean ± std over seeds)")
 
-    speed_section(doc, out)
+    speed_section(doc, out, plots)
     for model in data.models:
         quality = tuple(m for m in QUALITY if not (m.column in INCEPTION_COLUMNS and note))
         model_section(doc, data, model, quality, plots)
@@ -78,7 +78,7 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
     return paths
 
 
-def speed_section(doc: Document, out: Path) -> None:
+def speed_section(doc: Document, out: Path, plots: Path) -> None:
     """The speed verdicts of the suite's speed phase; without one, a line saying where the verdict would come
     from (the per-model tables' timings come from runs trained side by side)."""
     doc.heading(2, "Speed verdict")
@@ -90,6 +90,8 @@ def speed_section(doc: Document, out: Path) -> None:
         return
     doc.bullets(verdicts(report) or ["No model was timed in both frameworks."])
     doc.text(settings_text(report))
+    doc.image(figures.plot_speed(report, plots / "speed.png"),
+              "Speed phase: median ms per iteration of every execution mode, with its interval")
     doc.table(speed_table(report))
     skipped = [f"{s['framework']} ({s['reason']})" for s in report.get("skipped", [])]
     if skipped:

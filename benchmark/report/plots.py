@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from benchmark import eval_format as ev  # noqa: E402
 from benchmark import runs  # noqa: E402
+from benchmark.frameworks import FRAMEWORKS  # noqa: E402
 from benchmark.report.collect import SuiteData, read_json  # noqa: E402
 from benchmark.report.columns import (COLORS, IMAGES_PER_SECOND, MNIST_FID, PRETTY, STARTUP_SECONDS,  # noqa: E402
                                       STEADY_MS_PER_STEP)
@@ -92,29 +93,33 @@ def plot_losses(data: SuiteData, model: str, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def _grouped_bars(axis, frame: pd.DataFrame, models: list[str], frameworks: list[str], column: str) -> None:
+    """One bar per (model, framework): the mean of ``column`` over seeds with its standard deviation."""
+    width = 0.8 / max(len(frameworks), 1)
+    x = np.arange(len(models))
+    for index, framework in enumerate(frameworks):
+        means, errors = [], []
+        for model in models:
+            values = numeric_values(frame[(frame["model"] == model) & (frame["framework"] == framework)], column)
+            means.append(values.mean() if len(values) else np.nan)
+            errors.append(values.std(ddof=1) if len(values) > 1 else 0.0)
+        axis.bar(x + (index - (len(frameworks) - 1) / 2) * width, means, width, yerr=errors, capsize=3,
+                 color=COLORS.get(framework), label=PRETTY.get(framework, framework))
+    axis.set_xticks(x, models, rotation=20 if len(models) > 3 else 0)
+    axis.grid(axis="y", alpha=0.3)
+
+
 def plot_throughput(data: SuiteData, path: Path) -> Path | None:
     frame = data.table[data.table["status"] == runs.COMPLETED]
     if frame.empty or numeric_values(frame, IMAGES_PER_SECOND).size == 0:
         return None
-    models, frameworks = data.models, data.frameworks
     panels = ((IMAGES_PER_SECOND, "steady-state real images / s (higher is faster)"),
               (STEADY_MS_PER_STEP, "steady-state ms / iteration"),
               (STARTUP_SECONDS, "compile + warm-up (first 5 iterations), s"))
     fig, axes = plt.subplots(1, len(panels), figsize=(15, 3.8))
-    width = 0.8 / max(len(frameworks), 1)
-    x = np.arange(len(models))
     for axis, (column, title) in zip(axes, panels):
-        for index, framework in enumerate(frameworks):
-            means, errors = [], []
-            for model in models:
-                values = numeric_values(frame[(frame["model"] == model) & (frame["framework"] == framework)], column)
-                means.append(values.mean() if len(values) else np.nan)
-                errors.append(values.std(ddof=1) if len(values) > 1 else 0.0)
-            axis.bar(x + (index - (len(frameworks) - 1) / 2) * width, means, width, yerr=errors, capsize=3,
-                     color=COLORS.get(framework), label=PRETTY.get(framework, framework))
-        axis.set_xticks(x, models, rotation=20)
+        _grouped_bars(axis, frame, data.models, data.frameworks, column)
         axis.set_title(title, fontsize=10)
-        axis.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
     return _save(fig, path)
 
@@ -123,22 +128,35 @@ def plot_fid_bars(data: SuiteData, path: Path) -> Path | None:
     frame = data.table[data.table["status"] == runs.COMPLETED]
     if frame.empty or numeric_values(frame, MNIST_FID).size == 0:
         return None
-    models, frameworks = data.models, data.frameworks
     fig, axis = plt.subplots(figsize=(8, 3.6))
-    width = 0.8 / max(len(frameworks), 1)
-    x = np.arange(len(models))
-    for index, framework in enumerate(frameworks):
-        means, errors = [], []
-        for model in models:
-            values = numeric_values(frame[(frame["model"] == model) & (frame["framework"] == framework)], MNIST_FID)
-            means.append(values.mean() if len(values) else np.nan)
-            errors.append(values.std(ddof=1) if len(values) > 1 else 0.0)
-        axis.bar(x + (index - (len(frameworks) - 1) / 2) * width, means, width, yerr=errors, capsize=3,
-                 color=COLORS.get(framework), label=PRETTY.get(framework, framework))
-    axis.set_xticks(x, models)
+    _grouped_bars(axis, frame, data.models, data.frameworks, MNIST_FID)
     axis.set_ylabel("MNIST-FID (lower is better)")
-    axis.grid(axis="y", alpha=0.3)
     axis.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_speed(speed: dict, path: Path) -> Path | None:
+    """The speed phase: per (model, batch size) a panel of every mode's median ms/iteration, its interval as the
+    error bar, in the registry's colours and names."""
+    rows = [row for row in speed.get("results", []) if row.get("status") == "ok"]
+    groups = list(dict.fromkeys((row["model"], row["batch_size"]) for row in rows))
+    if not groups:
+        return None
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 3.4), squeeze=False, layout="constrained")
+    for axis, (model, batch) in zip(axes[0], groups):
+        members = [row for row in rows if (row["model"], row["batch_size"]) == (model, batch)]
+        entries = [FRAMEWORKS.get(row["framework"]) for row in members]
+        medians = np.array([row["median_ms"] for row in members])
+        errors = np.array([[m - row["ci_low_ms"] for m, row in zip(medians, members)],
+                           [row["ci_high_ms"] - m for m, row in zip(medians, members)]])
+        labels = [e.pretty if e else row["framework"] for e, row in zip(entries, members)]
+        axis.barh(np.arange(len(members)), medians, xerr=errors, capsize=3,
+                  color=[e.color if e else "grey" for e in entries])
+        axis.set_yticks(np.arange(len(members)), labels, fontsize=8)
+        axis.invert_yaxis()
+        axis.set_title(f"{model}, batch {batch}", fontsize=10)
+        axis.set_xlabel("ms / iteration (median, interval)")
+        axis.grid(axis="x", alpha=0.3)
     return _save(fig, path)
 
 
