@@ -27,6 +27,19 @@ def gpu_names() -> list[str] | None:
     return [line for line in listing.stdout.splitlines() if line.strip()] or None
 
 
+def gpu_driver() -> str | None:
+    """The NVIDIA driver version (``nvidia-smi``), None without one."""
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        query = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                               capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    versions = sorted({line.strip() for line in query.stdout.splitlines() if line.strip()})
+    return ", ".join(versions) or None
+
+
 def environment() -> dict:
     """The machine and the installed versions, read without importing any framework."""
     versions = {}
@@ -35,7 +48,8 @@ def environment() -> dict:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
-    return {"cpu": runs.cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpu_names(), "platform": platform.platform(),
+    return {"cpu": runs.cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpu_names(), "gpu_driver": gpu_driver(),
+            "platform": platform.platform(),
             "python": platform.python_version(), "versions": versions, "git_commit": runs.git_commit()}
 
 

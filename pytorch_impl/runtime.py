@@ -56,3 +56,12 @@ def check_on_gpu(module: nn.Module, device: torch.device) -> None:
     if placed != {"cuda"} or computed != "cuda":
         raise RunError(f"--device cuda asked for, but PyTorch computes on {computed} "
                        f"(parameters on {', '.join(sorted(placed))})")
+
+
+def accelerator_stack(device: torch.device) -> dict | None:
+    """On a GPU: the CUDA and cuDNN versions this PyTorch build runs with, for the report (None on a CPU)."""
+    if device.type != "cuda":
+        return None
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {"cuda": torch.version.cuda, "cudnn": str(cudnn) if cudnn else None,
+            "compute_capability": ".".join(map(str, torch.cuda.get_device_capability(device)))}

@@ -166,6 +166,7 @@ class TorchGAN:
                 "determinism": self.determinism, "initial_weights": self.initial_weights,
                 "compiled": self.mode != "eager", "execution_mode": self.mode,
                 "compile_seconds": self.compile_seconds, "threads": runtime.thread_state(self.threads),
+                "accelerator": runtime.accelerator_stack(self.device),
                 "cudnn_benchmark": torch.backends.cudnn.benchmark,
                 "fused_adam": bool(self.g_optimizer.defaults.get("fused") or self.d_optimizer.defaults.get("fused")),
                 "precision": {"dtype": self.spec.training.dtype, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,

@@ -76,3 +76,21 @@ def check_on_gpu(device: str) -> None:
     platform = DEVICE_PLATFORM[keras.backend.backend()]()
     if platform != "gpu":
         raise RunError(f"--device cuda asked for, but Keras ({keras.backend.backend()}) computes on {platform}")
+
+
+def _tf_accelerator_stack() -> dict:
+    import tensorflow as tf
+    build = tf.sysconfig.get_build_info()
+    return {"cuda": build.get("cuda_version"), "cudnn": build.get("cudnn_version")}
+
+
+def _jax_accelerator_stack() -> dict:
+    import jax
+    return {"cuda": jax.devices()[0].client.platform_version}  # e.g. "cuda 12080" (CUDA and cuDNN of the plugin)
+
+
+def accelerator_stack(device: str) -> dict | None:
+    """On a GPU: the CUDA and cuDNN versions the backend runs with, for the report (None on a CPU)."""
+    if device != "gpu":
+        return None
+    return {"tensorflow": _tf_accelerator_stack, "jax": _jax_accelerator_stack}[keras.backend.backend()]()

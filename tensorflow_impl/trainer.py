@@ -221,6 +221,7 @@ class KerasGAN:
                 "versions": {**backend_ops.versions(), "numpy": np.__version__},
                 "device": "cuda" if self.device == "gpu" else "cpu",
                 "device_name": gpus[0] if self.device == "gpu" else runs.cpu_model(),
+                "accelerator": runtime.accelerator_stack(self.device),
                 "determinism": self.determinism, "initial_weights": self.initial_weights, "compiled": True,
                 "compiler": ("tf.function(jit_compile=True) (XLA)" if self.jit_compile else "tf.function")
                 if self.backend == "tensorflow" else "jax.jit (XLA)",

@@ -150,3 +150,41 @@ def test_speed_reads_one_iteration_device_time_from_the_profiler(monkeypatch):
     assert steps == ["inputs"]
     trainer.device = torch.device("cpu")
     assert speed_worker._torch_device_ms(None, trainer, "inputs") == (None, speed_worker.CPU_NOTE)
+
+
+def test_the_gpu_stack_is_recorded_on_a_gpu_only(monkeypatch):
+    assert torch_runtime.accelerator_stack(torch.device("cpu")) is None
+    monkeypatch.setattr(torch.backends.cudnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91002)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    assert torch_runtime.accelerator_stack(torch.device("cuda")) == {"cuda": "13.0", "cudnn": "91002",
+                                                                     "compute_capability": "9.0"}
+
+
+def test_keras_gpu_stack_per_backend(monkeypatch):
+    keras = pytest.importorskip("keras")
+    from tensorflow_impl import runtime as keras_runtime
+
+    assert keras_runtime.accelerator_stack("cpu") is None
+    if keras.backend.backend() == "jax":
+        import jax
+        client = types.SimpleNamespace(platform_version="cuda 12080")
+        monkeypatch.setattr(jax, "devices", lambda *a: [types.SimpleNamespace(client=client)])
+        assert keras_runtime.accelerator_stack("gpu") == {"cuda": "cuda 12080"}
+    else:
+        import tensorflow as tf
+        monkeypatch.setattr(tf.sysconfig, "get_build_info", lambda: {"cuda_version": "12.5.1", "cudnn_version": "9"})
+        assert keras_runtime.accelerator_stack("gpu") == {"cuda": "12.5.1", "cudnn": "9"}
+
+
+def test_the_nvidia_driver_is_read_from_nvidia_smi(tmp_path, monkeypatch):
+    from benchmark import machine
+
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 580.95.05\necho 580.95.05\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert machine.gpu_driver() == "580.95.05"
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert machine.gpu_driver() is None

@@ -293,3 +293,4 @@ def test_pairing_checks_the_initial_weight_fingerprints(tmp_path):
     markdown = report.build_report(out, tmp_path / "no-parity")["markdown"].read_text()
     assert "**Not paired**" in markdown.split("## Model `dcgan`", 1)[1].split("## Model `wgan`")[0]
     assert "Pairing checked" in markdown.split("## Model `wgan`", 1)[1]
+    assert "| compiled | GPU stack | precision |" in markdown  # CUDA / cuDNN per framework ("—" on a CPU)

@@ -26,7 +26,8 @@ def environment_section(doc: Document, data: SuiteData) -> None:
     doc.heading(2, "Environment")
     gpus = env.get("gpus")
     items = [f"CPU: {env.get('cpu', '?')} ({env.get('cpu_count', '?')} logical cores)",
-             f"GPU: {'; '.join(gpus) if gpus else 'none'}",
+             f"GPU: {'; '.join(gpus) if gpus else 'none'}"
+             + (f" (NVIDIA driver {env['gpu_driver']})" if env.get("gpu_driver") else ""),
              f"Platform: {env.get('platform', '?')}, Python {env.get('python', '?')}",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v),
              f"Code: git commit `{env.get('git_commit') or 'unknown'}`"]
@@ -49,6 +50,8 @@ def environment_section(doc: Document, data: SuiteData) -> None:
                      "device": f"{described.get('device')} ({described.get('device_name')})",
                      "determinism": described.get("determinism"),
                      "compiled": described.get("compiled", described.get("jit_compile")),
+                     "GPU stack": ", ".join(f"{k} {v}" for k, v in (described.get("accelerator") or {}).items()
+                                            if v) or "—",
                      "precision": ", ".join(f"{k}={v}" for k, v in precision.items())
                      if isinstance(precision, dict) else precision})
     doc.table(pd.DataFrame(rows))
