@@ -69,6 +69,17 @@ def test_device_cuda_without_a_gpu_exits_2_in_one_line(tmp_path, module, extra):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.skipif(not torch_cuda_available(), reason="no GPU here: the mocked checks in test_gpu_hazards.py run")
+@pytest.mark.parametrize("module, extra", [("pytorch_impl.train", []), ("pytorch_impl.train", ["--mode", "reduce-overhead"]),
+                                           ("tensorflow_impl.train", ["--backend", "jax"])])
+def test_device_cuda_on_a_gpu_runs_there_and_records_the_stack(tmp_path, module, extra):
+    """On a GPU machine: each framework really computes on the GPU and records its CUDA version."""
+    result = train(module, tmp_path / "run", "--steps", "2", "--device", "cuda", *extra, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    env = environment(tmp_path / "run")
+    assert env["device"] == "cuda" and env["device_name"] and env["accelerator"]["cuda"]
+
+
 def test_keras_tensorflow_graph_mode_and_default_xla(tmp_path):
     pytest.importorskip("tensorflow")
     result = train("tensorflow_impl.train", tmp_path / "graph", "--steps", "1", "--backend", "tensorflow",
