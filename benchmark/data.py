@@ -70,22 +70,31 @@ class TrainingStream:
     def _order(self, epoch: int) -> np.ndarray:
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
 
-    def batch(self, index: int) -> np.ndarray:
-        """Global batch ``index`` as float32 [B, H, W] in [-1, 1]."""
+    def _batch_rows(self, index: int) -> np.ndarray:
         epoch, position = divmod(index, self.batches_per_epoch)
-        rows = self._order(epoch)[position * self.batch_size:(position + 1) * self.batch_size]
-        return to_unit_range(self.images[rows])
+        return self._order(epoch)[position * self.batch_size:(position + 1) * self.batch_size]
+
+    def rows(self, step: int) -> np.ndarray:
+        """The training-set rows of iteration ``step``'s ``n_critic`` batches, int64 [n_critic, B]."""
+        return np.stack([self._batch_rows(step * self.n_critic + j) for j in range(self.n_critic)])
+
+    def random_inputs(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """Iteration ``step``'s noise, float32 [(n_critic + 1) * B, noise_dim] (the critic batches' rows first,
+        then the generator batch's), and its gradient-penalty weights, float32 [n_critic, B]."""
+        k, b = self.n_critic, self.batch_size
+        noise = sample_noise(np.random.default_rng([self.seed, _STREAM_NOISE, step]), (k + 1) * b, self.noise_dim,
+                             self.noise)
+        gp_weight = np.random.default_rng([self.seed, _STREAM_GP, step]).uniform(0.0, 1.0, size=(k, b))
+        return noise, gp_weight.astype(np.float32)
 
     def epoch_of(self, step: int) -> int:
         return (step * self.n_critic) // self.batches_per_epoch
 
     def step(self, step: int) -> StepInputs:
         k, b, z = self.n_critic, self.batch_size, self.noise_dim
-        real = np.stack([self.batch(step * k + j) for j in range(k)])
-        noise = sample_noise(np.random.default_rng([self.seed, _STREAM_NOISE, step]), (k + 1) * b, z, self.noise)
-        gp_rng = np.random.default_rng([self.seed, _STREAM_GP, step])
-        gp_weight = gp_rng.uniform(0.0, 1.0, size=(k, b)).astype(np.float32)
-        return StepInputs(real, noise[: k * b].reshape(k, b, z), noise[k * b:], gp_weight)
+        noise, gp_weight = self.random_inputs(step)
+        return StepInputs(to_unit_range(self.images[self.rows(step)]), noise[: k * b].reshape(k, b, z), noise[k * b:],
+                          gp_weight)
 
 
 def sample_noise(rng: np.random.Generator, n: int, noise_dim: int, distribution: str = "normal") -> np.ndarray:

@@ -18,12 +18,12 @@ from typing import Callable
 
 import numpy as np
 
-from benchmark.data import StepInputs, sample_noise
+from benchmark.data import StepInputs, TrainingStream
 from benchmark.frameworks import Framework, get_framework, implementation
 from benchmark.spec import GANSpec, get_spec
 from benchmark.threads import apply_thread_env
 
-INPUT_SETS = 4  # distinct synthetic iterations cycled through (conversion to tensors happens every step)
+SYNTHETIC_STEPS = 4  # iterations per epoch of the synthetic training set
 FLOOR_CALLS = 200
 CPU_NOTE = "CPU: no device profiler; the iteration's compute runs on the host, so only the launch floor applies"
 
@@ -45,15 +45,13 @@ class Job:
         return f"{self.model}-b{self.batch_size}-{self.framework}"
 
 
-def synthetic_inputs(spec: GANSpec, seed: int, count: int = INPUT_SETS) -> list[StepInputs]:
-    """Iterations of the spec's shapes from random data (speed does not depend on the digits)."""
-    rng = np.random.default_rng(seed)
-    k, b, z = spec.objective.n_critic, spec.training.batch_size, spec.training.noise_dim
+def synthetic_stream(spec: GANSpec, seed: int) -> TrainingStream:
+    """Training inputs of the spec's shapes over random images (speed does not depend on the digits), fed to the
+    trainer as in training (``trainer.feed``): staged on the device where the implementation stages them."""
+    k, b = spec.objective.n_critic, spec.training.batch_size
     _, height, width = spec.architecture.image_shape
-    return [StepInputs(rng.uniform(-1, 1, (k, b, height, width)).astype(np.float32),
-                       sample_noise(rng, k * b, z, spec.training.noise).reshape(k, b, z),
-                       sample_noise(rng, b, z, spec.training.noise),
-                       rng.uniform(0, 1, (k, b)).astype(np.float32)) for _ in range(count)]
+    images = np.random.default_rng(seed).integers(0, 256, (SYNTHETIC_STEPS * k * b, height, width), dtype=np.uint8)
+    return TrainingStream(images, b, spec.training.noise_dim, seed, k, spec.training.noise)
 
 
 def _torch_floor(entry: Framework, trainer) -> tuple[Callable[[], None], Callable[[], None]]:
@@ -128,10 +126,10 @@ def worker_main(job: Job) -> int:
     args = argparse.Namespace(seed=job.seed, device=job.device, deterministic=False, threads=job.threads,
                               mode=entry.mode, backend=entry.backend)
     trainer = importlib.import_module(entry.module).make_trainer(spec, args)
-    inputs = synthetic_inputs(spec, job.seed)
+    feed = trainer.feed(synthetic_stream(spec, job.seed))
     start = time.perf_counter()
-    for i in range(job.warmup):
-        trainer.train_step(inputs[i % len(inputs)])
+    for step in range(job.warmup):
+        trainer.train_step(feed(step))
     trainer.synchronize()
     warmup_seconds = time.perf_counter() - start
     described = trainer.describe()
@@ -140,18 +138,18 @@ def worker_main(job: Job) -> int:
         warmup_seconds -= compile_seconds  # PyTorch compiles inside its first warm-up iteration
     call, sync = FLOORS[entry.family](entry, trainer)
     empty_step_ms = _time_calls(call, sync, FLOOR_CALLS)
-    device_ms, device_note = DEVICE_TIMES[entry.family](entry, trainer, inputs[0])
+    device_ms, device_note = DEVICE_TIMES[entry.family](entry, trainer, feed(job.warmup))
     _send(protocol, {"event": "ready", "compile_seconds": compile_seconds, "warmup_seconds": warmup_seconds,
                      "empty_step_ms": empty_step_ms, "device_ms": device_ms, "device_note": device_note,
                      "environment": described})
-    step = 0
+    step = job.warmup + 1
     for line in sys.stdin:
         request = json.loads(line)
         if request["command"] == "quit":
             break
         cpu, start = time.process_time(), time.perf_counter()
         for _ in range(request["iterations"]):
-            trainer.train_step(inputs[step % len(inputs)])
+            trainer.train_step(feed(step))
             step += 1
         trainer.synchronize()
         _send(protocol, {"event": "window", "seconds": time.perf_counter() - start,

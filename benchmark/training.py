@@ -40,6 +40,10 @@ class GANTrainer(Protocol):
 
     checkpoint_suffix: str
 
+    def feed(self, stream: TrainingStream) -> Callable[[int], StepInputs]:
+        """``step -> train_step's inputs``, holding exactly ``stream.step(step)``'s values, with arrays of the
+        framework's choice (numpy, or tensors already on the device)."""
+
     def train_step(self, inputs: StepInputs) -> Mapping[str, Any]:
         """One iteration: ``n_critic`` discriminator updates, then one generator update; returns the losses
         (``d_loss``, ``g_loss`` and any extra terms) as framework scalars, without forcing a device sync."""
@@ -276,6 +280,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         "command": " ".join(sys.argv), "resumed_from_step": start}
     runs.write_json(run_dir / runs.RUN_CONFIG, run_config.to_dict())
     runs.write_json(run_dir / runs.CONFIG, config)
+    feed = trainer.feed(stream)  # may stage the training set on the device: set-up time
     setup_seconds = time.perf_counter() - process_start
 
     meta = {**identity}
@@ -291,7 +296,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     clock.start()
     try:
         while step < total and status == runs.COMPLETED:
-            raw = trainer.train_step(stream.step(step))
+            raw = trainer.train_step(feed(step))
             step += 1
             if step - start == WARMUP_STEPS:
                 warmup_seconds = clock.stop() - trained_seconds

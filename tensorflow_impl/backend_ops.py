@@ -39,6 +39,16 @@ def _tf_compile(fn: Callable, jit_compile: bool) -> Callable:
     return tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
 
 
+def _tf_compile_step(fn: Callable, read_state: Callable, write_state: Callable, jit_compile: bool) -> Callable:
+    import tensorflow as tf
+
+    def step(*inputs):  # the variables are captured: read and assigned inside the graph, updated in place
+        state, aux = fn(read_state(), *inputs)
+        write_state(state)
+        return aux
+    return tf.function(step, jit_compile=jit_compile, reduce_retracing=True)
+
+
 def _tf_block(tree: Any) -> None:
     import tensorflow as tf
     for value in tf.nest.flatten(tree):
@@ -74,6 +84,17 @@ def _jax_compile(fn: Callable, jit_compile: bool) -> Callable:
     return jax.jit(fn) if jit_compile else fn
 
 
+def _jax_compile_step(fn: Callable, read_state: Callable, write_state: Callable, jit_compile: bool) -> Callable:
+    import jax
+    compiled = jax.jit(fn, donate_argnums=0) if jit_compile else fn
+
+    def step(*inputs):
+        state, aux = compiled(read_state(), *inputs)  # the old state's buffers are donated: invalid from here on
+        write_state(state)
+        return aux
+    return step
+
+
 def _jax_block(tree: Any) -> None:
     import jax
     jax.block_until_ready(tree)
@@ -95,9 +116,9 @@ def _jax_versions() -> dict:
 
 BACKEND_OPS = {
     "tensorflow": dict(value_and_grad=_tf_value_and_grad, input_gradient=_tf_input_gradient, compile=_tf_compile,
-                       block=_tf_block, gpus=_tf_gpus, versions=_tf_versions),
+                       compile_step=_tf_compile_step, block=_tf_block, gpus=_tf_gpus, versions=_tf_versions),
     "jax": dict(value_and_grad=_jax_value_and_grad, input_gradient=_jax_input_gradient, compile=_jax_compile,
-                block=_jax_block, gpus=_jax_gpus, versions=_jax_versions),
+                compile_step=_jax_compile_step, block=_jax_block, gpus=_jax_gpus, versions=_jax_versions),
 }
 
 
@@ -121,6 +142,18 @@ def input_gradient(fn: Callable, x):
 def compile_function(fn: Callable, jit_compile: bool = True) -> Callable:
     """A compiled graph of the pure function ``fn``: ``tf.function`` (XLA when ``jit_compile``) or ``jax.jit``."""
     return _op("compile")(fn, jit_compile)
+
+
+def compile_step(fn: Callable, read_state: Callable, write_state: Callable, jit_compile: bool = True) -> Callable:
+    """``(*inputs) -> aux``: the pure ``fn(state, *inputs) -> (new state, aux)`` compiled, with the state read by
+    ``read_state()`` and the new state left by ``write_state(new)``, updated in place where the backend can.
+
+    TensorFlow: one ``tf.function`` around read, ``fn`` and write; the variables are captured, so the call passes
+    only the inputs and the assignments run inside the compiled graph, not one per variable from Python.
+    JAX: ``jax.jit(fn)`` with the state donated, so XLA may write the new state into the old buffers; the
+    variables then hold the new arrays (no copy), and nothing may read the old ones.
+    """
+    return _op("compile_step")(fn, read_state, write_state, jit_compile)
 
 
 def block_until_ready(tree: Any) -> None:

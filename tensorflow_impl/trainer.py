@@ -3,17 +3,20 @@
 Imported only after ``seeding.select_backend`` has set ``KERAS_BACKEND`` (``tensorflow_impl.train`` does).
 
 The iteration is one pure function of (state, inputs) -> (state, losses), written once in
-``keras.ops`` with ``stateless_call`` and ``stateless_apply``, and compiled by ``tf.function(jit_compile=True)``
-on TensorFlow and by ``jax.jit`` on JAX; only gradients, compilation and synchronisation differ by backend
-(``backend_ops``). An explicit step is used rather than ``Model.fit`` with a custom ``train_step`` because the
-shared driver feeds each iteration ``n_critic`` critic batches plus one generator batch (``StepInputs``) and
-the parity tests need the exact PyTorch update order; between steps the state lives in the models' and
-optimisers' ``keras.Variable``s, so saving, sampling and weight transfer use ordinary Keras objects.
+``keras.ops`` with ``stateless_call`` and ``stateless_apply``; only gradients, compilation and synchronisation
+differ by backend (``backend_ops``). ``backend_ops.compile_step`` makes it a step that updates the models' and
+optimisers' ``keras.Variable``s in place: on TensorFlow one ``tf.function(jit_compile=True)`` reads and assigns
+the captured variables inside the graph; on JAX ``jax.jit`` donates the old state's buffers. An explicit step is
+used rather than ``Model.fit`` with a custom ``train_step`` because the shared driver feeds each iteration
+``n_critic`` critic batches plus one generator batch (``StepInputs``) and the parity tests need the exact
+PyTorch update order; between steps the state lives in the variables, so saving, sampling and weight transfer
+use ordinary Keras objects.
 """
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -21,7 +24,7 @@ import numpy as np
 from keras import ops
 
 from benchmark import initial_weights, runs, training
-from benchmark.data import StepInputs
+from benchmark.data import StepInputs, TrainingStream
 from benchmark.spec import GANSpec, SpecError
 from tensorflow_impl import backend_ops, runtime
 from tensorflow_impl.layers import BatchNorm
@@ -72,7 +75,7 @@ class KerasGAN:
             raise SpecError("a gradient penalty on a batch-normalised critic is not supported (Gulrajani et al. "
                             "drop batch norm from the critic; the spec's wasserstein_gp does)")
         self.d_loss, self.g_loss = objective_losses(objective)
-        self._iteration = backend_ops.compile_function(self.iteration, jit_compile)
+        self._step = backend_ops.compile_step(self.iteration, self.state, self.set_state, jit_compile)
         self._generate = backend_ops.compile_function(self.infer, jit_compile)
         self.compile_seconds: float | None = None
         self._last = None
@@ -155,21 +158,24 @@ class KerasGAN:
                      for a in (real, inputs.d_noise, inputs.g_noise, inputs.gp_weight))
 
     def compile(self, inputs: StepInputs) -> float:
-        """Trace and compile the iteration on ``inputs``' shapes, outside the timed steps; the state is not
-        changed (the outputs of this call are discarded). Returns and records the seconds it took."""
-        start = time.perf_counter()
+        """Trace and compile the step on ``inputs``' shapes, outside the timed steps. The step updates the
+        variables, so their values are copied before and put back after. Returns and records the seconds it took."""
+        saved = [[ops.convert_to_numpy(v.value) for v in group] for group in self._variables()]
         with keras.device(self.device):
-            outputs = self._iteration(self.state(), *self._inputs(inputs))
-        backend_ops.block_until_ready(outputs)
-        self.compile_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            backend_ops.block_until_ready(self._step(*self._inputs(inputs)))
+            self.compile_seconds = time.perf_counter() - start
+            self.set_state(saved)
         return self.compile_seconds
+
+    def feed(self, stream: TrainingStream) -> Callable[[int], StepInputs]:
+        """Host arrays (``train_step`` converts them)."""
+        return stream.step
 
     def train_step(self, inputs: StepInputs) -> dict:
         with keras.device(self.device):
-            state, losses = self._iteration(self.state(), *self._inputs(inputs))
-        self.set_state(state)
-        self._last = losses
-        return losses
+            self._last = self._step(*self._inputs(inputs))
+        return self._last
 
     def generate(self, noise: np.ndarray) -> np.ndarray:
         g = self.generator

@@ -1,5 +1,6 @@
 """GPU throughput hazards checked on the CPU: plain (uncompressed) checkpoints, cuDNN autotuning, fused Adam on
-CUDA only, and the device-truth checks of ``--device cuda`` (the GPU side mocked)."""
+CUDA only, the device-truth checks of ``--device cuda`` (the GPU side mocked), PyTorch's training inputs staged on
+the device, and Keras steps that update their variables in place (TensorFlow) or donate them (JAX)."""
 from __future__ import annotations
 
 import types
@@ -10,11 +11,13 @@ import pytest
 import torch
 
 from benchmark import runs
+from benchmark.data import TrainingStream
 from benchmark.spec import get_spec
 from benchmark.training import RunError
 from pytorch_impl import runtime as torch_runtime
 from pytorch_impl.optimizers import build_optimizer
 from pytorch_impl.seeding import seed_everything
+from pytorch_impl.train import DeviceFeed, to_device
 
 
 def _compress_types(path) -> set[int]:
@@ -188,3 +191,91 @@ def test_the_nvidia_driver_is_read_from_nvidia_smi(tmp_path, monkeypatch):
     assert machine.gpu_driver() == "580.95.05"
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     assert machine.gpu_driver() is None
+
+
+def _synthetic_stream(n_critic: int) -> TrainingStream:
+    images = np.random.default_rng(0).integers(0, 256, (100, 28, 28), dtype=np.uint8)
+    return TrainingStream(images, batch_size=8, noise_dim=4, seed=3, n_critic=n_critic)
+
+
+@pytest.mark.parametrize("n_critic, dtype", [(1, torch.float32), (5, torch.float64)])
+def test_the_device_feed_holds_exactly_the_host_pipelines_inputs_across_chunks_and_a_resume(n_critic, dtype):
+    stream = _synthetic_stream(n_critic)  # 12 batches an epoch: the steps below cross epochs
+    cpu = torch.device("cpu")
+    # Chunks of 3: steps 0-2, 3-5, 6-8; then a resume at step 5, whose fresh feed starts its chunk there.
+    for start, end in ((0, 8), (5, 9)):
+        feed = DeviceFeed(stream, cpu, dtype, chunk=3)
+        for step in range(start, end):
+            staged, host = feed(step), stream.step(step)
+            for field in ("real", "d_noise", "g_noise", "gp_weight"):
+                expected = torch.from_numpy(getattr(host, field)).to(dtype)
+                assert torch.equal(getattr(staged, field), expected) and getattr(staged, field).dtype == dtype, \
+                    (step, field)
+
+
+def test_the_device_feed_copies_three_arrays_per_chunk(monkeypatch):
+    from pytorch_impl import train as torch_train
+
+    copies = []
+    real_copy = torch_train.to_device
+    monkeypatch.setattr(torch_train, "to_device", lambda array, *a: copies.append(array.shape) or real_copy(array, *a))
+    feed = DeviceFeed(_synthetic_stream(1), torch.device("cpu"), torch.float32, chunk=4)
+    for step in range(8):
+        feed(step)
+    assert copies == [(4, 1, 8), (4, 16, 4), (4, 1, 8)] * 2  # rows, noise, gp weights of steps 0-3, then 4-7
+
+
+def test_host_to_device_copies_are_pinned_and_non_blocking_on_cuda_only(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: calls.append("pin") or self)
+    real_to = torch.Tensor.to
+
+    def to(self, device, dtype, non_blocking=False):
+        calls.append(("to", device.type, non_blocking))
+        return real_to(self, "cpu", dtype)
+
+    monkeypatch.setattr(torch.Tensor, "to", to)
+    array = np.arange(6, dtype=np.float32)
+    assert torch.equal(to_device(array, torch.device("cuda"), torch.float64), torch.arange(6, dtype=torch.float64))
+    to_device(array, torch.device("cpu"), torch.float32)
+    assert calls == ["pin", ("to", "cuda", True), ("to", "cpu", True)]
+
+
+def test_the_jax_step_donates_the_old_state_and_keeps_the_new():
+    jax = pytest.importorskip("jax")
+    from tensorflow_impl import backend_ops
+
+    state = {"value": [jax.numpy.arange(4.0), jax.numpy.ones(3)]}
+    step = backend_ops._jax_compile_step(lambda s, x: ([s[0] + x, s[1] * 2], x * 3), lambda: state["value"],
+                                         lambda new: state.update(value=new), jit_compile=True)
+    old = state["value"]
+    assert float(step(jax.numpy.float32(1.0))) == 3.0
+    assert all(a.is_deleted() for a in old)  # donated: XLA could write the new state into them
+    np.testing.assert_array_equal(state["value"][0], [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(state["value"][1], [2.0, 2.0, 2.0])
+
+
+def test_the_tensorflow_step_updates_the_variables_inside_the_graph(monkeypatch):
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the TensorFlow backend's step")
+    import argparse
+
+    from tensorflow_impl.train import make_trainer, placeholder_inputs
+
+    spec = get_spec("vanilla")
+    trainer = make_trainer(spec, argparse.Namespace(seed=0, device="cpu", deterministic=False), compile_step=False)
+
+    def values() -> list[np.ndarray]:
+        return [keras.ops.convert_to_numpy(v) for group in trainer.state() for v in group]
+
+    before = values()
+    trainer.compile(placeholder_inputs(spec))
+    assert all(np.array_equal(a, b) for a, b in zip(before, values()))  # the compile call's update is undone
+    assigned = []
+    real_assign = keras.Variable.assign
+    monkeypatch.setattr(keras.Variable, "assign", lambda self, value: assigned.append(self) or real_assign(self, value))
+    trainer.train_step(placeholder_inputs(spec))
+    assert assigned == []  # no per-variable assignment from Python: the compiled graph updated them in place
+    assert int(keras.ops.convert_to_numpy(trainer.g_optimizer.iterations)) == 1
+    assert not all(np.array_equal(a, b) for a, b in zip(before, values()))
