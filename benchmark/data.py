@@ -8,6 +8,7 @@ resumed run needs nothing but the step counter to continue exactly where it stop
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -95,6 +96,50 @@ class TrainingStream:
         noise, gp_weight = self.random_inputs(step)
         return StepInputs(to_unit_range(self.images[self.rows(step)]), noise[: k * b].reshape(k, b, z), noise[k * b:],
                           gp_weight)
+
+
+class StagedFeed(ABC):
+    """``feed(step)``: exactly ``stream.step(step)``'s values, as one framework's arrays on its device.
+
+    The scaled training set crosses to the device once (``stage``) and each step's batches are gathered there
+    (``take``). Noise and gradient-penalty weights are drawn on the host (pure functions of (seed, step), like
+    the rows, so a resume and the other framework's run of the seed see the same values) ``chunk`` steps at a
+    time, and each of the three arrays crosses in one copy per chunk (``put``) instead of a few per step.
+    A framework's subclass says how to ``put`` an array, ``stage`` the images and ``take`` rows of them.
+    """
+
+    def __init__(self, stream: TrainingStream, chunk: int = 64):
+        self.stream, self.chunk = stream, chunk
+        self.images = self.stage(to_unit_range(stream.images))
+        self.first: int | None = None  # the first step of the chunk on the device
+
+    @abstractmethod
+    def put(self, array: np.ndarray):
+        """One host-to-device copy; integer arrays stay integers, float ones take the run's dtype."""
+
+    def stage(self, images: np.ndarray):
+        """The training set, float32 [N, H, W] in [-1, 1], on the device (default: ``put``)."""
+        return self.put(images)
+
+    @abstractmethod
+    def take(self, images, rows):
+        """``images[rows]`` on the device, rows int [n_critic, B]."""
+
+    def _load(self, first: int) -> None:
+        steps = range(first, first + self.chunk)
+        k, b = self.stream.n_critic, self.stream.batch_size
+        noise, gp_weight = zip(*(self.stream.random_inputs(step) for step in steps))
+        self.rows = self.put(np.stack([self.stream.rows(step) for step in steps]))
+        self.noise = self.put(np.stack(noise).reshape(self.chunk, k + 1, b, -1))  # critic batches, then G's
+        self.gp_weight = self.put(np.stack(gp_weight))
+        self.first = first
+
+    def __call__(self, step: int) -> StepInputs:
+        if self.first is None or not 0 <= step - self.first < self.chunk:
+            self._load(step)
+        i, k = step - self.first, self.stream.n_critic
+        noise = self.noise[i]
+        return StepInputs(self.take(self.images, self.rows[i]), noise[:k], noise[k], self.gp_weight[i])
 
 
 def sample_noise(rng: np.random.Generator, n: int, noise_dim: int, distribution: str = "normal") -> np.ndarray:

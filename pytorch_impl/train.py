@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmark import initial_weights, runs, training  # noqa: E402
-from benchmark.data import StepInputs, TrainingStream, to_unit_range  # noqa: E402
+from benchmark.data import StagedFeed, StepInputs, TrainingStream  # noqa: E402
 from benchmark.spec import GANSpec  # noqa: E402
 from pytorch_impl import runtime  # noqa: E402
 from pytorch_impl.losses import clip_weights, gradient_penalty, objective_losses  # noqa: E402
@@ -42,35 +42,21 @@ def to_device(array: np.ndarray, device: torch.device, dtype: torch.dtype) -> to
     return tensor.to(device, dtype, non_blocking=True)
 
 
-class DeviceFeed:
-    """``feed(step)``: exactly ``stream.step(step)``'s values, as tensors on ``device``.
-
-    The scaled training set is copied to the device once and indexed there with each step's rows. Noise and
-    gradient-penalty weights are drawn on the host (pure functions of (seed, step), like the rows, so a resume
-    and the Keras run of the seed see the same values) for ``chunk`` steps at a time, and each of the three
-    arrays crosses to the device in one copy per chunk instead of a few blocking copies per step.
-    """
+class DeviceFeed(StagedFeed):
+    """``benchmark.data.StagedFeed`` on a torch device: copies through ``to_device``, rows taken by indexing."""
 
     def __init__(self, stream: TrainingStream, device: torch.device, dtype: torch.dtype, chunk: int = 64):
-        self.stream, self.device, self.dtype, self.chunk = stream, device, dtype, chunk
-        # [N, H, W]; a plain copy, once (pinning 200 MB would cost more than it saves)
-        self.images = torch.from_numpy(to_unit_range(stream.images)).to(device, dtype)
-        self.first: int | None = None  # the first step of the chunk on the device
+        self.device, self.dtype = device, dtype
+        super().__init__(stream, chunk)
 
-    def _load(self, first: int) -> None:
-        steps = range(first, first + self.chunk)
-        noise, gp_weight = zip(*(self.stream.random_inputs(step) for step in steps))
-        self.rows = to_device(np.stack([self.stream.rows(step) for step in steps]), self.device, torch.long)
-        self.noise = to_device(np.stack(noise), self.device, self.dtype)
-        self.gp_weight = to_device(np.stack(gp_weight), self.device, self.dtype)
-        self.first = first
+    def put(self, array: np.ndarray) -> torch.Tensor:
+        return to_device(array, self.device, torch.long if array.dtype.kind in "iu" else self.dtype)
 
-    def __call__(self, step: int) -> StepInputs:
-        if self.first is None or not 0 <= step - self.first < self.chunk:
-            self._load(step)
-        i, k, b = step - self.first, self.stream.n_critic, self.stream.batch_size
-        noise = self.noise[i]
-        return StepInputs(self.images[self.rows[i]], noise[:k * b].view(k, b, -1), noise[k * b:], self.gp_weight[i])
+    def stage(self, images: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(images).to(self.device, self.dtype)  # once: pinning 200 MB would cost more
+
+    def take(self, images: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return images[rows]
 
 
 class TorchGAN:

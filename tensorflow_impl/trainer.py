@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -24,7 +23,7 @@ import numpy as np
 from keras import ops
 
 from benchmark import initial_weights, runs, training
-from benchmark.data import StepInputs, TrainingStream
+from benchmark.data import StagedFeed, StepInputs, TrainingStream
 from benchmark.spec import GANSpec, SpecError
 from tensorflow_impl import backend_ops, runtime
 from tensorflow_impl.layers import BatchNorm
@@ -43,6 +42,25 @@ def resolve_device(name: str) -> str:
     if name == "cuda" and not gpus:
         raise training.RunError(f"--device cuda asked for, but Keras ({keras.backend.backend()}) sees no GPU")
     return "gpu" if name == "cuda" or (name == "auto" and gpus) else "cpu"
+
+
+class DeviceFeed(StagedFeed):
+    """``benchmark.data.StagedFeed`` on the Keras backend's device: images staged NHWC, rows taken with
+    ``ops.take``."""
+
+    def __init__(self, stream: TrainingStream, device: str, dtype: str, chunk: int = 64):
+        self.device, self.dtype = device, dtype
+        super().__init__(stream, chunk)
+
+    def put(self, array: np.ndarray):
+        with keras.device(self.device):
+            return ops.convert_to_tensor(array, "int32" if array.dtype.kind in "iu" else self.dtype)
+
+    def stage(self, images: np.ndarray):
+        return self.put(images[..., None])  # [N, H, W, 1]
+
+    def take(self, images, rows):
+        return ops.take(images, rows, axis=0)
 
 
 class KerasGAN:
@@ -153,9 +171,12 @@ class KerasGAN:
     # ------------------------------------------------------------------------------ GANTrainer protocol
 
     def _inputs(self, inputs: StepInputs) -> tuple:
-        real = inputs.real[..., None]  # [k, B, 28, 28] -> NHWC
+        """The step's tensors: a ``DeviceFeed``'s as they are, host arrays converted (images to NHWC)."""
+        arrays = (inputs.real, inputs.d_noise, inputs.g_noise, inputs.gp_weight)
+        if not isinstance(inputs.real, np.ndarray):
+            return arrays
         return tuple(ops.convert_to_tensor(np.ascontiguousarray(a, self.spec.training.dtype))
-                     for a in (real, inputs.d_noise, inputs.g_noise, inputs.gp_weight))
+                     for a in (inputs.real[..., None], *arrays[1:]))  # images [k, B, 28, 28] -> NHWC
 
     def compile(self, inputs: StepInputs) -> float:
         """Trace and compile the step on ``inputs``' shapes, outside the timed steps. The step updates the
@@ -168,9 +189,8 @@ class KerasGAN:
             self.set_state(saved)
         return self.compile_seconds
 
-    def feed(self, stream: TrainingStream) -> Callable[[int], StepInputs]:
-        """Host arrays (``train_step`` converts them)."""
-        return stream.step
+    def feed(self, stream: TrainingStream) -> DeviceFeed:
+        return DeviceFeed(stream, self.device, self.spec.training.dtype)
 
     def train_step(self, inputs: StepInputs) -> dict:
         with keras.device(self.device):

@@ -222,7 +222,7 @@ def test_the_device_feed_copies_three_arrays_per_chunk(monkeypatch):
     feed = DeviceFeed(_synthetic_stream(1), torch.device("cpu"), torch.float32, chunk=4)
     for step in range(8):
         feed(step)
-    assert copies == [(4, 1, 8), (4, 16, 4), (4, 1, 8)] * 2  # rows, noise, gp weights of steps 0-3, then 4-7
+    assert copies == [(4, 1, 8), (4, 2, 8, 4), (4, 1, 8)] * 2  # rows, noise, gp weights of steps 0-3, then 4-7
 
 
 def test_host_to_device_copies_are_pinned_and_non_blocking_on_cuda_only(monkeypatch):
@@ -279,3 +279,21 @@ def test_the_tensorflow_step_updates_the_variables_inside_the_graph(monkeypatch)
     assert assigned == []  # no per-variable assignment from Python: the compiled graph updated them in place
     assert int(keras.ops.convert_to_numpy(trainer.g_optimizer.iterations)) == 1
     assert not all(np.array_equal(a, b) for a, b in zip(before, values()))
+
+
+@pytest.mark.parametrize("n_critic, dtype", [(1, "float32"), (5, "float64")])
+def test_the_keras_device_feed_holds_exactly_the_host_pipelines_inputs(n_critic, dtype):
+    keras = pytest.importorskip("keras")
+    from tensorflow_impl.trainer import DeviceFeed as KerasFeed
+
+    if dtype == "float64" and keras.backend.backend() == "jax":
+        pytest.skip("float64 on JAX needs x64 mode, set per run (parity)")
+    stream = _synthetic_stream(n_critic)
+    for start, end in ((0, 8), (5, 9)):  # chunks of 3 across epochs, then a resume at step 5
+        feed = KerasFeed(stream, "cpu", dtype, chunk=3)
+        for step in range(start, end):
+            staged, host = feed(step), stream.step(step)
+            for field in ("real", "d_noise", "g_noise", "gp_weight"):
+                expected = getattr(host, field)[..., None] if field == "real" else getattr(host, field)
+                value = keras.ops.convert_to_numpy(getattr(staged, field))
+                assert value.dtype == dtype and np.array_equal(value, expected.astype(dtype)), (step, field)
