@@ -5,7 +5,17 @@ PY := $(VENV)/bin/python
 # The offline MNIST copy next to the checkout, when there is one; otherwise data.py's own default applies.
 MNIST_DIR ?= $(wildcard $(abspath ../shared/datasets/mnist))
 export MNIST_DIR
-PROFILE ?= $(shell $(PYTHON) -c "import shutil;print('full' if shutil.which('nvidia-smi') else 'quick')")
+# 1 when `nvidia-smi -L` lists a GPU; GPU=0 or GPU=1 on the command line forces either.
+GPU ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1 || echo 0)
+PROFILE ?= $(if $(filter 1,$(GPU)),full,quick)
+# On a GPU the Keras family trains in a venv of its own (requirements-gpu.txt: TensorFlow's and JAX's CUDA 12
+# wheels would overwrite torch's CUDA 13 cuDNN and NCCL in .venv; README, "GPU install"); PyTorch, the harness
+# and the tests keep .venv, whose torch wheels bring CUDA 13 already.
+KERAS_VENV := .venv-keras
+ifeq ($(GPU),1)
+GPU_VENV := $(KERAS_VENV)/.installed
+GPU_ENV := GANBENCH_KERAS_PYTHON=$(abspath $(KERAS_VENV))/bin/python
+endif
 
 .PHONY: bench test venv clean
 
@@ -14,15 +24,20 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-venv: $(VENV)/.installed
+$(KERAS_VENV)/.installed: requirements-gpu.txt
+	test -x $(KERAS_VENV)/bin/python || $(PYTHON) -m venv $(KERAS_VENV)
+	$(KERAS_VENV)/bin/python -m pip install --quiet -r requirements-gpu.txt
+	touch $@
+
+venv: $(VENV)/.installed $(GPU_VENV)
 
 bench: venv
-	$(PY) benchmark/run_all.py --profile $(PROFILE) --out results/$(PROFILE) --resume
+	$(GPU_ENV) $(PY) benchmark/run_all.py --profile $(PROFILE) --out results/$(PROFILE) --resume
 
 # Two pytest workers, one test file each at a time (module fixtures such as the parity workers are built once);
 # every test process pins one thread (tests/conftest.py), so two workers fill the two cores of CI.
 test: venv
-	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
+	$(GPU_ENV) $(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(KERAS_VENV) runs .pytest_cache

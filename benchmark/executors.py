@@ -67,6 +67,7 @@ class Finished:
 
 class Executor(Protocol):
     slots: int  # jobs that run at once
+    device: str  # every training child's --device: ``cuda`` where the runs get a GPU (``auto`` resolved), else as asked
 
     def run(self, job: Job) -> Finished:
         """Run ``job`` to its end (blocking; called from several threads at once)."""
@@ -82,7 +83,7 @@ class Executor(Protocol):
 def create(kind: str, *, jobs: int, device: str, stop: threading.Event, ray_address: str | None = None,
            out: Path | None = None) -> Executor:
     if kind == "local":
-        return LocalExecutor(local_slots(jobs, device), stop)
+        return LocalExecutor(local_slots(jobs, device), stop, local_device(device))
     if kind == "ray":
         if importlib.util.find_spec("ray") is None:
             raise ExecutorError(f"--executor ray needs Ray: pip install '{RAY_PIN}' (requirements.txt)")
@@ -120,6 +121,14 @@ def visible_gpus() -> list[str]:
     return [str(index) for index, _ in enumerate(line for line in shown.splitlines() if line.startswith("GPU "))]
 
 
+def local_device(device: str, gpus: list[str] | None = None) -> str:
+    """``auto`` becomes ``cuda`` where this machine shows a GPU, so that every run is told the device it trains on
+    (without a GPU ``auto`` stays: the child finds none either)."""
+    if device != "auto":
+        return device
+    return "cuda" if (visible_gpus() if gpus is None else gpus) else device
+
+
 def local_slots(jobs: int, device: str, gpus: list[str] | None = None,
                 cores: list[int] | None = None) -> list[Slot]:
     """``jobs`` disjoint slots: a GPU each where GPUs are used, else equal shares of the CPU cores. One job
@@ -144,8 +153,9 @@ def local_slots(jobs: int, device: str, gpus: list[str] | None = None,
 
 
 class LocalExecutor:
-    def __init__(self, slots: list[Slot], stop: threading.Event):
+    def __init__(self, slots: list[Slot], stop: threading.Event, device: str = "auto"):
         self.slots = max(1, len(slots))
+        self.device = device
         self.stop = stop
         self.free: queue.SimpleQueue[Slot] = queue.SimpleQueue()
         for slot in slots:

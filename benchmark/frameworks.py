@@ -9,11 +9,17 @@ run them (``pytorch``, ``keras-tensorflow``, ``keras-jax``), the label otherwise
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from dataclasses import dataclass
 from types import ModuleType
 
 PYTORCH, KERAS = "pytorch", "keras"
 KERAS_BACKENDS = ("tensorflow", "jax")
+# The interpreter of a family's child processes, when it is not this one: on a GPU machine the Makefile installs
+# the Keras family into a virtual environment of its own (torch's CUDA 13 wheels and TensorFlow's CUDA 12 ones
+# write the same cuDNN and NCCL files, README "GPU install") and points GANBENCH_KERAS_PYTHON at it.
+PYTHON_ENV = {PYTORCH: "GANBENCH_PYTORCH_PYTHON", KERAS: "GANBENCH_KERAS_PYTHON"}
 
 
 class FrameworkError(ValueError):
@@ -37,6 +43,11 @@ class Framework:
     def name(self) -> str:
         """The name in run folders, suite files and reports (see the module docstring)."""
         return short_name(self.family, self.backend) if self.default else self.label
+
+    @property
+    def python(self) -> str:
+        """The interpreter that runs this framework's children: ``$GANBENCH_<FAMILY>_PYTHON``, else this one."""
+        return os.environ.get(PYTHON_ENV[self.family]) or sys.executable
 
     @property
     def package(self) -> str:

@@ -33,7 +33,8 @@ from pathlib import Path
 import ray
 
 from benchmark import runs, shipping
-from benchmark.executors import REPO_ROOT, Finished, Job, launch
+from benchmark.executors import REPO_ROOT, ExecutorError, Finished, Job, launch
+from benchmark.frameworks import FRAMEWORKS
 
 SCRATCH_ENV = "GANBENCH_SCRATCH"  # where workers put their scratch folders (default: the system's temp folder)
 POLL_SECONDS = 1.0
@@ -83,7 +84,7 @@ def run_task(job: RemoteJob, relay) -> dict:
         shipping.unpack(job.bundle, roots)
         before = shipping.listing(roots)
         paths = dict(zip(job.folders, map(str, roots)))
-        command = [sys.executable, *(paths.get(arg, arg) for arg in job.command[1:])]
+        command = [worker_python(job.command), *(paths.get(arg, arg) for arg in job.command[1:])]
         env = dict(os.environ, **job.env)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
         log = scratch / "child.log"
@@ -93,6 +94,13 @@ def run_task(job: RemoteJob, relay) -> dict:
                 "node": node()}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def worker_python(command: list[str]) -> str:
+    """The interpreter of a child on this worker: for a training command its framework family's, as this node's
+    environment sets it (``Framework.python``: the GPU install's Keras venv), else the worker's own."""
+    entry = next((f for f in FRAMEWORKS.values() if command[1:3] == ["-m", f.module]), None)
+    return entry.python if entry else sys.executable
 
 
 def _supervise(command: list[str], env: dict, log: Path, key: str, relay) -> int:
@@ -158,9 +166,15 @@ class RayExecutor:
         if self.owns_ray:
             ray.init(address=address, include_dashboard=False, runtime_env=code_env(out),
                      logging_level=logging.WARNING)
-        self.relay = Relay.remote()
         resources = ray.cluster_resources()
+        if device == "cuda" and resources.get("GPU", 0) < 1:  # its tasks (num_gpus=1) would wait forever
+            if self.owns_ray:
+                ray.shutdown()
+            raise ExecutorError(f"--device cuda: the Ray cluster has no GPU (its resources: CPU "
+                                f"{resources.get('CPU', 0):g}, GPU 0); use --device auto or cpu")
+        self.relay = Relay.remote()
         self.gpu = device == "cuda" or (device == "auto" and resources.get("GPU", 0) >= 1)
+        self.device = "cuda" if self.gpu else device
         threads = _threads(os.environ)
         capacity = int(resources.get("GPU", 0)) if self.gpu else int(resources.get("CPU", 1) // threads)
         self.slots = jobs if jobs > 1 else max(1, capacity)

@@ -102,8 +102,9 @@ def _int_list(text: str, what: str) -> list[int]:
 
 
 def _check_environment(args: argparse.Namespace) -> None:
-    """What every run needs, checked once: the data and, when asked for, a GPU."""
-    if args.device == "cuda" and not machine.gpu_names():
+    """What every run needs, checked once: the data and, when asked for, a GPU on this machine (a Ray cluster's GPUs
+    are checked by its executor)."""
+    if args.device == "cuda" and args.executor == "local" and not machine.gpu_names():
         raise suite_plan.SuiteError("--device cuda: no GPU visible (nvidia-smi lists none); use --device auto or cpu")
     for split in ("train", "test"):
         load_mnist(split, args.data_dir)

@@ -98,17 +98,17 @@ def contended(share: float | None, threshold: float) -> bool:
 class Worker:
     """The parent's handle on one worker process."""
 
-    def __init__(self, job: Job, log_path: Path, python: str = sys.executable):
+    def __init__(self, job: Job, log_path: Path):
         self.job, self.log_path = job, log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **thread_env(job.threads, os.environ), "PYTHONUNBUFFERED": "1",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-        backend = get_framework(job.framework).backend
-        if backend:
-            env["KERAS_BACKEND"] = backend
+        framework = get_framework(job.framework)
+        if framework.backend:
+            env["KERAS_BACKEND"] = framework.backend
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
-            [python, "-m", "benchmark.speed", "--worker", json.dumps(dataclasses.asdict(job))], cwd=REPO_ROOT,
+            [framework.python, "-m", "benchmark.speed", "--worker", json.dumps(dataclasses.asdict(job))], cwd=REPO_ROOT,
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
 
     def receive(self, timeout: float) -> dict:

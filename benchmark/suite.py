@@ -131,6 +131,7 @@ class Suite:
         self.stop = threading.Event()
         self.executor = executors.create(options.executor, jobs=options.jobs, device=options.device, stop=self.stop,
                                          ray_address=options.ray_address, out=self.out)
+        self.options = dataclasses.replace(options, device=self.executor.device)  # ``auto`` on a GPU: ``cuda``
         self.lock = threading.Lock()
         self.outcomes: dict[str, Outcome] = {}
         self.started = time.time()

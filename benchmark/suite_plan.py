@@ -78,7 +78,7 @@ class SuiteOptions:
     data_dir: str | None = None
     deterministic: bool = False
     inception: bool | None = None  # None: the profile's choice
-    python: str = sys.executable
+    python: str = sys.executable  # the evaluation's and references' (training: the registry's, ``Framework.python``)
     executor: str = "local"  # benchmark.executors.EXECUTORS
     ray_address: str | None = None  # None: a Ray instance of the suite's own
     threads: int | None = None  # CPU threads of every child's thread pools; None: cores // jobs
@@ -97,7 +97,7 @@ def plan(options: SuiteOptions) -> list[PlannedRun]:
 
 def train_command(run: PlannedRun, run_dir: Path, options: SuiteOptions) -> list[str]:
     profile = options.profile
-    command = [options.python, "-m", run.module, "--model", run.model, "--seed", str(run.seed),
+    command = [run.entry.python, "-m", run.module, "--model", run.model, "--seed", str(run.seed),
                "--out", str(run_dir), "--steps", str(run.steps), "--device", options.device,
                "--num-samples", str(profile.num_samples), "--curve-samples", str(profile.curve_samples),
                "--curve-every", str(every(run.steps, profile.curve_points)),

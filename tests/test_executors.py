@@ -62,6 +62,25 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
     assert executors.visible_gpus() == []
 
 
+def test_every_run_is_told_cuda_where_a_gpu_is_found(tmp_path, monkeypatch):
+    """``--device auto`` on a machine with a GPU (the probe mocked): every training command says ``--device cuda``;
+    without one it stays ``auto`` (the child finds no GPU either); ``cpu`` and ``cuda`` pass unchanged."""
+    assert executors.local_device("auto", gpus=["0"]) == "cuda"
+    assert executors.local_device("auto", gpus=[]) == "auto"
+    assert executors.local_device("cpu", gpus=["0"]) == "cpu" and executors.local_device("cuda", gpus=[]) == "cuda"
+    from benchmark.profiles import get_profile
+    from benchmark.suite_plan import SuiteOptions, train_command
+    options = SuiteOptions(out=tmp_path, profile=get_profile("smoke"), models=["vanilla"],
+                           frameworks=["pytorch", "keras-tensorflow"], seeds=[0], device="auto")
+    for gpus, expected in ((["0"], "cuda"), ([], "auto")):
+        monkeypatch.setattr(executors, "visible_gpus", lambda gpus=gpus: gpus)
+        planned = suite.Suite(options)
+        assert planned.options.device == expected
+        devices = {run.name: (command := train_command(run, tmp_path, planned.options))[command.index("--device") + 1]
+                   for run in planned.runs}
+        assert devices == {"vanilla-pytorch-seed0": expected, "vanilla-keras-tensorflow-seed0": expected}
+
+
 def test_local_executor_places_runs_on_their_slots(tmp_path):
     show = [sys.executable, "-c", "import os; print(os.environ.get('CUDA_VISIBLE_DEVICES'), "
                                   "sorted(os.sched_getaffinity(0)))"]
@@ -148,6 +167,28 @@ def ray_scratch(tmp_path_factory):
 def run_all_on_ray(*args: str) -> int:
     from benchmark import run_all
     return run_all.main([*TINY, "--executor", "ray", *args])
+
+
+def test_ray_worker_starts_keras_children_with_the_interpreter_its_node_names(monkeypatch):
+    pytest.importorskip("ray")
+    from benchmark.ray_executor import worker_python
+    monkeypatch.setenv("GANBENCH_KERAS_PYTHON", "/node/venv-keras/bin/python")
+    monkeypatch.delenv("GANBENCH_PYTORCH_PYTHON", raising=False)
+    assert worker_python(["/driver/python", "-m", "tensorflow_impl.train", "--model", "dcgan"]) == \
+        "/node/venv-keras/bin/python"
+    assert worker_python(["/driver/python", "-m", "pytorch_impl.train"]) == sys.executable
+    assert worker_python(["/driver/python", "-m", "benchmark.evaluate", "run"]) == sys.executable
+
+
+@needs_mnist
+def test_device_cuda_on_a_ray_cluster_without_gpus_fails_at_once(tmp_path, ray_scratch, capsys):
+    """Tasks asking for num_gpus=1 would wait forever: one line and exit 2 before any run is placed."""
+    started = time.monotonic()
+    assert run_all_on_ray("--device", "cuda", "--out", str(tmp_path / "s")) == 2
+    assert time.monotonic() - started < 60
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: --device cuda: the Ray cluster has no GPU")
+    assert not (tmp_path / "s").exists()
 
 
 @needs_mnist

@@ -1,6 +1,8 @@
 """The framework registry: labels, short names, modes, refusals; and the suite and report reading it."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from benchmark import frameworks as fw
@@ -88,3 +90,16 @@ def test_run_all_help_lists_every_registered_label(monkeypatch):
     shown = " ".join(run_all.parser().format_help().split())
     for label, entry in fw.FRAMEWORKS.items():
         assert label in shown and entry.description.split()[0] in shown
+
+
+def test_each_family_trains_with_its_own_interpreter(tmp_path, monkeypatch):
+    """On a GPU the Makefile points GANBENCH_KERAS_PYTHON at the Keras family's venv; without it, this interpreter."""
+    options = suite_plan.SuiteOptions(out=tmp_path, profile=get_profile("smoke"), models=["dcgan"],
+                                      frameworks=["pytorch", "keras-jax"], seeds=[0])
+    keras_run, torch_run = (suite_plan.PlannedRun("dcgan", name, 0, 10) for name in ("keras-jax", "pytorch"))
+    monkeypatch.delenv(fw.PYTHON_ENV[fw.KERAS], raising=False)
+    assert suite_plan.train_command(keras_run, tmp_path, options)[0] == sys.executable
+    monkeypatch.setenv(fw.PYTHON_ENV[fw.KERAS], "/opt/keras-venv/bin/python")
+    assert suite_plan.train_command(keras_run, tmp_path, options)[0] == "/opt/keras-venv/bin/python"
+    assert suite_plan.train_command(torch_run, tmp_path, options)[0] == sys.executable
+    assert suite_plan.eval_command([tmp_path], options)[0] == sys.executable  # torch-fidelity: the harness's venv
