@@ -35,9 +35,12 @@ def make_dry_run(target: str, tmp_path: Path, gpu_found: bool, *overrides: str) 
     smi = fake / "nvidia-smi"
     smi.write_text("#!/bin/sh\necho 'GPU 0: Fake GPU (UUID: GPU-0)'\n" if gpu_found else "#!/bin/sh\nexit 9\n")
     smi.chmod(0o755)
-    inherited = {name: value for name, value in os.environ.items() if name not in ("GPU", "PROFILE", "MAKEFLAGS")}
+    # Without the variables of a make that runs these tests (``make test``): its sub-make would say "Entering/Leaving
+    # directory" around the commands and take the outer make's flags.
+    inherited = {name: value for name, value in os.environ.items()
+                 if name not in ("GPU", "PROFILE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
     venvs = [f"VENV={tmp_path / 'venv'}", f"KERAS_VENV={tmp_path / 'keras'}"]
-    result = subprocess.run(["make", "-n", target, *venvs, *overrides], cwd=REPO, capture_output=True, text=True,
+    result = subprocess.run(["make", "--no-print-directory", "-n", target, *venvs, *overrides], cwd=REPO, capture_output=True, text=True,
                             env=dict(inherited, PATH=f"{fake}{os.pathsep}{os.environ['PATH']}"), timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
