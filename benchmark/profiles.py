@@ -9,23 +9,26 @@
   2 CPU cores, 2 seeds (so the report's paired tests have two pairs), two runs at a time with one thread each
   (PyTorch's OpenMP threads spin-wait, so two threads per run on 2 shared cores would slow every run down:
   PARITY-NOTES §9), then the speed phase (vanilla and dcgan, every CPU execution mode, 5 windows of 10
-  iterations, one thread: ≈ 5 min). Lengths are set model by model in generator iterations, from these
+  iterations, one thread). Lengths are set model by model in generator iterations, from these
   measurements (PyTorch, one thread, 2-core AMD EPYC shared with other jobs; MNIST-FID of 2,000 samples against
   uniform noise's 2,251 and real training digits' 5.2):
 
   - vanilla: 32 ms/iteration on a quiet core; 3,000 iterations (95 s) gave FID 303 (13 % of noise's), all 10
-    digits covered, noisy but legible digits; 5,000 gave 248 (PyTorch) and 254 (Keras), ≈ 2.7 min per run.
+    digits covered, noisy but legible digits; 5,000 gave 240-340 over 2 seeds x 2 frameworks (≈ 1.6 min per run
+    for Keras, 2.8 for PyTorch). It draws too few zeros (16-26 of 2,000), so a run may cover 9 digits by the
+    report's 1 % rule; 10,000 iterations changed neither (15-30 zeros, FID 206-276).
   - dcgan: 0.27 s/iteration on a quiet core; one epoch (937 iterations) gave recognisable digits of 9 classes
     and 400 iterations did not (measured by others); clean digits at 1,000 here; 2,000 gave FID 35.9 (1.6 % of
-    noise's), IS 7.9, all 10 digits covered. 1,500 (≈ 7 min per run) keeps a margin.
+    noise's), IS 7.9, all 10 digits covered. 1,500 gave FID 53-81 over 2 seeds x 2 frameworks, all 10 digits
+    covered (4.3 min per run for Keras, 6.5 for PyTorch).
   - lsgan: the same network and cost; 937 iterations gave FID 1,109 (49 % of noise's: grey backgrounds), clean
     digits from about 1,600 and FID 73.8 at 2,000. Two seeds of it would take ``make bench`` past 35 minutes,
     so ``quick`` leaves it out and says how to run it (its 2,000 iterations stay here for ``--models lsgan``).
   - Keras (TensorFlow backend) with one thread runs at about PyTorch's speed (29 vs 29 ms vanilla, 275 vs
     270 ms dcgan), plus ≈ 10-15 s of compilation per run.
 
-  Total on an idle machine: ≈ 2 seeds x 2 frameworks x (2.7 + 7) min of training over two cores ≈ 20 min,
-  evaluation and the reference rows (≈ 3 min), and the speed phase (≈ 5 min). WGAN and WGAN-GP are left out: a
+  Measured from a clean clone on an idle machine: 20.5 min in all (venv 1.3, training 16.3, evaluation and the
+  reference rows under 1, speed phase 2.3). WGAN and WGAN-GP are left out: a
   generator iteration costs 5 critic batches (WGAN-GP also a double backward pass), and they need thousands of
   iterations to draw digits, hours on 2 cores; the report names them with the command that runs them.
   ``--models wgan`` with this profile trains one epoch (187 iterations), which the report marks under-trained.
@@ -149,7 +152,7 @@ register(Profile(
 QUICK_LEFT_OUT = ("a WGAN needs thousands of generator updates of 5 critic batches each to draw digits: hours on 2 "
                   "CPU cores; run it with `" + FULL_COMMAND + "`")
 QUICK_LSGAN = ("the same network and cost per iteration as dcgan, and its digits need about 2,000 iterations: "
-               "with two seeds it would take `make bench` past 35 minutes on 2 cores; run it with `python "
+               "two seeds of it would add about 15 minutes, taking `make bench` to 35 minutes on 2 cores; run it with `python "
                "benchmark/run_all.py --profile quick --models lsgan --out results/quick-lsgan` (2,000 iterations, "
                "about 20 minutes) or `" + FULL_COMMAND.format(model="lsgan") + "`")
 register(Profile(
@@ -159,7 +162,7 @@ register(Profile(
     curve_samples=500, curve_points=4, grid_points=6, log_points=20, models=("vanilla", "dcgan"),
     left_out={"lsgan": QUICK_LSGAN, "wgan": QUICK_LEFT_OUT.format(model="wgan"),
               "wgan-gp": QUICK_LEFT_OUT.format(model="wgan-gp")},
-    jobs=2, threads=1, budget_note="about 30 minutes on 2 idle CPU cores",
+    jobs=2, threads=1, budget_note="about 21 minutes on 2 idle CPU cores",
     speed_models=("vanilla", "dcgan"), speed_windows=5, speed_iterations=10))
 register(Profile(
     name="full", description="the spec's training length, 3 seeds, 10,000 samples, Inception metrics",
