@@ -22,7 +22,7 @@
     noise's), IS 7.9, all 10 digits covered. 1,500 gave FID 53-81 over 2 seeds x 2 frameworks, all 10 digits
     covered (4.3 min per run for Keras, 6.5 for PyTorch).
   - lsgan: the same network and cost; 937 iterations gave FID 1,109 (49 % of noise's: grey backgrounds), clean
-    digits from about 1,600 and FID 73.8 at 2,000. Two seeds of it would take ``make bench`` past 35 minutes,
+    digits from about 1,600 and FID 73.8 at 2,000. Two seeds of it would add about 15 minutes (35 in all),
     so ``quick`` leaves it out and says how to run it (its 2,000 iterations stay here for ``--models lsgan``).
   - Keras (TensorFlow backend) with one thread runs at about PyTorch's speed (29 vs 29 ms vanilla, 275 vs
     270 ms dcgan), plus ≈ 10-15 s of compilation per run.
@@ -152,9 +152,9 @@ register(Profile(
 QUICK_LEFT_OUT = ("a WGAN needs thousands of generator updates of 5 critic batches each to draw digits: hours on 2 "
                   "CPU cores; run it with `" + FULL_COMMAND + "`")
 QUICK_LSGAN = ("the same network and cost per iteration as dcgan, and its digits need about 2,000 iterations: "
-               "two seeds of it would add about 15 minutes, taking `make bench` to 35 minutes on 2 cores; run it with `python "
-               "benchmark/run_all.py --profile quick --models lsgan --out results/quick-lsgan` (2,000 iterations, "
-               "about 20 minutes) or `" + FULL_COMMAND.format(model="lsgan") + "`")
+               "two seeds of it would add about 15 minutes, taking `make bench` to 35 minutes on 2 cores; run it "
+               "with `python benchmark/run_all.py --profile quick --models lsgan --out results/quick-lsgan` (2,000 "
+               "iterations, about 20 minutes) or `" + FULL_COMMAND.format(model="lsgan") + "`")
 register(Profile(
     name="quick", description="the models that reach digits on a CPU in minutes, 2 seeds (paired), 2 runs at a "
                               "time, then the speed phase",

@@ -67,6 +67,12 @@ def _tf_versions() -> dict:
     return {"tensorflow": tf.__version__}
 
 
+def _tf_accelerator() -> dict:
+    import tensorflow as tf
+    build = tf.sysconfig.get_build_info()
+    return {"cuda": build.get("cuda_version"), "cudnn": build.get("cudnn_version")}
+
+
 # ----------------------------------------------------------------------------------------------- JAX
 
 def _jax_value_and_grad(fn: Callable) -> Callable:
@@ -114,11 +120,18 @@ def _jax_versions() -> dict:
     return {"jax": jax.__version__, "jaxlib": jaxlib.__version__}
 
 
+def _jax_accelerator() -> dict:
+    import jax
+    return {"cuda": jax.devices()[0].client.platform_version}  # e.g. "cuda 12080" (CUDA and cuDNN of the plugin)
+
+
 BACKEND_OPS = {
     "tensorflow": dict(value_and_grad=_tf_value_and_grad, input_gradient=_tf_input_gradient, compile=_tf_compile,
-                       compile_step=_tf_compile_step, block=_tf_block, gpus=_tf_gpus, versions=_tf_versions),
+                       compile_step=_tf_compile_step, block=_tf_block, gpus=_tf_gpus, versions=_tf_versions,
+                       accelerator=_tf_accelerator),
     "jax": dict(value_and_grad=_jax_value_and_grad, input_gradient=_jax_input_gradient, compile=_jax_compile,
-                compile_step=_jax_compile_step, block=_jax_block, gpus=_jax_gpus, versions=_jax_versions),
+                compile_step=_jax_compile_step, block=_jax_block, gpus=_jax_gpus, versions=_jax_versions,
+                accelerator=_jax_accelerator),
 }
 
 
@@ -164,6 +177,11 @@ def block_until_ready(tree: Any) -> None:
 def gpus() -> list[str]:
     """Names of the GPUs the backend sees (empty on a CPU machine)."""
     return _op("gpus")()
+
+
+def accelerator() -> dict:
+    """The CUDA (and cuDNN) versions the backend's GPU support was built with or runs."""
+    return _op("accelerator")()
 
 
 def versions() -> dict:

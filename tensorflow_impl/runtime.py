@@ -12,6 +12,7 @@ import keras
 
 from benchmark.frameworks import KERAS, FrameworkError, find
 from benchmark.training import RunError
+from tensorflow_impl import backend_ops
 
 JIT_COMPILE = {"xla": True, "graph": False, "jit": True}  # execution mode -> compile_function's jit_compile
 
@@ -78,19 +79,7 @@ def check_on_gpu(device: str) -> None:
         raise RunError(f"--device cuda asked for, but Keras ({keras.backend.backend()}) computes on {platform}")
 
 
-def _tf_accelerator_stack() -> dict:
-    import tensorflow as tf
-    build = tf.sysconfig.get_build_info()
-    return {"cuda": build.get("cuda_version"), "cudnn": build.get("cudnn_version")}
-
-
-def _jax_accelerator_stack() -> dict:
-    import jax
-    return {"cuda": jax.devices()[0].client.platform_version}  # e.g. "cuda 12080" (CUDA and cuDNN of the plugin)
-
 
 def accelerator_stack(device: str) -> dict | None:
     """On a GPU: the CUDA and cuDNN versions the backend runs with, for the report (None on a CPU)."""
-    if device != "gpu":
-        return None
-    return {"tensorflow": _tf_accelerator_stack, "jax": _jax_accelerator_stack}[keras.backend.backend()]()
+    return backend_ops.accelerator() if device == "gpu" else None

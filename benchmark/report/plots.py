@@ -18,6 +18,7 @@ from benchmark.frameworks import FRAMEWORKS  # noqa: E402
 from benchmark.report.collect import SuiteData, read_json  # noqa: E402
 from benchmark.report.columns import (COLORS, IMAGES_PER_SECOND, MNIST_FID, PRETTY, STARTUP_SECONDS,  # noqa: E402
                                       STEADY_MS_PER_STEP)
+from benchmark.report.speed_verdicts import mode_name  # noqa: E402
 from benchmark.report.stats import numeric_values  # noqa: E402
 from benchmark.report.tables import lockstep_records  # noqa: E402
 
@@ -149,7 +150,7 @@ def plot_speed(speed: dict, path: Path) -> Path | None:
         medians = np.array([row["median_ms"] for row in members])
         errors = np.array([[m - row["ci_low_ms"] for m, row in zip(medians, members)],
                            [row["ci_high_ms"] - m for m, row in zip(medians, members)]])
-        labels = [e.pretty if e else row["framework"] for e, row in zip(entries, members)]
+        labels = [mode_name(row) for row in members]
         axis.barh(np.arange(len(members)), medians, xerr=errors, capsize=3,
                   color=[e.color if e else "grey" for e in entries])
         axis.set_yticks(np.arange(len(members)), labels, fontsize=8)

@@ -20,8 +20,6 @@ from benchmark import runs
 from benchmark.frameworks import FRAMEWORKS, KERAS, PYTORCH
 from benchmark.speed import SPEED_DIR, SPEED_JSON
 
-FAMILY_NAMES = {PYTORCH: "PyTorch", KERAS: "Keras"}
-
 
 def read_speed(out: Path) -> dict | None:
     """The suite's speed phase, or None when it did not run."""
@@ -29,7 +27,8 @@ def read_speed(out: Path) -> dict | None:
     return report if isinstance(report, dict) and report.get("results") else None
 
 
-def _pretty(row: dict) -> str:
+def mode_name(row: dict) -> str:
+    """A speed row's framework and mode as tables and plots name it (the registry's ``pretty``)."""
     entry = FRAMEWORKS.get(row["framework"])
     return entry.pretty if entry else row["framework"]
 
@@ -49,7 +48,7 @@ def speed_table(report: dict) -> pd.DataFrame:
     compile time, distance from the floor and contention."""
     rows = []
     for row in report["results"]:
-        base = {"model": row["model"], "batch": row["batch_size"], "framework (mode)": _pretty(row)}
+        base = {"model": row["model"], "batch": row["batch_size"], "framework (mode)": mode_name(row)}
         if row.get("status") != "ok":
             rows.append({**base, "ms / iteration (median)": "failed: " + str(row.get("error", ""))[:100]})
             continue
@@ -72,14 +71,14 @@ def compare(pytorch: dict, keras: dict) -> str:
     """One sentence: which of two timed rows is faster and by how much, or that their intervals overlap."""
     ratio = keras["median_ms"] / pytorch["median_ms"]
     low, high = keras["ci_low_ms"] / pytorch["ci_high_ms"], keras["ci_high_ms"] / pytorch["ci_low_ms"]
-    medians = (f"{_pretty(pytorch)} {pytorch['median_ms']:.2f} vs {_pretty(keras)} {keras['median_ms']:.2f} "
+    medians = (f"{mode_name(pytorch)} {pytorch['median_ms']:.2f} vs {mode_name(keras)} {keras['median_ms']:.2f} "
                f"ms/iteration, Keras/PyTorch time ratio {ratio:.2f} [{low:.2f}, {high:.2f}]")
     contended = sum(row.get("contended_windows", 0) for row in (pytorch, keras))
     if contended:
         medians += f"; {contended} of their windows were contended: read with care"
     if low <= 1.0 <= high:
         return f"no clear difference ({medians}: the intervals overlap)"
-    faster, factor = (_pretty(pytorch), ratio) if ratio > 1 else (_pretty(keras), 1 / ratio)
+    faster, factor = (mode_name(pytorch), ratio) if ratio > 1 else (mode_name(keras), 1 / ratio)
     return f"**{faster}** is {factor:.2f}× faster ({medians})"
 
 
@@ -99,7 +98,7 @@ def verdicts(report: dict) -> list[str]:
         fastest = {family: min(members, key=lambda r: r["median_ms"]) for family, members in by_family.items()}
         lines.append(f"`{model}`, batch {batch} — **as users run them by default**: "
                      + ("; ".join(parts) or "a default mode was not timed")
-                     + f". **Each on its fastest path** ({_pretty(fastest[PYTORCH])}, {_pretty(fastest[KERAS])}): "
+                     + f". **Each on its fastest path** ({mode_name(fastest[PYTORCH])}, {mode_name(fastest[KERAS])}): "
                      + compare(fastest[PYTORCH], fastest[KERAS]) + ".")
     return lines
 
@@ -117,5 +116,5 @@ def settings_text(report: dict) -> str:
             f"{settings.get('retries')} time(s), then kept and counted as contended. × floor: the median over the "
             f"floor measured in the same run (an empty step through the same execution path, or a GPU iteration's "
             f"device time). Compile time: the first call of the compiled iteration (tracing, compiling and one "
-            f"execution), the same for every mode. The quality runs' own timings (per-model tables) come from runs trained side by side and are not "
-            f"the verdict.")
+            f"execution), the same for every mode. The quality runs' own timings (per-model tables) come from runs "
+            f"trained side by side and are not the verdict.")
