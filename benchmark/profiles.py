@@ -32,6 +32,23 @@
   generator iteration costs 5 critic batches (WGAN-GP also a double backward pass), and they need thousands of
   iterations to draw digits, hours on 2 cores; the report names them with the command that runs them.
   ``--models wgan`` with this profile trains one epoch (187 iterations), which the report marks under-trained.
+* ``cpu-complete`` (the committed whole-mission report, ``results/cpu-complete/``): every preset in PyTorch and
+  Keras-TF, 2 paired seeds, 10,000 scored samples, two runs at a time with one thread each, hours on 2 cores.
+  Lengths in generator updates, model by model, from the measurements above and in PARITY-NOTES §11 (PyTorch, one
+  thread on one core each; the independent classifier's FID there, uniform noise ≈ 1,036):
+
+  - vanilla 10,000 updates (640,000 images, ≈ 7.5 min): 5,000 already draw legible digits and 10,000 changed
+    neither the FID nor the lack of zeros; the longer run is cheap and rules out "too short" as the reason.
+  - dcgan 2,000 (128,000 images, 2.1 epochs, ≈ 14 min): FID 35.9 and all 10 digits at 2,000, 53-81 at 1,500.
+  - lsgan 2,500 (160,000 images, ≈ 18 min): clean digits from about 1,600, FID 73.8 at 2,000; 500 more for margin.
+  - wgan-gp 2,000 (640,000 critic images, 5 critic batches per update, ≈ 70 min at 2.06 s/update): FID 536 →
+    124 from 200 to 800 updates, clean digits by 1,000-1,500.
+  - wgan 4,000 (1,280,000 critic images, ≈ 80 min at 1.22 s/update): weight clipping learns slowly (FID 639 →
+    244 from 200 to 1,200 updates, still falling by ≈ 10 % per 200), so it gets the most updates.
+
+  Keras-TF runs about 1.3x faster than PyTorch on one core; the whole profile is ≈ 6 hours of both cores, meant to
+  run in the background and be continued with ``--resume`` (``--out`` outside the checkout). The speed phase is
+  part of it (every CPU mode of vanilla and dcgan, pinned one core per worker).
 * ``full``: 3 seeds, the spec's training length (20 epochs, Lucic et al. 2018), 10,000 scored samples and
   the Inception metrics when their weights are available, and a speed phase over every model with a batch
   sweep (64, 256, 1024). Meant for a GPU.
@@ -164,6 +181,14 @@ register(Profile(
               "wgan-gp": QUICK_LEFT_OUT.format(model="wgan-gp")},
     jobs=2, threads=1, budget_note="about 21 minutes on 2 idle CPU cores",
     speed_models=("vanilla", "dcgan"), speed_windows=5, speed_iterations=10))
+register(Profile(
+    name="cpu-complete", description="every preset to digits in PyTorch and Keras-TF on a CPU, 2 paired seeds, "
+                                     "10,000 samples (hours: run it in the background, continue with --resume)",
+    seeds=(0, 1), model_steps={"vanilla": 10_000, "dcgan": 2_000, "lsgan": 2_500, "wgan-gp": 2_000, "wgan": 4_000},
+    num_samples=10_000, curve_samples=2_000, curve_points=8, grid_points=10, log_points=50,
+    models=("vanilla", "dcgan", "lsgan", "wgan-gp", "wgan"), jobs=2, threads=1,
+    budget_note="about 6 hours on 2 CPU cores", speed_models=("vanilla", "dcgan"), speed_windows=5,
+    speed_iterations=10))
 register(Profile(
     name="full", description="the spec's training length, 3 seeds, 10,000 samples, Inception metrics",
     seeds=(0, 1, 2), epochs=None, num_samples=10_000, curve_samples=2_000, curve_points=20, grid_points=20,

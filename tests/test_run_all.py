@@ -95,7 +95,17 @@ def test_profiles_cover_the_issue():
     assert full.train_steps(spec) == spec.training.epochs * (60_000 // 64)
     # The spec's budget is equal in images: WGAN's iterations consume 5 batches each.
     assert full.budget == "images" and full.train_steps(get_spec("wgan")) == 20 * (937 // 5)
-    assert set(PROFILES) == {"smoke", "quick", "full"}
+    assert set(PROFILES) == {"smoke", "quick", "cpu-complete", "full"}
+
+
+def test_cpu_complete_trains_every_preset_paired_and_scores_ten_thousand_samples():
+    complete = get_profile("cpu-complete")
+    assert set(complete.models) == set(MODEL_NAMES) and not complete.left_out
+    assert len(complete.seeds) >= 2 and complete.num_samples == 10_000
+    assert complete.jobs == 2 and complete.threads == 1 and complete.speed_models
+    # at least two epochs of updates for the convolutional models, and more updates for WGAN's slow clipping
+    assert all(complete.train_steps(get_spec(m)) >= 2_000 for m in ("dcgan", "lsgan", "wgan-gp", "wgan"))
+    assert complete.train_steps(get_spec("wgan")) > complete.train_steps(get_spec("wgan-gp"))
 
 
 def test_quick_runs_the_models_that_reach_digits_two_at_a_time_with_one_thread():
