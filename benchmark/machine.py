@@ -2,6 +2,7 @@
 is, read without importing any framework."""
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -51,6 +52,63 @@ def environment() -> dict:
     return {"cpu": runs.cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpu_names(), "gpu_driver": gpu_driver(),
             "platform": platform.platform(),
             "python": platform.python_version(), "versions": versions, "git_commit": runs.git_commit()}
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CODE_FOLDERS = ("benchmark", "pytorch_impl", "tensorflow_impl")  # what a timing depends on, with the versions
+
+
+def code_fingerprint(root: Path = REPO_ROOT) -> str:
+    """SHA-256 of the Python sources of the harness and both implementations (paths and contents): a timing taken
+    with other code is not this code's."""
+    digest = hashlib.sha256()
+    for path in sorted(p for folder in CODE_FOLDERS for p in (root / folder).rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _cpu_id() -> str | None:
+    """The CPU's family, model and stepping (``/proc/cpuinfo``): two CPUs sold under one name can differ."""
+    fields = {}
+    for line in (_read("/proc/cpuinfo") or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("cpu family", "model", "stepping") and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+    return " ".join(f"{k} {v}" for k, v in fields.items()) or None
+
+
+def fingerprint() -> dict:
+    """What a measurement of speed belongs to: this machine (CPU model, cores, memory, host name), the installed
+    versions and the code."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+    versions = environment()["versions"]
+    return {"machine": {"cpu": runs.cpu_model(), "cpu_id": _cpu_id(), "cpu_count": os.cpu_count(),
+                        "hostname": platform.node(), "machine_id": _read("/etc/machine-id"),
+                        "memory_gib": round(memory / 2 ** 30) if memory else None},
+            "versions": versions, "code": code_fingerprint()}
+
+
+def fingerprint_mismatch(recorded: dict | None, current: dict) -> str | None:
+    """Why a measurement with fingerprint ``recorded`` is not one of ``current``'s (None: it is)."""
+    if not isinstance(recorded, dict):
+        return "it carries no machine and code fingerprint"
+    if recorded.get("machine") != current["machine"]:
+        then, now = recorded.get("machine") or {}, current["machine"]
+        return (f"it was measured on another machine ({then.get('cpu')}, {then.get('cpu_count')} cores, host "
+                f"{then.get('hostname')}; this one: {now['cpu']}, {now['cpu_count']} cores, host {now['hostname']})")
+    if recorded.get("versions") != current["versions"]:
+        changed = sorted(k for k in current["versions"] if (recorded.get("versions") or {}).get(k) != current["versions"][k])
+        return f"it was measured with other package versions ({', '.join(changed)})"
+    if recorded.get("code") != current["code"]:
+        return "it was measured with other code (the sources' SHA-256 differs)"
+    return None
 
 
 def cpu_busy_seconds() -> float | None:

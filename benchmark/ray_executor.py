@@ -9,9 +9,9 @@ included, so an interrupted run can resume — with the files it deleted and its
 a copy of the driver's checkout (Ray's ``working_dir``); the Python environment must already be on every node.
 
 Resources: ``num_gpus=1`` when the runs use a GPU (``--device cuda``, or ``auto`` on a cluster that has GPUs), and
-``num_cpus`` = the child's thread count (``OMP_NUM_THREADS``, default 1). Tasks are never retried by Ray: a worker
-that crashes or is killed is a failed run, its log tail taken from what the task last reported to the ``Relay``
-actor (the child's log lives on the worker). The child dies with its worker (``PR_SET_PDEATHSIG``), so a lost
+``num_cpus`` = the child's thread count (its command's ``--threads``, default 1). Tasks are never retried by Ray: a
+worker that crashes or is killed is a failed run, its log tail taken from what the task last reported to the
+``Relay`` actor (the child's log lives on the worker). The child dies with its worker (``PR_SET_PDEATHSIG``), so a lost
 driver or worker leaves no training process behind; what it had done since it was shipped is lost with it, and
 ``--resume`` starts it again from the last state that reached the driver.
 """
@@ -160,7 +160,7 @@ def node() -> dict:
 
 class RayExecutor:
     def __init__(self, *, jobs: int, device: str, stop: threading.Event, address: str | None = None,
-                 out: Path | None = None):
+                 out: Path | None = None, threads: int = 1):
         self.stop = stop
         self.owns_ray = not ray.is_initialized()  # else the caller's ray.init decides, code shipping included
         if self.owns_ray:
@@ -175,15 +175,14 @@ class RayExecutor:
         self.relay = Relay.remote()
         self.gpu = device == "cuda" or (device == "auto" and resources.get("GPU", 0) >= 1)
         self.device = "cuda" if self.gpu else device
-        threads = _threads(os.environ)
         capacity = int(resources.get("GPU", 0)) if self.gpu else int(resources.get("CPU", 1) // threads)
         self.slots = jobs if jobs > 1 else max(1, capacity)
         self.commit = runs.git_commit()
 
     def run(self, job: Job) -> Finished:
-        threads = _threads(job.env)
+        threads = _threads(job.command)
         env = {key: value for key, value in job.env.items() if os.environ.get(key) != value and key != "PYTHONPATH"}
-        env.update(OMP_NUM_THREADS=str(threads), **({runs.GIT_COMMIT_ENV: self.commit} if self.commit else {}))
+        env.update({runs.GIT_COMMIT_ENV: self.commit} if self.commit else {})
         not_shipped = {f"{index}/{job.log_path.relative_to(folder).as_posix()}"
                        for index, folder in enumerate(job.folders) if job.log_path.is_relative_to(folder)}
         names = shipping.listing(list(job.folders), lambda name: name in not_shipped or (
@@ -236,8 +235,9 @@ def code_env(out: Path | None = None) -> dict:
     return {"working_dir": str(REPO_ROOT), "excludes": excludes}
 
 
-def _threads(env: dict | os._Environ) -> int:
+def _threads(command: list[str]) -> int:
+    """The CPUs a task reserves: its command's ``--threads`` (the child pins itself to that many), else 1."""
     try:
-        return max(1, int(env.get("OMP_NUM_THREADS", "1")))
-    except ValueError:
+        return max(1, int(command[command.index("--threads") + 1]))
+    except (ValueError, IndexError):
         return 1

@@ -3,18 +3,25 @@
     python -m benchmark.speed [--models vanilla,dcgan] [--frameworks pytorch-eager,keras-tf-xla] [--batch-sizes 64,256]
 
 Every (model, batch size, framework mode) runs in a worker process of its own (frameworks never share a process,
-PARITY-NOTES §1) that stays alive for the whole group and answers one JSON line per request on stdin/stdout:
-it builds the trainer, compiles and warms up (compile time reported apart), measures its floor, says ``ready``,
-then times ``window`` requests of W iterations each. The parent starts a group's workers one after the other
-(compilations never overlap), then asks for the windows round-robin, A B C A B C ..., so that a slow phase of
-the machine falls on every framework rather than on one. During each window it reads the machine's busy CPU
-time (``/proc/stat``) and subtracts the worker's own: a window during which other processes used more than
-``--contention`` of the CPU is timed again (``--retries`` times), then kept and flagged.
+PARITY-NOTES §1), pinned to ``--threads`` cores (``benchmark.threads.pin``: one thread is one core), that stays
+alive for a round and answers one JSON line per request on stdin/stdout: it builds the trainer, compiles and warms
+up (compile time reported apart), measures its floor, says ``ready``, then times ``window`` requests of W
+iterations each. The parent starts a round's workers one after the other (compilations never overlap), then asks
+for the windows round-robin, A B C A B C ..., so that a slow phase of the machine falls on every framework rather
+than on one. Each mode gets ``--processes`` rounds, each with fresh workers, so that the result carries the spread
+between processes (a worker's memory layout, its compiled code) and not only the windows inside one.
 
-Per (model, batch size, mode) the result is the median ms/iteration over the windows with a distribution-free
-confidence interval of the median (order statistics of the binomial), iterations/s and real images/s, the
-compile and warm-up seconds, and the floor: an empty step (a trivial function through the same execution path:
-launch and dispatch cost) and, on a GPU with PyTorch, the device time of one iteration from ``torch.profiler``.
+During each window the parent reads the machine's busy CPU time (``/proc/stat``) and subtracts the worker's own: a
+window during which other processes used more than ``--contention`` of the CPU is timed again (``--retries``
+times), then kept and flagged. The worker's own CPU time / wall time is recorded too: a window above the thread
+count (+10 %) used more cores than it was given, is flagged and does not count.
+
+Per (model, batch size, mode) the result is the median ms/iteration over the counted windows of every round with a
+distribution-free confidence interval of the median (order statistics of the binomial), widened to the range of
+the rounds' own medians; iterations/s and real images/s, the compile and warm-up seconds, and the floor: an empty
+step (a trivial function through the same execution path: launch and dispatch cost) and, on a GPU with PyTorch,
+the device time of one iteration from ``torch.profiler``. ``speed.json`` carries the machine and code fingerprint
+(``benchmark.machine.fingerprint``): a suite keeps it only on the machine and code that measured it.
 Output: ``OUT/speed.json`` and ``OUT/speed.md``. This module is the parent side; the worker's is
 ``benchmark.speed_worker``.
 """
@@ -38,13 +45,12 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark import runs  # noqa: E402
+from benchmark import runs, threads  # noqa: E402
 from benchmark.frameworks import FRAMEWORKS, FrameworkError, get_framework  # noqa: E402
-from benchmark.machine import cpu_busy_seconds, environment  # noqa: E402
+from benchmark.machine import cpu_busy_seconds, environment, fingerprint  # noqa: E402
 from benchmark.spec import SpecError, get_spec  # noqa: E402
 from benchmark.speed_worker import FLOOR_CALLS, Job, worker_main  # noqa: E402
 from benchmark.suite_plan import REPO_ROOT  # noqa: E402
-from benchmark.threads import default_threads, thread_env  # noqa: E402
 
 SPEED_JSON, SPEED_MD = "speed.json", "speed.md"
 SPEED_DIR = "speed"  # the speed phase's folder inside a suite folder (benchmark.suite)
@@ -101,7 +107,7 @@ class Worker:
     def __init__(self, job: Job, log_path: Path):
         self.job, self.log_path = job, log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **thread_env(job.threads, os.environ), "PYTHONUNBUFFERED": "1",
+        env = {**os.environ, "PYTHONUNBUFFERED": "1",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
         framework = get_framework(job.framework)
         if framework.backend:
@@ -155,9 +161,9 @@ class Probe:
 def time_windows(workers: dict[str, "Worker"], windows: int, iterations: int, threshold: float, retries: int,
                  probe: Probe | None = None) -> tuple[dict[str, list[dict]], list[str], dict[str, str]]:
     """Round-robin windows over ``workers`` (A B A B ...); each record has ms/iteration, the other processes'
-    CPU share, whether it was contended, and whether it was a discarded attempt. Returns the records per
-    worker key, the order in which windows ran, and the workers that failed (key -> error), which get no
-    further windows."""
+    CPU share, whether it was contended, whether it was a discarded attempt, and the worker's own CPU time / wall
+    time with whether that exceeds its thread count. Returns the records per worker key, the order in which windows
+    ran, and the workers that failed (key -> error), which get no further windows."""
     probe = probe or Probe()
     records: dict[str, list[dict]] = {key: [] for key in workers}
     order: list[str] = []
@@ -178,38 +184,61 @@ def time_windows(workers: dict[str, "Worker"], windows: int, iterations: int, th
                 share = other_cpu_share(None if busy is None or busy_after is None else busy_after - busy,
                                         reply["cpu_seconds"], probe.own() - own, wall, probe.cores)
                 flagged = contended(share, threshold)
+                cpu_per_wall = reply["cpu_seconds"] / reply["seconds"] if reply["seconds"] > 0 else 0.0
                 order.append(key)
                 records[key].append({"window": index, "attempt": attempt,
                                      "ms_per_iteration": reply["seconds"] * 1000.0 / iterations,
                                      "other_cpu_share": share, "contended": flagged,
-                                     "discarded": flagged and attempt < retries})
+                                     "discarded": flagged and attempt < retries,
+                                     "cpu_per_wall": round(cpu_per_wall, 3),
+                                     "over_threads": threads.over_threads(cpu_per_wall, worker.job.threads)})
                 if not flagged:
                     break
     return records, order, errors
 
 
-def summarise(job: Job, ready: dict, windows: list[dict], images_per_iteration: int) -> dict:
-    """One result row: median ms/iteration over the kept windows, its CI, rates, compile time and floors."""
-    kept = [w["ms_per_iteration"] for w in windows if not w["discarded"]]
-    median = float(np.median(kept))
-    low, high, achieved = median_ci(kept)
+def counted(window: dict) -> bool:
+    """A window that counts: not a discarded attempt, and on no more cores than the worker's threads."""
+    return not window["discarded"] and not window.get("over_threads", False)
+
+
+def summarise(job: Job, readies: list[dict], windows: list[dict], images_per_iteration: int) -> dict:
+    """One result row over every round of ``job``: the median ms/iteration of the counted windows, its interval
+    widened to the rounds' own medians, rates, compile time, floors and the worker's CPU/wall."""
     entry = get_framework(job.framework)
+    row = {"model": job.model, "framework": entry.label, "name": entry.name, "family": entry.family,
+           "backend": entry.backend, "mode": entry.mode, "batch_size": job.batch_size,
+           "images_per_iteration": images_per_iteration, "windows": windows,
+           "processes": len(readies), "max_cpu_per_wall": max(w["cpu_per_wall"] for w in windows),
+           "over_threads_windows": sum(w["over_threads"] for w in windows),
+           "threads": (readies[0].get("environment") or {}).get("threads"),
+           "device_name": (readies[0].get("environment") or {}).get("device_name")}
+    kept = [w for w in windows if counted(w)]
+    if not kept:
+        return {**row, "status": "over threads",
+                "error": f"every window used more than {job.threads} core(s) (CPU time / wall time up to "
+                         f"{row['max_cpu_per_wall']:.2f}): not a {job.threads}-thread measurement"}
+    times = [w["ms_per_iteration"] for w in kept]
+    median = float(np.median(times))
+    low, high, achieved = median_ci(times)
+    process_medians = [float(np.median([w["ms_per_iteration"] for w in kept if w["process"] == p]))
+                       for p in sorted({w["process"] for w in kept})]
+    ready = readies[0]
+    compile_times = [r["compile_seconds"] for r in readies if r.get("compile_seconds") is not None]
     floor = ready.get("device_ms") or ready.get("empty_step_ms")
     return {
-        "model": job.model, "framework": entry.label, "name": entry.name, "family": entry.family,
-        "backend": entry.backend, "mode": entry.mode, "batch_size": job.batch_size,
-        "images_per_iteration": images_per_iteration, "status": "ok",
-        "median_ms": median, "ci_low_ms": low, "ci_high_ms": high, "ci_confidence": achieved,
+        **row, "status": "ok", "median_ms": median, "ci_low_ms": min(low, *process_medians),
+        "ci_high_ms": max(high, *process_medians), "ci_confidence": achieved, "windows_ci_ms": [low, high],
+        "process_medians_ms": process_medians,
         "iterations_per_second": 1000.0 / median, "images_per_second": 1000.0 / median * images_per_iteration,
-        "compile_seconds": ready.get("compile_seconds"), "warmup_seconds": ready.get("warmup_seconds"),
+        "compile_seconds": float(np.median(compile_times)) if compile_times else None,
+        "warmup_seconds": ready.get("warmup_seconds"),
         "empty_step_ms": ready.get("empty_step_ms"), "device_ms": ready.get("device_ms"),
         "device_note": ready.get("device_note"),
         "times_floor": median / floor if floor else None,
         "floor": "device time" if ready.get("device_ms") else "empty step",
-        "windows": windows, "contended_windows": sum(w["contended"] and not w["discarded"] for w in windows),
+        "contended_windows": sum(w["contended"] for w in kept),
         "retimed_windows": sum(w["discarded"] for w in windows),
-        "threads": (ready.get("environment") or {}).get("threads"),
-        "device_name": (ready.get("environment") or {}).get("device_name"),
     }
 
 
@@ -220,16 +249,79 @@ class SpeedOptions:
     frameworks: list[str]  # registry labels
     batch_sizes: list[int | None]  # None: the spec's
     threads: int
-    windows: int = 5
+    windows: int = 5  # per round
     iterations: int = 20
     warmup: int = 5
     device: str = "auto"
     contention: float = 0.10
     retries: int = 2
+    processes: int = 2  # rounds, each with a fresh worker per mode
+
+
+def _start_round(model: str, labels: list[str], batch_size: int, options: SpeedOptions, round_index: int,
+                 stream) -> tuple[dict[str, Worker], dict[str, dict], dict[str, str]]:
+    """One fresh worker per mode, started one after the other; returns the ready workers, their ``ready``
+    messages and the modes whose worker failed (label -> error)."""
+    workers: dict[str, Worker] = {}
+    readies: dict[str, dict] = {}
+    failed: dict[str, str] = {}
+    for label in labels:
+        job = Job(model, label, batch_size, options.threads, options.device, options.warmup)
+        print(f"{job.key} (process {round_index + 1}/{options.processes}): starting (compile and {options.warmup} "
+              f"warm-up iterations) ...", file=stream, flush=True)
+        worker = Worker(job, options.out / "logs" / f"{job.key}-p{round_index + 1}.log")
+        try:
+            readies[label] = worker.receive(READY_TIMEOUT)
+            workers[label] = worker
+        except SpeedError as error:
+            failed[label] = str(error)
+            print(f"  failed: {error}", file=stream, flush=True)
+    return workers, readies, failed
+
+
+def time_group(model: str, labels: list[str], batch_size: int, options: SpeedOptions,
+               stream) -> tuple[list[dict], list[str]]:
+    """Every round of one (model, batch size): fresh workers, interleaved windows, then one row per mode."""
+    windows: dict[str, list[dict]] = {label: [] for label in labels}
+    readies: dict[str, list[dict]] = {label: [] for label in labels}
+    failed: dict[str, str] = {}
+    order: list[str] = []
+    for round_index in range(options.processes):
+        workers, ready, start_errors = _start_round(model, [l for l in labels if l not in failed], batch_size,
+                                                    options, round_index, stream)
+        failed.update(start_errors)
+        try:
+            records, round_order, errors = time_windows(workers, options.windows, options.iterations,
+                                                        options.contention, options.retries)
+        finally:
+            for worker in workers.values():
+                worker.close()
+        failed.update(errors)
+        order += [f"{workers[label].job.key}#{round_index + 1}" for label in round_order]
+        for label in workers:
+            readies[label].append(ready[label])
+            windows[label] += [{**record, "process": round_index + 1} for record in records[label]]
+    spec = get_spec(model)
+    results = []
+    for label in labels:
+        if label in failed:
+            results.append({"model": model, "framework": label, "batch_size": batch_size, "status": "failed",
+                            "error": failed[label]})
+            continue
+        job = Job(model, label, batch_size, options.threads, options.device, options.warmup)
+        row = summarise(job, readies[label], windows[label], batch_size * spec.objective.n_critic)
+        results.append(row)
+        if row["status"] == "ok":
+            print(f"  {job.key}: {row['median_ms']:.2f} ms/iteration [{row['ci_low_ms']:.2f}, {row['ci_high_ms']:.2f}]"
+                  f", {row['images_per_second']:.0f} images/s, CPU/wall ≤ {row['max_cpu_per_wall']:.2f}", file=stream,
+                  flush=True)
+        else:
+            print(f"  {job.key}: {row['error']}", file=stream, flush=True)
+    return results, order
 
 
 def run_speed(options: SpeedOptions, stream=sys.stdout) -> dict:
-    """Every (model, batch size) group: start its workers one by one, time the windows interleaved, summarise."""
+    """Every (model, batch size) group: its rounds of workers, timed in interleaved windows, summarised."""
     results, order, skipped = [], [], []
     machine = environment()
     gpu = bool(machine["gpus"]) if options.device == "auto" else options.device == "cuda"
@@ -243,45 +335,20 @@ def run_speed(options: SpeedOptions, stream=sys.stdout) -> dict:
     for model in options.models:
         spec = get_spec(model)
         for batch in options.batch_sizes:
-            batch_size = batch or spec.training.batch_size
-            workers: dict[str, Worker] = {}
-            readies: dict[str, dict] = {}
-            try:
-                for label in labels:
-                    job = Job(model, label, batch_size, options.threads, options.device, options.warmup)
-                    print(f"{job.key}: starting (compile and {options.warmup} warm-up iterations) ...", file=stream,
-                          flush=True)
-                    worker = Worker(job, options.out / "logs" / f"{job.key}.log")
-                    try:
-                        readies[job.key] = worker.receive(READY_TIMEOUT)
-                        workers[job.key] = worker
-                    except SpeedError as error:
-                        results.append({"model": model, "framework": label, "batch_size": batch_size,
-                                        "status": "failed", "error": str(error)})
-                        print(f"  failed: {error}", file=stream, flush=True)
-                records, group_order, errors = time_windows(workers, options.windows, options.iterations,
-                                                            options.contention, options.retries)
-            finally:
-                for worker in workers.values():
-                    worker.close()
+            rows, group_order = time_group(model, labels, batch or spec.training.batch_size, options, stream)
+            results += rows
             order += group_order
-            for key, worker in workers.items():
-                if key in errors:
-                    results.append({"model": model, "framework": worker.job.framework, "batch_size": batch_size,
-                                    "status": "failed", "error": errors[key]})
-                    continue
-                row = summarise(worker.job, readies[key], records[key],
-                                batch_size * spec.objective.n_critic)
-                results.append(row)
-                print(f"  {key}: {row['median_ms']:.2f} ms/iteration [{row['ci_low_ms']:.2f}, {row['ci_high_ms']:.2f}]"
-                      f", {row['images_per_second']:.0f} images/s", file=stream, flush=True)
     report = {"environment": {**machine, "threads": options.threads, "device": options.device},
+              "fingerprint": fingerprint(),
               "settings": {"windows": options.windows, "iterations_per_window": options.iterations,
-                           "warmup_iterations": options.warmup, "contention_threshold": options.contention,
-                           "retries": options.retries, "confidence": CONFIDENCE, "empty_step_calls": FLOOR_CALLS,
-                           "interleaving": "round-robin over a group's workers, each kept alive between windows"},
+                           "processes": options.processes, "warmup_iterations": options.warmup,
+                           "contention_threshold": options.contention, "retries": options.retries,
+                           "cpu_tolerance": threads.CPU_TOLERANCE, "confidence": CONFIDENCE,
+                           "empty_step_calls": FLOOR_CALLS,
+                           "interleaving": "round-robin over a round's workers, each kept alive between windows; "
+                                           "a fresh worker per mode in every round"},
               "results": results, "order": order, "skipped": skipped, "seconds": time.time() - started,
-              "command": " ".join(sys.argv)}
+              "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv)}
     runs.write_json(options.out / SPEED_JSON, report)
     (options.out / SPEED_MD).write_text(markdown(report))
     return report
@@ -293,31 +360,38 @@ def _number(value, digits: int = 2) -> str:
 
 def markdown(report: dict) -> str:
     env, settings = report["environment"], report["settings"]
+    processes = settings.get("processes", 1)
     lines = [
         "# Speed: ms per training iteration", "",
         f"CPU: {env.get('cpu')} ({env.get('cpu_count')} cores); GPU: {', '.join(env.get('gpus') or []) or 'none'}; "
-        f"threads per framework: {env.get('threads')}.",
-        f"{settings['windows']} windows of {settings['iterations_per_window']} iterations per mode after "
-        f"{settings['warmup_iterations']} warm-up iterations, interleaved round-robin; median with a "
-        f"{settings['confidence']:.0%} order-statistic interval (fewer windows reach less: the column says how much). "
-        f"Windows during which other processes used more than {settings['contention_threshold']:.0%} of the CPU "
-        f"were timed again up to {settings['retries']} times, then kept and counted as contended.", "",
-        "| model | batch | framework | mode | ms / iteration | interval (confidence) | iterations/s | images/s "
-        "| compile s | empty step ms | device ms | × floor | contended / retimed |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"threads per framework: {env.get('threads')}, each on a core of its own (CPU affinity); measured "
+        f"{report.get('date', 'on an unrecorded date')}.",
+        f"{processes} process(es) per mode, each with {settings['windows']} windows of "
+        f"{settings['iterations_per_window']} iterations after {settings['warmup_iterations']} warm-up iterations, "
+        f"interleaved round-robin; median with a {settings['confidence']:.0%} order-statistic interval, widened to "
+        f"the processes' own medians (fewer windows reach less confidence: the column says how much). Windows "
+        f"during which other processes used more than {settings['contention_threshold']:.0%} of the CPU were timed "
+        f"again up to {settings['retries']} times, then kept and counted as contended. A window whose worker used "
+        f"more CPU time than its threads × wall time (+{settings.get('cpu_tolerance', 0.1):.0%}) does not count.", "",
+        "| model | batch | framework | mode | ms / iteration | interval (confidence) | process medians "
+        "| iterations/s | images/s | compile s | empty step ms | device ms | × floor | CPU/wall (max) "
+        "| contended / retimed / over threads |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["results"]:
         if row["status"] != "ok":
-            lines.append(f"| {row['model']} | {row['batch_size']} | {row['framework']} | | failed: "
-                         f"{row.get('error', '')[:120]} | | | | | | | | |")
+            lines.append(f"| {row['model']} | {row['batch_size']} | {row['framework']} | | {row['status']}: "
+                         f"{row.get('error', '')[:160]} | | | | | | | | | | |")
             continue
+        medians = ", ".join(_number(m) for m in row.get("process_medians_ms", []))
         lines.append(
             f"| {row['model']} | {row['batch_size']} | {row['framework']} | {row['mode']} | {_number(row['median_ms'])} "
-            f"| {_number(row['ci_low_ms'])}–{_number(row['ci_high_ms'])} ({row['ci_confidence']:.0%}) "
+            f"| {_number(row['ci_low_ms'])}–{_number(row['ci_high_ms'])} ({row['ci_confidence']:.0%}) | {medians} "
             f"| {_number(row['iterations_per_second'], 1)} | {_number(row['images_per_second'], 0)} "
             f"| {_number(row['compile_seconds'], 1)} | {_number(row['empty_step_ms'], 4)} "
             f"| {_number(row['device_ms'])} | {_number(row['times_floor'], 0)} ({row['floor']}) "
-            f"| {row['contended_windows']} / {row['retimed_windows']} |")
+            f"| {_number(row.get('max_cpu_per_wall'))} "
+            f"| {row['contended_windows']} / {row['retimed_windows']} / {row.get('over_threads_windows', 0)} |")
     notes = sorted({row["device_note"] for row in report["results"] if row.get("device_note")})
     lines += [""] + [f"- Device time: {note}." for note in notes]
     lines += [f"- Skipped {s['framework']}: {s['reason']}." for s in report["skipped"]]
@@ -341,10 +415,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS),
                    help="comma-separated registry labels (default: every registered mode; GPU-only ones need a GPU)")
     p.add_argument("--batch-sizes", help="comma-separated batch sizes to sweep, e.g. 64,256,1024 (default: the spec's)")
-    p.add_argument("--windows", type=int, default=5, help="timing windows per mode (default 5)")
+    p.add_argument("--windows", type=int, default=5, help="timing windows per mode and process (default 5)")
+    p.add_argument("--processes", type=int, default=2,
+                   help="worker processes per mode, one after the other, for the spread between processes "
+                        "(default 2)")
     p.add_argument("--iterations", type=int, default=20, help="iterations per window (default 20)")
     p.add_argument("--warmup", type=int, default=5, help="untimed iterations after compiling (default 5)")
-    p.add_argument("--threads", type=int, help="CPU threads per framework (default: all cores)")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads per framework, each on a core of its own (default: all cores)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--contention", type=float, default=0.10,
                    help="other processes' CPU share above which a window is timed again (default 0.10)")
@@ -365,15 +443,17 @@ def options_from(args: argparse.Namespace) -> SpeedOptions:
             batch_sizes = [int(b) for b in _list(args.batch_sizes, "batch-sizes")]
         except ValueError:
             raise SpeedError(f"--batch-sizes: expected comma-separated integers, got {args.batch_sizes!r}") from None
-    for name, value, least in (("windows", args.windows, 1), ("iterations", args.iterations, 1),
+    for name, value, least in (("windows", args.windows, 1), ("processes", args.processes, 1),
+                               ("iterations", args.iterations, 1),
                                ("warmup", args.warmup, 0), ("retries", args.retries, 0)):
         if value < least:
             raise SpeedError(f"--{name} must be at least {least}")
     if any(b < 1 for b in batch_sizes if b) or (args.threads is not None and args.threads < 1):
         raise SpeedError("--batch-sizes and --threads must be positive")
     return SpeedOptions(out=Path(args.out), models=models, frameworks=frameworks, batch_sizes=batch_sizes,
-                        threads=args.threads or default_threads(), windows=args.windows, iterations=args.iterations,
-                        warmup=args.warmup, device=args.device, contention=args.contention, retries=args.retries)
+                        threads=args.threads or threads.default_threads(), windows=args.windows, iterations=args.iterations,
+                        warmup=args.warmup, device=args.device, contention=args.contention, retries=args.retries,
+                        processes=args.processes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 from benchmark.data import StepInputs, TrainingStream
 from benchmark.frameworks import Framework, get_framework, implementation
 from benchmark.spec import GANSpec, get_spec
-from benchmark.threads import apply_thread_env
+from benchmark import threads
 
 SYNTHETIC_STEPS = 4  # iterations per epoch of the synthetic training set
 FLOOR_CALLS = 200
@@ -119,12 +119,12 @@ def worker_main(job: Job) -> int:
     """The worker: set up, then answer requests until ``quit`` or the end of stdin."""
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # the frameworks' own prints go to the log, never into the protocol
-    apply_thread_env(job.threads)  # before any framework starts
+    threads.pin(job.threads)  # N threads on N cores, before any framework starts its pools
     entry = get_framework(job.framework)
     spec = get_spec(job.model)
     spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=job.batch_size))
-    args = argparse.Namespace(seed=job.seed, device=job.device, deterministic=False, threads=job.threads,
-                              mode=entry.mode, backend=entry.backend)
+    args = argparse.Namespace(seed=job.seed, device=job.device, deterministic=False, mode=entry.mode,
+                              backend=entry.backend)
     trainer = importlib.import_module(entry.module).make_trainer(spec, args)
     feed = trainer.feed(synthetic_stream(spec, job.seed))
     start = time.perf_counter()

@@ -29,7 +29,8 @@ from typing import Callable, TextIO
 from benchmark import executors, runs
 from benchmark.eval_format import REFERENCES_DIR
 from benchmark.locking import FolderLock
-from benchmark.machine import children_cpu_seconds, cpu_busy_seconds, environment, other_cpu_share
+from benchmark.machine import (children_cpu_seconds, cpu_busy_seconds, environment, fingerprint, fingerprint_mismatch,
+                               other_cpu_share)
 from benchmark.runs import EVAL_LOG, RUNS_DIR, SUITE_FILE, TRAIN_LOG, describe_exit  # noqa: F401  (re-exported)
 from benchmark.speed import SPEED_DIR, SPEED_JSON
 from benchmark.suite_plan import (PlannedRun, SuiteError, SuiteOptions, child_env, eval_command, plan,
@@ -130,7 +131,8 @@ class Suite:
         self.runs = plan(options)
         self.stop = threading.Event()
         self.executor = executors.create(options.executor, jobs=options.jobs, device=options.device, stop=self.stop,
-                                         ray_address=options.ray_address, out=self.out)
+                                         ray_address=options.ray_address, out=self.out,
+                                         threads=options.thread_count)
         self.options = dataclasses.replace(options, device=self.executor.device)  # ``auto`` on a GPU: ``cuda``
         self.lock = threading.Lock()
         self.outcomes: dict[str, Outcome] = {}
@@ -258,8 +260,13 @@ class Suite:
         if command is None or self.stop.is_set():
             return
         if (folder / SPEED_JSON).exists():
-            self.say(f"speed phase: kept from an earlier invocation ({folder / SPEED_JSON})")
-            return
+            stale = fingerprint_mismatch(runs.read_json(folder / SPEED_JSON, {}).get("fingerprint"), fingerprint())
+            if stale is None:
+                self.say(f"speed phase: kept from an earlier invocation on this machine and code "
+                         f"({folder / SPEED_JSON})")
+                return
+            self.say(f"speed phase: measured again, since the one in {folder / SPEED_JSON} is not this machine's: "
+                     f"{stale}")
         self.say(f"speed phase: every execution mode of {command[command.index('--models') + 1]}, timed in "
                  f"interleaved windows ...")
         folder.mkdir(parents=True, exist_ok=True)

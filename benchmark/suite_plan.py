@@ -11,7 +11,7 @@ from benchmark.eval_format import REFERENCES_DIR
 from benchmark.frameworks import FRAMEWORKS, Framework, FrameworkError, by_name, get_framework
 from benchmark.profiles import Profile, every
 from benchmark.spec import get_spec
-from benchmark.threads import default_threads, thread_env
+from benchmark.threads import THREAD_VARIABLES, default_threads
 
 CHECKPOINT_MIN_EVERY = 100  # iterations; an interrupted run also checkpoints when it stops
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -171,10 +171,11 @@ def speed_command(options: SuiteOptions, out: Path) -> list[str] | None:
 
 
 def child_env(run: PlannedRun | None, options: SuiteOptions) -> dict[str, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    """The suite's environment for a child, without its thread variables: a training child pins its own count
+    (``--threads``, ``benchmark.threads.pin``), evaluation and the reference rows use the machine."""
+    env = {key: value for key, value in os.environ.items() if key not in THREAD_VARIABLES}
+    env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     if run is not None and run.backend:
         env["KERAS_BACKEND"] = run.backend
-    if run is not None:  # training only (every framework the same count, set before it starts); the
-        env.update(thread_env(options.thread_count, env))  # evaluation, alone afterwards, uses the machine
     return env

@@ -1,19 +1,37 @@
-"""One thread count for every framework: set in the environment of each child process before any framework
-starts, set again through each framework's API in the trainers, and recorded with every run.
+"""One owner for a process's CPU threads: ``pin`` gives it N threads on N cores of its own, before any framework
+starts, and every trainer, worker and config reads the result back (``state``).
 
-PyTorch's OpenMP threads spin-wait, so an unbounded or unequal thread count turns a speed comparison into a
-contention measurement (../shared/PARITY-NOTES.md §9).
+Thread flags alone are not cores. PyTorch's OpenMP threads spin-wait, so an unbounded or unequal thread count turns
+a speed comparison into a contention measurement, and XLA on CPU (jaxlib 0.10.2) ignores its one-thread flag: a
+one-thread JAX worker ran at CPU time / wall time 1.75-1.9 until its affinity held one core
+(../shared/PARITY-NOTES.md §9). So ``pin`` sets the CPU affinity of every thread of the process (XLA and OpenMP size
+their pools from it when they start) as well as the frameworks' variables.
 """
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Iterable, Mapping
 
 # Read once at start-up by OpenMP / MKL / OpenBLAS (torch, numpy) and by TensorFlow's runtime.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                     "TF_NUM_INTEROP_THREADS")
-# XLA on CPU (JAX) has no thread-count flag; one thread is reachable by turning Eigen's thread pool off.
+# XLA on CPU (JAX) has no thread-count flag; this one is meant to turn Eigen's pool off, and is kept for platforms
+# without CPU affinity, where it is all there is.
 XLA_SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false"
+# A process measured above its thread count by more than this share used more cores than it was given.
+CPU_TOLERANCE = 0.10
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """What ``pin`` gave this process: the thread count and the cores (empty where affinity is unsupported)."""
+
+    threads: int
+    cpus: tuple[int, ...]
+
+
+_pinned: Pinning | None = None
 
 
 def default_threads(jobs: int = 1) -> int:
@@ -34,7 +52,55 @@ def thread_env(threads: int, environ: Mapping[str, str] | None = None) -> dict[s
     return env
 
 
-def apply_thread_env(threads: int | None) -> None:
-    """Set the variables in this process (before a framework is imported); None leaves everything as it is."""
-    if threads is not None:
-        os.environ.update(thread_env(threads, os.environ))
+def allowed_cpus() -> tuple[int, ...]:
+    """The cores this process may run on (empty where the platform has no CPU affinity)."""
+    return tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else ()
+
+
+def choose_cpus(threads: int, allowed: Iterable[int]) -> tuple[int, ...]:
+    """The first ``threads`` of the ``allowed`` cores; all of them when there are fewer (then the process gets
+    fewer cores than threads, which its CPU/wall measurement shows)."""
+    return tuple(sorted(allowed))[:threads]
+
+
+def _set_affinity(cpus: tuple[int, ...]) -> None:
+    """Every thread of this process, the ones a framework already started included (a new thread inherits its
+    creator's mask, an existing one keeps its own)."""
+    tasks = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["0"]
+    for task in tasks:
+        try:
+            os.sched_setaffinity(int(task), cpus)
+        except ProcessLookupError:  # the thread ended meanwhile
+            pass
+
+
+def pin(threads: int | None) -> Pinning | None:
+    """Give this process ``threads`` threads on ``threads`` cores of its own: the frameworks' variables, and the CPU
+    affinity of all its threads (the first ``threads`` cores it may use; an executor that placed the process on a
+    slot of cores has already narrowed them). None leaves everything as it is. Call it before any framework is
+    imported; only a process's entry point calls it (it changes the whole process)."""
+    global _pinned
+    if threads is None:
+        return None
+    os.environ.update(thread_env(threads, os.environ))
+    cpus = choose_cpus(threads, allowed_cpus())
+    if cpus:
+        _set_affinity(cpus)
+    _pinned = Pinning(threads, cpus)
+    return _pinned
+
+
+def pinned() -> Pinning | None:
+    """What ``pin`` set in this process, or None."""
+    return _pinned
+
+
+def state() -> dict:
+    """The record of config.json and speed.json: the thread count asked for and the cores the process runs on."""
+    return {"requested": _pinned.threads if _pinned else None, "cpus": list(allowed_cpus()),
+            "pinned": _pinned is not None and bool(_pinned.cpus)}
+
+
+def over_threads(cpu_per_wall: float, threads: int) -> bool:
+    """A measurement in which the process used more cores than its ``threads`` (beyond ``CPU_TOLERANCE``)."""
+    return cpu_per_wall > threads * (1.0 + CPU_TOLERANCE)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from benchmark import arguments, checkpoints, datasets, runs
+from benchmark import arguments, checkpoints, datasets, runs, threads
 from benchmark.interrupts import StopRequest
 from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, to_uint8
 from benchmark.frameworks import FRAMEWORKS
@@ -99,14 +99,10 @@ def train_parser(framework: str) -> argparse.ArgumentParser:
     entries = [f for f in FRAMEWORKS.values() if f.module == f"{framework}.train"]
     parser.add_argument("--mode", help="execution mode (default: the framework's own): " + "; ".join(
         f"{f.mode}{f' on {f.backend}' if f.backend else ''}{' (default)' if f.default else ''}" for f in entries))
-    parser.add_argument("--threads", type=arguments.positive_int, default=_env_threads(),
-                        help="CPU threads of every thread pool (default: $OMP_NUM_THREADS, else the framework's)")
+    parser.add_argument("--threads", type=arguments.positive_int,
+                        help="CPU threads of every thread pool, on as many cores of their own (CPU affinity: the "
+                             "first N this process may use); default: the framework's own pools on every core")
     return parser
-
-
-def _env_threads() -> int | None:
-    value = os.environ.get("OMP_NUM_THREADS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def resolve_spec(args: argparse.Namespace) -> GANSpec:
@@ -369,6 +365,7 @@ def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory,
          parser: argparse.ArgumentParser | None = None) -> int:
     """Parse, train, and turn expected errors into one line on stderr (exit 2) instead of a traceback."""
     args = (parser or train_parser(framework)).parse_args(argv)
+    threads.pin(args.threads)  # before make_trainer starts the framework's thread pools
     stop = StopRequest.install()  # before the frameworks are imported (make_trainer); pytorch_impl.train earlier
     try:
         if Path(args.out).exists() and not Path(args.out).is_dir():

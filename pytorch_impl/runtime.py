@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from benchmark import threads
 from benchmark.frameworks import PYTORCH, FrameworkError, find
 from benchmark.training import RunError
 
@@ -12,19 +13,21 @@ from benchmark.training import RunError
 COMPILE_MODES = {"eager": None, "compile": "default", "reduce-overhead": "reduce-overhead"}
 
 
-def set_threads(threads: int | None) -> None:
-    """Intra-op threads now; inter-op threads too unless PyTorch already started its pool (it refuses then)."""
-    if threads is None:
+def set_threads() -> None:
+    """The process's pinned thread count (``benchmark.threads.pin``) for intra-op threads now, inter-op threads too
+    unless PyTorch already started that pool (it refuses then); nothing when the process was not pinned."""
+    pinning = threads.pinned()
+    if pinning is None:
         return
-    torch.set_num_threads(threads)
+    torch.set_num_threads(pinning.threads)
     try:
-        torch.set_num_interop_threads(threads)
+        torch.set_num_interop_threads(pinning.threads)
     except RuntimeError:  # "cannot set number of interop threads after parallel work has started"
         pass
 
 
-def thread_state(requested: int | None) -> dict:
-    return {"requested": requested, "intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+def thread_state() -> dict:
+    return {**threads.state(), "intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
 
 
 def check_mode(mode: str | None, device: torch.device) -> str:

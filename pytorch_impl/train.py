@@ -68,7 +68,6 @@ class TorchGAN:
 
     checkpoint_suffix = ".pt"
     mode = "eager"  # the execution mode (``set_execution_mode``)
-    threads: int | None = None  # the thread count asked for (``make_trainer``), recorded by ``describe``
     compile_seconds: float | None = None  # compiled modes: the first iteration, compilation included
 
     def __init__(self, spec: GANSpec, seed: int, device: str = "auto", deterministic: bool = False):
@@ -197,7 +196,7 @@ class TorchGAN:
                 "device_name": torch.cuda.get_device_name(self.device) if cuda else runs.cpu_model(),
                 "determinism": self.determinism, "initial_weights": self.initial_weights,
                 "compiled": self.mode != "eager", "execution_mode": self.mode,
-                "compile_seconds": self.compile_seconds, "threads": runtime.thread_state(self.threads),
+                "compile_seconds": self.compile_seconds, "threads": runtime.thread_state(),
                 "accelerator": runtime.accelerator_stack(self.device),
                 "cudnn_benchmark": torch.backends.cudnn.benchmark,
                 "fused_adam": bool(self.g_optimizer.defaults.get("fused") or self.d_optimizer.defaults.get("fused")),
@@ -206,10 +205,8 @@ class TorchGAN:
 
 
 def make_trainer(spec: GANSpec, args: argparse.Namespace) -> TorchGAN:
-    threads = getattr(args, "threads", None)
-    runtime.set_threads(threads)
+    runtime.set_threads()
     trainer = TorchGAN(spec, args.seed, args.device, args.deterministic)
-    trainer.threads = threads
     runtime.check_on_gpu(trainer.generator, trainer.device)
     trainer.set_execution_mode(getattr(args, "mode", None))
     return trainer

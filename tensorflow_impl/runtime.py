@@ -1,8 +1,9 @@
 """How Keras executes a run: thread counts, the execution mode (XLA, graph, jax.jit) and the check that a
 ``--device cuda`` run really computes on the GPU.
 
-Imported after ``seeding.select_backend``; the thread variables of ``benchmark.threads`` must already be in the
-environment then (TensorFlow and XLA read them when they start), so ``set_threads`` only restates them.
+Imported after ``seeding.select_backend``; the process's entry point has pinned it already
+(``benchmark.threads.pin``: variables and CPU affinity, read by TensorFlow and XLA when they start), so
+``set_threads`` only restates the count.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 
 import keras
 
+from benchmark import threads
 from benchmark.frameworks import KERAS, FrameworkError, find
 from benchmark.training import RunError
 from tensorflow_impl import backend_ops
@@ -32,19 +34,22 @@ def mode_of(jit_compile: bool) -> str:
     return "jit" if jit_compile else "eager"
 
 
-def set_threads(threads: int | None) -> None:
-    if threads is None or keras.backend.backend() != "tensorflow":
-        return  # JAX: XLA_FLAGS, read from the environment
+def set_threads() -> None:
+    """The process's pinned thread count (``benchmark.threads.pin``) for TensorFlow's pools; JAX sizes its pool from
+    the CPU affinity the pinning set. Nothing when the process was not pinned."""
+    pinning = threads.pinned()
+    if pinning is None or keras.backend.backend() != "tensorflow":
+        return
     import tensorflow as tf
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        tf.config.threading.set_intra_op_parallelism_threads(pinning.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(pinning.threads)
     except RuntimeError:  # the runtime is already initialised (in-process tests): the environment applied
         pass
 
 
-def thread_state(requested: int | None) -> dict:
-    state = {"requested": requested, "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+def thread_state() -> dict:
+    state = {**threads.state(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
         return {**state, "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),

@@ -16,7 +16,6 @@ import numpy as np
 from benchmark import training
 from benchmark.data import StepInputs
 from benchmark.spec import GANSpec
-from benchmark.threads import apply_thread_env
 from tensorflow_impl.seeding import BACKENDS, select_backend
 
 
@@ -30,17 +29,14 @@ def train_parser() -> argparse.ArgumentParser:
 def make_trainer(spec: GANSpec, args: argparse.Namespace, compile_step: bool = True):
     """A ``KerasGAN`` on ``args.backend``; with ``compile_step`` its iteration is compiled here, on the shapes
     training will use, so compilation is timed apart from the steps (``describe()["compile_seconds"]``)."""
-    threads = getattr(args, "threads", None)
-    apply_thread_env(threads)  # before TensorFlow or XLA start
     select_backend(getattr(args, "backend", None))
     from tensorflow_impl import runtime
     from tensorflow_impl.trainer import KerasGAN
 
-    runtime.set_threads(threads)
+    runtime.set_threads()
     runtime.check_on_gpu(args.device)
     mode = runtime.check_mode(getattr(args, "mode", None))
     trainer = KerasGAN(spec, args.seed, args.device, args.deterministic, jit_compile=runtime.JIT_COMPILE[mode])
-    trainer.threads = threads
     if compile_step:
         trainer.compile(placeholder_inputs(spec))
     return trainer

@@ -71,7 +71,6 @@ class KerasGAN:
     """
 
     checkpoint_suffix = ".npz"
-    threads: int | None = None  # the thread count asked for, recorded by ``describe``
 
     def __init__(self, spec: GANSpec, seed: int, device: str = "auto", deterministic: bool = False,
                  jit_compile: bool = True):
@@ -252,5 +251,5 @@ class KerasGAN:
                 "compiler": ("tf.function(jit_compile=True) (XLA)" if self.jit_compile else "tf.function")
                 if self.backend == "tensorflow" else "jax.jit (XLA)",
                 "compile_seconds": self.compile_seconds, "execution_mode": runtime.mode_of(self.jit_compile),
-                "threads": runtime.thread_state(self.threads),
+                "threads": runtime.thread_state(),
                 "precision": {"dtype": self.spec.training.dtype, **tf32_state()}}

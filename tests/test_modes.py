@@ -45,7 +45,8 @@ def test_pytorch_compile_records_the_mode_its_compile_time_and_threads(tmp_path)
     env = environment(tmp_path / "run")
     assert env["execution_mode"] == "compile" and env["compiled"] is True
     assert env["compile_seconds"] > 0
-    assert env["threads"] == {"requested": 1, "intra_op": 1, "inter_op": 1}
+    first_core = min(os.sched_getaffinity(0))  # --threads 1: one thread on the first core the run may use
+    assert env["threads"] == {"requested": 1, "cpus": [first_core], "pinned": True, "intra_op": 1, "inter_op": 1}
 
 
 @pytest.mark.parametrize("module, extra, message", [
@@ -87,7 +88,7 @@ def test_keras_tensorflow_graph_mode_and_default_xla(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     env = environment(tmp_path / "graph")
     assert env["execution_mode"] == "graph" and env["compiler"] == "tf.function"
-    assert env["threads"]["requested"] == 1 and env["threads"]["intra_op"] == 1
+    assert env["threads"]["requested"] == 1 and env["threads"]["intra_op"] == 1 and len(env["threads"]["cpus"]) == 1
 
 
 def test_keras_jax_records_jit_and_single_thread_xla(tmp_path):
@@ -97,3 +98,4 @@ def test_keras_jax_records_jit_and_single_thread_xla(tmp_path):
     env = environment(tmp_path / "jax")
     assert env["execution_mode"] == "jit" and env["compile_seconds"] > 0
     assert "--xla_cpu_multi_thread_eigen=false" in env["threads"]["xla_flags"]
+    assert env["threads"]["pinned"] and len(env["threads"]["cpus"]) == 1  # the flag alone is not one core
