@@ -31,8 +31,12 @@ $(KERAS_VENV)/.installed: requirements-gpu.txt
 
 venv: $(VENV)/.installed $(GPU_VENV)
 
+# Apart from the committed reports (results/<profile>/, measured on the machine each names): a bench run measures
+# this machine, and continues only its own folder (a kept speed phase must also match this machine and code).
+BENCH_OUT ?= results/local/$(PROFILE)
+
 bench: venv
-	$(GPU_ENV) $(PY) benchmark/run_all.py --profile $(PROFILE) --out results/$(PROFILE) --resume
+	$(GPU_ENV) $(PY) benchmark/run_all.py --profile $(PROFILE) --out $(BENCH_OUT) --resume
 
 # Two pytest workers, one test file each at a time (module fixtures such as the parity workers are built once);
 # every test process pins one thread (tests/conftest.py), so two workers fill the two cores of CI.

@@ -88,3 +88,37 @@ def test_lower_is_better_saturates_within_a_factor_two():
     near = {ev.REFERENCE_REAL: {"x": 60.0}, ev.REFERENCE_NOISE: {"x": 100.0}}
     far = {ev.REFERENCE_REAL: {"x": 40.0}, ev.REFERENCE_NOISE: {"x": 100.0}}
     assert stats.saturated(metric, near) and not stats.saturated(metric, far)
+
+
+def test_below_five_pairs_the_table_shows_the_range_not_an_interval():
+    two = pd.Series([-3.0, 1.5], index=[0, 1])
+    assert stats.paired_text(two, 4) == "-0.75, range [-3, 1.5]; per seed 0: -3, 1: 1.5"
+    five = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0], index=range(5))
+    low, high = stats.bootstrap_ci(five.to_numpy())
+    assert stats.paired_text(five, 4).startswith(f"3 [{stats.number(low, 3)}, {stats.number(high, 3)}]; per seed")
+
+
+def test_nothing_is_called_significant_from_two_pairs_or_shared_machine_timings():
+    two = stats.paired_test(np.array([1.0, 1.0001]))  # t ≈ 2e4: p ≈ 3e-5, from 2 pairs
+    assert two.p < 1e-3 and "significant" not in two.text and "n = 2: too few to call" in two.text
+    three = np.array([1.0, 1.0001, 1.0002])
+    assert stats.paired_test(three).text.endswith("(significant)")
+    assert "significant" not in stats.paired_test(three, contended=True).text
+    p, text = stats.welch(np.array([1.0, 1.1]), np.array([5.0, 5.1]))
+    assert p < 0.05 and "too few to call" in text
+    p, text = stats.welch(np.array([1.0, 1.1, 1.2]), np.array([5.0, 5.1, 5.2]), contended=True)
+    assert p < 0.05 and "shared the machine" in text and "(significant)" not in text
+
+
+def test_the_smallest_detectable_effect_has_the_stated_power():
+    """At the effect it returns, a simulated paired t-test at p < 0.05 rejects 80 % of the time; with no effect, 5 %."""
+    assert stats.detectable_effect(1) is None
+    effects = [stats.detectable_effect(n) for n in (2, 3, 5, 10)]
+    assert effects == sorted(effects, reverse=True) and effects[0] > 10 and 0.9 < effects[-1] < 1.1
+    rng = np.random.default_rng(0)
+    for pairs, effect in ((3, effects[1]), (5, effects[2])):
+        differences = rng.standard_normal((20_000, pairs)) + effect
+        rejected = np.mean(stats.stats.ttest_1samp(differences, 0.0, axis=1).pvalue < 0.05)
+        assert rejected == pytest.approx(0.80, abs=0.015)
+        assert stats.paired_t_power(0.0, pairs) == pytest.approx(0.05, abs=1e-6)
+    assert "11.5 standard deviations" in stats.detectable_text(2) and "2/2^n = 0.5" in stats.detectable_text(2)

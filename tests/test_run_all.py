@@ -11,6 +11,7 @@ The end-to-end tests launch the real training and evaluation processes:
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark import runs, suite, suite_plan
+from benchmark import machine, runs, suite, suite_plan
 from benchmark.profiles import PROFILES, get_profile
 from benchmark.spec import MODEL_NAMES, get_spec
 from benchmark.threads import THREAD_VARIABLES
@@ -141,23 +142,37 @@ def test_the_speed_phase_times_every_mode_of_the_suite_frameworks_with_the_runs_
     assert suite_plan.speed_command(smoke, tmp_path) is None  # CI's smoke profile has no speed phase
 
 
-def test_the_suite_times_speed_after_evaluation_and_keeps_a_finished_phase(tmp_path, monkeypatch):
+def test_the_suite_times_speed_after_evaluation_and_keeps_a_finished_phase_of_this_machine_only(tmp_path,
+                                                                                                  monkeypatch):
     options = suite_plan.SuiteOptions(out=tmp_path, profile=get_profile("quick"), models=["vanilla"],
                                       frameworks=["pytorch"], seeds=[0])
-    the_suite = suite.Suite(options, stream=open(os.devnull, "w"))
+    said = io.StringIO()
+    the_suite = suite.Suite(options, stream=said)
     spawned = []
 
     def spawn(command, env, log_path, folders, training):
         spawned.append((command, folders, training))
-        runs.write_json(folders[0] / "speed.json", {"results": []})
+        runs.write_json(folders[0] / "speed.json", {"results": [], "fingerprint": machine.fingerprint()})
         return type("Finished", (), {"code": 0, "node": {}})()
 
     monkeypatch.setattr(the_suite, "_spawn", spawn)
     the_suite.time_speed()
     [(command, folders, training)] = spawned
     assert "benchmark.speed" in command and folders == [tmp_path / "speed"] and not training
-    the_suite.time_speed()  # resumed: speed.json is there
-    assert len(spawned) == 1
+    the_suite.time_speed()  # resumed on the same machine and code: speed.json is kept
+    assert len(spawned) == 1 and "kept from an earlier invocation on this machine and code" in said.getvalue()
+
+    elsewhere = machine.fingerprint()
+    elsewhere["machine"] = {**elsewhere["machine"], "cpu": "Intel(R) Xeon(R) Other CPU", "hostname": "ci-7"}
+    runs.write_json(tmp_path / "speed" / "speed.json", {"results": [], "fingerprint": elsewhere})
+    the_suite.time_speed()  # a folder carrying another machine's phase (e.g. a committed one): measured again
+    assert len(spawned) == 2 and "measured on another machine (Intel(R) Xeon(R) Other CPU" in said.getvalue()
+    for recorded, why in (({**machine.fingerprint(), "code": "0" * 64}, "other code"), (None, "no machine")):
+        runs.write_json(tmp_path / "speed" / "speed.json", {"results": [], "fingerprint": recorded})
+        before = len(said.getvalue())
+        the_suite.time_speed()
+        assert why in said.getvalue()[before:]
+    assert len(spawned) == 4
 
 
 def test_budget_in_generator_updates_gives_wgan_as_many_updates():
@@ -178,8 +193,9 @@ def test_options_take_the_profile_defaults_and_the_overrides():
     assert options.models == ["wgan"] and options.jobs == 1 and options.threads == 2
     assert options.profile.train_steps(get_spec("wgan")) == 937
     run = suite_plan.plan(options)[0]
-    env = suite_plan.child_env(run, options)
-    assert all(env[name] == "2" for name in THREAD_VARIABLES)
+    command = suite_plan.train_command(run, Path("run"), options)
+    assert command[command.index("--threads") + 1] == "2"
+    assert not set(THREAD_VARIABLES) & set(suite_plan.child_env(run, options))  # the child pins itself
 
 
 def test_exit_statuses(tmp_path):

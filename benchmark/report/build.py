@@ -111,7 +111,7 @@ def model_section(doc: Document, data: SuiteData, model: str, quality: tuple[Met
         doc.text("**Verdict**: " + "; ".join(phrases) + "."
                  + (f" Train it properly with `{FULL_COMMAND.format(model=model)}`." if under else ""))
     doc.heading(3, "Speed")
-    doc.table(comparison_table(data, model, SPEED))
+    doc.table(comparison_table(data, model, SPEED, timings=True))
     doc.image(figures.plot_sample_grids(data, model, plots / f"samples_{model}.png"),
               f"{model}: samples from the same evaluation noise (PyTorch | Keras)")
     doc.image(figures.plot_curves(data, model, plots / f"curves_{model}.png"),

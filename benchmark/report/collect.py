@@ -135,6 +135,14 @@ class SuiteData:
         return list(dict.fromkeys(ordered + sorted(present - set(ordered))))
 
     @property
+    def shared_machine(self) -> bool:
+        """Whether the runs trained side by side (``--jobs`` > 1) or under other processes' load (more than 10 % of
+        the CPU): their timings then measure the sharing as much as the framework."""
+        jobs = self.suite.get("options", {}).get("jobs") or 1
+        share = pd.to_numeric(self.table.get(OTHER_CPU_SHARE, pd.Series(dtype=float)), errors="coerce")
+        return jobs > 1 or bool((share > 0.10).any())
+
+    @property
     def models(self) -> list[str]:
         planned = self.suite.get("options", {}).get("models") or []
         present = list(dict.fromkeys(self.table["model"].dropna())) if len(self.table) else []

@@ -11,8 +11,8 @@ from benchmark.report.collect import SuiteData, read_json, suite_profile
 from benchmark.report.columns import NUM_SAMPLES_SCORED, OTHER_CPU_SHARE, PRETTY
 from benchmark.report.document import Document
 from benchmark.report.plots import plot_lockstep
-from benchmark.report.stats import (ALPHA, BOOTSTRAP_RESAMPLES, CONFIDENCE, PAIRED_T_BELOW, SATURATION_SHARE,
-                                    number)
+from benchmark.report.stats import (ALPHA, BOOTSTRAP_RESAMPLES, CONFIDENCE, INTERVAL_MIN_PAIRS, PAIRED_T_BELOW,
+                                    SATURATION_SHARE, SIGNIFICANCE_MIN_PAIRS, detectable_text, number)
 from benchmark.report.tables import (DIGITS_FID_SHARE, DIGITS_MIN_COVERED, SATURATED, audit_tables,
                                      lockstep_table)
 
@@ -155,11 +155,19 @@ def reference_bullets(data: SuiteData) -> list[str]:
         "under-trained, with the command that trains it for the spec's length.",
         "Paired comparison: with the same seed both frameworks start from the same weights and see the same "
         "batches and noise, so each seed gives one difference (Keras − PyTorch). The table shows the mean "
-        f"difference with a {CONFIDENCE:.0%} percentile bootstrap interval ({BOOTSTRAP_RESAMPLES:,} resamples, seeded) "
-        f"and every seed's difference, and a two-sided paired test: the paired t-test below {PAIRED_T_BELOW} pairs, "
-        f"Wilcoxon's signed-rank test from {PAIRED_T_BELOW} on (it cannot reach p < 0.05 with fewer); both need "
-        "at least 2 pairs.",
+        f"difference and every seed's difference; from {INTERVAL_MIN_PAIRS} pairs on with a {CONFIDENCE:.0%} "
+        f"percentile bootstrap interval ({BOOTSTRAP_RESAMPLES:,} resamples, seeded), below that with the range of the "
+        "differences instead (with 2 pairs a bootstrap interval is just the two differences and covers the true "
+        "mean about half the time). A two-sided paired test: the paired t-test below "
+        f"{PAIRED_T_BELOW} pairs, Wilcoxon's signed-rank test from {PAIRED_T_BELOW} on (it cannot reach p < 0.05 "
+        f"with fewer); both need at least 2 pairs, and no result from fewer than {SIGNIFICANCE_MIN_PAIRS} pairs is "
+        "called significant. " + detectable_text(_pairs(data)),
     ]
+
+
+def _pairs(data: SuiteData) -> int:
+    """The suite's planned seeds: the pairs its paired tests have when every run completed."""
+    return len(data.suite.get("options", {}).get("seeds") or []) or int(data.table["seed"].nunique())
 
 
 def inception_note(data: SuiteData) -> str | None:
@@ -211,9 +219,11 @@ def reading_section(doc: Document, data: SuiteData) -> None:
         "Each cell: mean ± standard deviation (ddof 1) over seeds; the column header gives the number of "
         "completed runs (seeds), and a cell with fewer values says (n=k). ↓ lower is better, ↑ higher is better.",
         f"Significance: Welch's two-sided t-test (unequal variances, scipy.stats.ttest_ind(equal_var=False)) between "
-        f"the frameworks' per-seed values, marked significant at p < {ALPHA}. It needs at least two seeds per "
-        "framework (n/a otherwise); with three seeds it detects only large differences, and no correction for the "
-        "many tests is applied.",
+        f"the frameworks' per-seed values, marked significant at p < {ALPHA} from {SIGNIFICANCE_MIN_PAIRS} seeds per "
+        "framework on (a p-value from 2 is shown, never called), and never for the timings of runs that shared the "
+        "machine (trained side by side: the speed verdict comes from the speed phase, not from these). It needs at "
+        "least two seeds per framework (n/a otherwise); with three seeds it detects only large differences, and no "
+        "correction for the many tests is applied.",
         "MNIST-FID / IS / KID / precision / recall use the project's MNIST classifier's features (in-domain, the "
         "more informative on digits); Inception metrics use torch-fidelity's Inception-v3. KID is ×1 (not ×1000).",
         "Coverage: the classifier's predicted digit of every sample; a digit is covered with at least 1 % of the "

@@ -6,9 +6,11 @@ Two comparisons per (model, batch size), both between PyTorch and Keras:
   PyTorch eager against Keras' default on every backend timed);
 * **each on its fastest path**: each framework family's lowest median over every mode timed.
 
-A ratio of medians comes with the interval of ratios that the two medians' confidence intervals allow (the lowest
-and the highest quotient of their bounds): when that interval holds 1 the windows cannot tell the two apart, and
-the verdict says so instead of naming a winner. Every row states its spread across repeated windows.
+A ratio of medians comes with the interval of ratios that the two medians' intervals allow (the lowest and the
+highest quotient of their bounds; each interval is the median's order-statistic interval widened to the medians of
+the mode's separate worker processes): when that interval holds 1 the measurements cannot tell the two apart, and
+the verdict says so instead of naming a winner. Every row states its spread across windows and across processes,
+and its worker's CPU time / wall time: a window on more cores than its threads never counts.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import pandas as pd
 
 from benchmark import runs
 from benchmark.frameworks import FRAMEWORKS, KERAS, PYTORCH
-from benchmark.speed import SPEED_DIR, SPEED_JSON
+from benchmark.speed import SPEED_DIR, SPEED_JSON, counted
 
 
 def read_speed(out: Path) -> dict | None:
@@ -38,8 +40,8 @@ def _timed(report: dict) -> list[dict]:
 
 
 def _spread(row: dict) -> tuple[float, float, int]:
-    """The fastest and slowest kept window (ms/iteration) and how many were kept."""
-    kept = [w["ms_per_iteration"] for w in row.get("windows", []) if not w.get("discarded")]
+    """The fastest and slowest counted window (ms/iteration) and how many counted."""
+    kept = [w["ms_per_iteration"] for w in row.get("windows", []) if counted(w)]
     return (min(kept), max(kept), len(kept)) if kept else (row["median_ms"], row["median_ms"], 0)
 
 
@@ -50,7 +52,7 @@ def speed_table(report: dict) -> pd.DataFrame:
     for row in report["results"]:
         base = {"model": row["model"], "batch": row["batch_size"], "framework (mode)": mode_name(row)}
         if row.get("status") != "ok":
-            rows.append({**base, "ms / iteration (median)": "failed: " + str(row.get("error", ""))[:100]})
+            rows.append({**base, "ms / iteration (median)": f"{row.get('status')}: " + str(row.get("error", ""))[:160]})
             continue
         fastest, slowest, kept = _spread(row)
         entry = FRAMEWORKS.get(row["framework"])
@@ -59,6 +61,9 @@ def speed_table(report: dict) -> pd.DataFrame:
             "ms / iteration (median)": f"{row['median_ms']:.2f}",
             "interval of the median": f"{row['ci_low_ms']:.2f}–{row['ci_high_ms']:.2f} ({row['ci_confidence']:.0%})",
             "windows: fastest–slowest (n)": f"{fastest:.2f}–{slowest:.2f} ({kept})",
+            "process medians": ", ".join(f"{m:.2f}" for m in row.get("process_medians_ms", [])) or "—",
+            "CPU/wall (max)": "—" if row.get("max_cpu_per_wall") is None else f"{row['max_cpu_per_wall']:.2f}",
+            "windows over threads": row.get("over_threads_windows", 0),
             "iterations/s": f"{row['iterations_per_second']:.1f}",
             "compile s": "—" if row.get("compile_seconds") is None else f"{row['compile_seconds']:.1f}",
             "× floor": "—" if row.get("times_floor") is None else f"{row['times_floor']:.0f} ({row['floor']})",
@@ -106,12 +111,16 @@ def verdicts(report: dict) -> list[str]:
 def settings_text(report: dict) -> str:
     env, settings = report.get("environment", {}), report.get("settings", {})
     gpus = ", ".join(env.get("gpus") or []) or "none"
-    return (f"Timed apart from the training runs, after them, one worker process per mode (the frameworks never "
-            f"share one): {settings.get('windows')} windows of {settings.get('iterations_per_window')} iterations "
-            f"per mode after {settings.get('warmup_iterations')} warm-up iterations, interleaved round-robin across "
+    return (f"Timed apart from the training runs, after them, on {report.get('date', 'an unrecorded date')}: "
+            f"{settings.get('processes', 1)} worker process(es) per mode, one after the other (the frameworks never "
+            f"share one), each with {settings.get('windows')} windows of {settings.get('iterations_per_window')} "
+            f"iterations after {settings.get('warmup_iterations')} warm-up iterations, interleaved round-robin across "
             f"the modes; CPU {env.get('cpu')} ({env.get('cpu_count')} cores), GPU {gpus}, "
-            f"{env.get('threads')} thread(s) per framework. The median's interval is distribution-free (order "
-            f"statistics) at the confidence shown; a window during which other processes used more than "
+            f"{env.get('threads')} thread(s) per framework, each worker pinned to that many cores (CPU affinity); a "
+            f"window whose worker's CPU time exceeded its threads × wall time by more than "
+            f"{settings.get('cpu_tolerance', 0.1):.0%} does not count. The median's interval is distribution-free "
+            f"(order statistics) at the confidence shown, widened to the medians of the separate processes; a window "
+            f"during which other processes used more than "
             f"{settings.get('contention_threshold', 0):.0%} of the CPU was timed again up to "
             f"{settings.get('retries')} time(s), then kept and counted as contended. × floor: the median over the "
             f"floor measured in the same run (an empty step through the same execution path, or a GPU iteration's "

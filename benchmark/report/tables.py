@@ -18,13 +18,15 @@ SATURATED = "saturated"
 
 
 def comparison_table(data: SuiteData, model: str, metrics: tuple[Metric, ...],
-                     with_references: bool = False) -> pd.DataFrame:
+                     with_references: bool = False, timings: bool = False) -> pd.DataFrame:
     """Rows: metrics; columns: the reference rows (``with_references``), one per framework (mean ± std over
-    seeds), then per other framework Welch's test against the first, the paired differences and the paired test."""
+    seeds), then per other framework Welch's test against the first, the paired differences and the paired test.
+    ``timings`` of runs that shared the machine are never called significant."""
     frame = data.table[(data.table["model"] == model) & data.table["status"].isin([runs.COMPLETED])]
     frameworks = data.frameworks
     seeds = {f: int((frame["framework"] == f).sum()) for f in frameworks}
     references = data.references if with_references else {}
+    contended = timings and data.shared_machine
     rows = []
     for metric in metrics:
         samples = {f: numeric_values(frame[frame["framework"] == f], metric.column) for f in frameworks}
@@ -41,11 +43,12 @@ def comparison_table(data: SuiteData, model: str, metrics: tuple[Metric, ...],
         reference = frameworks[0]
         for f in frameworks[1:]:
             versus = f"{PRETTY.get(f, f)} − {PRETTY.get(reference, reference)}"
-            _, text = welch(samples[reference], samples[f])
+            _, text = welch(samples[reference], samples[f], contended)
             row[f"Welch t-test {PRETTY.get(f, f)} vs {PRETTY.get(reference, reference)}"] = text
             differences = paired_differences(frame, metric.column, f, reference)
-            row[f"paired Δ {versus}: mean [{CONFIDENCE * 100:g} % CI]"] = paired_text(differences, metric.digits)
-            row[f"paired test {versus}"] = paired_test(differences.to_numpy()).text
+            row[f"paired Δ {versus}: mean [{CONFIDENCE * 100:g} % CI] or range"] = paired_text(differences,
+                                                                                              metric.digits)
+            row[f"paired test {versus}"] = paired_test(differences.to_numpy(), contended).text
         rows.append(row)
     return pd.DataFrame(rows)
 
