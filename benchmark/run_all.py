@@ -1,6 +1,9 @@
 """The benchmark suite: train every model with every framework and seed, evaluate, write the report.
 
-    python benchmark/run_all.py --profile smoke|quick|full [--out results/NAME] [--resume] ...
+    python benchmark/run_all.py [--profile quick|cpu-complete|full|smoke] [--out results/local/NAME] [--resume] ...
+
+Without ``--profile`` it runs the machine's profile, as ``make bench`` does: ``full`` where a GPU is found,
+``quick`` otherwise (``smoke``, CI's pipeline check whose numbers mean nothing, only when asked for).
 
 Each training run and each evaluation runs in a process of its own (``benchmark.suite``); the report
 (``OUT/report.md``, ``OUT/report.html``, ``OUT/summary.csv``, ``OUT/plots/``) is written at the end, and
@@ -40,13 +43,20 @@ def _framework_help() -> str:
                      + (" [default]" if f.default else "") for f in FRAMEWORKS.values())
 
 
+def machine_profile() -> str:
+    """The profile that fits this machine: ``full`` with a GPU (``nvidia-smi -L`` lists one), else ``quick``."""
+    return "full" if machine.gpu_names() else "quick"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python benchmark/run_all.py", description=__doc__.split("\n")[0],
         epilog="Profiles: " + _profile_help() + ". Frameworks (keras = keras-<--keras-backend>): "
                + _framework_help() + ".")
-    p.add_argument("--profile", default="smoke", choices=tuple(PROFILES), help="suite size (default: smoke)")
-    p.add_argument("--models", help=f"comma-separated models (default: the profile's; smoke and full: all of "
+    p.add_argument("--profile", choices=tuple(PROFILES),
+                   help="suite size (default: the machine's: full with a GPU, quick without; smoke only when asked)")
+    p.add_argument("--models", help=f"comma-separated models (default: the profile's; smoke, cpu-complete and full: "
+                                     f"all of "
                                      f"{','.join(MODEL_NAMES)}); ARCHITECTURE+OBJECTIVE pairs are accepted too")
     p.add_argument("--frameworks", default="pytorch,keras",
                    help=f"comma-separated, from: pytorch, keras, {', '.join(FRAMEWORKS)} and their short names "
@@ -59,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
                    help="hold epoch/image lengths equal across models in real images (WGAN and WGAN-GP then make 5x "
                         "fewer generator updates) or in generator updates (default: the profile's; full: images)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--out", help="suite folder (default: results/PROFILE)")
+    p.add_argument("--out", help="suite folder (default: results/local/PROFILE, apart from the committed reports)")
     p.add_argument("--resume", action="store_true",
                    help="continue the suite in --out: skip finished runs, continue interrupted or failed ones "
                         "from their last checkpoint")
@@ -112,7 +122,7 @@ def _check_environment(args: argparse.Namespace) -> None:
 
 def options_from(args: argparse.Namespace) -> suite_plan.SuiteOptions:
     """Validate everything up front: a typo must fail in a second, not after an hour of training."""
-    profile = get_profile(args.profile)
+    profile = get_profile(args.profile or machine_profile())
     if args.steps is not None:
         if args.steps < 1:
             raise suite_plan.SuiteError("--steps must be at least 1")
@@ -135,7 +145,7 @@ def options_from(args: argparse.Namespace) -> suite_plan.SuiteOptions:
         raise suite_plan.SuiteError("--ray-address needs --executor ray")
     _check_environment(args)
     return suite_plan.SuiteOptions(
-        out=Path(args.out or f"results/{profile.name}"), profile=profile, models=list(dict.fromkeys(models)),
+        out=Path(args.out or f"results/local/{profile.name}"), profile=profile, models=list(dict.fromkeys(models)),
         frameworks=suite_plan.parse_frameworks(args.frameworks, args.keras_backend),
         seeds=_int_list(args.seeds, "seeds") if args.seeds else list(profile.seeds), device=args.device,
         jobs=jobs, resume=args.resume, data_dir=args.data_dir, deterministic=args.deterministic,

@@ -245,9 +245,11 @@ def test_reference_rows_saturation_paired_and_verdict(tmp_path):
     assert table.loc["MNIST-FID ↓", f"paired test {versus}"] == "paired t: p ≈ 0 (the same difference every seed)"
     markdown = report.build_report(out, tmp_path / "no-parity")["markdown"].read_text()
     section = markdown.split("## Model `dcgan`", 1)[1].split("## Model `wgan`")[0]
-    assert "PyTorch: **under-trained** — MNIST-FID 23.5 is 26% of uniform noise's 90" in section
-    assert "Keras (TensorFlow): digits (MNIST-FID 20.5 = 23% of noise's, 10 digits covered)" in section
-    assert "`python benchmark/run_all.py --profile full --models dcgan`" in section
+    # graded run by run on the log scale from real (5) to noise (90): 23 and 24 lie past its middle (FID 21.2)
+    assert "PyTorch: **rough digits** (seed 0: MNIST-FID 23, position 0.53, largest class 10.0%, smallest 10.0%; " \
+           "seed 1: MNIST-FID 24, position 0.54" in section
+    assert "Keras (TensorFlow): **digits** (seed 0: MNIST-FID 20, position 0.48" in section
+    assert "`python benchmark/run_all.py --profile full --models dcgan`" not in section  # offered when under-trained
     assert "Wilcoxon" in markdown and "bootstrap" in markdown
     assert "With 2 paired seeds a paired t-test at p < 0.05 detects, 80% of the time, only a mean difference of at " \
            "least 11.5 standard deviations" in markdown

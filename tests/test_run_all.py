@@ -86,6 +86,18 @@ def test_parse_frameworks():
         suite_plan.parse_frameworks("tensorflow")
 
 
+def test_without_a_profile_run_all_runs_the_machines_own(monkeypatch):
+    """``python benchmark/run_all.py`` with no flags: quick on a CPU, full with a GPU, as ``make bench``; never smoke."""
+    from benchmark import machine, run_all as run_all_module
+    for gpus, expected in ((None, "quick"), (["GPU 0: NVIDIA H200 (UUID: GPU-0)"], "full")):
+        monkeypatch.setattr(machine, "gpu_names", lambda: gpus)
+        assert run_all_module.machine_profile() == expected
+        monkeypatch.setattr(run_all_module, "_check_environment", lambda args: None)
+        options = run_all_module.options_from(run_all_module.parser().parse_args([]))
+        assert options.profile.name == expected and options.out == Path(f"results/local/{expected}")
+    assert run_all_module.parser().parse_args(["--profile", "smoke"]).profile == "smoke"
+
+
 def test_profiles_cover_the_issue():
     smoke, quick, full = (get_profile(name) for name in ("smoke", "quick", "full"))
     assert len(smoke.seeds) == 1 and smoke.num_samples <= 1000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,11 +12,14 @@ import pandas as pd
 
 from benchmark import eval_format as ev
 from benchmark import runs
+from benchmark.report import grading
 from benchmark.profiles import Profile
 from benchmark.frameworks import FrameworkError, find
-from benchmark.report.columns import (COMPILE_SECONDS, DIGITS_COVERED, FRAMEWORK_ORDER, IMAGES_PER_SECOND, INCEPTION,
-                                      INITIAL_WEIGHTS, KL_TO_UNIFORM, MNIST, NUM_SAMPLES_SCORED, OTHER_CPU_SHARE,
-                                      SETUP_SECONDS, STARTUP_SECONDS, STEADY_MS_PER_STEP, TRAIN_SECONDS, WARMUP_SECONDS)
+from benchmark.report.columns import (CLASS_HISTOGRAM, COMPILE_SECONDS, DIGITS_COVERED, FID_POSITION, FRAMEWORK_ORDER,
+                                      GRADE, IMAGES_PER_SECOND, INCEPTION, INITIAL_WEIGHTS, KL_TO_UNIFORM,
+                                      LARGEST_CLASS, MNIST, MNIST_FID, NUM_SAMPLES_SCORED, OTHER_CPU_SHARE,
+                                      SETUP_SECONDS, SMALLEST_CLASS, STARTUP_SECONDS, STEADY_MS_PER_STEP,
+                                      TRAIN_SECONDS, WARMUP_SECONDS)
 from benchmark.suite import RUNS_DIR, SUITE_FILE
 
 
@@ -54,6 +58,8 @@ def eval_columns(evaluation: dict) -> dict:
     """The summary columns of one eval.json (or one reference set, which has the same blocks)."""
     mnist, inception = evaluation.get(ev.KEY_MNIST), evaluation.get(ev.KEY_INCEPTION) or {}
     cover = evaluation.get(ev.KEY_COVERAGE) or {}
+    histogram = cover.get(ev.KEY_HISTOGRAM)
+    shares = grading.class_shares(histogram) if histogram else []
     return {
         NUM_SAMPLES_SCORED: evaluation.get(ev.KEY_NUM_SAMPLES),
         **{column: _get(mnist, key) for key, column in MNIST.items()},
@@ -64,6 +70,9 @@ def eval_columns(evaluation: dict) -> dict:
            for key, column in INCEPTION.items()},
         DIGITS_COVERED: _get(cover, ev.KEY_DIGITS_COVERED),
         KL_TO_UNIFORM: _get(cover, ev.KEY_KL_TO_UNIFORM),
+        CLASS_HISTOGRAM: histogram,
+        LARGEST_CLASS: max(shares) if shares else None,
+        SMALLEST_CLASS: min(shares) if shares else None,
     }
 
 
@@ -175,7 +184,22 @@ def collect(out: Path) -> SuiteData:
     for column in ("model", "framework", "seed", "status"):
         if column not in table:
             table[column] = None
-    return SuiteData(out, suite, table, run_dirs, read_references(out, table, suite))
+    references = read_references(out, table, suite)
+    table[FID_POSITION], table[GRADE] = zip(*(grade_row(row, references) for _, row in table.iterrows())) \
+        if len(table) else ((), ())
+    return SuiteData(out, suite, table, run_dirs, references)
+
+
+def grade_row(row: pd.Series | dict, references: dict[str, dict]) -> tuple[float | None, str | None]:
+    """(position, grade text) of one scored set against the reference rows; (None, None) without a score or rows."""
+    real = references.get(ev.REFERENCE_REAL, {}).get(MNIST_FID)
+    noise = references.get(ev.REFERENCE_NOISE, {}).get(MNIST_FID)
+    fid = row.get(MNIST_FID)
+    if real is None or noise is None or fid is None or not math.isfinite(fid) or not 0 < real < noise:
+        return None, None
+    histogram = row.get(CLASS_HISTOGRAM)
+    result = grading.grade(fid, histogram if isinstance(histogram, list) else None, real, noise)
+    return result.position, result.text
 
 
 def read_references(out: Path, table: pd.DataFrame, suite: dict) -> dict[str, dict]:

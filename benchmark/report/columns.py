@@ -15,6 +15,8 @@ MNIST = {key: f"mnist_{key}" for key in ev.MNIST_KEYS}
 INCEPTION = {key: f"inception_{key}" for key in ev.INCEPTION_KEYS}
 MNIST_FID, MNIST_IS, MNIST_KID = MNIST[ev.KEY_FID], MNIST[ev.KEY_IS_MEAN], MNIST[ev.KEY_KID_MEAN]
 DIGITS_COVERED, KL_TO_UNIFORM = ev.KEY_DIGITS_COVERED, ev.KEY_KL_TO_UNIFORM
+CLASS_HISTOGRAM, LARGEST_CLASS, SMALLEST_CLASS = "class_histogram", "largest_class_share", "smallest_class_share"
+GRADE, FID_POSITION = "grade", "fid_position"  # benchmark.report.grading, per run
 NUM_SAMPLES_SCORED = "num_samples_scored"
 # Speed columns
 TRAIN_SECONDS, SETUP_SECONDS, COMPILE_SECONDS = "train_seconds", "setup_seconds", "compile_seconds"
@@ -59,7 +61,8 @@ SUMMARY_COLUMNS = (
     "batch_size", TRAIN_SECONDS, SETUP_SECONDS, COMPILE_SECONDS, WARMUP_SECONDS, STARTUP_SECONDS, STEADY_MS_PER_STEP,
     IMAGES_PER_SECOND, "process_seconds", "train_wall_seconds", OTHER_CPU_SHARE, "eval_wall_seconds",
     "eval_exit_code", "evaluated", NUM_SAMPLES_SCORED, *MNIST.values(), "inception_available", "inception_reason",
-    "inception_official_weights", *INCEPTION.values(), DIGITS_COVERED, KL_TO_UNIFORM, "curve_points",
+    "inception_official_weights", *INCEPTION.values(), DIGITS_COVERED, KL_TO_UNIFORM, LARGEST_CLASS, SMALLEST_CLASS,
+    CLASS_HISTOGRAM, FID_POSITION, GRADE, "curve_points",
     "curve_last_mnist_fid", "device", "device_name", "node", "determinism", "backend", "git_commit", "run_dir")
-ALL_RUNS_COLUMNS = ("run", "status", "steps_done", MNIST_FID, MNIST_IS, DIGITS_COVERED, TRAIN_SECONDS,
-                    IMAGES_PER_SECOND)
+ALL_RUNS_COLUMNS = ("run", "status", "steps_done", GRADE, MNIST_FID, MNIST_IS, DIGITS_COVERED, LARGEST_CLASS,
+                    SMALLEST_CLASS, TRAIN_SECONDS, IMAGES_PER_SECOND)

@@ -8,13 +8,13 @@ import pandas as pd
 from benchmark import eval_format as ev
 from benchmark import runs
 from benchmark.report.collect import SuiteData, read_json, suite_profile
-from benchmark.report.columns import NUM_SAMPLES_SCORED, OTHER_CPU_SHARE, PRETTY
+from benchmark.report import grading
+from benchmark.report.columns import MNIST_FID, NUM_SAMPLES_SCORED, OTHER_CPU_SHARE, PRETTY
 from benchmark.report.document import Document
 from benchmark.report.plots import plot_lockstep
 from benchmark.report.stats import (ALPHA, BOOTSTRAP_RESAMPLES, CONFIDENCE, INTERVAL_MIN_PAIRS, PAIRED_T_BELOW,
                                     SATURATION_SHARE, SIGNIFICANCE_MIN_PAIRS, detectable_text, number)
-from benchmark.report.tables import (DIGITS_FID_SHARE, DIGITS_MIN_COVERED, SATURATED, audit_tables,
-                                     lockstep_table)
+from benchmark.report.tables import SATURATED, audit_tables, lockstep_table
 
 DEFAULT_PARITY_DIR = Path(__file__).resolve().parents[2] / "results" / "parity"
 LOCKSTEP_FILE, DEFAULTS_AUDIT_FILE = "lockstep.json", "defaults_audit.json"
@@ -134,6 +134,15 @@ def _problem(row: pd.Series) -> str:
     return f"{status} [{exit_text}]" if exit_text else str(status)
 
 
+def grade_rule(data: SuiteData) -> str:
+    """The grading rule with its thresholds in this suite's FID units (``grading.rule_text``)."""
+    real = data.references.get(ev.REFERENCE_REAL, {})
+    noise = data.references.get(ev.REFERENCE_NOISE, {})
+    if real.get(MNIST_FID) is None or noise.get(MNIST_FID) is None:
+        return "runs are graded against the reference rows, which are missing here: no grades."
+    return grading.rule_text(real[MNIST_FID], noise[MNIST_FID], real.get(NUM_SAMPLES_SCORED))
+
+
 def reference_bullets(data: SuiteData) -> list[str]:
     """How to read the reference columns, the saturation mark, the verdict and the paired statistics."""
     if data.references:
@@ -150,9 +159,7 @@ def reference_bullets(data: SuiteData) -> list[str]:
         f"A metric marked ({SATURATED}) cannot tell uniform noise from real digits at this sample count (noise within "
         f"the metric's spread of the real value, or at least {SATURATION_SHARE:.0%} of it where higher is better): "
         "do not read it.",
-        f"Verdict: a framework's samples count as digits when their MNIST-FID is below {DIGITS_FID_SHARE:.0%} of "
-        f"uniform noise's and they cover at least {DIGITS_MIN_COVERED} digits; otherwise the model is marked "
-        "under-trained, with the command that trains it for the spec's length.",
+        "Verdict: " + grade_rule(data),
         "Paired comparison: with the same seed both frameworks start from the same weights and see the same "
         "batches and noise, so each seed gives one difference (Keras − PyTorch). The table shows the mean "
         f"difference and every seed's difference; from {INTERVAL_MIN_PAIRS} pairs on with a {CONFIDENCE:.0%} "

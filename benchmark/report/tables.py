@@ -8,11 +8,12 @@ import pandas as pd
 from benchmark import eval_format as ev
 from benchmark import runs
 from benchmark.report.collect import SuiteData
-from benchmark.report.columns import DIGITS_COVERED, INITIAL_WEIGHTS, MNIST_FID, PRETTY, Metric
+from benchmark.report import grading
+from benchmark.report.columns import (FID_POSITION, GRADE, INITIAL_WEIGHTS, LARGEST_CLASS, MNIST_FID, PRETTY,
+                                      SMALLEST_CLASS, Metric)
 from benchmark.report.stats import (CONFIDENCE, mean_std, number, numeric_values, paired_differences, paired_test,
                                     paired_text, saturated, welch)
 
-DIGITS_FID_SHARE, DIGITS_MIN_COVERED = 0.25, 9  # a model draws digits: FID < 25 % of noise's, ≥ 9 digits covered
 REAL_LABEL, NOISE_LABEL = "real training digits (floor)", "uniform noise (ceiling)"
 SATURATED = "saturated"
 
@@ -53,35 +54,43 @@ def comparison_table(data: SuiteData, model: str, metrics: tuple[Metric, ...],
     return pd.DataFrame(rows)
 
 
+def framework_grades(data: SuiteData, model: str, framework: str) -> pd.DataFrame:
+    """The completed, scored runs of one model and framework, by seed, with their grade (``grading``)."""
+    frame = data.table[(data.table["model"] == model) & (data.table["status"] == runs.COMPLETED)
+                       & (data.table["framework"] == framework)]
+    return frame[pd.to_numeric(frame.get(MNIST_FID), errors="coerce").notna()].sort_values("seed")
+
+
+def grade_phrase(part: pd.DataFrame) -> str:
+    """"digits" when every seed has the same grade, else each seed's; then each seed's FID and class balance."""
+    grades = list(part[GRADE])
+    head = f"**{grades[0]}**" if len(set(grades)) == 1 else "mixed: " + ", ".join(
+        f"seed {seed} **{g}**" for seed, g in zip(part["seed"], grades))
+    details = []
+    for _, row in part.iterrows():
+        balance = "" if pd.isna(row.get(LARGEST_CLASS)) else (
+            f", largest class {row[LARGEST_CLASS]:.1%}, smallest {row[SMALLEST_CLASS]:.1%}")
+        details.append(f"seed {row['seed']}: MNIST-FID {number(row[MNIST_FID])}, position "
+                       f"{row[FID_POSITION]:.2f}{balance}")
+    return f"{head} ({'; '.join(details)})"
+
+
 def verdict(data: SuiteData, model: str) -> tuple[list[str], bool]:
-    """One phrase per framework saying whether the samples are digits, and whether any is under-trained."""
-    frame = data.table[(data.table["model"] == model) & (data.table["status"] == runs.COMPLETED)]
-    noise_fid = data.references.get(ev.REFERENCE_NOISE, {}).get(MNIST_FID)
+    """One phrase per framework with every seed's grade, FID and class balance, and whether any run is
+    under-trained. Runs are graded one by one (``grading``), never as a mean over seeds."""
     phrases, under = [], False
     for framework in data.frameworks:
-        part = frame[frame["framework"] == framework]
-        fid, covered = numeric_values(part, MNIST_FID), numeric_values(part, DIGITS_COVERED)
-        if not len(fid):
+        part = framework_grades(data, model, framework)
+        if part.empty:
             continue
-        reasons = []
-        if noise_fid:
-            share = fid.mean() / noise_fid
-            if share >= DIGITS_FID_SHARE:
-                reasons.append(f"MNIST-FID {number(fid.mean())} is {share:.0%} of uniform noise's "
-                               f"{number(noise_fid)} (digits need < {DIGITS_FID_SHARE:.0%})")
-            measured = f"MNIST-FID {number(fid.mean())} = {share:.0%} of noise's"
-        else:
-            measured = f"MNIST-FID {number(fid.mean())} (no reference rows to compare with)"
-        if len(covered) and covered.mean() < DIGITS_MIN_COVERED:
-            reasons.append(f"{number(covered.mean(), 2)} digits covered (digits need ≥ {DIGITS_MIN_COVERED})")
         name = PRETTY.get(framework, framework)
-        if reasons:
-            under = True
-            phrases.append(f"{name}: **under-trained** — " + "; ".join(reasons))
-        else:
-            phrases.append(f"{name}: digits ({measured}, {number(covered.mean(), 2) if len(covered) else '?'} "
-                           f"digits covered)")
-    return phrases, under
+        if part[GRADE].isna().all():
+            phrases.append(f"{name}: ungraded (no reference rows at this sample count)")
+            continue
+        part = part[part[GRADE].notna()]
+        under = under or (part[GRADE] == grading.UNDER_TRAINED).any()
+        phrases.append(f"{name}: {grade_phrase(part)}")
+    return phrases, bool(under)
 
 
 def pairing(data: SuiteData, model: str) -> str | None:
