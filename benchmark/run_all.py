@@ -23,7 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark import arguments, executors, machine, runs, suite as suite_lib, suite_plan  # noqa: E402
+from benchmark import arguments, estimate, executors, machine, runs, suite as suite_lib, suite_plan  # noqa: E402
 from benchmark.data import DataError, load_mnist  # noqa: E402
 from benchmark.frameworks import FRAMEWORKS, KERAS_BACKENDS  # noqa: E402
 from benchmark.locking import LockHeld  # noqa: E402
@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     if options.jobs > 1 and options.executor == "local":
         print(f"note: {options.jobs} training processes at a time, {options.thread_count} thread(s) each: they "
               f"share the machine, so compare timings only within this suite", file=sys.stderr)
+    rough = estimate.estimate(options).seconds
+    print(estimate.plan_text(options, estimate.calibrate() if rough >= estimate.CALIBRATE_FROM_SECONDS else None),
+          file=sys.stderr)
     for model, reason in options.profile.left_out.items():
         if model not in options.models:
             print(f"note: profile {options.profile.name} leaves out {model}: {reason}", file=sys.stderr)

@@ -13,6 +13,7 @@ from benchmark.report.document import Document
 from benchmark.report.sections import (DEFAULT_PARITY_DIR, environment_section, inception_note, parity_section,
                                        problems_section, reading_section, setup_section)
 from benchmark.report.speed_verdicts import read_speed, settings_text, speed_table, verdicts
+from benchmark.report.summary import summary_table
 from benchmark.report.tables import comparison_table, pairing, verdict
 REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR = "report.md", "report.html", "summary.csv", "plots"
 
@@ -42,17 +43,13 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
     if profile == "smoke":
         doc.text("**Smoke profile**: a few iterations per run to check the pipeline; the numbers say nothing "
                  "about the models or the frameworks.")
-    environment_section(doc, data)
     if len(device_models) > 1:
         doc.text(f"**Mixed devices** ({devices.ALLOW_FLAG}): the timings come from {len(device_models)} device "
                  f"models ({', '.join(device_models)}); compare them only within one model (`device_name`, `node` "
                  f"in [`{SUMMARY_CSV}`]({SUMMARY_CSV})).")
-    setup_section(doc, data)
-
-    reading_section(doc, data)
-    note = inception_note(data)
-    if note:
-        doc.text(note)
+    speed = read_speed(out)
+    summary_section(doc, data, speed)
+    speed_section(doc, speed, plots)
 
     doc.heading(2, "Overview")
     doc.image(figures.plot_fid_bars(data, plots / "fid.png"),
@@ -60,10 +57,19 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
     doc.image(figures.plot_throughput(data, plots / "throughput.png"),
               "Throughput, time per iteration and compile time per model and framework (mean ± std over seeds)")
 
-    speed_section(doc, out, plots)
+    note = inception_note(data)
     for model in data.models:
         quality = tuple(m for m in QUALITY if not (m.column in INCEPTION_COLUMNS and note))
         model_section(doc, data, model, quality, plots)
+
+    doc.heading(2, "Method")
+    doc.open_details("The machine, the set-up, and how to read the tables (click to open)")
+    environment_section(doc, data)
+    setup_section(doc, data)
+    reading_section(doc, data)
+    if note:
+        doc.text(note)
+    doc.close_details()
 
     parity_section(doc, Path(parity_dir) if parity_dir else DEFAULT_PARITY_DIR, plots)
     problems_section(doc, data)
@@ -78,11 +84,21 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
     return paths
 
 
-def speed_section(doc: Document, out: Path, plots: Path) -> None:
+def summary_section(doc: Document, data: SuiteData, speed: dict | None) -> None:
+    """The answer first: grades, FID and paired differences per model, and the speed verdicts."""
+    doc.heading(2, "Summary")
+    doc.table(summary_table(data, speed))
+    doc.text("Grades are set run by run from the in-domain FID between the real-digit and uniform-noise reference "
+             "rows and from the class balance ([the rule](#method)); a paired Δ compares the same seed, trained from "
+             "the same weights on the same inputs. Speed: the Keras/PyTorch ratio of ms per iteration with its "
+             "interval ([Speed verdict](#speed-verdict)): \"no clear difference\" when the interval holds 1. "
+             "The method (machine, set-up, statistics) is at the [end](#method).")
+
+
+def speed_section(doc: Document, report: dict | None, plots: Path) -> None:
     """The speed verdicts of the suite's speed phase; without one, a line saying where the verdict would come
     from (the per-model tables' timings come from runs trained side by side)."""
     doc.heading(2, "Speed verdict")
-    report = read_speed(out)
     if report is None:
         doc.text("No speed phase ran in this suite (`--no-speed`, or a profile without one): there is no speed "
                  "verdict. The per-model speed tables come from the quality runs and are not one; time the "

@@ -72,39 +72,65 @@ def speed_table(report: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ratio(pytorch: dict, keras: dict) -> tuple[float, float, float]:
+    """Keras/PyTorch time ratio of two timed rows with the lowest and highest quotient their intervals allow."""
+    return (keras["median_ms"] / pytorch["median_ms"], keras["ci_low_ms"] / pytorch["ci_high_ms"],
+            keras["ci_high_ms"] / pytorch["ci_low_ms"])
+
+
+def short_verdict(pytorch: dict, keras: dict) -> str:
+    """"**Keras (JAX)** 1.32× faster [1.21, 1.40]" or "no clear difference (0.97 [0.90, 1.05])": the summary's cell."""
+    value, low, high = ratio(pytorch, keras)
+    if low <= 1.0 <= high:
+        return f"no clear difference ({mode_name(keras)}/{mode_name(pytorch)} {value:.2f} [{low:.2f}, {high:.2f}])"
+    faster, factor, bounds = ((mode_name(pytorch), value, (low, high)) if value > 1
+                              else (mode_name(keras), 1 / value, (1 / high, 1 / low)))
+    return f"**{faster}** {factor:.2f}× faster [{bounds[0]:.2f}, {bounds[1]:.2f}]"
+
+
 def compare(pytorch: dict, keras: dict) -> str:
     """One sentence: which of two timed rows is faster and by how much, or that their intervals overlap."""
-    ratio = keras["median_ms"] / pytorch["median_ms"]
-    low, high = keras["ci_low_ms"] / pytorch["ci_high_ms"], keras["ci_high_ms"] / pytorch["ci_low_ms"]
+    value, low, high = ratio(pytorch, keras)
     medians = (f"{mode_name(pytorch)} {pytorch['median_ms']:.2f} vs {mode_name(keras)} {keras['median_ms']:.2f} "
-               f"ms/iteration, Keras/PyTorch time ratio {ratio:.2f} [{low:.2f}, {high:.2f}]")
+               f"ms/iteration, Keras/PyTorch time ratio {value:.2f} [{low:.2f}, {high:.2f}]")
     contended = sum(row.get("contended_windows", 0) for row in (pytorch, keras))
     if contended:
         medians += f"; {contended} of their windows were contended: read with care"
     if low <= 1.0 <= high:
         return f"no clear difference ({medians}: the intervals overlap)"
-    faster, factor = (mode_name(pytorch), ratio) if ratio > 1 else (mode_name(keras), 1 / ratio)
+    faster, factor = (mode_name(pytorch), value) if value > 1 else (mode_name(keras), 1 / value)
     return f"**{faster}** is {factor:.2f}× faster ({medians})"
 
 
-def verdicts(report: dict) -> list[str]:
-    """The two verdicts for every (model, batch size) timed with both families."""
-    lines = []
+def comparisons(report: dict) -> dict[tuple[str, int], dict]:
+    """Per (model, batch size) timed in both families: ``default`` (PyTorch's default row against each Keras
+    default row) and ``fastest`` (each family's lowest median)."""
     groups: dict[tuple[str, int], list[dict]] = {}
     for row in _timed(report):
         groups.setdefault((row["model"], row["batch_size"]), []).append(row)
-    for (model, batch), rows in groups.items():
+    found = {}
+    for key, rows in groups.items():
         by_family = {family: [r for r in rows if r["family"] == family] for family in (PYTORCH, KERAS)}
         if not all(by_family.values()):
             continue
         defaults = {family: [r for r in members if FRAMEWORKS[r["framework"]].default]
                     for family, members in by_family.items()}
-        parts = [compare(defaults[PYTORCH][0], keras) for keras in defaults[KERAS] if defaults[PYTORCH]]
         fastest = {family: min(members, key=lambda r: r["median_ms"]) for family, members in by_family.items()}
+        found[key] = {"default": [(defaults[PYTORCH][0], keras) for keras in defaults[KERAS] if defaults[PYTORCH]],
+                      "fastest": (fastest[PYTORCH], fastest[KERAS])}
+    return found
+
+
+def verdicts(report: dict) -> list[str]:
+    """The two verdicts for every (model, batch size) timed with both families."""
+    lines = []
+    for (model, batch), found in comparisons(report).items():
+        parts = [compare(pytorch, keras) for pytorch, keras in found["default"]]
+        pytorch, keras = found["fastest"]
         lines.append(f"`{model}`, batch {batch} — **as users run them by default**: "
                      + ("; ".join(parts) or "a default mode was not timed")
-                     + f". **Each on its fastest path** ({mode_name(fastest[PYTORCH])}, {mode_name(fastest[KERAS])}): "
-                     + compare(fastest[PYTORCH], fastest[KERAS]) + ".")
+                     + f". **Each on its fastest path** ({mode_name(pytorch)}, {mode_name(keras)}): "
+                     + compare(pytorch, keras) + ".")
     return lines
 
 

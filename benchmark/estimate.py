@@ -1,0 +1,116 @@
+"""How long a suite will take on this machine, said before it starts: the measured cost of an iteration on the
+reference machine, scaled by a short calibration of this one.
+
+The calibration times single-thread float32 matrix products (numpy, in a child process pinned to one thread) for
+about a second: the iterations of these models are dominated by such products, so the ratio of this machine's rate
+to the reference machine's scales their measured cost. It is an estimate: contention, a GPU, or a CPU whose vector
+units favour other shapes move it; the suite prints its real ETA as runs finish.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from benchmark.suite_plan import PlannedRun, SuiteOptions, plan
+
+# ms per iteration on one core of the reference machine (2-core AMD EPYC, 2026-11-30, PARITY-NOTES §9 and §11),
+# by model and framework family/backend. lsgan has dcgan's network; the Keras WGANs are PyTorch's × dcgan's
+# Keras/PyTorch ratio (0.78), not measured.
+REFERENCE_MS = {
+    "vanilla": {"pytorch": 45.4, "keras-tensorflow": 34.0, "keras-jax": 31.1},
+    "dcgan": {"pytorch": 423.0, "keras-tensorflow": 328.0, "keras-jax": 663.0},
+    "lsgan": {"pytorch": 423.0, "keras-tensorflow": 328.0, "keras-jax": 663.0},
+    "wgan": {"pytorch": 1220.0, "keras-tensorflow": 950.0, "keras-jax": 1910.0},
+    "wgan-gp": {"pytorch": 2060.0, "keras-tensorflow": 1600.0, "keras-jax": 3230.0},
+}
+REFERENCE_GFLOPS = 60.0  # ``calibrate()`` on the reference machine, idle
+RUN_OVERHEAD_SECONDS = 40.0  # per run: start-up, compilation, samples, checkpoints and its share of evaluation
+SPEED_WORKER_SECONDS = 20.0  # per speed-phase worker: start-up, compilation, warm-up and floor
+
+CALIBRATION = """import json, time
+import numpy as np
+a = np.random.default_rng(0).standard_normal((384, 384), dtype=np.float32)
+a @ a
+n, start = 0, time.perf_counter()
+while time.perf_counter() - start < 1.0:
+    a @ a
+    n += 1
+print(json.dumps(2 * 384 ** 3 * n / (time.perf_counter() - start) / 1e9))
+"""
+
+
+def calibrate() -> float | None:
+    """This machine's single-thread float32 GFLOP/s (a one-second numpy run in a child), None if it fails."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run([sys.executable, "-c", CALIBRATION], capture_output=True, text=True, env=env,
+                              timeout=60, check=True)
+        return float(json.loads(done.stdout))
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    scale: float  # this machine's time per iteration over the reference machine's
+    unknown: tuple[str, ...]  # planned runs with no reference cost (counted as nothing)
+
+
+def run_seconds(run: PlannedRun, scale: float) -> float | None:
+    """One training run's seconds: iterations × the reference cost × ``scale`` + the fixed overhead (None for a
+    model or execution mode without a reference cost)."""
+    cost = REFERENCE_MS.get(run.model, {}).get(run.framework)
+    return None if cost is None else run.steps * cost * scale / 1000.0 + RUN_OVERHEAD_SECONDS
+
+
+def estimate(options: SuiteOptions, runs: list[PlannedRun] | None = None, scale: float = 1.0) -> Estimate:
+    """The wall time of the suite's training (``jobs`` at a time) and its speed phase, at ``scale``."""
+    runs = plan(options) if runs is None else runs
+    seconds = [run_seconds(run, scale) for run in runs]
+    total = sum(s for s in seconds if s) / max(1, min(options.jobs, len(runs) or 1))
+    profile = options.profile
+    speed_models = [m for m in profile.speed_models if m in options.models] if options.speed else []
+    for model in speed_models:
+        iterations = profile.speed_windows * profile.speed_iterations
+        for cost in REFERENCE_MS.get(model, {}).values():
+            total += 2 * (SPEED_WORKER_SECONDS + iterations * cost * scale / 1000.0)  # two worker processes per mode
+    unknown = tuple(run.name for run, s in zip(runs, seconds) if s is None)
+    return Estimate(total, scale, unknown)
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+CALIBRATE_FROM_SECONDS = 300.0  # shorter suites are estimated at the reference speed (calibrating costs a second)
+
+
+def plan_text(options: SuiteOptions, gflops: float | None) -> str:
+    """What the suite will run and how long it should take here, with one-flag ways to run less."""
+    scale = REFERENCE_GFLOPS / gflops if gflops else 1.0
+    whole = estimate(options, scale=scale)
+    measured = (f"calibrated: {gflops:.0f} GFLOP/s on one core here, {REFERENCE_GFLOPS:.0f} on the reference "
+                "machine" if gflops else "not calibrated: the reference machine's speed")
+    lines = [f"plan: {len(plan(options))} training runs ({', '.join(options.models)} × "
+             f"{', '.join(options.frameworks)} × seeds {', '.join(map(str, options.seeds))}), {options.jobs} at a "
+             f"time, {options.thread_count} thread(s) each; expected ≈ {minutes(whole.seconds)} on this machine "
+             f"({measured}; CPU only, more when the machine is shared)"]
+    fewer = []
+    if len(options.seeds) > 1:
+        one_seed = dataclasses.replace(options, seeds=options.seeds[:1])
+        fewer.append(f"--seeds {options.seeds[0]} (≈ {minutes(estimate(one_seed, scale=scale).seconds)}, no paired "
+                     "test)")
+    if len(options.models) > 1:
+        cheapest = min(options.models, key=lambda m: REFERENCE_MS.get(m, {}).get("pytorch", float("inf")))
+        one_model = dataclasses.replace(options, models=[cheapest])
+        fewer.append(f"--models {cheapest} (≈ {minutes(estimate(one_model, scale=scale).seconds)})")
+    if fewer:
+        lines.append("fewer: " + " or ".join(fewer))
+    if whole.unknown:
+        lines.append(f"no reference cost for {', '.join(whole.unknown)}: not in the estimate")
+    return "\n".join(lines)

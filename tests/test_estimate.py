@@ -1,0 +1,49 @@
+"""The suite's up-front estimate: the reference costs scaled by this machine's calibration, the plan it prints."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmark import estimate, suite_plan
+from benchmark.profiles import get_profile
+
+
+def quick(**changes) -> suite_plan.SuiteOptions:
+    fields = dict(out=Path("unused"), profile=get_profile("quick"), models=["vanilla", "dcgan"],
+                  frameworks=["pytorch", "keras-tensorflow"], seeds=[0, 1], jobs=2, threads=1)
+    return suite_plan.SuiteOptions(**{**fields, **changes})
+
+
+def test_a_run_costs_its_iterations_at_the_reference_rate_plus_its_overhead():
+    run = suite_plan.PlannedRun("dcgan", "pytorch", 0, 1500)
+    assert estimate.run_seconds(run, 1.0) == pytest.approx(1500 * 0.423 + estimate.RUN_OVERHEAD_SECONDS)
+    assert estimate.run_seconds(run, 2.0) == pytest.approx(2 * 1500 * 0.423 + estimate.RUN_OVERHEAD_SECONDS)
+    assert estimate.run_seconds(suite_plan.PlannedRun("dcgan", "pytorch-compile", 0, 10), 1.0) is None
+
+
+def test_the_suite_estimate_divides_by_the_jobs_and_adds_the_speed_phase():
+    without_speed = quick(speed=False)
+    runs = suite_plan.plan(without_speed)
+    serial = sum(estimate.run_seconds(run, 1.0) for run in runs)
+    assert estimate.estimate(without_speed).seconds == pytest.approx(serial / 2)
+    assert estimate.estimate(quick()).seconds > estimate.estimate(without_speed).seconds  # the speed phase
+    assert estimate.estimate(quick(seeds=[0], speed=False)).seconds == pytest.approx(serial / 4)
+    unknown = estimate.estimate(quick(frameworks=["pytorch-compile"], speed=False))
+    assert unknown.seconds == 0 and len(unknown.unknown) == 4
+
+
+def test_the_plan_says_what_runs_how_long_here_and_how_to_run_less():
+    text = estimate.plan_text(quick(), gflops=estimate.REFERENCE_GFLOPS / 2)  # a machine half as fast
+    first, fewer = text.splitlines()
+    assert first.startswith("plan: 8 training runs (vanilla, dcgan × pytorch, keras-tensorflow × seeds 0, 1), 2 at a "
+                            "time, 1 thread(s) each; expected ≈ ")
+    doubled = estimate.minutes(estimate.estimate(quick(), scale=2.0).seconds)
+    assert f"expected ≈ {doubled} on this machine" in first
+    assert fewer.startswith("fewer: --seeds 0 (≈ ") and "--models vanilla (≈ " in fewer
+    assert "not calibrated" in estimate.plan_text(quick(), gflops=None)
+
+
+def test_calibration_measures_this_machine():
+    gflops = estimate.calibrate()
+    assert gflops is not None and 0.5 < gflops < 10_000
