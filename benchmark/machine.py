@@ -104,7 +104,8 @@ def fingerprint_mismatch(recorded: dict | None, current: dict) -> str | None:
         return (f"it was measured on another machine ({then.get('cpu')}, {then.get('cpu_count')} cores, host "
                 f"{then.get('hostname')}; this one: {now['cpu']}, {now['cpu_count']} cores, host {now['hostname']})")
     if recorded.get("versions") != current["versions"]:
-        changed = sorted(k for k in current["versions"] if (recorded.get("versions") or {}).get(k) != current["versions"][k])
+        before = recorded.get("versions") or {}
+        changed = sorted(k for k in current["versions"] if before.get(k) != current["versions"][k])
         return f"it was measured with other package versions ({', '.join(changed)})"
     if recorded.get("code") != current["code"]:
         return "it was measured with other code (the sources' SHA-256 differs)"

@@ -451,9 +451,9 @@ def options_from(args: argparse.Namespace) -> SpeedOptions:
     if any(b < 1 for b in batch_sizes if b) or (args.threads is not None and args.threads < 1):
         raise SpeedError("--batch-sizes and --threads must be positive")
     return SpeedOptions(out=Path(args.out), models=models, frameworks=frameworks, batch_sizes=batch_sizes,
-                        threads=args.threads or threads.default_threads(), windows=args.windows, iterations=args.iterations,
-                        warmup=args.warmup, device=args.device, contention=args.contention, retries=args.retries,
-                        processes=args.processes)
+                        threads=args.threads or threads.default_threads(), windows=args.windows,
+                        iterations=args.iterations, warmup=args.warmup, device=args.device,
+                        contention=args.contention, retries=args.retries, processes=args.processes)
 
 
 def main(argv: list[str] | None = None) -> int:

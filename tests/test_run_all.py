@@ -87,7 +87,7 @@ def test_parse_frameworks():
 
 
 def test_without_a_profile_run_all_runs_the_machines_own(monkeypatch):
-    """``python benchmark/run_all.py`` with no flags: quick on a CPU, full with a GPU, as ``make bench``; never smoke."""
+    """``python benchmark/run_all.py`` with no flags: quick on a CPU, full with a GPU, as ``make bench``; not smoke."""
     from benchmark import machine, run_all as run_all_module
     for gpus, expected in ((None, "quick"), (["GPU 0: NVIDIA H200 (UUID: GPU-0)"], "full")):
         monkeypatch.setattr(machine, "gpu_names", lambda: gpus)
