@@ -139,6 +139,22 @@ def test_report_files_and_one_csv_row_per_run(built):
     assert row["steady_ms_per_step"] == pytest.approx(70, abs=5)
 
 
+def test_every_scored_run_leaves_a_compact_copy_of_its_samples(built, tmp_path):
+    """The first scored samples as uint8, compressed, beside the report (committed; checkpoints are not)."""
+    out, paths = built
+    copies = sorted((out / "samples").glob("*.npz"))
+    scored = {p.parent.name for p in (out / "runs").glob(f"*/{runs.SAMPLES}")}
+    assert scored and {p.stem for p in copies} == scored
+    with np.load(copies[0]) as stored:
+        images = stored["images"]
+    with np.load(out / "runs" / copies[0].stem / runs.SAMPLES) as original:
+        assert images.dtype == np.uint8 and np.array_equal(images, original["images"][:2000])
+    assert "samples/<run>.npz" in paths["markdown"].read_text()
+    small = report.copy_scored_samples(collect(out), tmp_path / "few", count=10)
+    with np.load(small[0]) as stored:
+        assert stored["images"].shape == (10, 28, 28)
+
+
 def test_plots_present_and_embedded(built):
     out, paths = built
     names = {p.name for p in paths["plots"].iterdir()}

@@ -12,6 +12,6 @@ are compared with Welch's two-sided t-test where both sides have at least two se
 (``stats``). Modules: ``columns`` (names, defined once), ``collect`` (files -> one table), ``stats``, ``tables``,
 ``plots``, ``document`` (Markdown and HTML), ``sections`` (prose), ``build`` (``build_report``).
 """
-from benchmark.report.build import build_report
+from benchmark.report.build import build_report, copy_scored_samples
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "copy_scored_samples"]

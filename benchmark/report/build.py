@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from benchmark import devices, runs
 from benchmark.profiles import FULL_COMMAND
 from benchmark.report import plots as figures
@@ -16,6 +18,25 @@ from benchmark.report.speed_verdicts import read_speed, settings_text, speed_tab
 from benchmark.report.summary import summary_table
 from benchmark.report.tables import comparison_table, pairing, verdict
 REPORT_MD, REPORT_HTML, SUMMARY_CSV, PLOTS_DIR = "report.md", "report.html", "summary.csv", "plots"
+SAMPLES_DIR, SAMPLE_COPY = "samples", 2_000  # every scored run's first 2,000 samples, uint8, compressed
+
+
+def copy_scored_samples(data: SuiteData, folder: Path, count: int = SAMPLE_COPY) -> list[Path]:
+    """The first ``count`` scored samples of every completed run as ``folder/<run>.npz`` (uint8 ``images``
+    [N, 28, 28], compressed): small enough to commit with a report, so that anyone can score them with a classifier
+    of their own. The evaluation noise is fixed, so the first N are the same draws in every run of a model."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, run_dir in data.run_dirs.items():
+        source = run_dir / runs.SAMPLES
+        if not source.is_file():
+            continue
+        with np.load(source) as stored:
+            images = stored["images"][:count]
+        path = folder / f"{name}.npz"
+        runs.write_npz(path, images=images.astype(np.uint8))
+        written.append(path)
+    return written
 
 
 def build_report(out: str | Path, parity_dir: str | Path | None = None,
@@ -32,14 +53,17 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
     summary = data.table.reindex(columns=[c for c in SUMMARY_COLUMNS if c in data.table]
                                  + [c for c in data.table.columns if c not in SUMMARY_COLUMNS and c != "log_tail"])
     summary.to_csv(out / SUMMARY_CSV, index=False)
+    copies = copy_scored_samples(data, out / SAMPLES_DIR)
 
     profile = data.suite.get("profile", {}).get("name", out.name)
     doc = Document(out)
     doc.heading(1, f"GAN benchmark on MNIST: PyTorch vs Keras 3 — profile `{profile}`")
     counts = data.table["status"].value_counts().to_dict() if len(data.table) else {}
     doc.text(f"{len(data.table)} runs: " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none")
-             + f". One row per run in [`{SUMMARY_CSV}`]({SUMMARY_CSV}); "
-               "regenerate with `python -m benchmark.report " + out.as_posix() + "`.")
+             + f". One row per run in [`{SUMMARY_CSV}`]({SUMMARY_CSV})"
+             + (f"; the first {SAMPLE_COPY:,} scored samples of every run in `{SAMPLES_DIR}/<run>.npz` (uint8 "
+                "`images`, to score with a classifier of your own)" if copies else "")
+             + "; regenerate with `python -m benchmark.report " + out.as_posix() + "`.")
     if profile == "smoke":
         doc.text("**Smoke profile**: a few iterations per run to check the pipeline; the numbers say nothing "
                  "about the models or the frameworks.")
