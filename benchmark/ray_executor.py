@@ -33,10 +33,11 @@ from pathlib import Path
 import ray
 
 from benchmark import runs, shipping
-from benchmark.executors import REPO_ROOT, ExecutorError, Finished, Job, launch
+from benchmark.jobs import REPO_ROOT, ExecutorError, Finished, Job, launch
 from benchmark.frameworks import FRAMEWORKS
 
 SCRATCH_ENV = "GANBENCH_SCRATCH"  # where workers put their scratch folders (default: the system's temp folder)
+SCRATCH_PREFIX = "ganbench-"  # then the worker's pid
 POLL_SECONDS = 1.0
 TAIL_LINES = 20
 LOST_WORKER = -signal.SIGKILL  # the status recorded when the task's worker died
