@@ -7,8 +7,10 @@ suite records every run's status, exit code and, for a failure, the last lines o
 ``OUT/suite.json``. A failed, crashed or diverged run never stops the others.
 
 Resuming (``--resume``) reads each run folder: a completed or diverged run is finished and skipped (its
-evaluation is redone only if missing), an interrupted or failed one is started again with the same command,
-which continues from its last checkpoint (``benchmark.training``).
+evaluation is redone only when its scores are missing, unreadable or not those of its current samples), an
+interrupted or failed one is started again with the same command, which continues from its last checkpoint
+(``benchmark.training``). A longer training length continues every run; a shorter one than a run has trained is
+refused.
 
 What the suite runs (its options, plan and child command lines) is ``benchmark.suite_plan``; what it reads of
 the machine is ``benchmark.machine``.
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from benchmark import executors, runs
-from benchmark.eval_format import REFERENCES_DIR
+from benchmark.eval_format import REFERENCES_DIR, curve_current, curve_sample_files, scores_current
 from benchmark.locking import FolderLock
 from benchmark.machine import children_cpu_seconds, cpu_busy_seconds, environment, other_cpu_share
 from benchmark.runs import EVAL_LOG, RUNS_DIR, SUITE_FILE, TRAIN_LOG, describe_exit  # noqa: F401  (re-exported)
@@ -75,13 +77,13 @@ def folder_state(run_dir: Path, steps: int) -> str | None:
 
 
 def evaluation_needed(run_dir: Path, status: str) -> tuple[bool, bool]:
-    """(run the evaluation?, curve only?) for a finished run; a diverged run gets its curve up to the end."""
-    has_curve_samples = any((run_dir / runs.EVAL_SAMPLES).glob("step_*.npz"))
-    curve_missing = has_curve_samples and not (run_dir / runs.CURVE).exists()
+    """(run the evaluation?, curve only?) for a finished run: yes when its scores are missing, unreadable or not
+    those of the samples it holds now (a resume trained it on); a diverged run gets its curve up to the end."""
+    curve_stale = bool(curve_sample_files(run_dir)) and not curve_current(run_dir)
     if status == runs.COMPLETED:
-        return (not (run_dir / runs.EVAL).exists()) or curve_missing, False
+        return not scores_current(run_dir) or curve_stale, False
     if status == runs.DIVERGED:
-        return curve_missing, True
+        return curve_stale, True
     return False, False
 
 

@@ -483,7 +483,8 @@ def test_evaluating_too_few_samples_fails_that_folder_only(tmp_path, capsys, mon
         runs.write_npz(tmp_path / name / runs.SAMPLES, images=rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
     code = evaluate.main([str(tmp_path / "tiny"), str(tmp_path / "fine"), "--no-inception", "--reference-count", "50"])
     assert code == 2
-    assert "samples: 3 image(s); the metrics need at least 4" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'tiny' / runs.SAMPLES}: 3 image(s); the metrics need at least 4" in err
     assert (tmp_path / "fine" / runs.EVAL).exists() and not (tmp_path / "tiny" / runs.EVAL).exists()
 
 
@@ -572,7 +573,6 @@ def test_kill_9_a_torn_metrics_line_and_a_corrupt_checkpoint_still_end_like_an_u
     assert not list(faulty.rglob("*.tmp"))
 
 
-
 @needs_mnist
 def test_resuming_with_another_configuration_is_refused_in_one_line(tmp_path, capsys):
     """The run's configuration is saved in run_config.json; a resume may train longer, never differently."""
@@ -589,3 +589,39 @@ def test_resuming_with_another_configuration_is_refused_in_one_line(tmp_path, ca
         f"True); resume it with the same flags, or use another --out folder")
     assert train(tmp_path, 3, "--log-every", "2") == 0  # training longer, logging less often: a resume
     assert RunConfig.read(tmp_path / runs.RUN_CONFIG).steps == 3
+
+
+# ------------------------------------------------------------------------------------ second round (issue 21)
+
+def test_scores_are_redone_when_missing_torn_or_not_of_the_current_samples(tmp_path):
+    from benchmark import eval_format as ev
+    from benchmark.suite import evaluation_needed
+    images = np.zeros((8, 28, 28), np.uint8)
+    runs.write_npz(tmp_path / runs.SAMPLES, images=images)
+    runs.write_npz(tmp_path / runs.EVAL_SAMPLES / runs.step_name(5, ".npz"), images=images, step=5, elapsed=1.0)
+    assert evaluation_needed(tmp_path, runs.COMPLETED) == (True, False)  # never scored
+    runs.write_json(tmp_path / runs.EVAL, {ev.KEY_SAMPLES_SHA256: checkpoints.file_sha256(tmp_path / runs.SAMPLES)})
+    runs.write_json(tmp_path / runs.CURVE, [{ev.KEY_STEP: 5, ev.KEY_SAMPLES_SHA256: checkpoints.file_sha256(
+        tmp_path / runs.EVAL_SAMPLES / runs.step_name(5, ".npz"))}])
+    assert evaluation_needed(tmp_path, runs.COMPLETED) == (False, False)
+    runs.write_npz(tmp_path / runs.EVAL_SAMPLES / runs.step_name(10, ".npz"), images=images, step=10, elapsed=2.0)
+    assert evaluation_needed(tmp_path, runs.COMPLETED) == (True, False)  # trained on: a curve point more
+    assert evaluation_needed(tmp_path, runs.DIVERGED) == (True, True)
+    runs.write_json(tmp_path / runs.RESULT, {runs.KEY_STATUS: runs.DIVERGED, runs.KEY_STEP: 10})
+    assert evaluation_needed(tmp_path, runs.DIVERGED) == (False, True)  # the set of the divergence step is not scored
+    runs.write_npz(tmp_path / runs.SAMPLES, images=images + 1)  # resumed longer: new final samples
+    assert evaluation_needed(tmp_path, runs.COMPLETED) == (True, False)
+    (tmp_path / runs.EVAL).write_text('{"mnist": {"fid": 3')  # torn
+    assert evaluation_needed(tmp_path, runs.COMPLETED) == (True, False)
+
+
+@needs_mnist
+def test_evaluation_writes_the_fingerprints_of_what_it_scored(tmp_path, monkeypatch):
+    from benchmark import eval_format as ev, evaluate, fidelity
+    monkeypatch.setenv(fidelity.CACHE_ENV, str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    runs.write_npz(tmp_path / runs.SAMPLES, images=rng.integers(0, 256, (16, 28, 28), dtype=np.uint8))
+    runs.write_npz(tmp_path / runs.EVAL_SAMPLES / runs.step_name(2, ".npz"),
+                   images=rng.integers(0, 256, (16, 28, 28), dtype=np.uint8), step=2, elapsed=1.0)
+    assert evaluate.main([str(tmp_path), "--no-inception", "--reference-count", "50"]) == 0
+    assert ev.scores_current(tmp_path) and ev.curve_current(tmp_path)
