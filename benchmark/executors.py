@@ -8,7 +8,8 @@ its own whatever the executor, so two frameworks never share one (PARITY-NOTES Â
 * ``local`` (default): a subprocess of the suite. With ``--jobs N`` > 1 every concurrent *training* run holds
   a slot: one GPU of its own (``CUDA_VISIBLE_DEVICES``) on a GPU machine, else ``cores // N`` CPU cores of its
   own (CPU affinity, set before the child starts; the thread count is the suite's, equal for every run).
-  Evaluation runs alone after training and takes the whole machine.
+  Evaluation runs alone after training and takes the whole machine. Every child dies with the suite
+  (``PR_SET_PDEATHSIG``): a suite killed outright leaves no run training in a folder that ``--resume`` needs.
 * ``ray``: ``benchmark.ray_executor``, imported only when chosen, so the local path runs without Ray.
 """
 from __future__ import annotations
@@ -127,7 +128,7 @@ class LocalExecutor:
         slot = self.free.get() if job.training and self.placed else Slot()
         try:
             env = dict(job.env, CUDA_VISIBLE_DEVICES=slot.gpu) if slot.gpu is not None else job.env
-            code = self._spawn(job.command, launch(job.command, slot.cpus), env, job.log_path)
+            code = self._spawn(job.command, launch(job.command, slot.cpus, die_with=os.getpid()), env, job.log_path)
         finally:
             if job.training and self.placed:
                 self.free.put(slot)

@@ -179,7 +179,10 @@ class Suite:
 
     def say(self, text: str) -> None:
         with self.lock:
-            print(text, file=self.stream, flush=True)
+            try:
+                print(text, file=self.stream, flush=True)
+            except OSError:  # the terminal is gone (SIGHUP): the suite still stops its children and records it
+                pass
 
     # ----------------------------------------------------------------------------------------- running
 
@@ -390,7 +393,8 @@ def _duration(seconds: float | None) -> str:
 
 
 def install_signal_handlers(suite: Suite) -> Callable[[], None]:
-    """SIGINT / SIGTERM -> ``suite.interrupt``; returns a function that restores the old handlers."""
+    """SIGINT / SIGTERM / SIGHUP (a closed terminal) -> ``suite.interrupt``; returns a function that restores the
+    old handlers."""
     old = {sig: signal.signal(sig, lambda signum, frame: suite.interrupt(signum))
-           for sig in (signal.SIGINT, signal.SIGTERM)}
+           for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     return lambda: [signal.signal(sig, handler) for sig, handler in old.items()]

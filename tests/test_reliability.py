@@ -593,6 +593,27 @@ def test_resuming_with_another_configuration_is_refused_in_one_line(tmp_path, ca
 
 # ------------------------------------------------------------------------------------ second round (issue 21)
 
+@needs_mnist
+def test_sighup_checkpoints_a_training_run_like_sigterm(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    process = subprocess.Popen([sys.executable, "-m", "pytorch_impl.train", "--model", "vanilla", "--steps", "100000",
+                                "--checkpoint-every", "0", "--out", str(tmp_path), *TINY], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 300
+        while not (tmp_path / runs.METRICS).exists() and process.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGHUP)
+        assert process.wait(timeout=120) == 4, process.stderr.read()[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    result = runs.read_json(tmp_path / runs.RESULT)
+    assert (result["status"], result["signal"]) == ("interrupted", "SIGHUP") and result["step"] > 0
+    assert last_pt(tmp_path).exists()  # saved on the stop: no periodic checkpoint was due
+
+
 def test_scores_are_redone_when_missing_torn_or_not_of_the_current_samples(tmp_path):
     from benchmark import eval_format as ev
     from benchmark.suite import evaluation_needed
