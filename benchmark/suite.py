@@ -155,6 +155,7 @@ class Suite:
         if previous and previous.get("profile", {}).get("name") != self.options.profile.name:
             raise SuiteError(f"{self.out} holds a {previous['profile'].get('name')!r} suite, not "
                              f"{self.options.profile.name!r}; use another --out")
+        self._check_lengths()
         known = {f.name for f in dataclasses.fields(Outcome)}
         for name, record in previous.get("runs", {}).items():
             self.outcomes[name] = Outcome(**{k: v for k, v in record.items() if k in known})
@@ -170,6 +171,15 @@ class Suite:
             "invocations": previous.get("invocations", 0) + 1,
         }
         self.save(state="running")
+
+    def _check_lengths(self) -> None:
+        """Refuse to resume a run that has trained past the length planned now: it cannot train back, and its
+        results would be reported under a length they do not have."""
+        for run in self.runs:
+            done = runs.read_json(self.run_dir(run) / runs.RESULT, {}).get(runs.KEY_STEP)
+            if isinstance(done, int) and done > run.steps:
+                raise SuiteError(f"{self.run_dir(run)} has trained {done} iterations, more than the {run.steps} "
+                                 f"planned now; resume with its length (or longer), or use another --out")
 
     def save(self, state: str) -> None:
         with self.lock:
@@ -307,7 +317,8 @@ class Suite:
         self.executor.interrupt(kill=not first)
 
     def run(self) -> dict[str, Outcome]:
-        """Train and evaluate the plan while holding ``OUT/.lock`` (``LockHeld`` if another suite holds it)."""
+        """Train and evaluate the plan while holding ``OUT/.lock`` (``LockHeld`` if another suite holds it,
+        ``LockError`` if it cannot be written)."""
         try:
             with FolderLock(self.out, "suite"):
                 return self._run()

@@ -594,6 +594,92 @@ def test_resuming_with_another_configuration_is_refused_in_one_line(tmp_path, ca
 # ------------------------------------------------------------------------------------ second round (issue 21)
 
 @needs_mnist
+def test_a_resume_shorter_than_the_checkpoint_is_refused_in_one_line(tmp_path, capsys):
+    assert train(tmp_path, 6) == 0
+    before = _snapshot(tmp_path)
+    capsys.readouterr()
+    assert train(tmp_path, 4) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path} has trained 6 iterations, more than the 4 asked for; resume it with --steps 6 or more, "
+        f"or use another --out folder")
+    assert _snapshot(tmp_path) == before
+
+
+@needs_mnist
+def test_a_suite_resumed_shorter_than_its_runs_is_refused_in_one_line(tmp_path, capsys):
+    from benchmark import run_all
+    run_dir = tmp_path / "suite" / runs.RUNS_DIR / "vanilla-pytorch-seed0"
+    runs.write_json(run_dir / runs.RESULT, {runs.KEY_STATUS: runs.COMPLETED, runs.KEY_STEP: 20})
+    before = _snapshot(tmp_path)
+    assert run_all.main(["--out", str(tmp_path / "suite"), "--models", "vanilla", "--frameworks", "pytorch",
+                         "--steps", "10", "--resume", "--no-report"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run_dir} has trained 20 iterations, more than the 10 planned now; resume with its length (or "
+        f"longer), or use another --out")
+    assert _snapshot(tmp_path) == before
+
+
+def _unwritable(monkeypatch, folder: Path) -> None:
+    """A read-only file system under ``folder`` (tests run as root, which chmod does not stop)."""
+    import errno
+    real_open = os.open
+
+    def open_(path, *args, **kwargs):
+        if str(path).startswith(str(folder)):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_)
+
+
+@needs_mnist
+def test_a_read_only_out_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    from benchmark import run_all
+    (tmp_path / "ro").mkdir()
+    _unwritable(monkeypatch, tmp_path / "ro")
+    assert main(["--model", "vanilla", "--steps", "1", "--out", str(tmp_path / "ro")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'ro'}: cannot write there (Read-only file system)\n"
+    assert run_all.main(["--out", str(tmp_path / "ro"), "--models", "vanilla", "--no-report"]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'ro'}: cannot write there (Read-only file system)\n"
+    assert list((tmp_path / "ro").iterdir()) == []
+
+
+@needs_mnist
+def test_run_all_refuses_an_out_that_is_a_file_in_one_line(tmp_path, capsys):
+    from benchmark import run_all
+    (tmp_path / "file").write_text("x")
+    assert run_all.main(["--out", str(tmp_path / "file"), "--models", "vanilla", "--no-report"]) == 2
+    assert capsys.readouterr().err == f"error: --out {tmp_path / 'file'}: exists and is not a folder\n"
+
+
+@needs_mnist
+def test_a_crafted_checkpoint_with_a_valid_digest_is_refused_in_one_line_without_running_its_code(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    last_pt(tmp_path / "run").parent.mkdir(parents=True)
+    checkpoints.save(last_pt(tmp_path / "run"), lambda path: torch.save({"meta": _CreatesAFile(marker)}, path))
+    assert train(tmp_path / "run", 2) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "last.pt: unreadable (UnpicklingError: " in err
+    assert len(err.splitlines()) == 1 and not marker.exists()
+
+
+@needs_mnist
+def test_repeated_seeds_are_one_run_each_and_relative_paths_are_the_callers(tmp_path, monkeypatch):
+    """Children run in the repository root: a relative --out or --data-dir reaches them as the caller meant it."""
+    from benchmark import run_all, suite_plan
+    mnist = resolve_data_dir()
+    monkeypatch.chdir(tmp_path)
+    options = run_all.options_from(run_all.parser().parse_args(
+        ["--seeds", "1,0,1,0", "--models", "vanilla", "--out", "rel-out", "--data-dir", os.path.relpath(mnist)]))
+    assert options.seeds == [1, 0]
+    assert options.out == tmp_path / "rel-out" and Path(options.data_dir) == mnist.absolute()
+    run = suite_plan.plan(options)[0]
+    command = suite_plan.train_command(run, options.out / runs.RUNS_DIR / run.name, options)
+    assert Path(command[command.index("--data-dir") + 1]).is_absolute()
+    assert Path(command[command.index("--out") + 1]).is_absolute()
+
+
+@needs_mnist
 def test_sighup_checkpoints_a_training_run_like_sigterm(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     process = subprocess.Popen([sys.executable, "-m", "pytorch_impl.train", "--model", "vanilla", "--steps", "100000",
@@ -612,6 +698,23 @@ def test_sighup_checkpoints_a_training_run_like_sigterm(tmp_path):
     result = runs.read_json(tmp_path / runs.RESULT)
     assert (result["status"], result["signal"]) == ("interrupted", "SIGHUP") and result["step"] > 0
     assert last_pt(tmp_path).exists()  # saved on the stop: no periodic checkpoint was due
+
+
+def test_a_failed_download_leaves_no_folder_behind(tmp_path, monkeypatch):
+    import urllib.request
+    from benchmark import datasets
+    from benchmark.data import DataError
+
+    def unreachable(url, target):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlretrieve", unreachable)
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(DataError, match="could not be downloaded"):
+        datasets.load_dataset("train", tmp_path / "typo" / "mnist")
+    with pytest.raises(DataError, match="could not be downloaded"):
+        datasets.load_dataset("train", tmp_path / "kept")
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"] and not list((tmp_path / "kept").iterdir())
 
 
 def test_scores_are_redone_when_missing_torn_or_not_of_the_current_samples(tmp_path):
