@@ -87,7 +87,8 @@ def load(last: Path, restore: Callable[[Path], dict]) -> dict:
         except runs.RunError:
             raise
         except Exception as error:  # an intact file the framework cannot read is as unusable as a corrupt one
-            problems.append(f"{path.name}: unreadable ({type(error).__name__}: {error})")
+            first_line = (str(error).strip().splitlines() or [""])[0]  # torch's unpickling refusal is a page long
+            problems.append(f"{path.name}: unreadable ({type(error).__name__}: {first_line})")
             continue
         if problems:
             print(f"warning: {'; '.join(problems)}; resumed from {path.name} (step {meta.get('step')})",

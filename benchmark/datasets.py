@@ -148,7 +148,9 @@ def _verified_bytes(dataset: Dataset, path: Path, name: str) -> bytes:
 
 
 def _download(dataset: Dataset, name: str, directory: Path) -> Path:
-    """Fetch ``name.gz`` from the first mirror that answers; verify before it gets its final name."""
+    """Fetch ``name.gz`` from the first mirror that answers; verify before it gets its final name. A failed
+    download leaves no folder behind that it created (a mistyped ``--data-dir`` must not appear as an empty one)."""
+    created = [folder for folder in (directory, *directory.parents) if not folder.exists()]
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{name}.gz"
     failures = []
@@ -166,6 +168,11 @@ def _download(dataset: Dataset, name: str, directory: Path) -> Path:
             failures.append(f"{mirror}: {error}")
         finally:
             temporary.unlink(missing_ok=True)
+    for folder in created:  # deepest first; one that something else wrote into stays
+        try:
+            folder.rmdir()
+        except OSError:
+            break
     raise DataError(f"{target} is missing and could not be downloaded ({'; '.join(failures)}); copy the "
                     f"{dataset.title} files there or pass --data-dir / set ${dataset.data_dir_env}")
 

@@ -1,10 +1,18 @@
 """The evaluation's file names and JSON keys, without importing torch: shared by ``benchmark.evaluate`` (which
-writes them), ``benchmark.references`` and the report (which only reads them).
+writes them), ``benchmark.references`` and the report (which only reads them); and whether a run folder's scores
+are those of its current samples (``scores_current``, ``curve_current``), which the suite asks before it skips an
+evaluation.
 
 ``eval.json``, ``curve.json`` and a reference file are described in ``benchmark.evaluate``'s docstring and in
 ``benchmark.references``'s.
 """
 from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from benchmark import runs
+from benchmark.checkpoints import file_sha256
 
 DEFAULT_REFERENCE_SPLIT, DEFAULT_REFERENCE_COUNT = "test", 10_000  # the real side of every comparison
 EVAL_FILE, CURVE_FILE, SAMPLES_FILE, EVAL_SAMPLES_DIR = "eval.json", "curve.json", "samples.npz", "eval_samples"
@@ -22,6 +30,8 @@ INCEPTION_KEYS = (KEY_FID, KEY_IS_MEAN, KEY_IS_STD, KEY_KID_MEAN, KEY_KID_STD)
 KEY_HISTOGRAM, KEY_DIGITS_COVERED, KEY_KL_TO_UNIFORM = "histogram", "digits_covered", "kl_to_uniform"
 # curve.json entries
 KEY_STEP, KEY_ELAPSED, KEY_MNIST_FID = "step", "elapsed", "mnist_fid"
+# eval.json and every curve.json entry: the SHA-256 of the samples file scored
+KEY_SAMPLES_SHA256 = "samples_sha256"
 
 # Reference rows (benchmark.references): OUT/references/<reference_file_name(...)>, one eval.json-like block per
 # reference set, under these keys.
@@ -34,3 +44,30 @@ KEY_SETS, KEY_SAMPLE_SEED = "sets", "sample_seed"
 def reference_file_name(num_samples: int, reference_count: int) -> str:
     """One file per (scored sample count, test images on the real side): the cache key of the reference rows."""
     return f"references-n{num_samples}-test{reference_count}.json"
+
+
+def curve_sample_files(run_dir: Path) -> list[Path]:
+    """The ``eval_samples/step_*.npz`` sets that a curve scores, in step order: all of them, but a diverged run's
+    from its divergence step on (their pixels were not finite; older runs saved them as 0)."""
+    result = runs.read_json(run_dir / runs.RESULT, {})
+    diverged_at = result.get(runs.KEY_STEP) if result.get(runs.KEY_STATUS) == runs.DIVERGED else None
+    paths = sorted((run_dir / EVAL_SAMPLES_DIR).glob("step_*.npz"))
+    return [path for path in paths if diverged_at is None or runs.step_of(path.name) < diverged_at]
+
+
+def scores_current(run_dir: Path) -> bool:
+    """``eval.json`` is readable and scored the ``samples.npz`` the folder holds now (a resume that trained on wrote
+    new samples; a torn file is no score)."""
+    evaluation = runs.read_json(run_dir / EVAL_FILE, None)
+    samples = run_dir / SAMPLES_FILE
+    return isinstance(evaluation, dict) and samples.is_file() \
+        and evaluation.get(KEY_SAMPLES_SHA256) == file_sha256(samples)
+
+
+def curve_current(run_dir: Path) -> bool:
+    """``curve.json`` is readable and has one point for each of the sample sets it should score, as they are now."""
+    curve = runs.read_json(run_dir / CURVE_FILE, None)
+    if not isinstance(curve, list) or not all(isinstance(entry, dict) for entry in curve):
+        return False
+    return Counter(entry.get(KEY_SAMPLES_SHA256) for entry in curve) == \
+        Counter(file_sha256(path) for path in curve_sample_files(run_dir))

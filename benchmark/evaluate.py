@@ -19,11 +19,12 @@ first ``--reference-count`` (10,000: all) MNIST test images, the protocol of Luc
                 a digit is covered when it gets at least COVERAGE_MIN_SHARE (1 %) of the samples, a tenth
                 of its uniform share; kl_to_uniform = KL(p || uniform) in nats, 0 (uniform) .. ln 10 (one digit)
     num_samples, reference ("mnist-test-10000"), seconds (wall time of the scoring), versions
+    samples_sha256: the SHA-256 of the samples.npz scored (the suite scores a run again when it no longer matches)
 
-``curve.json``: ``[{step, elapsed, mnist_fid}, ...]``, one entry per ``eval_samples/step_*.npz`` in step
-order, MNIST-FID of those ~2,000 samples against the cached statistics of the same reference. FID falls
-with the sample count, so the curve is comparable with itself and across runs, not with ``eval.json``.
-The CLI writes it whenever ``eval_samples/`` exists (``--curve-only`` skips ``eval.json``).
+``curve.json``: ``[{step, elapsed, mnist_fid, samples_sha256}, ...]``, one entry per ``eval_samples/step_*.npz`` in
+step order (a diverged run's up to its divergence), MNIST-FID of those ~2,000 samples against the cached statistics
+of the same reference. FID falls with the sample count, so the curve is comparable with itself and across runs, not
+with ``eval.json``. The CLI writes it whenever ``eval_samples/`` exists (``--curve-only`` skips ``eval.json``).
 """
 from __future__ import annotations
 
@@ -48,8 +49,9 @@ from benchmark.eval_format import (CURVE_FILE, EVAL_FILE, EVAL_SAMPLES_DIR, KEY_
                                    KEY_INCEPTION, KEY_IS_MEAN, KEY_IS_STD, KEY_KID_MEAN, KEY_KID_STD,
                                    KEY_KL_TO_UNIFORM, KEY_MNIST, KEY_MNIST_FID, KEY_NUM_SAMPLES,
                                    KEY_OFFICIAL_WEIGHTS, KEY_PRECISION, KEY_REASON, KEY_RECALL, KEY_REFERENCE,
-                                   KEY_RUN, KEY_SECONDS, KEY_STEP, KEY_VERSIONS, KEY_WEIGHTS_SHA256, SAMPLES_FILE,
-                                   INCEPTION_KEYS, DEFAULT_REFERENCE_COUNT, DEFAULT_REFERENCE_SPLIT)
+                                   KEY_RUN, KEY_SAMPLES_SHA256, KEY_SECONDS, KEY_STEP, KEY_VERSIONS,
+                                   KEY_WEIGHTS_SHA256, SAMPLES_FILE, INCEPTION_KEYS, DEFAULT_REFERENCE_COUNT,
+                                   DEFAULT_REFERENCE_SPLIT, curve_sample_files)
 
 COVERAGE_MIN_SHARE = 0.01
 MIN_SAMPLES = 4  # on each side: precision/recall's k = 3 nearest neighbours need 4 points
@@ -157,14 +159,16 @@ def evaluate_run(run_dir: str | os.PathLike, *, num_samples: int | None = None, 
     ``options`` are those of ``evaluate_images``.
     """
     run_dir = _check_run_dir(run_dir)
-    images = _load_images(run_dir / SAMPLES_FILE)
+    samples = run_dir / SAMPLES_FILE
+    images = _load_images(samples)
     if num_samples is not None:
         if not 0 < num_samples <= len(images):
-            raise DataError(f"{run_dir / SAMPLES_FILE}: asked for {num_samples} samples, it holds {len(images)}")
+            raise DataError(f"{samples}: asked for {num_samples} samples, it holds {len(images)}")
         images = images[:num_samples]
+    _check_count(images, str(samples))
     config, status = _read_json(run_dir / runs.CONFIG), _read_json(run_dir / runs.RESULT)
     result = {KEY_RUN: {key: config.get(key) for key in ("framework", "model", "seed")} | {
-        "status": status.get("status")}}
+        "status": status.get("status")}, KEY_SAMPLES_SHA256: file_sha256(samples)}
     result |= evaluate_images(images, **options)
     runs.write_json(run_dir / EVAL_FILE, result)
     return result
@@ -176,26 +180,23 @@ def evaluate_curve(run_dir: str | os.PathLike, *, reference_split: str = DEFAULT
     """MNIST-FID of every ``eval_samples/step_*.npz``; writes and returns ``curve.json``'s list. A diverged run's
     sets from its divergence step on are skipped: their pixels were not finite (older runs saved them as 0)."""
     run_dir = _check_run_dir(run_dir)
-    paths = sorted((run_dir / EVAL_SAMPLES_DIR).glob("step_*.npz"))
-    if not paths:
+    if not any((run_dir / EVAL_SAMPLES_DIR).glob("step_*.npz")):
         raise DataError(f"{run_dir / EVAL_SAMPLES_DIR}: no step_*.npz files")
-    result = _read_json(run_dir / runs.RESULT)
-    diverged_at = result.get("step") if result.get("status") == "diverged" else None
+    _read_json(run_dir / runs.RESULT)  # a torn result.json is an error, not "not diverged"
     reference = reference_images(reference_split, reference_count, data_dir)
     reference_name = f"mnist-{reference_split}-{reference_count}"
     curve = []
-    for path in paths:
+    for path in curve_sample_files(run_dir):
         try:
             with np.load(path) as archive:
                 step, elapsed = int(archive["step"]), float(archive["elapsed"])
         except (OSError, ValueError, KeyError) as error:
             raise DataError(f"{path}: unreadable or without 'step' and 'elapsed' ({error})") from None
-        if diverged_at is not None and step >= diverged_at:
-            continue
         images = _load_images(path)
         _check_count(images, str(path))
         metrics = calculate(images, MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, reference_name, ("fid",))
-        curve.append({KEY_STEP: step, KEY_ELAPSED: elapsed, KEY_MNIST_FID: metrics[torch_fidelity.KEY_METRIC_FID]})
+        curve.append({KEY_STEP: step, KEY_ELAPSED: elapsed, KEY_MNIST_FID: metrics[torch_fidelity.KEY_METRIC_FID],
+                      KEY_SAMPLES_SHA256: file_sha256(path)})
     curve.sort(key=lambda entry: entry[KEY_STEP])
     runs.write_json(run_dir / CURVE_FILE, curve)
     return curve

@@ -8,7 +8,8 @@ its own whatever the executor, so two frameworks never share one (PARITY-NOTES Â
 * ``local`` (default): a subprocess of the suite. With ``--jobs N`` > 1 every concurrent *training* run holds
   a slot: one GPU of its own (``CUDA_VISIBLE_DEVICES``) on a GPU machine, else ``cores // N`` CPU cores of its
   own (CPU affinity, set before the child starts; the thread count is the suite's, equal for every run).
-  Evaluation runs alone after training and takes the whole machine.
+  Evaluation runs alone after training and takes the whole machine. Every child dies with the suite
+  (``PR_SET_PDEATHSIG``): a suite killed outright leaves no run training in a folder that ``--resume`` needs.
 * ``ray``: ``benchmark.ray_executor``, imported only when chosen, so the local path runs without Ray.
 """
 from __future__ import annotations
@@ -21,48 +22,14 @@ import signal
 import socket
 import subprocess
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from benchmark.jobs import REPO_ROOT, ExecutorError, Finished, Job, launch
+
 EXECUTORS = ("local", "ray")
 RAY_PIN = "ray==2.60.0"  # as in requirements.txt
-
-# Runs a command pinned to CPU cores and/or killed (SIGKILL) when its parent dies, then becomes the command
-# (exec): same pid, exit status and signals. No ``preexec_fn``, which is unsafe in a threaded parent. It also
-# unblocks every signal: a Ray worker blocks SIGINT, and a blocked signal stays blocked across exec, so the child
-# would never see the suite's stop.
-LAUNCHER = """import ctypes, os, signal, sys
-signal.pthread_sigmask(signal.SIG_SETMASK, ())
-cpus, parent = sys.argv[1], int(sys.argv[2])
-if cpus:
-    os.sched_setaffinity(0, {int(cpu) for cpu in cpus.split(",")})
-if parent:
-    ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    if os.getppid() != parent:
-        sys.exit(137)
-os.execvp(sys.argv[3], sys.argv[3:])
-"""
-
-
-class ExecutorError(ValueError):
-    """An executor that cannot run here (Ray missing, more jobs than GPUs or cores), explained in one line."""
-
-
-@dataclass(frozen=True)
-class Job:
-    command: list[str]  # the first element is the Python interpreter
-    env: dict[str, str]  # the child's whole environment
-    log_path: Path
-    folders: tuple[Path, ...]  # run folders the child reads and writes
-    training: bool  # timed: it gets a placement slot, and its checkpoints travel with it
-
-
-@dataclass(frozen=True)
-class Finished:
-    code: int  # the child's exit status (negative: killed by that signal)
-    node: dict = field(default_factory=dict)  # where it ran: executor, hostname, GPU, CPU cores, Ray node id
 
 
 class Executor(Protocol):
@@ -90,13 +57,6 @@ def create(kind: str, *, jobs: int, device: str, stop: threading.Event, ray_addr
         from benchmark.ray_executor import RayExecutor
         return RayExecutor(jobs=jobs, device=device, stop=stop, address=ray_address, out=out, threads=threads)
     raise ExecutorError(f"unknown executor {kind!r}; valid: {', '.join(EXECUTORS)}")
-
-
-def launch(command: list[str], cpus: tuple[int, ...] = (), die_with: int | None = None) -> list[str]:
-    """``command`` behind ``LAUNCHER`` when it must be pinned to ``cpus`` or die with process ``die_with``."""
-    if not cpus and not die_with:
-        return command
-    return [command[0], "-c", LAUNCHER, ",".join(map(str, cpus)), str(die_with or 0), *command]
 
 
 # ------------------------------------------------------------------------------------------------ local
@@ -168,7 +128,7 @@ class LocalExecutor:
         slot = self.free.get() if job.training and self.placed else Slot()
         try:
             env = dict(job.env, CUDA_VISIBLE_DEVICES=slot.gpu) if slot.gpu is not None else job.env
-            code = self._spawn(job.command, launch(job.command, slot.cpus), env, job.log_path)
+            code = self._spawn(job.command, launch(job.command, slot.cpus, die_with=os.getpid()), env, job.log_path)
         finally:
             if job.training and self.placed:
                 self.free.put(slot)

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM as a request to stop: the first one is a flag the training loop checks (it checkpoints,
+"""Ctrl-C, SIGTERM and SIGHUP as a request to stop: the first one is a flag the training loop checks (it checkpoints,
 then exits with status 4); a second one exits at once, also with status 4.
 
 Importable before any framework (standard library only): the training entry points install the handlers
@@ -18,7 +18,7 @@ class StopRequest:
     """The process's stop request; ``install()`` sets the handlers once and returns it, ``restore()`` puts the
     previous handlers back."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: the terminal closed
     _active: "StopRequest | None" = None
 
     def __init__(self):

@@ -17,21 +17,25 @@ from pathlib import Path
 LOCK_FILE = ".lock"
 
 
-class LockHeld(RuntimeError):
+class LockError(RuntimeError):
+    """The folder cannot be locked, explained in one line (entry points print it and exit 2)."""
+
+
+class LockHeld(LockError):
     """The folder is locked by a live process; the message names it."""
 
 
 class FolderLock:
-    """``with FolderLock(folder, "suite"):`` holds ``folder/.lock`` exclusively, or raises ``LockHeld``."""
+    """``with FolderLock(folder, "suite"):`` holds ``folder/.lock`` exclusively, or raises ``LockHeld``; a folder
+    where the lock file cannot be written (read-only, no permission) raises ``LockError``."""
 
     def __init__(self, folder: str | os.PathLike, purpose: str):
         self.path, self.purpose = Path(folder) / LOCK_FILE, purpose
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -55,6 +59,13 @@ class FolderLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
         self._fd = fd
+
+    def _open(self) -> int:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise LockError(f"{self.path.parent}: cannot write there ({error.strerror or error})") from None
 
     def release(self) -> None:
         if self._fd is not None:

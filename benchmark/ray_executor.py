@@ -13,7 +13,11 @@ Resources: ``num_gpus=1`` when the runs use a GPU (``--device cuda``, or ``auto`
 worker that crashes or is killed is a failed run, its log tail taken from what the task last reported to the
 ``Relay`` actor (the child's log lives on the worker). The child dies with its worker (``PR_SET_PDEATHSIG``), so a lost
 driver or worker leaves no training process behind; what it had done since it was shipped is lost with it, and
-``--resume`` starts it again from the last state that reached the driver.
+``--resume`` starts it again from the last state that reached the driver. The scratch folder such a worker leaves is
+removed by the next task on its node. A second Ctrl-C cancels the running tasks, which kills their workers.
+
+The child's log comes back with the driver's run folders in place of the scratch copies (its command line aside),
+so that its messages name the folders the user knows.
 """
 from __future__ import annotations
 
@@ -33,10 +37,11 @@ from pathlib import Path
 import ray
 
 from benchmark import runs, shipping
-from benchmark.executors import REPO_ROOT, ExecutorError, Finished, Job, launch
+from benchmark.jobs import REPO_ROOT, ExecutorError, Finished, Job, launch
 from benchmark.frameworks import FRAMEWORKS
 
 SCRATCH_ENV = "GANBENCH_SCRATCH"  # where workers put their scratch folders (default: the system's temp folder)
+SCRATCH_PREFIX = "ganbench-"  # then the worker's pid
 POLL_SECONDS = 1.0
 TAIL_LINES = 20
 LOST_WORKER = -signal.SIGKILL  # the status recorded when the task's worker died
@@ -76,7 +81,9 @@ class RemoteJob:
 
 @ray.remote(max_retries=0)
 def run_task(job: RemoteJob, relay) -> dict:
-    scratch = Path(tempfile.mkdtemp(prefix="ganbench-", dir=os.environ.get(SCRATCH_ENV)))
+    base = Path(os.environ.get(SCRATCH_ENV) or tempfile.gettempdir())
+    sweep_scratch(base)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base))
     try:
         roots = [scratch / str(index) for index in range(len(job.folders))]
         for root in roots:
@@ -88,12 +95,42 @@ def run_task(job: RemoteJob, relay) -> dict:
         env = dict(os.environ, **job.env)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
         log = scratch / "child.log"
-        code = _supervise(command, env, log, job.key, relay)
+        header = f"\n$ {' '.join(command)}\n".encode()  # as it ran here; the output names the driver's folders
+        log.write_bytes(header)
+        driver_paths = {root: driver for driver, root in paths.items()}
+        code = _supervise(command, env, log, job.key, relay, driver_paths)
         changed, deleted = shipping.changes(roots, before)
-        return {"code": code, "log": log.read_bytes(), "bundle": shipping.pack(roots, changed), "deleted": deleted,
-                "node": node()}
+        output = _driver_paths(log.read_bytes()[len(header):].decode(errors="replace"), driver_paths)
+        return {"code": code, "log": header + output.encode(), "bundle": shipping.pack(roots, changed),
+                "deleted": deleted, "node": node()}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def sweep_scratch(folder: Path) -> None:
+    """Remove the scratch folders whose worker died without removing its own (a kill -9 of the worker, of the
+    driver, or a second Ctrl-C): each folder's name holds the pid of the worker that made it."""
+    for path in folder.glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = path.name[len(SCRATCH_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _driver_paths(text: str, driver_paths: dict[str, str]) -> str:
+    """The child's output with each scratch run folder replaced by the driver's, which its messages mean."""
+    for scratch in sorted(driver_paths, key=len, reverse=True):  # ``.../10`` before ``.../1``
+        text = text.replace(scratch, driver_paths[scratch])
+    return text
 
 
 def worker_python(command: list[str]) -> str:
@@ -103,11 +140,9 @@ def worker_python(command: list[str]) -> str:
     return entry.python if entry else sys.executable
 
 
-def _supervise(command: list[str], env: dict, log: Path, key: str, relay) -> int:
+def _supervise(command: list[str], env: dict, log: Path, key: str, relay, driver_paths: dict[str, str]) -> int:
     """Run the child, forward the driver's stop to it once (SIGINT), report its log tail while it runs."""
-    with log.open("w") as output:
-        output.write(f"\n$ {' '.join(command)}\n")
-        output.flush()
+    with log.open("a") as output:
         child = subprocess.Popen(launch(command, die_with=os.getpid()), stdout=output, stderr=subprocess.STDOUT,
                                  env=env, cwd=REPO_ROOT, start_new_session=True)
     where = node()
@@ -128,7 +163,7 @@ def _supervise(command: list[str], env: dict, log: Path, key: str, relay) -> int
                 interrupted = True
             if log.stat().st_size != size:
                 size = log.stat().st_size
-                relay.report.remote(key, where, _tail(log))
+                relay.report.remote(key, where, [_driver_paths(line, driver_paths) for line in _tail(log)])
     finally:
         if child.poll() is None:  # the task itself failed: leave no child behind
             child.kill()
@@ -164,8 +199,7 @@ class RayExecutor:
         self.stop = stop
         self.owns_ray = not ray.is_initialized()  # else the caller's ray.init decides, code shipping included
         if self.owns_ray:
-            ray.init(address=address, include_dashboard=False, runtime_env=code_env(out),
-                     logging_level=logging.WARNING)
+            start_ray(address, out)
         resources = ray.cluster_resources()
         if device == "cuda" and resources.get("GPU", 0) < 1:  # its tasks (num_gpus=1) would wait forever
             if self.owns_ray:
@@ -178,6 +212,8 @@ class RayExecutor:
         capacity = int(resources.get("GPU", 0)) if self.gpu else int(resources.get("CPU", 1) // threads)
         self.slots = jobs if jobs > 1 else max(1, capacity)
         self.commit = runs.git_commit()
+        self.running: set[ray.ObjectRef] = set()
+        self.lock = threading.Lock()
 
     def run(self, job: Job) -> Finished:
         threads = _threads(job.command)
@@ -206,10 +242,16 @@ class RayExecutor:
         return Finished(result["code"], result["node"])
 
     def _wait(self, ref: ray.ObjectRef) -> dict:
-        while not ray.wait([ref], timeout=POLL_SECONDS)[0]:
-            if self.stop.is_set():
-                self.relay.stop.remote()
-        return ray.get(ref)
+        with self.lock:
+            self.running.add(ref)
+        try:
+            while not ray.wait([ref], timeout=POLL_SECONDS)[0]:
+                if self.stop.is_set():
+                    self.relay.stop.remote()
+            return ray.get(ref)
+        finally:
+            with self.lock:
+                self.running.discard(ref)
 
     def _last_report(self, key: str) -> dict:
         try:
@@ -218,13 +260,30 @@ class RayExecutor:
             return {"node": {}, "tail": ["(the relay is gone too: no log tail)"]}
 
     def interrupt(self, kill: bool = False) -> None:
-        """Ray tasks are stopped through the relay either way: each child checkpoints and exits."""
+        """Stop every task through the relay (each child checkpoints and exits); with ``kill``, end their workers at
+        once, and each child with its worker."""
         self.relay.stop.remote()
+        if kill:
+            with self.lock:
+                running = list(self.running)
+            for ref in running:
+                ray.cancel(ref, force=True)
 
     def close(self) -> None:
         ray.kill(self.relay)
         if self.owns_ray:
             ray.shutdown()
+
+
+def start_ray(address: str | None, out: Path | None) -> None:
+    """A Ray instance of this process's own, or the cluster at ``address``; ``ExecutorError`` (one line) when it
+    does not start or answer, after stopping whatever it had started."""
+    try:
+        ray.init(address=address, include_dashboard=False, runtime_env=code_env(out), logging_level=logging.WARNING)
+    except Exception as error:  # a start-up timeout is a bare Exception; an unreachable address a ConnectionError
+        ray.shutdown()
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ExecutorError(f"Ray did not start{f' at {address}' if address else ''}: {reason}") from None
 
 
 def code_env(out: Path | None = None) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -26,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from benchmark import arguments, estimate, executors, machine, runs, suite as suite_lib, suite_plan  # noqa: E402
 from benchmark.data import DataError, load_mnist  # noqa: E402
 from benchmark.frameworks import FRAMEWORKS, KERAS_BACKENDS  # noqa: E402
-from benchmark.locking import LockHeld  # noqa: E402
+from benchmark.locking import LockError  # noqa: E402
 from benchmark.profiles import BUDGETS, PROFILES, ProfileError, get_profile  # noqa: E402
 from benchmark.runs import EXIT_DIVERGED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE  # noqa: E402
 from benchmark.spec import MODEL_NAMES, SpecError, get_spec  # noqa: E402
@@ -108,7 +109,7 @@ def _int_list(text: str, what: str) -> list[int]:
                                    f"got {text!r} ({error})") from None
     if not values:
         raise suite_plan.SuiteError(f"--{what}: empty")
-    return values
+    return list(dict.fromkeys(values))  # a repeated seed would be two runs racing for one folder
 
 
 def _check_environment(args: argparse.Namespace) -> None:
@@ -118,6 +119,11 @@ def _check_environment(args: argparse.Namespace) -> None:
         raise suite_plan.SuiteError("--device cuda: no GPU visible (nvidia-smi lists none); use --device auto or cpu")
     for split in ("train", "test"):
         load_mnist(split, args.data_dir)
+
+
+def _absolute(path: str) -> Path:
+    """``path`` as the caller means it: the children run in the repository root, wherever the caller is."""
+    return Path(os.path.abspath(os.path.expanduser(path)))
 
 
 def options_from(args: argparse.Namespace) -> suite_plan.SuiteOptions:
@@ -144,11 +150,15 @@ def options_from(args: argparse.Namespace) -> suite_plan.SuiteOptions:
     if args.ray_address and args.executor != "ray":
         raise suite_plan.SuiteError("--ray-address needs --executor ray")
     _check_environment(args)
+    out = _absolute(args.out or f"results/local/{profile.name}")
+    if out.exists() and not out.is_dir():
+        raise suite_plan.SuiteError(f"--out {out}: exists and is not a folder")
     return suite_plan.SuiteOptions(
-        out=Path(args.out or f"results/local/{profile.name}"), profile=profile, models=list(dict.fromkeys(models)),
+        out=out, profile=profile, models=list(dict.fromkeys(models)),
         frameworks=suite_plan.parse_frameworks(args.frameworks, args.keras_backend),
         seeds=_int_list(args.seeds, "seeds") if args.seeds else list(profile.seeds), device=args.device,
-        jobs=jobs, resume=args.resume, data_dir=args.data_dir, deterministic=args.deterministic,
+        jobs=jobs, resume=args.resume,
+        data_dir=str(_absolute(args.data_dir)) if args.data_dir else None, deterministic=args.deterministic,
         inception=args.inception, executor=args.executor, ray_address=args.ray_address, threads=threads,
         speed=not args.no_speed)
 
@@ -177,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     restore = suite_lib.install_signal_handlers(suite)
     try:
         outcomes = suite.run()
-    except (suite_plan.SuiteError, LockHeld) as error:
+    except (suite_plan.SuiteError, LockError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     finally:

@@ -157,6 +157,11 @@ def step_name(step: int, suffix: str) -> str:
     return f"step_{step:08d}{suffix}"
 
 
+def step_of(name: str) -> int:
+    """The step of a ``step_name`` (``step_00000120.npz`` -> 120)."""
+    return int(name.split(".")[0].removeprefix("step_"))
+
+
 def image_grid(images: np.ndarray, columns: int = 8, pad: int = 2) -> np.ndarray:
     """uint8 [N, H, W] -> one uint8 [rows * (H + pad) + pad, columns * (W + pad) + pad] mosaic."""
     count, height, width = images.shape

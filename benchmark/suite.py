@@ -7,8 +7,10 @@ suite records every run's status, exit code and, for a failure, the last lines o
 ``OUT/suite.json``. A failed, crashed or diverged run never stops the others.
 
 Resuming (``--resume``) reads each run folder: a completed or diverged run is finished and skipped (its
-evaluation is redone only if missing), an interrupted or failed one is started again with the same command,
-which continues from its last checkpoint (``benchmark.training``).
+evaluation is redone only when its scores are missing, unreadable or not those of its current samples), an
+interrupted or failed one is started again with the same command, which continues from its last checkpoint
+(``benchmark.training``). A longer training length continues every run; a shorter one than a run has trained is
+refused.
 
 What the suite runs (its options, plan and child command lines) is ``benchmark.suite_plan``; what it reads of
 the machine is ``benchmark.machine``.
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from benchmark import executors, runs
-from benchmark.eval_format import REFERENCES_DIR
+from benchmark.eval_format import REFERENCES_DIR, curve_current, curve_sample_files, scores_current
 from benchmark.locking import FolderLock
 from benchmark.machine import (children_cpu_seconds, cpu_busy_seconds, environment, fingerprint, fingerprint_mismatch,
                                other_cpu_share)
@@ -76,13 +78,13 @@ def folder_state(run_dir: Path, steps: int) -> str | None:
 
 
 def evaluation_needed(run_dir: Path, status: str) -> tuple[bool, bool]:
-    """(run the evaluation?, curve only?) for a finished run; a diverged run gets its curve up to the end."""
-    has_curve_samples = any((run_dir / runs.EVAL_SAMPLES).glob("step_*.npz"))
-    curve_missing = has_curve_samples and not (run_dir / runs.CURVE).exists()
+    """(run the evaluation?, curve only?) for a finished run: yes when its scores are missing, unreadable or not
+    those of the samples it holds now (a resume trained it on); a diverged run gets its curve up to the end."""
+    curve_stale = bool(curve_sample_files(run_dir)) and not curve_current(run_dir)
     if status == runs.COMPLETED:
-        return (not (run_dir / runs.EVAL).exists()) or curve_missing, False
+        return not scores_current(run_dir) or curve_stale, False
     if status == runs.DIVERGED:
-        return curve_missing, True
+        return curve_stale, True
     return False, False
 
 
@@ -155,6 +157,7 @@ class Suite:
         if previous and previous.get("profile", {}).get("name") != self.options.profile.name:
             raise SuiteError(f"{self.out} holds a {previous['profile'].get('name')!r} suite, not "
                              f"{self.options.profile.name!r}; use another --out")
+        self._check_lengths()
         known = {f.name for f in dataclasses.fields(Outcome)}
         for name, record in previous.get("runs", {}).items():
             self.outcomes[name] = Outcome(**{k: v for k, v in record.items() if k in known})
@@ -171,6 +174,15 @@ class Suite:
         }
         self.save(state="running")
 
+    def _check_lengths(self) -> None:
+        """Refuse to resume a run that has trained past the length planned now: it cannot train back, and its
+        results would be reported under a length they do not have."""
+        for run in self.runs:
+            done = runs.read_json(self.run_dir(run) / runs.RESULT, {}).get(runs.KEY_STEP)
+            if isinstance(done, int) and done > run.steps:
+                raise SuiteError(f"{self.run_dir(run)} has trained {done} iterations, more than the {run.steps} "
+                                 f"planned now; resume with its length (or longer), or use another --out")
+
     def save(self, state: str) -> None:
         with self.lock:
             records = {name: dataclasses.asdict(outcome) for name, outcome in self.outcomes.items()}
@@ -179,7 +191,10 @@ class Suite:
 
     def say(self, text: str) -> None:
         with self.lock:
-            print(text, file=self.stream, flush=True)
+            try:
+                print(text, file=self.stream, flush=True)
+            except OSError:  # the terminal is gone (SIGHUP): the suite still stops its children and records it
+                pass
 
     # ----------------------------------------------------------------------------------------- running
 
@@ -309,7 +324,8 @@ class Suite:
         self.executor.interrupt(kill=not first)
 
     def run(self) -> dict[str, Outcome]:
-        """Train and evaluate the plan while holding ``OUT/.lock`` (``LockHeld`` if another suite holds it)."""
+        """Train and evaluate the plan while holding ``OUT/.lock`` (``LockHeld`` if another suite holds it,
+        ``LockError`` if it cannot be written)."""
         try:
             with FolderLock(self.out, "suite"):
                 return self._run()
@@ -395,7 +411,8 @@ def _duration(seconds: float | None) -> str:
 
 
 def install_signal_handlers(suite: Suite) -> Callable[[], None]:
-    """SIGINT / SIGTERM -> ``suite.interrupt``; returns a function that restores the old handlers."""
+    """SIGINT / SIGTERM / SIGHUP (a closed terminal) -> ``suite.interrupt``; returns a function that restores the
+    old handlers."""
     old = {sig: signal.signal(sig, lambda signum, frame: suite.interrupt(signum))
-           for sig in (signal.SIGINT, signal.SIGTERM)}
+           for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     return lambda: [signal.signal(sig, handler) for sig, handler in old.items()]

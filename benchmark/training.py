@@ -25,7 +25,7 @@ from benchmark import arguments, checkpoints, datasets, runs, threads
 from benchmark.interrupts import StopRequest
 from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, to_uint8
 from benchmark.frameworks import FRAMEWORKS
-from benchmark.locking import FolderLock, LockHeld
+from benchmark.locking import FolderLock, LockError
 from benchmark.run_config import RunConfig
 from benchmark.runs import RunError
 from benchmark.spec import GANSpec, SpecError, get_spec
@@ -263,6 +263,9 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         run_config.check_resume(RunConfig.read(run_dir / runs.RUN_CONFIG), run_dir)
         meta = checkpoints.load(checkpoint, lambda path: trainer.load_checkpoint(path, identity))
         start, trained_seconds = meta["step"], meta["elapsed"]
+        if start > total:  # it cannot train back; "completed at step 20/10" would be reported as 10 iterations
+            raise RunError(f"{run_dir} has trained {start} iterations, more than the {total} asked for; resume it "
+                           f"with --steps {start} or more, or use another --out folder")
         metrics.truncate_after(start)
     elif metrics.path.exists():
         metrics.path.unlink()
@@ -372,7 +375,7 @@ def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory,
             raise RunError(f"--out {args.out}: exists and is not a folder")
         with FolderLock(args.out, "training"):
             return run_training(args, make_trainer)
-    except (DataError, SpecError, RunError, LockHeld) as error:
+    except (DataError, SpecError, RunError, LockError) as error:
         print(f"error: {error}", file=sys.stderr)
         return runs.EXIT_USAGE
     except Exception:

@@ -120,6 +120,34 @@ def test_imports_follow_the_layer_rule():
     assert not problems, "\n".join(problems)
 
 
+def import_graph() -> dict[str, set[str]]:
+    """Each project module -> the project modules it imports (a submodule's import of its own package aside: the
+    package's ``__init__`` runs first whatever the order)."""
+    graph = {}
+    for module, path in MODULES.items():
+        names = {name for _, name in imported_modules(path.read_text(), module, path.name == "__init__.py")}
+        graph[module] = {name for name in names if name in MODULES and not (module + ".").startswith(name + ".")}
+    return graph
+
+
+def test_no_two_modules_import_each_other():
+    """No import circle, however long (``executors`` and ``ray_executor`` share ``jobs`` instead)."""
+    graph, done, path = import_graph(), set(), []
+
+    def visit(module: str) -> None:
+        path.append(module)
+        for name in sorted(graph[module]):
+            assert name not in path, f"import circle: {' -> '.join(path[path.index(name):] + [name])}"
+            if name not in done:
+                visit(name)
+        path.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        if module not in done:
+            visit(module)
+
+
 def test_registry_names_implementation_modules():
     for entry in frameworks.FRAMEWORKS.values():
         assert layer_of(entry.module) == IMPLEMENTATION_LAYER, entry

@@ -193,10 +193,13 @@ def test_device_cuda_on_a_ray_cluster_without_gpus_fails_at_once(tmp_path, ray_s
 
 @needs_mnist
 def test_ray_suite_gives_the_local_report(tmp_path, ray_scratch):
-    """Same rows, columns, statuses and scores as the local executor, which runs where Ray cannot be imported."""
+    """Same rows, columns, statuses and scores as the local executor, which runs where Ray cannot be imported, when
+    the Ray suite trains 2 iterations and is resumed to the local suite's 3: its scores are those of its final
+    samples."""
     local = run_all_without_ray(*TINY, "--steps", "3", "--out", str(tmp_path / "local"))
     assert local.returncode == 0, local.stdout[-2000:] + local.stderr[-2000:]
-    assert run_all_on_ray("--steps", "3", "--out", str(tmp_path / "ray")) == 0
+    assert run_all_on_ray("--steps", "2", "--no-report", "--out", str(tmp_path / "ray")) == 0
+    assert run_all_on_ray("--steps", "3", "--resume", "--out", str(tmp_path / "ray")) == 0
 
     expected, got = (pd.read_csv(tmp_path / name / "summary.csv") for name in ("local", "ray"))
     assert list(got.columns) == list(expected.columns)
@@ -209,12 +212,16 @@ def test_ray_suite_gives_the_local_report(tmp_path, ray_scratch):
     assert record["node"]["executor"] == "ray" and record["node"]["node_id"] and record["node"]["hostname"]
     assert got.loc[0, "node"] == record["node"]["hostname"]
 
-    # No shared filesystem needed: the child wrote under the worker's scratch folder, which is gone again.
+    # No shared filesystem needed: the child wrote under the worker's scratch folder, which is gone again; its
+    # messages name the run folder, not the scratch copy.
     run_dir = tmp_path / "ray" / suite.RUNS_DIR / "vanilla-pytorch-seed0"
-    assert f"--out {ray_scratch}{os.sep}ganbench-" in (run_dir / suite.TRAIN_LOG).read_text()
+    log = (run_dir / suite.TRAIN_LOG).read_text()
+    assert f"--out {ray_scratch}{os.sep}ganbench-" in log and f"completed: {run_dir} at step 3/3" in log
+    assert all(str(ray_scratch) not in line for line in log.splitlines() if not line.startswith("$ "))
     assert list(ray_scratch.iterdir()) == []
-    assert _tree(run_dir).keys() - {suite.TRAIN_LOG} == _tree(tmp_path / "local" / suite.RUNS_DIR
-                                                              / "vanilla-pytorch-seed0").keys() - {suite.TRAIN_LOG}
+    resumed = {"checkpoints/previous.pt", "checkpoints/previous.pt.sha256"}  # the checkpoint of step 2
+    assert _tree(run_dir).keys() - {suite.TRAIN_LOG} - resumed == _tree(
+        tmp_path / "local" / suite.RUNS_DIR / "vanilla-pytorch-seed0").keys() - {suite.TRAIN_LOG}
 
 
 @needs_mnist
@@ -247,6 +254,74 @@ def test_killed_worker_fails_its_run_a_stop_checkpoints_the_other_and_resume_fin
         assert runs.read_json(run_dir / runs.RESULT)["step"] == 200
         assert (runs.read_json(run_dir / runs.CONFIG)["resumed_from_step"] > 0) == resumed
         assert (run_dir / suite.TRAIN_LOG).read_text().count("\n$ ") == 2  # two attempts each
+    assert list(ray_scratch.iterdir()) == []  # the killed worker's scratch folder too
+
+
+@needs_mnist
+def test_a_second_interrupt_kills_a_ray_task_that_ignores_the_first(tmp_path, ray_scratch):
+    """The first stop is passed on (SIGINT), which this child ignores; the second ends its worker, and the child with
+    it, at once."""
+    from benchmark.ray_executor import RayExecutor
+    stop = threading.Event()
+    executor = RayExecutor(jobs=1, device="cpu", stop=stop)
+    pid_file = tmp_path / "pid"
+    stubborn = [sys.executable, "-c", "import os, signal, sys, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"]
+    finished: list[executors.Finished] = []
+    waiter = threading.Thread(target=lambda: finished.append(executor.run(executors.Job(
+        stubborn, {}, tmp_path / "train.log", (), training=True))), daemon=True)
+    waiter.start()
+    try:
+        deadline = time.time() + 120
+        while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        stop.set()
+        executor.interrupt()
+        time.sleep(2)  # the task has passed the stop on
+        assert _alive(child)
+        executor.interrupt(kill=True)
+        waiter.join(timeout=60)
+        assert finished and finished[0].code == -signal.SIGKILL
+        deadline = time.time() + 10
+        while _alive(child) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child)
+    finally:
+        if pid_file.exists() and pid_file.read_text() and _alive(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        executor.close()
+
+
+def test_a_ray_that_does_not_start_is_one_line_and_is_shut_down(monkeypatch):
+    ray = pytest.importorskip("ray")
+    from benchmark import ray_executor
+    shut_down = []
+
+    def timed_out(**options):
+        raise Exception("The current node timed out during startup. This could happen because some of the raylet "
+                        "failed to startup or the GCS has become overloaded.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", timed_out)
+    monkeypatch.setattr(ray, "shutdown", lambda: shut_down.append(True))
+    with pytest.raises(executors.ExecutorError) as error:
+        ray_executor.RayExecutor(jobs=1, device="auto", stop=threading.Event())
+    assert str(error.value) == "Ray did not start: The current node timed out during startup. This could happen " \
+                               "because some of the raylet failed to startup or the GCS has become overloaded."
+    assert shut_down
+
+
+def test_scratch_folders_of_dead_workers_are_swept(tmp_path):
+    pytest.importorskip("ray")
+    from benchmark.ray_executor import SCRATCH_PREFIX, sweep_scratch
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for pid in (dead.pid, os.getpid()):
+        (tmp_path / f"{SCRATCH_PREFIX}{pid}-abc" / "0").mkdir(parents=True)
+    (tmp_path / "unrelated").mkdir()
+    sweep_scratch(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{SCRATCH_PREFIX}{os.getpid()}-abc", "unrelated"]
 
 
 def _kill_then_interrupt(scratch: Path, out: Path, killed: list[int], timeout: float = 600) -> None:

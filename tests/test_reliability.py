@@ -483,7 +483,8 @@ def test_evaluating_too_few_samples_fails_that_folder_only(tmp_path, capsys, mon
         runs.write_npz(tmp_path / name / runs.SAMPLES, images=rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
     code = evaluate.main([str(tmp_path / "tiny"), str(tmp_path / "fine"), "--no-inception", "--reference-count", "50"])
     assert code == 2
-    assert "samples: 3 image(s); the metrics need at least 4" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'tiny' / runs.SAMPLES}: 3 image(s); the metrics need at least 4" in err
     assert (tmp_path / "fine" / runs.EVAL).exists() and not (tmp_path / "tiny" / runs.EVAL).exists()
 
 
@@ -572,7 +573,6 @@ def test_kill_9_a_torn_metrics_line_and_a_corrupt_checkpoint_still_end_like_an_u
     assert not list(faulty.rglob("*.tmp"))
 
 
-
 @needs_mnist
 def test_resuming_with_another_configuration_is_refused_in_one_line(tmp_path, capsys):
     """The run's configuration is saved in run_config.json; a resume may train longer, never differently."""
@@ -589,3 +589,163 @@ def test_resuming_with_another_configuration_is_refused_in_one_line(tmp_path, ca
         f"True); resume it with the same flags, or use another --out folder")
     assert train(tmp_path, 3, "--log-every", "2") == 0  # training longer, logging less often: a resume
     assert RunConfig.read(tmp_path / runs.RUN_CONFIG).steps == 3
+
+
+# ------------------------------------------------------------------------------------ second round (issue 21)
+
+@needs_mnist
+def test_a_resume_shorter_than_the_checkpoint_is_refused_in_one_line(tmp_path, capsys):
+    assert train(tmp_path, 6) == 0
+    before = _snapshot(tmp_path)
+    capsys.readouterr()
+    assert train(tmp_path, 4) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path} has trained 6 iterations, more than the 4 asked for; resume it with --steps 6 or more, "
+        f"or use another --out folder")
+    assert _snapshot(tmp_path) == before
+
+
+@needs_mnist
+def test_a_suite_resumed_shorter_than_its_runs_is_refused_in_one_line(tmp_path, capsys):
+    from benchmark import run_all
+    run_dir = tmp_path / "suite" / runs.RUNS_DIR / "vanilla-pytorch-seed0"
+    runs.write_json(run_dir / runs.RESULT, {runs.KEY_STATUS: runs.COMPLETED, runs.KEY_STEP: 20})
+    before = _snapshot(tmp_path)
+    assert run_all.main(["--out", str(tmp_path / "suite"), "--models", "vanilla", "--frameworks", "pytorch",
+                         "--steps", "10", "--resume", "--no-report"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run_dir} has trained 20 iterations, more than the 10 planned now; resume with its length (or "
+        f"longer), or use another --out")
+    assert _snapshot(tmp_path) == before
+
+
+def _unwritable(monkeypatch, folder: Path) -> None:
+    """A read-only file system under ``folder`` (tests run as root, which chmod does not stop)."""
+    import errno
+    real_open = os.open
+
+    def open_(path, *args, **kwargs):
+        if str(path).startswith(str(folder)):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_)
+
+
+@needs_mnist
+def test_a_read_only_out_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    from benchmark import run_all
+    (tmp_path / "ro").mkdir()
+    _unwritable(monkeypatch, tmp_path / "ro")
+    assert main(["--model", "vanilla", "--steps", "1", "--out", str(tmp_path / "ro")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'ro'}: cannot write there (Read-only file system)\n"
+    assert run_all.main(["--out", str(tmp_path / "ro"), "--models", "vanilla", "--no-report"]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'ro'}: cannot write there (Read-only file system)\n"
+    assert list((tmp_path / "ro").iterdir()) == []
+
+
+@needs_mnist
+def test_run_all_refuses_an_out_that_is_a_file_in_one_line(tmp_path, capsys):
+    from benchmark import run_all
+    (tmp_path / "file").write_text("x")
+    assert run_all.main(["--out", str(tmp_path / "file"), "--models", "vanilla", "--no-report"]) == 2
+    assert capsys.readouterr().err == f"error: --out {tmp_path / 'file'}: exists and is not a folder\n"
+
+
+@needs_mnist
+def test_a_crafted_checkpoint_with_a_valid_digest_is_refused_in_one_line_without_running_its_code(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    last_pt(tmp_path / "run").parent.mkdir(parents=True)
+    checkpoints.save(last_pt(tmp_path / "run"), lambda path: torch.save({"meta": _CreatesAFile(marker)}, path))
+    assert train(tmp_path / "run", 2) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "last.pt: unreadable (UnpicklingError: " in err
+    assert len(err.splitlines()) == 1 and not marker.exists()
+
+
+@needs_mnist
+def test_repeated_seeds_are_one_run_each_and_relative_paths_are_the_callers(tmp_path, monkeypatch):
+    """Children run in the repository root: a relative --out or --data-dir reaches them as the caller meant it."""
+    from benchmark import run_all, suite_plan
+    mnist = resolve_data_dir()
+    monkeypatch.chdir(tmp_path)
+    options = run_all.options_from(run_all.parser().parse_args(
+        ["--seeds", "1,0,1,0", "--models", "vanilla", "--out", "rel-out", "--data-dir", os.path.relpath(mnist)]))
+    assert options.seeds == [1, 0]
+    assert options.out == tmp_path / "rel-out" and Path(options.data_dir) == mnist.absolute()
+    run = suite_plan.plan(options)[0]
+    command = suite_plan.train_command(run, options.out / runs.RUNS_DIR / run.name, options)
+    assert Path(command[command.index("--data-dir") + 1]).is_absolute()
+    assert Path(command[command.index("--out") + 1]).is_absolute()
+
+
+@needs_mnist
+def test_sighup_checkpoints_a_training_run_like_sigterm(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    process = subprocess.Popen([sys.executable, "-m", "pytorch_impl.train", "--model", "vanilla", "--steps", "100000",
+                                "--checkpoint-every", "0", "--out", str(tmp_path), *TINY], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 300
+        while not (tmp_path / runs.METRICS).exists() and process.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGHUP)
+        assert process.wait(timeout=120) == 4, process.stderr.read()[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    result = runs.read_json(tmp_path / runs.RESULT)
+    assert (result["status"], result["signal"]) == ("interrupted", "SIGHUP") and result["step"] > 0
+    assert last_pt(tmp_path).exists()  # saved on the stop: no periodic checkpoint was due
+
+
+def test_a_failed_download_leaves_no_folder_behind(tmp_path, monkeypatch):
+    import urllib.request
+    from benchmark import datasets
+    from benchmark.data import DataError
+
+    def unreachable(url, target):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlretrieve", unreachable)
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(DataError, match="could not be downloaded"):
+        datasets.load_dataset("train", tmp_path / "typo" / "mnist")
+    with pytest.raises(DataError, match="could not be downloaded"):
+        datasets.load_dataset("train", tmp_path / "kept")
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"] and not list((tmp_path / "kept").iterdir())
+
+
+def test_scores_are_redone_when_missing_torn_or_not_of_the_current_samples(tmp_path):
+    from benchmark import eval_format as ev
+    from benchmark.suite import evaluation_needed
+    images = np.zeros((8, 28, 28), np.uint8)
+    runs.write_npz(tmp_path / runs.SAMPLES, images=images)
+    runs.write_npz(tmp_path / runs.EVAL_SAMPLES / runs.step_name(5, ".npz"), images=images, step=5, elapsed=1.0)
+    assert evaluation_needed(tmp_path, runs.COMPLETED) == (True, False)  # never scored
+    runs.write_json(tmp_path / runs.EVAL, {ev.KEY_SAMPLES_SHA256: checkpoints.file_sha256(tmp_path / runs.SAMPLES)})
+    runs.write_json(tmp_path / runs.CURVE, [{ev.KEY_STEP: 5, ev.KEY_SAMPLES_SHA256: checkpoints.file_sha256(
+        tmp_path / runs.EVAL_SAMPLES / runs.step_name(5, ".npz"))}])
+    assert evaluation_needed(tmp_path, runs.COMPLETED) == (False, False)
+    runs.write_npz(tmp_path / runs.EVAL_SAMPLES / runs.step_name(10, ".npz"), images=images, step=10, elapsed=2.0)
+    assert evaluation_needed(tmp_path, runs.COMPLETED) == (True, False)  # trained on: a curve point more
+    assert evaluation_needed(tmp_path, runs.DIVERGED) == (True, True)
+    runs.write_json(tmp_path / runs.RESULT, {runs.KEY_STATUS: runs.DIVERGED, runs.KEY_STEP: 10})
+    assert evaluation_needed(tmp_path, runs.DIVERGED) == (False, True)  # the set of the divergence step is not scored
+    runs.write_npz(tmp_path / runs.SAMPLES, images=images + 1)  # resumed longer: new final samples
+    assert evaluation_needed(tmp_path, runs.COMPLETED) == (True, False)
+    (tmp_path / runs.EVAL).write_text('{"mnist": {"fid": 3')  # torn
+    assert evaluation_needed(tmp_path, runs.COMPLETED) == (True, False)
+
+
+@needs_mnist
+def test_evaluation_writes_the_fingerprints_of_what_it_scored(tmp_path, monkeypatch):
+    from benchmark import eval_format as ev, evaluate, fidelity
+    monkeypatch.setenv(fidelity.CACHE_ENV, str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    runs.write_npz(tmp_path / runs.SAMPLES, images=rng.integers(0, 256, (16, 28, 28), dtype=np.uint8))
+    runs.write_npz(tmp_path / runs.EVAL_SAMPLES / runs.step_name(2, ".npz"),
+                   images=rng.integers(0, 256, (16, 28, 28), dtype=np.uint8), step=2, elapsed=1.0)
+    assert evaluate.main([str(tmp_path), "--no-inception", "--reference-count", "50"]) == 0
+    assert ev.scores_current(tmp_path) and ev.curve_current(tmp_path)

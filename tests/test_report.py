@@ -202,6 +202,18 @@ def test_failed_and_diverged_runs_are_listed_with_log(built):
     assert "wgan-keras-tensorflow-seed2" in section and "diverged" in section
 
 
+def test_a_completed_run_without_readable_scores_is_listed_as_not_evaluated(tmp_path):
+    """Whatever suite.json recorded: a torn eval.json gave an empty Quality row, not "every run was evaluated"."""
+    from benchmark.report.document import Document
+    out = fabricate_suite(tmp_path / "suite", seeds=(0,), failing=False)
+    (out / RUNS_DIR / "dcgan-pytorch-seed0" / ev.EVAL_FILE).write_text('{"mnist": {"fid": 2')
+    doc = Document(out)
+    sections.problems_section(doc, collect(out))
+    [listing] = [block[1] for block in doc.blocks if block[0] == "table"]
+    assert list(listing["run"]) == ["dcgan-pytorch-seed0"]
+    assert list(listing["problem"]) == ["trained, but not evaluated (no readable eval.json)"]
+
+
 def test_parity_section(built):
     out, paths = built
     markdown = paths["markdown"].read_text()

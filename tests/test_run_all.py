@@ -6,12 +6,15 @@ The end-to-end tests launch the real training and evaluation processes:
 * a suite in which one run fails on purpose: its folder holds a corrupt checkpoint (bytes that are no
   checkpoint), so the real training process that resumes it refuses it (exit 2); the other run must still
   complete and be evaluated, and the report must list the failure with its log;
-* an interrupted suite (SIGINT while the second run trains) continued with ``--resume``: the finished run is
-  not trained again, the interrupted one continues from its checkpoint.
+* a suite killed (``kill -9``) and then hung up (SIGHUP) while its second run trains, continued with ``--resume``:
+  no child outlives its suite, the finished run is not trained again, the interrupted one continues from its
+  checkpoint;
+* a suite started from outside the checkout with relative paths, resumed with a longer training length.
 """
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
@@ -23,7 +26,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark import machine, runs, suite, suite_plan
+from benchmark import checkpoints, machine, runs, suite, suite_plan
+from benchmark import eval_format as ev
 from benchmark.profiles import PROFILES, get_profile
 from benchmark.spec import MODEL_NAMES, get_spec
 from benchmark.threads import THREAD_VARIABLES
@@ -94,7 +98,7 @@ def test_without_a_profile_run_all_runs_the_machines_own(monkeypatch):
         assert run_all_module.machine_profile() == expected
         monkeypatch.setattr(run_all_module, "_check_environment", lambda args: None)
         options = run_all_module.options_from(run_all_module.parser().parse_args([]))
-        assert options.profile.name == expected and options.out == Path(f"results/local/{expected}")
+        assert options.profile.name == expected and options.out == Path.cwd() / f"results/local/{expected}"
     assert run_all_module.parser().parse_args(["--profile", "smoke"]).profile == "smoke"
 
 
@@ -281,23 +285,28 @@ def test_failing_run_is_reported_and_the_others_go_on(tmp_path):
 
 
 @needs_mnist
-def test_resume_after_interrupt_does_not_redo_finished_runs(tmp_path):
+def test_a_killed_or_hung_up_suite_leaves_no_run_training_and_resumes_without_redoing_finished_runs(tmp_path):
+    """``kill -9`` of the suite while its second run trains: that child dies with it. ``--resume``, then SIGHUP (a
+    closed terminal) while the second run trains again: the child checkpoints and stops, the suite records it.
+    ``--resume`` again: the finished run is not trained again, the interrupted one continues from its checkpoint."""
     out = tmp_path / "resume"
     args = ["--profile", "smoke", "--models", "vanilla", "--frameworks", "pytorch", "--seeds", "0,1", "--steps", "300",
             "--out", str(out)]
     first_dir, second_dir = (out / suite.RUNS_DIR / f"vanilla-pytorch-seed{s}" for s in (0, 1))
-    process = subprocess.Popen([*RUN_ALL, *args], cwd=REPO, env=_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 600
-    while not (second_dir / runs.METRICS).exists():  # the second run is inside its training loop
-        assert process.poll() is None and time.time() < deadline, process.stdout.read() if process.poll() else ""
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+
+    process, child = _suite_with_training_child(args + ["--no-report"], second_dir)
+    process.kill()
+    process.wait()
+    assert _dies(child), "the training child outlived its suite"
+    assert runs.read_json(first_dir / runs.RESULT)["status"] == runs.COMPLETED
+    finished_at = (first_dir / runs.RESULT).stat().st_mtime_ns
+
+    process, child = _suite_with_training_child(args + ["--no-report", "--resume"], second_dir)
+    process.send_signal(signal.SIGHUP)
     output = process.communicate(timeout=300)[0]
     assert process.returncode == 4, output
-    assert runs.read_json(first_dir / runs.RESULT)["status"] == runs.COMPLETED
+    assert _dies(child) and runs.read_json(out / suite.SUITE_FILE)["state"] == "interrupted"
     assert runs.read_json(second_dir / runs.RESULT)["status"] == runs.INTERRUPTED
-    finished_at = (first_dir / runs.RESULT).stat().st_mtime_ns
 
     result = run_all(*args, "--resume")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -308,3 +317,52 @@ def test_resume_after_interrupt_does_not_redo_finished_runs(tmp_path):
     assert runs.read_json(second_dir / runs.RESULT)["status"] == runs.COMPLETED
     summary = pd.read_csv(out / "summary.csv")
     assert (summary["status"] == runs.COMPLETED).all() and summary["mnist_fid"].notna().all()
+
+
+def _suite_with_training_child(args: list[str], run_dir: Path) -> tuple[subprocess.Popen, int]:
+    """A suite started with ``args``, once the child it started for ``run_dir`` trains; and that child's pid."""
+    started = time.time()
+    process = subprocess.Popen([*RUN_ALL, *args], cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    metrics, lock, deadline = run_dir / runs.METRICS, run_dir / ".lock", started + 600
+    while not (metrics.exists() and metrics.stat().st_mtime > started and lock.exists()):
+        assert process.poll() is None and time.time() < deadline, process.stdout.read() if process.poll() else ""
+        time.sleep(0.05)
+    return process, json.loads(lock.read_text())["pid"]
+
+
+def _dies(pid: int, timeout: float = 30) -> bool:
+    """Whether process ``pid`` (not a child of this one) ends within ``timeout`` seconds; killed if it does not."""
+    deadline = time.time() + timeout
+    while _running(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    if _running(pid):
+        os.kill(pid, signal.SIGKILL)
+        return False
+    return True
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@needs_mnist
+def test_a_suite_resumed_longer_from_another_folder_scores_its_final_samples(tmp_path):
+    """Relative --out and --data-dir from outside the checkout reach the children as meant; a resume that trains
+    on gets scores (and a curve) of its final samples, not those of the first invocation."""
+    mnist = _env()["MNIST_DIR"]
+    args = [*RUN_ALL, "--profile", "smoke", "--models", "vanilla", "--frameworks", "pytorch", "--no-report",
+            "--out", "rel-out", "--data-dir", os.path.relpath(mnist, tmp_path)]
+    env = {k: v for k, v in _env().items() if k != "MNIST_DIR"}
+    for extra in (["--steps", "2"], ["--steps", "3", "--resume"]):
+        done = subprocess.run(args + extra, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_dir = tmp_path / "rel-out" / suite.RUNS_DIR / "vanilla-pytorch-seed0"
+    assert runs.read_json(run_dir / runs.RESULT)["step"] == 3
+    evaluation = runs.read_json(run_dir / runs.EVAL)
+    assert evaluation[ev.KEY_SAMPLES_SHA256] == checkpoints.file_sha256(run_dir / runs.SAMPLES)
+    assert [point[ev.KEY_STEP] for point in runs.read_json(run_dir / runs.CURVE)] == [1, 2, 3]
+    assert not (REPO / "rel-out").exists()

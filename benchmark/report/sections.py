@@ -100,9 +100,9 @@ def setup_section(doc: Document, data: SuiteData) -> None:
 def problems_section(doc: Document, data: SuiteData) -> None:
     table = data.table
     bad = table[~table["status"].isin([runs.COMPLETED])]
-    eval_failed = table[(table["status"] == runs.COMPLETED) &
-                        (pd.to_numeric(table.get("eval_exit_code"), errors="coerce").fillna(0) != 0)] \
-        if "eval_exit_code" in table else table.iloc[0:0]
+    exit_failed = pd.to_numeric(table["eval_exit_code"], errors="coerce").fillna(0) != 0
+    unscored = ~table["evaluated"].astype(bool)  # no readable eval.json, whatever the suite recorded
+    eval_failed = table[(table["status"] == runs.COMPLETED) & (exit_failed | unscored)]
     doc.heading(2, "Failed, diverged and unfinished runs")
     if bad.empty and eval_failed.empty:
         doc.text("None: every planned run completed and was evaluated.")
@@ -126,7 +126,9 @@ def _problem(row: pd.Series) -> str:
     exit_text = row.get("exit") if isinstance(row.get("exit"), str) else None
     if status == runs.COMPLETED:
         code = row.get("eval_exit_code")
-        return f"trained, but its evaluation failed (exit {int(code) if pd.notna(code) else '?'})"
+        if pd.isna(code) or code == 0:
+            return "trained, but not evaluated (no readable eval.json)"
+        return f"trained, but its evaluation failed (exit {int(code)})"
     if status == "pending":
         return "not started (the suite was stopped)"
     if status == runs.DIVERGED:
