@@ -129,13 +129,31 @@ def by_name(name: str) -> Framework | None:
 
 register_framework(Framework(
     "pytorch-eager", PYTORCH, "pytorch_impl.train", None, "eager", True, "#ee4c2c", "PyTorch",
-    "PyTorch eager execution, as PyTorch runs by default"))
+    "PyTorch eager execution, as PyTorch runs by default: the optimisers' default implementation (a for-loop over "
+    "the parameters on CPU), except fused Adam on CUDA"))
+register_framework(Framework(
+    "pytorch-fused", PYTORCH, "pytorch_impl.train", None, "fused", False, "#c51b7d", "PyTorch (fused optimisers)",
+    "PyTorch eager execution with fused optimisers on every device, CPU included: Adam(fused=True), one kernel "
+    "updating every parameter; RMSprop (WGAN) has no fused implementation in torch 2.14, so RMSprop(foreach=True)"))
 register_framework(Framework(
     "pytorch-compile", PYTORCH, "pytorch_impl.train", None, "compile", False, "#f5a35c", "PyTorch (compile)",
-    "torch.compile of the generator and discriminator (Inductor); compile time = the first iteration"))
+    "torch.compile (Inductor) of the generator's and discriminator's forward passes only (AOTAutograd compiles "
+    "their backward); the losses, the optimiser steps (pytorch-eager's implementation) and WGAN-GP's gradient "
+    "penalty stay eager; compile time = the first iteration"))
+register_framework(Framework(
+    "pytorch-compile-step", PYTORCH, "pytorch_impl.train", None, "compile-step", False, "#6a3d9a",
+    "PyTorch (compiled step)",
+    "torch.compile (Inductor) of each whole update, the critic's and the generator's: forward passes, loss, "
+    "backward and optimiser step (WGAN: and weight clipping), with pytorch-fused's optimisers; compile time = the "
+    "first iteration. Dynamo splits an update where it cannot trace, so these stay eager: zero_grad, backward() "
+    "itself (the autograd engine runs the backward graphs AOTAutograd compiled with each forward graph), Adam's "
+    "step (Dynamo does not trace its fused kernel; WGAN's foreach RMSprop step is compiled), WGAN-GP's gradient "
+    "penalty (a double backward) and the loop over the n_critic updates"))
 register_framework(Framework(
     "pytorch-reduce-overhead", PYTORCH, "pytorch_impl.train", None, "reduce-overhead", False, "#9c2a12",
-    "PyTorch (CUDA graphs)", "torch.compile(mode='reduce-overhead'): Inductor plus CUDA graphs (GPU only)",
+    "PyTorch (CUDA graphs)",
+    "torch.compile(mode='reduce-overhead') of the forward passes, as pytorch-compile: Inductor plus CUDA graphs "
+    "(GPU only)",
     requires_gpu=True))
 register_framework(Framework(
     "keras-tf-xla", KERAS, "tensorflow_impl.train", "tensorflow", "xla", True, "#1f77b4", "Keras (TensorFlow)",

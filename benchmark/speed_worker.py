@@ -57,10 +57,9 @@ def synthetic_stream(spec: GANSpec, seed: int) -> TrainingStream:
 def _torch_floor(entry: Framework, trainer) -> tuple[Callable[[], None], Callable[[], None]]:
     import torch
 
-    COMPILE_MODES = implementation(entry.family, "runtime").COMPILE_MODES
+    compile_mode = implementation(entry.family, "runtime").EXECUTIONS[entry.mode].compile
     x = torch.zeros(1, device=trainer.device)
-    fn = (lambda t: t + 1) if COMPILE_MODES[entry.mode] is None else torch.compile(
-        lambda t: t + 1, mode=COMPILE_MODES[entry.mode])
+    fn = (lambda t: t + 1) if compile_mode is None else torch.compile(lambda t: t + 1, mode=compile_mode)
     return (lambda: fn(x)), trainer.synchronize
 
 

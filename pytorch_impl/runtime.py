@@ -1,6 +1,9 @@
-"""How PyTorch executes a run: thread counts, the execution mode (eager, torch.compile, CUDA graphs) and the
-check that a ``--device cuda`` run really computes on the GPU."""
+"""How PyTorch executes a run: thread counts, the execution mode (eager, fused optimisers, torch.compile of the
+forward passes or of whole updates, CUDA graphs) and the check that a ``--device cuda`` run really computes on
+the GPU."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -9,8 +12,25 @@ from benchmark import threads
 from benchmark.frameworks import PYTORCH, FrameworkError, find
 from benchmark.training import RunError
 
-# Execution mode -> torch.compile's ``mode`` (None: eager, nothing compiled).
-COMPILE_MODES = {"eager": None, "compile": "default", "reduce-overhead": "reduce-overhead"}
+FORWARD, STEP = "forward passes", "whole updates"  # what a mode compiles: the models' forward, or every update
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What an execution mode compiles and which optimiser implementation it uses."""
+
+    compile: str | None = None  # torch.compile's ``mode``; None: nothing is compiled
+    scope: str | None = None  # FORWARD or STEP
+    fused: bool = False  # fused optimisers (foreach where none exists) on every device; else on CUDA only
+
+
+EXECUTIONS = {
+    "eager": Execution(),
+    "fused": Execution(fused=True),
+    "compile": Execution("default", FORWARD),
+    "reduce-overhead": Execution("reduce-overhead", FORWARD),
+    "compile-step": Execution("default", STEP, fused=True),
+}
 
 
 def set_threads() -> None:
@@ -42,9 +62,11 @@ def check_mode(mode: str | None, device: torch.device) -> str:
 
 
 def compile_module(module: nn.Module, mode: str) -> None:
-    """Compile ``module``'s forward in place (its state_dict keys, hence checkpoints, stay the same)."""
-    if COMPILE_MODES[mode] is not None:
-        module.compile(mode=COMPILE_MODES[mode])
+    """In a FORWARD mode, compile ``module``'s forward in place (its state_dict keys, hence checkpoints, stay the
+    same)."""
+    execution = EXECUTIONS[mode]
+    if execution.scope == FORWARD:
+        module.compile(mode=execution.compile)
 
 
 def check_on_gpu(module: nn.Module, device: torch.device) -> None:

@@ -23,8 +23,12 @@ from benchmark.spec import GANSpec  # noqa: E402
 from pytorch_impl import runtime  # noqa: E402
 from pytorch_impl.losses import clip_weights, gradient_penalty, objective_losses  # noqa: E402
 from pytorch_impl.models import build_discriminator, build_generator  # noqa: E402
-from pytorch_impl.optimizers import build_optimizer  # noqa: E402
+from pytorch_impl.optimizers import build_optimizer, implementation, load_state  # noqa: E402
 from pytorch_impl.seeding import seed_everything, set_tf32  # noqa: E402
+
+# The gradient penalty is a gradient of the critic that the critic's update differentiates again; compiled graphs
+# cannot be differentiated twice, so it always runs eagerly, inside a compiled update too (a graph break).
+eager_gradient_penalty = torch.compiler.disable(gradient_penalty, reason="double backward")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -80,19 +84,30 @@ class TorchGAN:
         self.initial_weights = initial_weights.describe(weights)
         self.generator = build_generator(spec, weights["generator"]).to(self.device, self.dtype)
         self.discriminator = build_discriminator(spec, weights["discriminator"]).to(self.device, self.dtype)
-        objective = spec.objective
-        fused = self.device.type == "cuda"
+        self.build_optimizers(fused=self.device.type == "cuda")
+        self.d_loss, self.g_loss = objective_losses(spec.objective)
+
+    def build_optimizers(self, fused: bool) -> None:
+        """The spec's optimisers; ``fused``: their fused implementation, or foreach where there is none."""
+        objective = self.spec.objective
         self.g_optimizer = build_optimizer(self.generator.parameters(), objective.g_optimizer, fused)
         self.d_optimizer = build_optimizer(self.discriminator.parameters(), objective.d_optimizer, fused)
-        self.d_loss, self.g_loss = objective_losses(objective)
 
     def set_execution_mode(self, mode: str | None) -> None:
-        """``eager`` (default), ``compile`` (torch.compile of both models) or ``reduce-overhead`` (the same plus
-        CUDA graphs). The gradient penalty differentiates through the critic twice, which compiled graphs do not
-        support, so it calls the critic's eager ``forward``."""
+        """A mode of ``runtime.EXECUTIONS``, before the first iteration: ``eager`` (default), ``fused`` (fused
+        optimisers on every device), ``compile`` (torch.compile of both models' forward), ``reduce-overhead`` (the
+        same plus CUDA graphs) or ``compile-step`` (torch.compile of each critic and generator update: forward,
+        backward and optimiser step, with fused optimisers). The gradient penalty stays eager in every mode
+        (``eager_gradient_penalty``)."""
         self.mode = runtime.check_mode(mode, self.device)
+        execution = runtime.EXECUTIONS[self.mode]
+        if execution.fused:
+            self.build_optimizers(fused=True)
         runtime.compile_module(self.generator, self.mode)
         runtime.compile_module(self.discriminator, self.mode)
+        if execution.scope == runtime.STEP:  # Dynamo splits each update where it cannot trace (see the registry)
+            self.critic_update = torch.compile(self.critic_update, mode=execution.compile)
+            self.generator_update = torch.compile(self.generator_update, mode=execution.compile)
 
     def _tensor(self, array: np.ndarray | torch.Tensor) -> torch.Tensor:
         """A host array copied to the device, or a ``DeviceFeed`` tensor as it is."""
@@ -109,20 +124,28 @@ class TorchGAN:
         d_loss = self.d_loss(self.discriminator(real), self.discriminator(fake))
         if self.spec.objective.gp_weight is None:
             return d_loss, d_loss, None
-        # The critic's eager ``forward``: compiled graphs cannot be differentiated twice (``set_execution_mode``).
-        penalty = gradient_penalty(self.discriminator.forward, real, fake, gp_weight)
+        # The critic's eager ``forward`` (not a ``compile`` mode's compiled one): see ``eager_gradient_penalty``.
+        penalty = eager_gradient_penalty(self.discriminator.forward, real, fake, gp_weight)
         return d_loss + self.spec.objective.gp_weight * penalty, d_loss, penalty
 
     def generator_loss(self, noise: torch.Tensor) -> torch.Tensor:
         return self.g_loss(self.discriminator(self.generator(noise)))
 
+    def generator_update(self, noise: torch.Tensor) -> torch.Tensor:
+        """One generator update; returns its loss. (``zero_grad`` first: a compiled update breaks its graph there.)"""
+        self.g_optimizer.zero_grad(set_to_none=True)
+        g_loss = self.generator_loss(noise)
+        g_loss.backward()
+        self.g_optimizer.step()
+        return g_loss
+
     def critic_update(self, real: torch.Tensor, noise: torch.Tensor,
                       gp_weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One critic update (then weight clipping for WGAN); returns (loss, penalty)."""
+        self.d_optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             fake = self.generator(noise)
         total, d_loss, penalty = self.critic_loss(real, fake, gp_weight)
-        self.d_optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.d_optimizer.step()
         if self.spec.objective.clip_value is not None:
@@ -132,7 +155,7 @@ class TorchGAN:
     def train_step(self, inputs: StepInputs) -> dict[str, torch.Tensor]:
         if self.mode == "reduce-overhead":
             torch.compiler.cudagraph_mark_step_begin()
-        if self.mode == "eager" or self.compile_seconds is not None:
+        if runtime.EXECUTIONS[self.mode].compile is None or self.compile_seconds is not None:
             return self._iteration(inputs)
         start = time.perf_counter()  # torch.compile compiles on the first calls: time that iteration apart
         losses = self._iteration(inputs)
@@ -147,10 +170,7 @@ class TorchGAN:
         self.generator.train(), self.discriminator.train()
         for k in range(self.spec.objective.n_critic):
             d_loss, penalty = self.critic_update(real[k], d_noise[k], gp_weight[k])
-        g_loss = self.generator_loss(self._tensor(inputs.g_noise))
-        self.g_optimizer.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.g_optimizer.step()
+        g_loss = self.generator_update(self._tensor(inputs.g_noise))
         losses = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
         if penalty is not None:
             losses["gp"] = penalty.detach()
@@ -175,8 +195,8 @@ class TorchGAN:
         training.check_checkpoint_meta(state["meta"], expected)
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
-        self.g_optimizer.load_state_dict(state["g_optimizer"])
-        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        load_state(self.g_optimizer, state["g_optimizer"])
+        load_state(self.d_optimizer, state["d_optimizer"])
         torch.set_rng_state(state["torch_rng"].cpu())
         return state["meta"]
 
@@ -189,17 +209,19 @@ class TorchGAN:
             torch.cuda.synchronize(self.device)
 
     def describe(self) -> dict:
-        cuda = self.device.type == "cuda"
+        cuda, execution = self.device.type == "cuda", runtime.EXECUTIONS[self.mode]
         return {"framework": "pytorch", "backend": None, "versions": {"torch": torch.__version__,
                                                                       "numpy": np.__version__},
                 "device": self.device.type,
                 "device_name": torch.cuda.get_device_name(self.device) if cuda else runs.cpu_model(),
                 "determinism": self.determinism, "initial_weights": self.initial_weights,
-                "compiled": self.mode != "eager", "execution_mode": self.mode,
+                "compiled": execution.compile is not None, "compiled_scope": execution.scope,
+                "execution_mode": self.mode,
                 "compile_seconds": self.compile_seconds, "threads": runtime.thread_state(),
                 "accelerator": runtime.accelerator_stack(self.device),
                 "cudnn_benchmark": torch.backends.cudnn.benchmark,
-                "fused_adam": bool(self.g_optimizer.defaults.get("fused") or self.d_optimizer.defaults.get("fused")),
+                "optimizers": {"generator": implementation(self.g_optimizer),
+                               "discriminator": implementation(self.d_optimizer)},
                 "precision": {"dtype": self.spec.training.dtype, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
                               "tf32_conv": torch.backends.cudnn.allow_tf32}}
 

@@ -23,7 +23,8 @@ def test_every_entry_is_complete_and_each_framework_has_one_default():
 
 
 def test_labels_and_short_names():
-    assert {"pytorch-eager", "pytorch-compile", "keras-tf-xla", "keras-tf-graph", "keras-jax-jit"} <= set(fw.FRAMEWORKS)
+    assert {"pytorch-eager", "pytorch-fused", "pytorch-compile", "pytorch-compile-step", "keras-tf-xla",
+            "keras-tf-graph", "keras-jax-jit"} <= set(fw.FRAMEWORKS)
     assert fw.get_framework("pytorch").label == "pytorch-eager"
     assert fw.get_framework("keras").label == "keras-tf-xla"
     assert fw.get_framework("keras", "jax").label == "keras-jax-jit"
@@ -35,7 +36,7 @@ def test_labels_and_short_names():
 
 
 def test_modes_per_framework_and_unknown_names():
-    assert fw.modes("pytorch") == ["eager", "compile", "reduce-overhead"]
+    assert fw.modes("pytorch") == ["eager", "fused", "compile", "compile-step", "reduce-overhead"]
     assert fw.modes("keras", "tensorflow") == ["xla", "graph"]
     assert fw.modes("keras", "jax") == ["jit"]
     assert fw.find("keras", "tensorflow").label == "keras-tf-xla"

@@ -38,19 +38,24 @@ def environment(run_dir: Path) -> dict:
     return json.loads((run_dir / "config.json").read_text())["environment"]
 
 
-def test_pytorch_compile_records_the_mode_its_compile_time_and_threads(tmp_path):
-    """torch.compile on the vanilla model, 2 iterations (about 40 s on 1 CPU thread, most of it compiling)."""
-    result = train("pytorch_impl.train", tmp_path / "run", "--steps", "2", "--mode", "compile")
+@pytest.mark.parametrize("mode, scope, adam", [("compile", "forward passes", "adam default"),
+                                               ("compile-step", "whole updates", "adam fused")])
+def test_pytorch_compile_records_the_mode_its_compile_time_and_threads(tmp_path, mode, scope, adam):
+    """torch.compile (Inductor) on the vanilla model, 2 iterations (about 40 s each on 1 CPU thread, most of it
+    compiling); tests/test_pytorch_modes.py checks that the modes train as eager does."""
+    result = train("pytorch_impl.train", tmp_path / "run", "--steps", "2", "--mode", mode)
     assert result.returncode == 0, result.stderr[-3000:]
     env = environment(tmp_path / "run")
-    assert env["execution_mode"] == "compile" and env["compiled"] is True
+    assert env["execution_mode"] == mode and env["compiled"] is True and env["compiled_scope"] == scope
+    assert env["optimizers"] == {"generator": adam, "discriminator": adam}
     assert env["compile_seconds"] > 0
     first_core = min(os.sched_getaffinity(0))  # --threads 1: one thread on the first core the run may use
     assert env["threads"] == {"requested": 1, "cpus": [first_core], "pinned": True, "intra_op": 1, "inter_op": 1}
 
 
 @pytest.mark.parametrize("module, extra, message", [
-    ("pytorch_impl.train", ["--mode", "xla"], "unknown mode 'xla' for pytorch; valid: eager, compile, reduce-overhead"),
+    ("pytorch_impl.train", ["--mode", "xla"],
+     "unknown mode 'xla' for pytorch; valid: eager, fused, compile, compile-step, reduce-overhead"),
     ("pytorch_impl.train", ["--mode", "reduce-overhead", "--device", "cpu"], "needs --device cuda"),
     ("tensorflow_impl.train", ["--backend", "jax", "--mode", "graph"], "unknown mode 'graph' for keras-jax; valid: jit"),
 ])

@@ -157,9 +157,10 @@ def test_two_runs_with_one_seed_log_identical_metrics(tmp_path):
     assert metrics_without_time(tmp_path / "a") != metrics_without_time(tmp_path / "c")
 
 
-def test_continuing_a_finished_run_equals_training_longer_at_once(tmp_path):
-    assert train(tmp_path / "once", "lsgan", 4) == 0
-    assert train(tmp_path / "twice", "lsgan", 2) == 0 and train(tmp_path / "twice", "lsgan", 4) == 0
+@pytest.mark.parametrize("model, extra", [("lsgan", ()), ("vanilla", ("--mode", "fused"))])
+def test_continuing_a_finished_run_equals_training_longer_at_once(tmp_path, model, extra):
+    assert train(tmp_path / "once", model, 4, *extra) == 0
+    assert train(tmp_path / "twice", model, 2, *extra) == 0 and train(tmp_path / "twice", model, 4, *extra) == 0
     assert runs.read_json(tmp_path / "twice" / runs.CONFIG)["resumed_from_step"] == 2
     assert metrics_without_time(tmp_path / "once") == metrics_without_time(tmp_path / "twice")
     once, twice = weights(tmp_path / "once"), weights(tmp_path / "twice")

@@ -144,13 +144,15 @@ def test_the_speed_phase_times_every_mode_of_the_suite_frameworks_with_the_runs_
     value = dict(zip(command[3::2], command[4::2]))
     assert command[1:3] == ["-m", "benchmark.speed"] and value["--out"] == str(tmp_path / "speed")
     assert value["--models"] == "dcgan"  # the profile's speed models that the suite trains
-    assert value["--frameworks"].split(",") == ["pytorch-eager", "pytorch-compile", "pytorch-reduce-overhead",
-                                                "keras-tf-xla", "keras-tf-graph", "keras-jax-jit"]
+    assert value["--frameworks"].split(",") == ["pytorch-eager", "pytorch-fused", "pytorch-compile",
+                                                "pytorch-compile-step", "pytorch-reduce-overhead", "keras-tf-xla",
+                                                "keras-tf-graph", "keras-jax-jit"]
     assert (value["--threads"], value["--windows"], value["--iterations"], value["--device"]) == ("1", "5", "10", "auto")
     full = suite_plan.SuiteOptions(out=tmp_path, profile=get_profile("full"), models=["vanilla"],
                                    frameworks=["pytorch"], seeds=[0], threads=4)
     command = suite_plan.speed_command(full, tmp_path)
-    assert command[command.index("--frameworks") + 1] == "pytorch-eager,pytorch-compile,pytorch-reduce-overhead"
+    assert command[command.index("--frameworks") + 1] == ("pytorch-eager,pytorch-fused,pytorch-compile,"
+                                                          "pytorch-compile-step,pytorch-reduce-overhead")
     assert command[command.index("--batch-sizes") + 1] == "64,256,1024"
     no_speed = run_all_module.options_from(run_all_module.parser().parse_args(["--profile", "quick", "--no-speed"]))
     assert suite_plan.speed_command(no_speed, tmp_path) is None
