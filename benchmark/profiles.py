@@ -8,8 +8,8 @@
 * ``quick`` (what ``make bench`` runs without a GPU): the models that draw digits within about 30 minutes on
   2 CPU cores, 2 seeds (so the report's paired tests have two pairs), two runs at a time with one thread each
   (PyTorch's OpenMP threads spin-wait, so two threads per run on 2 shared cores would slow every run down:
-  PARITY-NOTES §9), then the speed phase (vanilla and dcgan, every CPU execution mode, 5 windows of 10
-  iterations, one thread). Lengths are set model by model in generator iterations, from these
+  PARITY-NOTES §9), then the speed phase (vanilla and dcgan, every CPU execution mode, 2 worker processes of 3
+  windows of 10 iterations each per mode, one thread on one core). Lengths are set model by model in generator iterations, from these
   measurements (PyTorch, one thread, 2-core AMD EPYC shared with other jobs; MNIST-FID of 2,000 samples against
   uniform noise's 2,251 and real training digits' 5.2):
 
@@ -180,14 +180,14 @@ register(Profile(
     left_out={"lsgan": QUICK_LSGAN, "wgan": QUICK_LEFT_OUT.format(model="wgan"),
               "wgan-gp": QUICK_LEFT_OUT.format(model="wgan-gp")},
     jobs=2, threads=1, budget_note="about 21 minutes on 2 idle CPU cores",
-    speed_models=("vanilla", "dcgan"), speed_windows=5, speed_iterations=10))
+    speed_models=("vanilla", "dcgan"), speed_windows=3, speed_iterations=10))
 register(Profile(
     name="cpu-complete", description="every preset to digits in PyTorch and Keras-TF on a CPU, 2 paired seeds, "
                                      "10,000 samples (hours: run it in the background, continue with --resume)",
     seeds=(0, 1), model_steps={"vanilla": 10_000, "dcgan": 2_000, "lsgan": 2_500, "wgan-gp": 2_000, "wgan": 4_000},
     num_samples=10_000, curve_samples=2_000, curve_points=8, grid_points=10, log_points=50,
     models=("vanilla", "dcgan", "lsgan", "wgan-gp", "wgan"), jobs=2, threads=1,
-    budget_note="about 6 hours on 2 CPU cores", speed_models=("vanilla", "dcgan"), speed_windows=5,
+    budget_note="about 6 hours on 2 CPU cores", speed_models=("vanilla", "dcgan"), speed_windows=3,
     speed_iterations=10))
 register(Profile(
     name="full", description="the spec's training length, 3 seeds, 10,000 samples, Inception metrics",
