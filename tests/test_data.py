@@ -85,15 +85,19 @@ def test_missing_file_without_download_names_the_file(tmp_path):
 
 
 def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    """Neither a partial file nor a folder the download created: a mistyped --data-dir must not appear."""
     def half_a_file(url, filename):
         Path(filename).write_bytes(b"\x1f\x8b partial")
         raise OSError("connection reset")
 
     monkeypatch.setattr(datasets.urllib.request, "urlretrieve", half_a_file)
-    target = tmp_path / "cache"
     with pytest.raises(D.DataError, match="is missing and could not be downloaded .*connection reset"):
-        load_test_split(target, True)
-    assert list(target.iterdir()) == []
+        load_test_split(tmp_path / "typo" / "cache", True)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(D.DataError, match="could not be downloaded"):
+        load_test_split(tmp_path / "kept", True)
+    assert list(tmp_path.iterdir()) == [tmp_path / "kept"] and list((tmp_path / "kept").iterdir()) == []
 
 
 def test_download_keeps_only_a_verified_file(copy_of_mnist, tmp_path, monkeypatch):

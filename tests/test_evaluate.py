@@ -141,7 +141,7 @@ def make_run(path: Path, images: np.ndarray, steps=(200, 100)) -> Path:
 
 
 EVAL_KEYS = {ev.KEY_RUN, ev.KEY_MNIST, ev.KEY_INCEPTION, ev.KEY_COVERAGE, ev.KEY_NUM_SAMPLES, ev.KEY_REFERENCE,
-             ev.KEY_SECONDS, ev.KEY_VERSIONS}
+             ev.KEY_SECONDS, ev.KEY_VERSIONS, ev.KEY_SAMPLES_SHA256}
 
 
 def test_evaluate_run_writes_eval_json_with_the_documented_keys(mnist, tmp_path):
@@ -159,6 +159,7 @@ def test_evaluate_run_writes_eval_json_with_the_documented_keys(mnist, tmp_path)
     assert result[ev.KEY_COVERAGE][ev.KEY_DIGITS_COVERED] == 10
     assert sum(result[ev.KEY_COVERAGE][ev.KEY_HISTOGRAM]) == N
     assert result[ev.KEY_VERSIONS]["mnist_classifier_sha256"] == file_sha256(DEFAULT_WEIGHTS)
+    assert result[ev.KEY_SAMPLES_SHA256] == file_sha256(run / ev.SAMPLES_FILE)
 
 
 def test_evaluate_curve_scores_every_step_in_order(mnist, tmp_path):

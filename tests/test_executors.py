@@ -29,10 +29,10 @@ BLOCK_RAY = "import runpy, sys; sys.modules['ray'] = None; sys.argv[0] = {script
             "run_name='__main__')"
 
 
-def run_all_without_ray(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_all_without_ray(*args: str, timeout: float = 600, cwd: Path = REPO) -> subprocess.CompletedProcess:
     """``benchmark/run_all.py ARGS`` in a process where ``import ray`` fails."""
     script = str(REPO / "benchmark" / "run_all.py")
-    return subprocess.run([sys.executable, "-c", BLOCK_RAY.format(script=script), *args], cwd=REPO,
+    return subprocess.run([sys.executable, "-c", BLOCK_RAY.format(script=script), *args], cwd=cwd,
                           env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=timeout)
 
 
@@ -193,13 +193,14 @@ def test_device_cuda_on_a_ray_cluster_without_gpus_fails_at_once(tmp_path, ray_s
 
 @needs_mnist
 def test_ray_suite_gives_the_local_report(tmp_path, ray_scratch):
-    """Same rows, columns, statuses and scores as the local executor, which runs where Ray cannot be imported, when
-    the Ray suite trains 2 iterations and is resumed to the local suite's 3: its scores are those of its final
-    samples."""
-    local = run_all_without_ray(*TINY, "--steps", "3", "--out", str(tmp_path / "local"))
-    assert local.returncode == 0, local.stdout[-2000:] + local.stderr[-2000:]
-    assert run_all_on_ray("--steps", "2", "--no-report", "--out", str(tmp_path / "ray")) == 0
-    assert run_all_on_ray("--steps", "3", "--resume", "--out", str(tmp_path / "ray")) == 0
+    """Same rows, columns, statuses and scores as the local executor, which runs where Ray cannot be imported. The
+    local suite is started from outside the checkout with relative paths, trains 2 iterations and is resumed to
+    the Ray suite's 3: its scores must be those of its final samples, as the uninterrupted Ray run's are."""
+    relative = [*TINY[:-1], os.path.relpath(MNIST, tmp_path), "--out", "local"]
+    for extra in (["--steps", "2", "--no-report"], ["--steps", "3", "--resume"]):
+        local = run_all_without_ray(*relative, *extra, cwd=tmp_path)
+        assert local.returncode == 0, local.stdout[-2000:] + local.stderr[-2000:]
+    assert run_all_on_ray("--steps", "3", "--out", str(tmp_path / "ray")) == 0
 
     expected, got = (pd.read_csv(tmp_path / name / "summary.csv") for name in ("local", "ray"))
     assert list(got.columns) == list(expected.columns)
@@ -220,8 +221,8 @@ def test_ray_suite_gives_the_local_report(tmp_path, ray_scratch):
     assert all(str(ray_scratch) not in line for line in log.splitlines() if not line.startswith("$ "))
     assert list(ray_scratch.iterdir()) == []
     resumed = {"checkpoints/previous.pt", "checkpoints/previous.pt.sha256"}  # the checkpoint of step 2
-    assert _tree(run_dir).keys() - {suite.TRAIN_LOG} - resumed == _tree(
-        tmp_path / "local" / suite.RUNS_DIR / "vanilla-pytorch-seed0").keys() - {suite.TRAIN_LOG}
+    assert _tree(run_dir).keys() - {suite.TRAIN_LOG} == _tree(
+        tmp_path / "local" / suite.RUNS_DIR / "vanilla-pytorch-seed0").keys() - {suite.TRAIN_LOG} - resumed
 
 
 @needs_mnist

@@ -700,23 +700,6 @@ def test_sighup_checkpoints_a_training_run_like_sigterm(tmp_path):
     assert last_pt(tmp_path).exists()  # saved on the stop: no periodic checkpoint was due
 
 
-def test_a_failed_download_leaves_no_folder_behind(tmp_path, monkeypatch):
-    import urllib.request
-    from benchmark import datasets
-    from benchmark.data import DataError
-
-    def unreachable(url, target):
-        raise OSError("network unreachable")
-
-    monkeypatch.setattr(urllib.request, "urlretrieve", unreachable)
-    (tmp_path / "kept").mkdir()
-    with pytest.raises(DataError, match="could not be downloaded"):
-        datasets.load_dataset("train", tmp_path / "typo" / "mnist")
-    with pytest.raises(DataError, match="could not be downloaded"):
-        datasets.load_dataset("train", tmp_path / "kept")
-    assert [p.name for p in tmp_path.iterdir()] == ["kept"] and not list((tmp_path / "kept").iterdir())
-
-
 def test_scores_are_redone_when_missing_torn_or_not_of_the_current_samples(tmp_path):
     from benchmark import eval_format as ev
     from benchmark.suite import evaluation_needed

@@ -8,8 +8,7 @@ The end-to-end tests launch the real training and evaluation processes:
   complete and be evaluated, and the report must list the failure with its log;
 * a suite killed (``kill -9``) and then hung up (SIGHUP) while its second run trains, continued with ``--resume``:
   no child outlives its suite, the finished run is not trained again, the interrupted one continues from its
-  checkpoint;
-* a suite started from outside the checkout with relative paths, resumed with a longer training length.
+  checkpoint.
 """
 from __future__ import annotations
 
@@ -26,8 +25,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark import checkpoints, machine, runs, suite, suite_plan
-from benchmark import eval_format as ev
+from benchmark import machine, runs, suite, suite_plan
 from benchmark.profiles import PROFILES, get_profile
 from benchmark.spec import MODEL_NAMES, get_spec
 from benchmark.threads import THREAD_VARIABLES
@@ -349,22 +347,3 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-@needs_mnist
-def test_a_suite_resumed_longer_from_another_folder_scores_its_final_samples(tmp_path):
-    """Relative --out and --data-dir from outside the checkout reach the children as meant; a resume that trains
-    on gets scores (and a curve) of its final samples, not those of the first invocation."""
-    mnist = _env()["MNIST_DIR"]
-    args = [*RUN_ALL, "--profile", "smoke", "--models", "vanilla", "--frameworks", "pytorch", "--no-report",
-            "--out", "rel-out", "--data-dir", os.path.relpath(mnist, tmp_path)]
-    env = {k: v for k, v in _env().items() if k != "MNIST_DIR"}
-    for extra in (["--steps", "2"], ["--steps", "3", "--resume"]):
-        done = subprocess.run(args + extra, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    run_dir = tmp_path / "rel-out" / suite.RUNS_DIR / "vanilla-pytorch-seed0"
-    assert runs.read_json(run_dir / runs.RESULT)["step"] == 3
-    evaluation = runs.read_json(run_dir / runs.EVAL)
-    assert evaluation[ev.KEY_SAMPLES_SHA256] == checkpoints.file_sha256(run_dir / runs.SAMPLES)
-    assert [point[ev.KEY_STEP] for point in runs.read_json(run_dir / runs.CURVE)] == [1, 2, 3]
-    assert not (REPO / "rel-out").exists()
