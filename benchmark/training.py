@@ -48,9 +48,10 @@ class GANTrainer(Protocol):
         """One iteration: ``n_critic`` discriminator updates, then one generator update; returns the losses
         (``d_loss``, ``g_loss`` and any extra terms) as framework scalars, without forcing a device sync."""
 
-    def generate(self, noise: np.ndarray) -> np.ndarray:
+    def generate(self, noise: np.ndarray, dtype: str = "float32") -> np.ndarray:
         """Generator in inference mode: float32 [N, noise_dim] -> float32 [N, H, W] in [-1, 1] (the spec's
-        ``image_shape``, one channel)."""
+        ``image_shape``, one channel). ``dtype``: the images' type; the parity checks, whose specs compute in
+        float64, ask for float64, so that rounding to float32 does not decide their comparison."""
 
     def save_checkpoint(self, path: Path, meta: dict) -> None:
         """Write weights, optimiser and RNG state and ``meta`` atomically to ``path``."""

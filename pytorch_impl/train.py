@@ -177,9 +177,9 @@ class TorchGAN:
         return losses
 
     @torch.no_grad()
-    def generate(self, noise: np.ndarray) -> np.ndarray:
+    def generate(self, noise: np.ndarray, dtype: str = "float32") -> np.ndarray:
         self.generator.eval()
-        images = self.generator(self._tensor(noise)).squeeze(1).float().cpu().numpy()
+        images = self.generator(self._tensor(noise)).squeeze(1).to(getattr(torch, dtype)).cpu().numpy()
         self.generator.train()
         return images
 

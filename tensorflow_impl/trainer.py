@@ -196,13 +196,13 @@ class KerasGAN:
             self._last = self._step(*self._inputs(inputs))
         return self._last
 
-    def generate(self, noise: np.ndarray) -> np.ndarray:
+    def generate(self, noise: np.ndarray, dtype: str = "float32") -> np.ndarray:
         g = self.generator
         with keras.device(self.device):
             images = self._generate([v.value for v in g.trainable_variables],
                                     [v.value for v in g.non_trainable_variables],
                                     ops.convert_to_tensor(np.asarray(noise, self.spec.training.dtype)))
-        return np.asarray(ops.convert_to_numpy(images), np.float32)[..., 0]
+        return np.asarray(ops.convert_to_numpy(images), dtype)[..., 0]
 
     def _checkpoint_groups(self) -> dict[str, list]:
         return {"generator": self.generator.variables, "discriminator": self.discriminator.variables,

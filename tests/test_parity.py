@@ -29,7 +29,8 @@ AVAILABLE = tuple(b for b in BACKENDS if importlib.util.find_spec(b))
 BACKEND_PARAMS = [pytest.param(b, marks=pytest.mark.skipif(b not in AVAILABLE, reason=f"{b} not installed"))
                   for b in BACKENDS]
 MUTATION_BACKEND = "jax" if "jax" in AVAILABLE else "tensorflow"  # JAX imports faster; both run the same code
-GROUPS = ("layer_parameters", "initial", "outputs", "losses", "gradients", "optimizer", "iteration", "outputs_after")
+GROUPS = ("layer_parameters", "initial", "outputs", "losses", "gradients", "optimizer", "iteration", "outputs_after",
+          "generate")
 
 
 def spec_of(name):
@@ -90,7 +91,7 @@ def test_float64_parity(group, name, backend, torch_side_probes, keras_side):
     """Both sides' own initial weights are bitwise identical (paired runs); transferred weights give the same
     outputs, losses and gradients (before any optimiser); the optimisers agree on identical gradients over several
     steps; three full iterations agree (weights, batch-norm statistics, losses), and so do the inference-mode
-    outputs after them."""
+    outputs after them and the trainers' own ``generate`` (the evaluation samples' path)."""
     found = checks.compare(keras_probe(keras_side, backend, name), torch_side_probes[name][1])
     in_group = [check for check in found if check.name.split("/")[0].split(" ")[0] == group]
     assert in_group, f"no check named {group}"

@@ -9,7 +9,8 @@ parameter whose true gradient is near zero moves by ±lr under Adam or RMSprop d
 summation order (PARITY-NOTES §7), so float32 drift is measured (``lockstep``), never asserted.
 
 * ``probes``: what each side computes from the same task (outputs, losses, gradients, optimiser steps on
-  given gradients, several training iterations) and ``checks``, the comparison of two probes.
+  given gradients, several training iterations, then the trainer's own ``generate``) and ``checks``, the
+  comparison of two probes.
 * ``mutations``: known framework differences, applied to the Keras side only, that the checks must catch.
 * ``lockstep`` (float32 drift per step) and ``audit`` (measured framework defaults) write JSON for the report.
 """

@@ -98,6 +98,7 @@ def probe(task: dict, mutation: str | None = None, compiled: bool = True) -> dic
             result["iterations"].append({"losses": losses, **{n: probes.sketches(probes.flat(layer_arrays(m)))
                                                               for n, m in models.items()}})
         result["outputs_after"] = outputs(gan, task["noise"], task["images"])
+        result["generated"] = gan.generate(task["noise"], spec.training.dtype)
     return result
 
 

@@ -1,9 +1,10 @@
 """Known PyTorch/Keras differences, each applied to the Keras side alone: the parity checks must catch every one.
 
 A mutation changes what the Keras worker builds through one of three seams: the spec Keras reads (a value
-written in the other framework's convention or left at Keras' default), a module attribute of
+written in the other framework's convention or left at Keras' default), a module or class attribute of
 ``tensorflow_impl`` replaced while the probe runs (a convention: padding, batch norm, activation,
-initialiser, gradient penalty, clipping), or the built ``KerasGAN`` itself (one network's optimiser).
+initialiser, gradient penalty, clipping, inference mode), or the built ``KerasGAN`` itself (one network's
+optimiser).
 ``tests/test_parity.py`` runs every mutation and fails when one survives the checks.
 """
 from __future__ import annotations
@@ -177,6 +178,16 @@ def _one_weight_per_batch() -> list:
              lambda critic, real, fake, weight: penalty(critic, real, fake, ops.ones_like(weight) * weight[0]))]
 
 
+def _inference_in_training_mode() -> list:
+    """``KerasGAN.infer``, which ``generate`` compiles, with batch norm in training mode: evaluation samples
+    normalised with their own batch's statistics instead of the running ones."""
+    trainer = implementation(KERAS, "trainer")
+
+    def infer(gan, g_params, g_state, noise):
+        return gan.generator.stateless_call(g_params, g_state, noise, training=True)[0]
+    return [(trainer.KerasGAN, "infer", infer)]
+
+
 def _clip_before_update() -> list:
     trainer = implementation(KERAS, "trainer")
     return [(trainer, "clip_weights", lambda values, clip_value: list(values))]
@@ -248,6 +259,9 @@ register_mutation(Mutation("clip_before_update", "wgan", "critic weights clipped
                            patches=_clip_before_update, after_build=_clip_incoming))
 register_mutation(Mutation("gp_weight_per_batch", "wgan-gp", "one interpolation weight per batch, not per sample",
                            patches=_one_weight_per_batch))
+register_mutation(Mutation("generate_bn_training_mode", "dcgan",
+                           "generate runs batch norm in training mode (batch statistics, not the running ones)",
+                           patches=_inference_in_training_mode, network="generator"))
 register_mutation(Mutation("leaky_relu_keras_slope", "dcgan", "LeakyReLU at Keras' default slope 0.3",
                            patches=_keras_leaky_relu))
 register_mutation(Mutation("one_sided_padding", "dcgan",

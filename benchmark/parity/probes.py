@@ -18,6 +18,8 @@ weights or gradients are concerned, ``sketch``-ed (flat lists, one sketch per ar
                       applied to ``synthetic_gradients`` (the same on both sides)
     iterations        [{"losses": {...}, network: [weights and batch-norm statistics]}] after each iteration
     outputs_after     the outputs after the iterations (inference mode reads the updated running statistics)
+    generated         the trainer's own ``generate`` of ``noise`` after the iterations, in the spec's dtype: the
+                      evaluation path (batch norm on the running statistics), not the probe's own model calls
 """
 from __future__ import annotations
 

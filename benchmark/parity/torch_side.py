@@ -119,4 +119,5 @@ def probe(gan: TorchGAN, task: dict) -> dict:
         result["iterations"].append({"losses": losses, **{n: probes.sketches(probes.flat(layer_arrays(getattr(gan, n))))
                                                           for n in probes.NETWORKS}})
     result["outputs_after"] = outputs(gan, task["noise"], task["images"])
+    result["generated"] = gan.generate(task["noise"], gan.spec.training.dtype)
     return result
