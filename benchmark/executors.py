@@ -48,14 +48,14 @@ class Executor(Protocol):
 
 
 def create(kind: str, *, jobs: int, device: str, stop: threading.Event, ray_address: str | None = None,
-           out: Path | None = None, threads: int = 1) -> Executor:
+           out: Path | None = None) -> Executor:
     if kind == "local":
         return LocalExecutor(local_slots(jobs, device), stop, local_device(device))
     if kind == "ray":
         if importlib.util.find_spec("ray") is None:
             raise ExecutorError(f"--executor ray needs Ray: pip install '{RAY_PIN}' (requirements.txt)")
         from benchmark.ray_executor import RayExecutor
-        return RayExecutor(jobs=jobs, device=device, stop=stop, address=ray_address, out=out, threads=threads)
+        return RayExecutor(jobs=jobs, device=device, stop=stop, address=ray_address, out=out)
     raise ExecutorError(f"unknown executor {kind!r}; valid: {', '.join(EXECUTORS)}")
 
 

@@ -195,7 +195,7 @@ def node() -> dict:
 
 class RayExecutor:
     def __init__(self, *, jobs: int, device: str, stop: threading.Event, address: str | None = None,
-                 out: Path | None = None, threads: int = 1):
+                 out: Path | None = None):
         self.stop = stop
         self.owns_ray = not ray.is_initialized()  # else the caller's ray.init decides, code shipping included
         if self.owns_ray:
@@ -209,7 +209,8 @@ class RayExecutor:
         self.relay = Relay.remote()
         self.gpu = device == "cuda" or (device == "auto" and resources.get("GPU", 0) >= 1)
         self.device = "cuda" if self.gpu else device
-        capacity = int(resources.get("GPU", 0)) if self.gpu else int(resources.get("CPU", 1) // threads)
+        # one task in flight per CPU: each reserves its command's --threads CPUs, and Ray queues what does not fit
+        capacity = int(resources.get("GPU", 0)) if self.gpu else int(resources.get("CPU", 1))
         self.slots = jobs if jobs > 1 else max(1, capacity)
         self.commit = runs.git_commit()
         self.running: set[ray.ObjectRef] = set()

@@ -163,6 +163,21 @@ def options_from(args: argparse.Namespace) -> suite_plan.SuiteOptions:
         speed=not args.no_speed)
 
 
+def preamble(options: suite_plan.SuiteOptions) -> list[str]:
+    """What the suite says once it holds its folder and before it trains: the plan with its expected time here
+    (calibrated when it is long enough to matter), and the profile's notes."""
+    lines = []
+    if options.jobs > 1 and options.executor == "local":
+        lines.append(f"note: {options.jobs} training processes at a time, {options.thread_count} thread(s) each: they "
+                     f"share the machine, so compare timings only within this suite")
+    rough = estimate.estimate(options).seconds
+    lines.append(estimate.plan_text(options, estimate.calibrate() if rough >= estimate.CALIBRATE_FROM_SECONDS
+                                    else None))
+    lines += [f"note: profile {options.profile.name} leaves out {model}: {reason}"
+              for model, reason in options.profile.left_out.items() if model not in options.models]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -170,17 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     except (suite_plan.SuiteError, SpecError, ProfileError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    if options.jobs > 1 and options.executor == "local":
-        print(f"note: {options.jobs} training processes at a time, {options.thread_count} thread(s) each: they "
-              f"share the machine, so compare timings only within this suite", file=sys.stderr)
-    rough = estimate.estimate(options).seconds
-    print(estimate.plan_text(options, estimate.calibrate() if rough >= estimate.CALIBRATE_FROM_SECONDS else None),
-          file=sys.stderr)
-    for model, reason in options.profile.left_out.items():
-        if model not in options.models:
-            print(f"note: profile {options.profile.name} leaves out {model}: {reason}", file=sys.stderr)
     try:
-        suite = suite_lib.Suite(options)
+        suite = suite_lib.Suite(options, preamble=lambda: preamble(options))
     except executors.ExecutorError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

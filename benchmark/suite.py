@@ -127,14 +127,15 @@ class Suite:
     cannot cost the others their scores. Training and evaluation never overlap, so evaluation never
     perturbs a timing."""
 
-    def __init__(self, options: SuiteOptions, stream: TextIO = sys.stdout):
+    def __init__(self, options: SuiteOptions, stream: TextIO = sys.stdout,
+                 preamble: Callable[[], list[str]] | None = None):
         self.options, self.stream = options, stream
+        self.preamble = preamble  # lines said once the folder is held and checked, before any run starts
         self.out = Path(options.out)
         self.runs = plan(options)
         self.stop = threading.Event()
         self.executor = executors.create(options.executor, jobs=options.jobs, device=options.device, stop=self.stop,
-                                         ray_address=options.ray_address, out=self.out,
-                                         threads=options.thread_count)
+                                         ray_address=options.ray_address, out=self.out)
         self.options = dataclasses.replace(options, device=self.executor.device)  # ``auto`` on a GPU: ``cuda``
         self.lock = threading.Lock()
         self.outcomes: dict[str, Outcome] = {}
@@ -334,6 +335,8 @@ class Suite:
 
     def _run(self) -> dict[str, Outcome]:
         self.prepare()
+        for line in self.preamble() if self.preamble else []:
+            self.say(line)
         total, done, durations = len(self.runs), 0, []
         jobs = self.executor.slots
         self.say(f"suite {self.out}: profile {self.options.profile.name}, {total} training runs "
