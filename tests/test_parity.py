@@ -28,7 +28,12 @@ SEED = 0
 AVAILABLE = tuple(b for b in BACKENDS if importlib.util.find_spec(b))
 BACKEND_PARAMS = [pytest.param(b, marks=pytest.mark.skipif(b not in AVAILABLE, reason=f"{b} not installed"))
                   for b in BACKENDS]
-MUTATION_BACKEND = "jax" if "jax" in AVAILABLE else "tensorflow"  # JAX imports faster; both run the same code
+# Every mutation runs uncompiled in one worker: as TensorFlow graphs they took 89 s of CPU, eagerly on JAX 124 s
+# (2-core AMD EPYC, 2026-11-30: JAX compiles each operation for each new shape). BOTH_BACKENDS also run in the
+# other backend's compiled worker.
+MUTATION_BACKEND = "tensorflow" if "tensorflow" in AVAILABLE else "jax"
+OTHER_BACKEND = next((b for b in AVAILABLE if b != MUTATION_BACKEND), None)
+BOTH_BACKENDS = ("generate_bn_training_mode",)
 GROUPS = ("layer_parameters", "initial", "outputs", "losses", "gradients", "optimizer", "iteration", "outputs_after",
           "generate")
 
@@ -47,35 +52,73 @@ MUTATED_MODELS = sorted({m.model for m in mutations.MUTATIONS.values()})
 NARROW = 8  # the mutations run on the presets with hidden widths / 8: the same code paths, far less arithmetic
 
 
-def probe_pair(spec):
-    task, gan = torch_side.make_task(spec, SEED, training_steps(spec))
-    return task, torch_side.probe(gan, task)
+def make_tasks(specs: dict) -> dict:
+    """Per model: the task sent to Keras and the PyTorch GAN it was made from."""
+    return {name: torch_side.make_task(spec, SEED, training_steps(spec)) for name, spec in specs.items()}
 
 
-@pytest.fixture(scope="module")
-def torch_side_probes():
-    """Per model: the task sent to Keras and PyTorch's own probe of it."""
-    return {name: probe_pair(spec_of(name)) for name in MODEL_NAMES}
+def probe_all(made: dict) -> dict:
+    """Per model: the task and PyTorch's own probe of it; each GAN is dropped once probed (a trained float64 dcgan,
+    with gradients and Adam's two slots, holds 420 MB)."""
+    probed = {}
+    while made:
+        name, (task, gan) = made.popitem()
+        probed[name] = task, torch_side.probe(gan, task)
+    return probed
 
 
-@pytest.fixture(scope="module")
-def narrow_probes():
-    return {name: probe_pair(probes.narrow(spec_of(name), NARROW)) for name in MUTATED_MODELS}
-
-
-@pytest.fixture(scope="module")
-def keras_side(torch_side_probes, narrow_probes):
-    """One compiled worker per backend for every model, and one eager worker running every mutation (and the
-    narrow models unmutated), all at once."""
-    requests = {backend: {"probes": {name: {"task": task} for name, (task, _) in torch_side_probes.items()}}
-                for backend in AVAILABLE}
+def keras_requests(tasks: dict, narrow_tasks: dict) -> dict:
+    """One compiled worker per backend for every model (the one not ``MUTATION_BACKEND`` also running
+    ``BOTH_BACKENDS`` on the narrow models), and one uncompiled worker running every mutation and the narrow models
+    unmutated."""
+    requests = {backend: {"probes": {name: {"task": task} for name, task in tasks.items()}} for backend in AVAILABLE}
+    if OTHER_BACKEND:
+        requests[OTHER_BACKEND]["probes"].update({
+            f"mutation/{name}": {"task": narrow_tasks[mutations.MUTATIONS[name].model], "mutation": name}
+            for name in BOTH_BACKENDS})
     requests["mutations"] = {"compiled": False, "probes": {
-        **{name: {"task": narrow_probes[m.model][0], "mutation": name} for name, m in mutations.MUTATIONS.items()},
-        **{f"unmutated/{name}": {"task": task} for name, (task, _) in narrow_probes.items()}}}
+        **{name: {"task": narrow_tasks[m.model], "mutation": name} for name, m in mutations.MUTATIONS.items()},
+        **{f"unmutated/{name}": {"task": task} for name, task in narrow_tasks.items()}}}
+    return requests
+
+
+@pytest.fixture(scope="module")
+def parity():
+    """The Keras workers, started as soon as PyTorch's tasks exist, and PyTorch's own probes, computed while they
+    run: ``{"torch": {model: (task, probe)}, "narrow": the same for the narrow models,
+    "keras": {worker: response}}``."""
+    made = make_tasks({name: spec_of(name) for name in MODEL_NAMES})
+    narrow_made = make_tasks({name: probes.narrow(spec_of(name), NARROW) for name in MUTATED_MODELS})
+    requests = keras_requests({n: task for n, (task, _) in made.items()},
+                              {n: task for n, (task, _) in narrow_made.items()})
     with tempfile.TemporaryDirectory() as folder:
         started = {key: worker.start(MUTATION_BACKEND if key == "mutations" else key, request, Path(folder) / key)
                    for key, request in requests.items()}
-        return {key: worker.finish(process, Path(folder) / key) for key, process in started.items()}
+        try:
+            torch_probes = {"torch": probe_all(made), "narrow": probe_all(narrow_made)}
+        except BaseException:
+            for process in started.values():
+                process.kill()
+                process.wait()
+            raise
+        keras = {key: worker.finish(process, Path(folder) / key) for key, process in started.items()}
+    return {**torch_probes, "keras": keras}
+
+
+@pytest.fixture(scope="module")
+def torch_side_probes(parity):
+    """Per model: the task sent to Keras and PyTorch's own probe of it."""
+    return parity["torch"]
+
+
+@pytest.fixture(scope="module")
+def narrow_probes(parity):
+    return parity["narrow"]
+
+
+@pytest.fixture(scope="module")
+def keras_side(parity):
+    return parity["keras"]
 
 
 def keras_probe(keras_side, backend, name):
@@ -137,9 +180,28 @@ def test_every_known_framework_difference_is_caught(mutation, narrow_probes, ker
     assert checks.all_failures(keras, narrow_probes[model][1], probes.narrow(get_spec(model), NARROW)) != []
 
 
+def mutation_probe(keras_side, backend, mutation):
+    """A mutation's Keras probe on ``backend``: from the mutation worker, or from the other backend's worker for
+    ``BOTH_BACKENDS``."""
+    if backend == MUTATION_BACKEND:
+        return keras_side["mutations"]["probes"][mutation]
+    return keras_probe(keras_side, backend, f"mutation/{mutation}")
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_batch_statistics_in_generate_fail_the_generate_check_alone(backend, narrow_probes, keras_side):
+    """Keras' ``generate`` with batch norm in training mode changes no weight and none of the probe's own model
+    outputs, only the evaluation samples: the generate check alone catches it, by orders of magnitude, on both
+    backends (uncompiled in the mutation worker, compiled in the other's); every other check of that probe passes."""
+    keras = mutation_probe(keras_side, backend, "generate_bn_training_mode")
+    failed = [check for check in checks.compare(keras, narrow_probes["dcgan"][1]) if not check.passed]
+    assert [check.name for check in failed] == ["generate"]
+    assert failed[0].value > 1e4 * failed[0].limit
+
+
 @pytest.mark.parametrize("name", MUTATED_MODELS)
 def test_the_mutation_worker_passes_unmutated(name, narrow_probes, keras_side):
-    """The mutations run eagerly on narrow models; without one, the same path meets every check, so a caught
+    """The mutations run uncompiled on narrow models; without one, the same path meets every check, so a caught
     mutation is the mutation's doing."""
     keras = keras_side["mutations"]["probes"][f"unmutated/{name}"]
     assert checks.all_failures(keras, narrow_probes[name][1], probes.narrow(get_spec(name), NARROW)) == []
