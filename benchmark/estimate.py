@@ -1,7 +1,7 @@
 """How long a suite will take on this machine, said before it starts: the measured cost of an iteration on the
 reference machine, scaled by a short calibration of this one.
 
-The calibration times single-thread float32 matrix products (numpy, in a child process pinned to one thread) for
+The calibration times single-thread float32 matrix products (numpy in a child process, its BLAS held to one thread) for
 about a second: the iterations of these models are dominated by such products, so the ratio of this machine's rate
 to the reference machine's scales their measured cost. It is an estimate: contention, a GPU, or a CPU whose vector
 units favour other shapes move it; the suite prints its real ETA as runs finish.
@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from benchmark.speed import PROCESSES
 from benchmark.suite_plan import PlannedRun, SuiteOptions, plan
 
 # ms per iteration on one core of the reference machine (2-core AMD EPYC, 2026-11-30, PARITY-NOTES §9 and §11),
@@ -57,7 +58,6 @@ def calibrate() -> float | None:
 @dataclass(frozen=True)
 class Estimate:
     seconds: float
-    scale: float  # this machine's time per iteration over the reference machine's
     unknown: tuple[str, ...]  # planned runs with no reference cost (counted as nothing)
 
 
@@ -68,9 +68,9 @@ def run_seconds(run: PlannedRun, scale: float) -> float | None:
     return None if cost is None else run.steps * cost * scale / 1000.0 + RUN_OVERHEAD_SECONDS
 
 
-def estimate(options: SuiteOptions, runs: list[PlannedRun] | None = None, scale: float = 1.0) -> Estimate:
+def estimate(options: SuiteOptions, scale: float = 1.0) -> Estimate:
     """The wall time of the suite's training (``jobs`` at a time) and its speed phase, at ``scale``."""
-    runs = plan(options) if runs is None else runs
+    runs = plan(options)
     seconds = [run_seconds(run, scale) for run in runs]
     total = sum(s for s in seconds if s) / max(1, min(options.jobs, len(runs) or 1))
     profile = options.profile
@@ -78,9 +78,9 @@ def estimate(options: SuiteOptions, runs: list[PlannedRun] | None = None, scale:
     for model in speed_models:
         iterations = profile.speed_windows * profile.speed_iterations
         for cost in REFERENCE_MS.get(model, {}).values():
-            total += 2 * (SPEED_WORKER_SECONDS + iterations * cost * scale / 1000.0)  # two worker processes per mode
+            total += PROCESSES * (SPEED_WORKER_SECONDS + iterations * cost * scale / 1000.0)
     unknown = tuple(run.name for run, s in zip(runs, seconds) if s is None)
-    return Estimate(total, scale, unknown)
+    return Estimate(total, unknown)
 
 
 def minutes(seconds: float) -> str:

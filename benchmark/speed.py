@@ -55,6 +55,7 @@ from benchmark.suite_plan import REPO_ROOT  # noqa: E402
 SPEED_JSON, SPEED_MD = "speed.json", "speed.md"
 SPEED_DIR = "speed"  # the speed phase's folder inside a suite folder (benchmark.suite)
 CONFIDENCE = 0.95
+PROCESSES = 2  # worker processes per mode, one round after the other (``--processes``)
 READY_TIMEOUT, WINDOW_TIMEOUT = 1800.0, 1800.0  # seconds; compiling a big model on a CPU takes minutes
 
 
@@ -255,7 +256,7 @@ class SpeedOptions:
     device: str = "auto"
     contention: float = 0.10
     retries: int = 2
-    processes: int = 2  # rounds, each with a fresh worker per mode
+    processes: int = PROCESSES  # rounds, each with a fresh worker per mode
 
 
 def _start_round(model: str, labels: list[str], batch_size: int, options: SpeedOptions, round_index: int,
@@ -416,7 +417,7 @@ def parser() -> argparse.ArgumentParser:
                    help="comma-separated registry labels (default: every registered mode; GPU-only ones need a GPU)")
     p.add_argument("--batch-sizes", help="comma-separated batch sizes to sweep, e.g. 64,256,1024 (default: the spec's)")
     p.add_argument("--windows", type=int, default=5, help="timing windows per mode and process (default 5)")
-    p.add_argument("--processes", type=int, default=2,
+    p.add_argument("--processes", type=int, default=PROCESSES,
                    help="worker processes per mode, one after the other, for the spread between processes "
                         "(default 2)")
     p.add_argument("--iterations", type=int, default=20, help="iterations per window (default 20)")
