@@ -4,10 +4,13 @@ The bytes go to a hidden ``.NAME.part`` beside the target, never to the target i
 complete and verified (``os.replace`` is atomic within a folder), so a failed or interrupted download leaves no
 file that a loader could read. A transfer cut midway keeps its ``.part``; the next attempt (the next mirror, or
 the next run) asks for the rest with an HTTP ``Range`` request and starts over when the server answers with the
-whole file instead. A finished file that fails its check is deleted: it is never resumed.
+whole file instead. A finished file that fails its check is deleted: it is never resumed. Two processes that
+want the same file take turns (``flock`` on its folder): the second finds it done and downloads nothing.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import http.client
 import os
 import sys
@@ -15,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable, Sequence, TextIO
+from typing import Callable, Iterator, Sequence, TextIO
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60
@@ -104,10 +107,29 @@ def _transfer(url: str, target: Path, size: int | None, out: TextIO) -> None:
         raise DownloadError(f"connection closed after {done:,} of {total:,} bytes")
 
 
+@contextlib.contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """Held by one process at a time (the kernel releases it when its holder dies); leaves no file behind."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def download(urls: Sequence[str], target: Path, size: int | None = None,
              check: Callable[[Path], None] | None = None, out: TextIO = sys.stderr) -> Path:
     """Fetch ``target`` from the first of ``urls`` that gives a complete file passing ``check`` (which raises
     ``ChecksumMismatch``); ``size``: the published byte count, when known. Raises ``DownloadError``."""
+    with _exclusive(target.parent):
+        if target.exists():  # another process fetched it while this one waited
+            return target
+        return _download(urls, target, size, check, out)
+
+
+def _download(urls: Sequence[str], target: Path, size: int | None, check: Callable[[Path], None] | None,
+              out: TextIO) -> Path:
     part = part_path(target)
     failures = []
     for url in urls:

@@ -9,6 +9,7 @@ import io
 import os
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +24,15 @@ CIFAR_ARCHIVE = "cifar-10-binary.tar.gz"
 
 class FileServer(http.server.ThreadingHTTPServer):
     """Serves ``files`` (name -> bytes); ``drop_after[name] = n`` cuts the next answer for it after n bytes;
-    ``honour_range = False`` answers every ``Range`` request with the whole file. ``requests``: (name, Range)."""
+    ``honour_range = False`` answers every ``Range`` request with the whole file; ``delay_s`` before each answer.
+    ``requests``: (name, Range) of each request."""
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), RangeHandler)
         self.files: dict[str, bytes] = {}
         self.drop_after: dict[str, int] = {}
         self.honour_range = True
+        self.delay_s = 0.0
         self.requests: list[tuple[str, str | None]] = []
         self.url = f"http://127.0.0.1:{self.server_address[1]}/"
 
@@ -38,6 +41,7 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         name, wanted = self.path.lstrip("/"), self.headers.get("Range")
         self.server.requests.append((name, wanted))
+        time.sleep(self.server.delay_s)
         body = self.server.files.get(name)
         if body is None:
             self.send_error(404)
@@ -237,6 +241,21 @@ def test_a_server_that_ignores_range_sends_the_whole_file_again(server, tiny_cif
     assert (tmp_path / CIFAR_ARCHIVE).read_bytes() == archive
 
 
+def test_two_processes_wanting_one_file_take_turns_and_it_is_fetched_once(server, tmp_path):
+    server.files["data.bin"] = content = bytes(range(256)) * 64
+    server.delay_s = 0.2  # the second caller asks while the first one's answer is pending
+    target = tmp_path / "data.bin"
+    results = []
+    callers = [threading.Thread(target=lambda: results.append(downloads.download(
+        [server.url + "data.bin"], target, len(content), out=io.StringIO()))) for _ in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=10)
+    assert results == [target, target] and server.requests == [("data.bin", None)]
+    assert target.read_bytes() == content and [p.name for p in tmp_path.iterdir()] == ["data.bin"]
+
+
 def test_a_failed_download_of_mnist_leaves_nothing_behind(server, tmp_path):
     """Neither a partial file nor a folder the download created: a mistyped --data-dir must not appear."""
     mnist = dataclasses.replace(datasets.get_dataset("mnist"), mirrors=(server.url,))
@@ -308,3 +327,20 @@ def test_a_truncated_archive_or_a_torn_record_is_refused(tiny_cifar, tmp_path):
     (tmp_path / CIFAR_ARCHIVE).write_bytes(archive[:len(archive) // 2])
     with pytest.raises(DataError, match=rf"{CIFAR_ARCHIVE}: truncated or unreadable"):
         CIFAR.loader(CIFAR, "test", tmp_path, False)
+
+
+# ------------------------------------------------------------------------------------------ python -m fetch_data
+
+def test_fetch_data_verifies_and_prints_the_sha256_lines_to_record(server, tiny_cifar, tmp_path, monkeypatch, capsys):
+    from benchmark import fetch_data
+    archive, batches, _ = tiny_cifar
+    monkeypatch.setitem(datasets.DATASETS, "cifar10", cifar_entry(server, archive, sizes={"train": 10, "test": 3}))
+    assert fetch_data.main(["cifar10", "--data-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"CIFAR-10 in {tmp_path.resolve()}: verified (train 10, test 3 images)"
+    assert lines[2:] == [f'    "{name}": "{hashlib.sha256(batches[name]).hexdigest()}",'
+                         for name in (*datasets.CIFAR10_TRAIN_BATCHES, "test_batch.bin")]
+    del server.files[CIFAR_ARCHIVE]
+    assert fetch_data.main(["cifar10", "--data-dir", str(tmp_path / "elsewhere")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "\n" not in error and "404" in error
