@@ -38,6 +38,10 @@ def part_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.part")
 
 
+def _amount(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.1f} kB"
+
+
 class Progress:
     """One progress line on ``out``: rewritten in place on a terminal, a line per tenth in a log file."""
 
@@ -48,8 +52,11 @@ class Progress:
 
     def _line(self, done: int) -> str:
         if not self.total:
-            return f"downloading {self.name}: {done / 1e6:.1f} MB"
-        return f"downloading {self.name}: {done / 1e6:.1f} of {self.total / 1e6:.1f} MB ({done / self.total:.0%})"
+            return f"downloading {self.name}: {_amount(done)}"
+        return f"downloading {self.name}: {_amount(done)} of {_amount(self.total)} ({done / self.total:.0%})"
+
+    def _tenth(self, done: int) -> int:
+        return done * 10 // self.total if self.total else 0
 
     def update(self, done: int) -> None:
         if self.terminal:
@@ -58,19 +65,16 @@ class Progress:
                 self.out.write("\r" + self._line(done))
                 self.out.flush()
                 self.shown_at = now
-            return
-        tenth = done * 10 // self.total if self.total else 0
-        if tenth > self.shown_tenth:
+        elif self._tenth(done) > self.shown_tenth:
             self.out.write(self._line(done) + "\n")
             self.out.flush()
-            self.shown_tenth = tenth
+            self.shown_tenth = self._tenth(done)
 
     def finish(self, done: int) -> None:
-        if self.terminal:
-            self.out.write("\r" + self._line(done) + "\n")
-        elif self.total and done * 10 // self.total > self.shown_tenth:
-            self.out.write(self._line(done) + "\n")
-        self.out.flush()
+        """The last line, unless a log file has it already."""
+        if self.terminal or not self.total or self._tenth(done) > self.shown_tenth:
+            self.out.write(("\r" if self.terminal else "") + self._line(done) + "\n")
+            self.out.flush()
 
 
 def _transfer(url: str, target: Path, size: int | None, out: TextIO) -> None:

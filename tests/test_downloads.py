@@ -47,6 +47,9 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         start = int(wanted.removeprefix("bytes=").rstrip("-")) if wanted and self.server.honour_range else 0
+        if start >= len(body):
+            self.send_error(416)
+            return
         if start:
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
@@ -189,7 +192,8 @@ def test_cifar10_is_downloaded_once_verified_and_parsed(server, tiny_cifar, tmp_
     assert server.requests == [(CIFAR_ARCHIVE, None)]
     assert [p.name for p in tmp_path.iterdir()] == [CIFAR_ARCHIVE]
     progress = capsys.readouterr().err.splitlines()
-    assert progress[-1].startswith(f"downloading {CIFAR_ARCHIVE}: ") and progress[-1].endswith(" MB (100%)")
+    kilobytes = f"{len(archive) / 1e3:.1f} kB"
+    assert progress[-1] == f"downloading {CIFAR_ARCHIVE}: {kilobytes} of {kilobytes} (100%)" and len(progress) <= 11
 
 
 def test_fashion_mnist_is_downloaded_verified_and_parsed(server, tiny_fashion, tmp_path):
@@ -239,6 +243,16 @@ def test_a_server_that_ignores_range_sends_the_whole_file_again(server, tiny_cif
     assert server.requests == [(CIFAR_ARCHIVE, "bytes=100-")]
     np.testing.assert_array_equal(labels, arrays["test"][1])
     assert (tmp_path / CIFAR_ARCHIVE).read_bytes() == archive
+
+
+def test_a_complete_part_left_by_a_killed_process_is_verified_and_kept(server, tiny_cifar, tmp_path):
+    archive, _, arrays = tiny_cifar
+    entry = cifar_entry(server, archive)
+    downloads.part_path(tmp_path / CIFAR_ARCHIVE).write_bytes(archive)
+    _, labels = entry.loader(entry, "test", tmp_path, True)
+    assert server.requests == [(CIFAR_ARCHIVE, f"bytes={len(archive)}-")]  # answered 416: nothing left to send
+    np.testing.assert_array_equal(labels, arrays["test"][1])
+    assert [p.name for p in tmp_path.iterdir()] == [CIFAR_ARCHIVE]
 
 
 def test_two_processes_wanting_one_file_take_turns_and_it_is_fetched_once(server, tmp_path):
