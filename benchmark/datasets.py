@@ -203,7 +203,7 @@ def _read_verified(dataset: Dataset, archive: Archive, path: Path, members: list
     unrecorded = [member for member in members if dataset.sha256[member] is None]
     if unrecorded and path.name != archive.name:
         raise DataError(f"{path}: no SHA-256 of {dataset.title}'s {', '.join(unrecorded)} is recorded to check it "
-                        f"by; use {archive.name} as published (checked by its MD5) in {path.parent}")
+                        f"by; put {archive.name} as published (checked by its MD5) in the {dataset.title} folder")
     try:
         raw = path.read_bytes()
         contents = _unpack(archive, path, raw, members)

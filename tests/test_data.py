@@ -1,4 +1,5 @@
 import gzip
+import hashlib
 import os
 import shutil
 import subprocess
@@ -43,6 +44,18 @@ def test_loads_verified_mnist(mnist_dir):
     assert test_images.shape == (10_000, 28, 28) and test_labels.shape == (10_000,)
     assert np.bincount(labels).tolist()[:2] == [5923, 6742]
     assert images.max() == 255 and images.min() == 0
+
+
+def test_mnist_arrays_are_bitwise_the_ones_loaded_before_the_other_data_sets_came(mnist_dir):
+    """SHA-256 of the arrays' bytes as the loader of commit 584ce64 returned them (2026-11-30)."""
+    expected = {"train": ("741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+                          "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13"),
+                "test": ("6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+                         "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5")}
+    for split, digests in expected.items():
+        images, labels = D.load_mnist(split, mnist_dir)
+        assert images.shape[1:] == (28, 28) and images.dtype == labels.dtype == np.uint8
+        assert tuple(hashlib.sha256(array.tobytes()).hexdigest() for array in (images, labels)) == digests
 
 
 def test_raw_idx_files_are_accepted(copy_of_mnist):

@@ -306,7 +306,7 @@ def test_an_extracted_cifar10_is_accepted_only_once_its_sha256_is_recorded(tiny_
     folder.mkdir()
     (folder / "test_batch.bin").write_bytes(batches["test_batch.bin"])
     with pytest.raises(DataError, match=r"test_batch.bin: no SHA-256 of CIFAR-10's test_batch.bin is recorded to "
-                                        rf"check it by; use {CIFAR_ARCHIVE} as published"):
+                                        rf"check it by; put {CIFAR_ARCHIVE} as published"):
         CIFAR.loader(CIFAR, "test", tmp_path, False)
     recorded = dataclasses.replace(CIFAR, sha256={**CIFAR.sha256, "test_batch.bin": hashlib.sha256(
         batches["test_batch.bin"]).hexdigest()})
