@@ -75,10 +75,10 @@ class Dataset:
     files: Mapping[str, tuple[str, ...]]  # split -> the data files its loader reads (idx: images file, labels file)
     sha256: Mapping[str, str | None]  # file -> SHA-256 of its decompressed contents; None: not recorded yet
     mirrors: tuple[str, ...]  # each serves every archive under its name
-    archives: tuple[Archive, ...]
     data_dir_env: str  # the environment variable naming its folder
     loader: Loader  # (dataset, split, folder, download?) -> (images, labels), verified
     source: str
+    archives: tuple[Archive, ...] = ()  # what the mirrors serve: every file above is in one of them
 
     def archive_of(self, file: str) -> Archive:
         return next(archive for archive in self.archives if file in archive.members)
