@@ -95,6 +95,9 @@ def _transfer(url: str, target: Path, size: int | None, out: TextIO) -> None:
         raise
     with response:
         resumed = response.status == 206
+        if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+            part.unlink()  # a part from another place: the next attempt starts over
+            raise DownloadError(f"asked for bytes {offset}- and got {response.headers.get('Content-Range')!r}")
         length = response.headers.get("Content-Length")
         total = offset + int(length) if resumed and length else int(length) if length else size
         done = offset if resumed else 0

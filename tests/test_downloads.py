@@ -24,7 +24,8 @@ CIFAR_ARCHIVE = "cifar-10-binary.tar.gz"
 
 class FileServer(http.server.ThreadingHTTPServer):
     """Serves ``files`` (name -> bytes); ``drop_after[name] = n`` cuts the next answer for it after n bytes;
-    ``honour_range = False`` answers every ``Range`` request with the whole file; ``delay_s`` before each answer.
+    ``honour_range = False`` answers every ``Range`` request with the whole file, ``range_shift`` states a range that
+    starts that many bytes later than the one sent; ``delay_s`` before each answer.
     ``requests``: (name, Range) of each request."""
 
     def __init__(self):
@@ -32,6 +33,7 @@ class FileServer(http.server.ThreadingHTTPServer):
         self.files: dict[str, bytes] = {}
         self.drop_after: dict[str, int] = {}
         self.honour_range = True
+        self.range_shift = 0
         self.delay_s = 0.0
         self.requests: list[tuple[str, str | None]] = []
         self.url = f"http://127.0.0.1:{self.server_address[1]}/"
@@ -52,7 +54,7 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
             return
         if start:
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            self.send_header("Content-Range", f"bytes {start + self.server.range_shift}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(200)
         self.send_header("Content-Length", str(len(body) - start))
@@ -243,6 +245,16 @@ def test_a_server_that_ignores_range_sends_the_whole_file_again(server, tiny_cif
     assert server.requests == [(CIFAR_ARCHIVE, "bytes=100-")]
     np.testing.assert_array_equal(labels, arrays["test"][1])
     assert (tmp_path / CIFAR_ARCHIVE).read_bytes() == archive
+
+
+def test_a_resumed_answer_for_another_range_is_refused_and_the_part_dropped(server, tiny_cifar, tmp_path):
+    archive, _, _ = tiny_cifar
+    entry = cifar_entry(server, archive)
+    server.range_shift = 1
+    downloads.part_path(tmp_path / CIFAR_ARCHIVE).write_bytes(archive[:100])
+    with pytest.raises(DataError, match=r"asked for bytes 100- and got 'bytes 101-"):
+        entry.loader(entry, "test", tmp_path, True)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_complete_part_left_by_a_killed_process_is_verified_and_kept(server, tiny_cifar, tmp_path):
