@@ -21,6 +21,7 @@ CORE = (
     "benchmark.layering",
     "benchmark.spec",
     "benchmark.datasets",
+    "benchmark.downloads",
     "benchmark.data",
     "benchmark.runs",
     "benchmark.run_config",
