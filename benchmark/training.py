@@ -24,7 +24,8 @@ import numpy as np
 
 from benchmark import arguments, checkpoints, datasets, runs, threads
 from benchmark.interrupts import StopRequest
-from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_labels, evaluation_noise, to_uint8
+from benchmark.data import (DataError, StepInputs, TrainingStream, class_grid_inputs, evaluation_labels,
+                            evaluation_noise, to_uint8)
 from benchmark.frameworks import FRAMEWORKS
 from benchmark.locking import FolderLock, LockError
 from benchmark.run_config import RunConfig
@@ -32,6 +33,7 @@ from benchmark.runs import RunError
 from benchmark.spec import GANSpec, SpecError, get_spec, spec_dict
 
 GRID_SIZE = 64
+GRID_COLUMNS = 8  # a conditional model's progress grid: one row per class, these columns of the same noise
 GENERATE_BATCH = 500
 WARMUP_STEPS = 5  # the first steps of a process include graph compilation and allocator growth
 
@@ -151,6 +153,15 @@ class EvaluationInputs:
     def of(cls, spec: GANSpec, n: int) -> EvaluationInputs:
         noise = evaluation_noise(n, spec.training.noise_dim, spec.training.noise)
         return cls(noise, evaluation_labels(n, spec.conditioning.num_classes) if spec.conditional else None)
+
+    @classmethod
+    def progress_grid(cls, spec: GANSpec) -> EvaluationInputs:
+        """The progress grids' inputs: the first ``GRID_SIZE`` evaluation inputs, or for a conditional spec a class
+        grid (row c requests class c; ``GRID_COLUMNS`` columns, each one noise vector in every row)."""
+        if not spec.conditional:
+            return cls.of(spec, GRID_SIZE)
+        return cls(*class_grid_inputs(GRID_COLUMNS, spec.training.noise_dim, spec.conditioning.num_classes,
+                                      spec.training.noise))
 
     def __iter__(self):
         return iter((self.noise, self.labels))
@@ -381,7 +392,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
 
     # The loop: train, then log, generate and save what is due; the clock stops (after a sync) around all but training
     schedule = Schedule.of(config, total)
-    evaluation = {"grid": EvaluationInputs.of(spec, GRID_SIZE),
+    evaluation = {"grid": EvaluationInputs.progress_grid(spec),
                   "curve": EvaluationInputs.of(spec, config.curve_samples)}
     images_per_step = spec.training.batch_size * spec.objective.n_critic
     stop, progress = StopRequest.install(), Progress(total, start)

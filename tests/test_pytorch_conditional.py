@@ -58,6 +58,9 @@ def test_cgan_trains_resumes_exactly_and_records_its_labels(tmp_path):
     curve = np.load(sorted((tmp_path / "once" / runs.EVAL_SAMPLES).glob("*.npz"))[-1])
     assert np.array_equal(curve["labels"], np.arange(20) % 10)
     assert "conditioning" in runs.read_json(tmp_path / "once" / runs.CONFIG)["spec"]
+    from PIL import Image
+    grid = np.asarray(Image.open(sorted((tmp_path / "once" / runs.GRIDS).glob("*.png"))[-1]))
+    assert grid.shape == (2 + 10 * 30, 2 + 8 * 30)  # the progress grid is a class grid: one row per class
 
 
 @needs_mnist
