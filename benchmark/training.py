@@ -254,7 +254,8 @@ def generate_uint8(trainer: GANTrainer, noise: np.ndarray, labels: np.ndarray | 
     batches = []
     for i in range(0, len(noise), GENERATE_BATCH):
         batch = slice(i, i + GENERATE_BATCH)
-        images = trainer.generate(noise[batch], None if labels is None else labels[batch])
+        # An unconditional model is asked as before labels existed: ``generate(noise)``.
+        images = trainer.generate(noise[batch]) if labels is None else trainer.generate(noise[batch], labels[batch])
         if not np.isfinite(images).all():
             raise NonFiniteImages("non-finite generated images")
         batches.append(to_uint8(images))
