@@ -180,8 +180,8 @@ class TorchGAN:
         real_labels, d_labels = self._tensor(inputs.real_labels), self._tensor(inputs.d_labels)
         self.generator.train(), self.discriminator.train()
         for k in range(self.spec.objective.n_critic):
-            d_loss, penalty = self.critic_update(real[k], d_noise[k], gp_weight[k],
-                                                 *((real_labels[k], d_labels[k]) if self.spec.conditional else ()))
+            labels = (None, None) if real_labels is None else (real_labels[k], d_labels[k])
+            d_loss, penalty = self.critic_update(real[k], d_noise[k], gp_weight[k], *labels)
         g_loss = self.generator_update(self._tensor(inputs.g_noise), self._tensor(inputs.g_labels))
         losses = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
         if penalty is not None:
