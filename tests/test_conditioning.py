@@ -31,7 +31,8 @@ def test_an_unconditional_step_is_the_documented_pure_function_of_seed_and_step(
     noise = np.random.default_rng([seed, 1, step]).standard_normal(((k + 1) * b, 6), dtype=np.float32)
     gp = np.random.default_rng([seed, 2, step]).uniform(0.0, 1.0, size=(k, b)).astype(np.float32)
     assert np.array_equal(inputs.real, s.images[rows].astype(np.float32) / 127.5 - 1.0)
-    assert np.array_equal(inputs.d_noise, noise[:k * b].reshape(k, b, 6)) and np.array_equal(inputs.g_noise, noise[k * b:])
+    assert np.array_equal(inputs.d_noise, noise[:k * b].reshape(k, b, 6))
+    assert np.array_equal(inputs.g_noise, noise[k * b:])
     assert np.array_equal(inputs.gp_weight, gp)
     assert inputs.real_labels is None and inputs.d_labels is None and inputs.g_labels is None
 

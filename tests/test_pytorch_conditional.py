@@ -50,7 +50,8 @@ def test_a_conditional_iteration_reads_the_labels_of_its_inputs():
 def test_cgan_trains_resumes_exactly_and_records_its_labels(tmp_path):
     assert train(tmp_path / "once", "cgan", 4) == 0
     assert train(tmp_path / "twice", "cgan", 2) == 0 and train(tmp_path / "twice", "cgan", 4) == 0
-    once, twice = (torch.load(tmp_path / run / "checkpoints" / "last.pt", weights_only=True) for run in ("once", "twice"))
+    once, twice = (torch.load(tmp_path / run / "checkpoints" / "last.pt", weights_only=True)
+                   for run in ("once", "twice"))
     for network in ("generator", "discriminator"):
         assert all(torch.equal(once[network][k], twice[network][k]) for k in once[network])
     samples = np.load(tmp_path / "once" / runs.SAMPLES)
