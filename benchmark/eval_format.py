@@ -28,6 +28,10 @@ MNIST_KEYS = (KEY_FID, KEY_IS_MEAN, KEY_IS_STD, KEY_KID_MEAN, KEY_KID_STD, KEY_P
 INCEPTION_KEYS = (KEY_FID, KEY_IS_MEAN, KEY_IS_STD, KEY_KID_MEAN, KEY_KID_STD)
 # coverage block
 KEY_HISTOGRAM, KEY_DIGITS_COVERED, KEY_KL_TO_UNIFORM = "histogram", "digits_covered", "kl_to_uniform"
+# conditional block (null for samples without requested labels): how often the requested digit comes out, and
+# FID per class against that class's real test digits
+KEY_CONDITIONAL, KEY_ACCURACY, KEY_PER_CLASS_ACCURACY = "conditional", "accuracy", "per_class_accuracy"
+KEY_INTRA_FID, KEY_INTRA_FID_PER_CLASS, KEY_WORST_CLASS = "intra_class_fid", "intra_class_fid_per_class", "worst_class"
 # curve.json entries
 KEY_STEP, KEY_ELAPSED, KEY_MNIST_FID = "step", "elapsed", "mnist_fid"
 # eval.json and every curve.json entry: the SHA-256 of the samples file scored

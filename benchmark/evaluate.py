@@ -20,6 +20,10 @@ first ``--reference-count`` (10,000: all) MNIST test images, the protocol of Luc
                 of its uniform share; kl_to_uniform = KL(p || uniform) in nats, 0 (uniform) .. ln 10 (one digit)
     num_samples, reference ("mnist-test-10000"), seconds (wall time of the scoring), versions
     samples_sha256: the SHA-256 of the samples.npz scored (the suite scores a run again when it no longer matches)
+    conditional: null, or for samples saved with the labels requested of a conditional generator:
+                {accuracy, per_class_accuracy [10], intra_class_fid, intra_class_fid_per_class [10], worst_class}:
+                the classifier's agreement with the requested digit, overall and per requested class, and the
+                MNIST-FID of each class's samples against that class's digits of the reference (mean and worst)
 
 ``curve.json``: ``[{step, elapsed, mnist_fid, samples_sha256}, ...]``, one entry per ``eval_samples/step_*.npz`` in
 step order (a diverged run's up to its divergence), MNIST-FID of those ~2,000 samples against the cached statistics
@@ -41,7 +45,7 @@ import torch_fidelity
 
 from benchmark import arguments, runs
 from benchmark.classifier import DEFAULT_WEIGHTS, NUM_CLASSES, file_sha256, load_classifier, predict
-from benchmark.data import DataError
+from benchmark.data import DataError, load_mnist
 from benchmark.fidelity import (INCEPTION_EXTRACTOR, MNIST_EXTRACTOR, OFFICIAL_INCEPTION_SHA256,
                                 InceptionUnavailable, calculate, reference_images, resolve_inception_weights)
 from benchmark.eval_format import (CURVE_FILE, EVAL_FILE, EVAL_SAMPLES_DIR, KEY_AVAILABLE,  # noqa: F401
@@ -51,7 +55,9 @@ from benchmark.eval_format import (CURVE_FILE, EVAL_FILE, EVAL_SAMPLES_DIR, KEY_
                                    KEY_OFFICIAL_WEIGHTS, KEY_PRECISION, KEY_REASON, KEY_RECALL, KEY_REFERENCE,
                                    KEY_RUN, KEY_SAMPLES_SHA256, KEY_SECONDS, KEY_STEP, KEY_VERSIONS,
                                    KEY_WEIGHTS_SHA256, SAMPLES_FILE, INCEPTION_KEYS, DEFAULT_REFERENCE_COUNT,
-                                   DEFAULT_REFERENCE_SPLIT, curve_sample_files)
+                                   DEFAULT_REFERENCE_SPLIT, KEY_ACCURACY, KEY_CONDITIONAL, KEY_INTRA_FID,
+                                   KEY_INTRA_FID_PER_CLASS, KEY_PER_CLASS_ACCURACY, KEY_WORST_CLASS,
+                                   curve_sample_files)
 
 COVERAGE_MIN_SHARE = 0.01
 MIN_SAMPLES = 4  # on each side: precision/recall's k = 3 nearest neighbours need 4 points
@@ -72,6 +78,31 @@ def coverage(predictions: np.ndarray) -> dict:
     return {KEY_HISTOGRAM: histogram.tolist(),
             KEY_DIGITS_COVERED: int((share >= COVERAGE_MIN_SHARE).sum()),
             KEY_KL_TO_UNIFORM: float(np.sum(share[present] * np.log(share[present] * NUM_CLASSES)))}
+
+
+def conditional_accuracy(predictions: np.ndarray, labels: np.ndarray) -> dict:
+    """How often the classifier reads the requested digit: overall and per requested class (null for a class
+    nothing requested)."""
+    per_class = [float(np.mean(predictions[labels == c] == c)) if np.any(labels == c) else None
+                 for c in range(NUM_CLASSES)]
+    return {KEY_ACCURACY: float(np.mean(predictions == labels)), KEY_PER_CLASS_ACCURACY: per_class}
+
+
+def intra_class_fid(images: np.ndarray, labels: np.ndarray, reference: np.ndarray, reference_labels: np.ndarray,
+                    reference_name: str) -> dict:
+    """MNIST-FID of each class's samples against the reference digits of that class: per class (null with fewer
+    than ``MIN_SAMPLES`` on a side), their mean and the worst class."""
+    per_class = []
+    for c in range(NUM_CLASSES):
+        mine, theirs = images[labels == c], reference[reference_labels == c]
+        if min(len(mine), len(theirs)) < MIN_SAMPLES:
+            per_class.append(None)
+            continue
+        metrics = calculate(mine, MNIST_EXTRACTOR, DEFAULT_WEIGHTS, theirs, f"{reference_name}-class{c}", ("fid",))
+        per_class.append(float(metrics[torch_fidelity.KEY_METRIC_FID]))
+    scored = [(fid, c) for c, fid in enumerate(per_class) if fid is not None]
+    return {KEY_INTRA_FID: float(np.mean([fid for fid, _ in scored])) if scored else None,
+            KEY_INTRA_FID_PER_CLASS: per_class, KEY_WORST_CLASS: max(scored)[1] if scored else None}
 
 
 def _renamed(metrics: dict, names: dict) -> dict:
@@ -97,18 +128,26 @@ def _inception_block(images: np.ndarray, reference: np.ndarray, reference_name: 
 
 def evaluate_images(images: np.ndarray, *, inception: bool = True, inception_weights: str | os.PathLike | None = None,
                     reference_split: str = DEFAULT_REFERENCE_SPLIT, reference_count: int = DEFAULT_REFERENCE_COUNT,
-                    data_dir: str | os.PathLike | None = None) -> dict:
-    """Every metric of uint8 samples [N, 28, 28] against the reference split; ``eval.json`` without ``run``."""
+                    data_dir: str | os.PathLike | None = None, labels: np.ndarray | None = None) -> dict:
+    """Every metric of uint8 samples [N, 28, 28] against the reference split; ``eval.json`` without ``run``.
+    ``labels``: the digit requested of each sample (a conditional generator's), for the conditional block."""
     start = time.perf_counter()
     _check_count(images, "samples")
     reference = reference_images(reference_split, reference_count, data_dir)
     _check_count(reference, f"reference count {reference_count}")
     reference_name = f"mnist-{reference_split}-{reference_count}"
     mnist = calculate(images, MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, reference_name)
+    predictions = predict(load_classifier(), images)
+    conditional = None
+    if labels is not None:
+        reference_labels = load_mnist(reference_split, data_dir)[1][:reference_count]
+        conditional = {**conditional_accuracy(predictions, labels),
+                       **intra_class_fid(images, labels, reference, reference_labels, reference_name)}
     result = {
         KEY_MNIST: _renamed(mnist, MNIST_METRICS),
         KEY_INCEPTION: _inception_block(images, reference, reference_name, inception, inception_weights),
-        KEY_COVERAGE: coverage(predict(load_classifier(), images)),
+        KEY_COVERAGE: coverage(predictions),
+        KEY_CONDITIONAL: conditional,
         KEY_NUM_SAMPLES: len(images),
         KEY_REFERENCE: reference_name,
     }
@@ -126,16 +165,24 @@ def _check_count(images: np.ndarray, what: str) -> None:
 
 
 def _load_images(path: Path) -> np.ndarray:
+    return _load_samples(path)[0]
+
+
+def _load_samples(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(images, the requested labels or None) of a samples file."""
     if not path.is_file():
         raise DataError(f"{path} not found")
     try:
         with np.load(path) as archive:
             images = archive["images"]
+            labels = archive["labels"] if "labels" in archive.files else None
     except (OSError, ValueError, KeyError) as error:
         raise DataError(f"{path}: unreadable or without an 'images' array ({error})") from None
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) == 0:
         raise DataError(f"{path}: 'images' must be uint8 [N, 28, 28]; got {images.dtype} {list(images.shape)}")
-    return images
+    if labels is not None and labels.shape != (len(images),):
+        raise DataError(f"{path}: 'labels' must hold one label per image; got {list(labels.shape)}")
+    return images, labels
 
 
 def _read_json(path: Path) -> dict:
@@ -160,16 +207,16 @@ def evaluate_run(run_dir: str | os.PathLike, *, num_samples: int | None = None, 
     """
     run_dir = _check_run_dir(run_dir)
     samples = run_dir / SAMPLES_FILE
-    images = _load_images(samples)
+    images, labels = _load_samples(samples)
     if num_samples is not None:
         if not 0 < num_samples <= len(images):
             raise DataError(f"{samples}: asked for {num_samples} samples, it holds {len(images)}")
-        images = images[:num_samples]
+        images, labels = images[:num_samples], None if labels is None else labels[:num_samples]
     _check_count(images, str(samples))
     config, status = _read_json(run_dir / runs.CONFIG), _read_json(run_dir / runs.RESULT)
     result = {KEY_RUN: {key: config.get(key) for key in ("framework", "model", "seed")} | {
         "status": status.get("status")}, KEY_SAMPLES_SHA256: file_sha256(samples)}
-    result |= evaluate_images(images, **options)
+    result |= evaluate_images(images, labels=labels, **options)
     runs.write_json(run_dir / EVAL_FILE, result)
     return result
 
@@ -205,8 +252,10 @@ def evaluate_curve(run_dir: str | os.PathLike, *, reference_split: str = DEFAULT
 def _summary(result: dict) -> str:
     mnist, inception, cover = result[KEY_MNIST], result[KEY_INCEPTION], result[KEY_COVERAGE]
     fid_inception = f"{inception[KEY_FID]:.2f}" if inception[KEY_AVAILABLE] else f"unavailable ({inception[KEY_REASON]})"
+    conditional = result[KEY_CONDITIONAL]
+    asked = f", requested digit {conditional[KEY_ACCURACY]:.1%}" if conditional else ""
     return (f"MNIST-FID {mnist[KEY_FID]:.3f}, MNIST-IS {mnist[KEY_IS_MEAN]:.2f}, digits covered "
-            f"{cover[KEY_DIGITS_COVERED]}/10, FID {fid_inception}, {result[KEY_SECONDS]:.1f} s")
+            f"{cover[KEY_DIGITS_COVERED]}/10{asked}, FID {fid_inception}, {result[KEY_SECONDS]:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:

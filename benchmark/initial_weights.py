@@ -11,6 +11,8 @@ them (``tensorflow_impl.models.parameter_layers``, the modules with parameters i
     conv_transpose   [kernel [k, k, out, in], bias [out]]
     batch norm       [gamma, beta, moving mean (0), moving variance (1)]   (its own entry, after its layer)
 
+A conditional spec with a label ``embedding`` puts its table ``[num_classes, embedding_dim]`` first, as its own
+entry; the layers then read the input with the label vector joined (``spec.network_body``).
 The bias is left out where the spec says ``bias=False``. Each array is drawn from its own generator,
 ``np.random.default_rng([seed, network index, entry index, array index])``, so any one layer is reproducible
 on its own; it is drawn in float64 and cast to ``spec.training.dtype``.
@@ -28,7 +30,7 @@ import math
 
 import numpy as np
 
-from benchmark.spec import GANSpec, Init, Layer, network_shapes
+from benchmark.spec import GANSpec, Init, Layer, network_body, network_shapes
 
 NETWORKS = ("generator", "discriminator")
 SOURCE = "numpy-shared"  # how config.json names this way of initialising (environment.initial_weights.source)
@@ -69,14 +71,17 @@ def draw_network(spec: GANSpec, network: str, seed: int) -> list[list[np.ndarray
     layer, in Keras' layout and ``spec.training.dtype``."""
     if network not in NETWORKS:
         raise ValueError(f"unknown network {network!r}; valid: {', '.join(NETWORKS)}")
-    net = getattr(spec.architecture, network)
-    start = network_input_shape(spec, network)
+    start, net = network_body(spec, network)
     shapes = [start] + network_shapes(net, start)
 
     def rng(entry: int, array: int) -> np.random.Generator:
         return np.random.default_rng([seed, NETWORKS.index(network), entry, array])
 
     layers: list[list[np.ndarray]] = []
+    conditioning = spec.conditioning
+    if conditioning is not None and conditioning.encoding == "embedding":
+        table = (conditioning.num_classes, conditioning.embedding_dim)
+        layers.append([sample(conditioning.embedding_init, table, rng(0, 0))])
     for layer, shape in zip(net.layers, shapes):
         if layer.kind not in WEIGHTED_KINDS:
             continue

@@ -1,4 +1,6 @@
-"""Use a trained run: load its checkpoint and write a sample grid or a latent interpolation strip.
+"""Use a trained run: load its checkpoint and write a sample grid, a latent interpolation strip or, for a
+conditional model, images of one requested class (``--label 7``) or a class grid (``--labels all``: row c requests
+class c, every row the same noise).
 
 Framework-neutral; ``pytorch_impl.sample`` and ``tensorflow_impl.sample`` pass their trainer factory.
 """
@@ -11,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmark import arguments, checkpoints, runs
-from benchmark.data import DataError, evaluation_noise
+from benchmark.data import DataError, class_grid_inputs, evaluation_noise
+from benchmark.run_config import RunConfig
 from benchmark.spec import GANSpec, SpecError, from_dict
 from benchmark.training import GANTrainer, RunError, TrainerFactory, generate_uint8
 
@@ -26,6 +29,11 @@ def sample_parser(framework: str) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--interpolate", action="store_true",
                         help="rows of spherical interpolations between consecutive evaluation noise vectors")
+    conditional = parser.add_mutually_exclusive_group()
+    conditional.add_argument("--label", type=arguments.non_negative_int,
+                             help="conditional models: --n images of this class")
+    conditional.add_argument("--labels", choices=("all",),
+                             help="conditional models: a class grid, one row per class, --n columns of the same noise")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     return parser
 
@@ -37,8 +45,7 @@ def load_trained(run_dir: str | Path, make_trainer: TrainerFactory, device: str 
         raise RunError(f"{run_dir} has no {runs.CONFIG}: not a run folder")
     config = runs.read_json(run_dir / runs.CONFIG)
     spec = from_dict(GANSpec, config["spec"])
-    options = argparse.Namespace(seed=config["seed"], device=device, deterministic=False,
-                                 backend=config.get("backend"))
+    options = RunConfig(model=config["model"], seed=config["seed"], device=device, backend=config.get("backend"))
     trainer = make_trainer(spec, options)
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
     if not checkpoints.exists(checkpoint):
@@ -63,16 +70,37 @@ def interpolation_noise(rows: int, noise_dim: int, distribution: str) -> np.ndar
     return np.concatenate([slerp(anchors[i], anchors[i + 1], fractions) for i in range(rows)]).astype(np.float32)
 
 
+def requested_labels(spec: GANSpec, args: argparse.Namespace, n: int) -> np.ndarray | None:
+    """The labels asked for on the command line: ``n`` of ``--label`` or, unasked, the evaluation labels' pattern
+    (0, 1, 2, ...) for a conditional model; None for an unconditional one, which refuses ``--label(s)``."""
+    if not spec.conditional:
+        if args.label is not None or args.labels:
+            raise RunError(f"{spec.name} is not a conditional model: --label and --labels need one (e.g. cgan)")
+        return None
+    classes = spec.conditioning.num_classes
+    if args.label is not None and args.label >= classes:
+        raise RunError(f"--label {args.label}: {spec.name} has classes 0 to {classes - 1}")
+    return np.full(n, args.label, np.int64) if args.label is not None else np.arange(n, dtype=np.int64) % classes
+
+
 def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory) -> int:
     args = sample_parser(framework).parse_args(argv)
     try:
         trainer, spec = load_trained(args.run, make_trainer, args.device)
         dim, distribution = spec.training.noise_dim, spec.training.noise
-        if args.interpolate:
-            images = generate_uint8(trainer, interpolation_noise(args.n, dim, distribution))
-            grid = runs.image_grid(images, columns=INTERPOLATION_COLUMNS)
+        if args.labels == "all":
+            requested_labels(spec, args, 0)  # refuses an unconditional model
+            noise, labels = class_grid_inputs(args.n, dim, spec.conditioning.num_classes, distribution)
+            grid = runs.image_grid(generate_uint8(trainer, noise, labels), columns=args.n)
+        elif args.interpolate:
+            noise = interpolation_noise(args.n, dim, distribution)
+            labels = requested_labels(spec, args, len(noise))
+            if labels is not None and args.label is None:  # one class per row
+                labels = np.repeat(np.arange(args.n) % spec.conditioning.num_classes, INTERPOLATION_COLUMNS)
+            grid = runs.image_grid(generate_uint8(trainer, noise, labels), columns=INTERPOLATION_COLUMNS)
         else:
-            grid = runs.image_grid(generate_uint8(trainer, evaluation_noise(args.n, dim, distribution)))
+            noise = evaluation_noise(args.n, dim, distribution)
+            grid = runs.image_grid(generate_uint8(trainer, noise, requested_labels(spec, args, args.n)))
     except (DataError, SpecError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return runs.EXIT_USAGE

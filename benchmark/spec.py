@@ -12,8 +12,9 @@ the docstring names it:
   (epsilon outside the square root, after bias correction), PyTorch's placement.
 * TF32 is off for matmul and convolution in both frameworks (``Training.allow_tf32``).
 
-A model is an architecture combined with an objective (loss + optimisers + critic schedule). The five
-named models are presets; any ``"ARCHITECTURE+OBJECTIVE"`` pair is valid too.
+A model is an architecture combined with an objective (loss + optimisers + critic schedule) and, for a
+conditional model, a ``Conditioning`` (how the class label enters both networks). The named models are presets;
+any ``"ARCHITECTURE+OBJECTIVE"`` pair or ``"ARCHITECTURE+OBJECTIVE+CONDITIONING"`` triple is valid too.
 """
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ OPTIMIZERS = ("adam", "rmsprop")
 LOSSES = ("nonsaturating", "least_squares", "wasserstein", "wasserstein_gp")
 NOISE_DISTRIBUTIONS = ("normal", "uniform")
 DTYPES = ("float32", "float64")
+LABEL_ENCODINGS = ("embedding", "one_hot")
+# Where the label enters the discriminator: ``flat`` concatenated to the flattened image (the network must begin
+# with a flatten layer), ``maps`` as constant feature maps, one channel per label feature, after the image channels.
+DISCRIMINATOR_INPUTS = ("flat", "maps")
 # The data set every preset is built for (``benchmark.datasets``): its image shape is the generators' output
 # and the discriminators' input. Another data set changes this line (and the DCGAN layout below, built for 28x28).
 DATASET = get_dataset(DEFAULT_DATASET)
@@ -175,11 +180,40 @@ class Training:
 
 
 @dataclass(frozen=True)
+class Conditioning:
+    """How class labels enter both networks. The label becomes a vector (``embedding``: a learned
+    ``[num_classes, embedding_dim]`` table per network, drawn from ``embedding_init``; ``one_hot``: no weights);
+    the generator reads ``noise ⊕ label vector`` and the discriminator ``image ⊕ label vector`` where
+    ``discriminator_input`` says (``DISCRIMINATOR_INPUTS``), always in that order (label last)."""
+
+    encoding: str
+    discriminator_input: str
+    source: str
+    num_classes: int = 10
+    embedding_dim: int = 0
+    embedding_init: Init = Init("normal", mean=0.0, std=1.0)
+
+    def __post_init__(self):
+        _check_choice("label encoding", self.encoding, LABEL_ENCODINGS)
+        _check_choice("discriminator input", self.discriminator_input, DISCRIMINATOR_INPUTS)
+
+    @property
+    def width(self) -> int:
+        """Features of one label vector."""
+        return self.embedding_dim if self.encoding == "embedding" else self.num_classes
+
+
+@dataclass(frozen=True)
 class GANSpec:
     name: str
     architecture: Architecture
     objective: Objective
     training: Training = field(default_factory=Training)
+    conditioning: Conditioning | None = None
+
+    @property
+    def conditional(self) -> bool:
+        return self.conditioning is not None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -187,6 +221,15 @@ class GANSpec:
     @classmethod
     def from_json(cls, text: str) -> GANSpec:
         return from_dict(cls, json.loads(text))
+
+
+def spec_dict(spec: GANSpec) -> dict:
+    """``dataclasses.asdict(spec)``, without ``conditioning`` when there is none: an unconditional spec is recorded
+    (config.json, checkpoints) exactly as before conditioning existed, so those runs still resume."""
+    data = dataclasses.asdict(spec)
+    if data["conditioning"] is None:
+        del data["conditioning"]
+    return data
 
 
 def from_dict(cls: type, data: dict) -> typing.Any:
@@ -296,6 +339,20 @@ OBJECTIVES: dict[str, Objective] = {
                "no batch norm in the critic, uniform interpolation weight per sample)"),
 }
 
+# ---------------------------------------------------------------------------------------- conditioning
+
+CONDITIONINGS: dict[str, Conditioning] = {
+    "embedding": Conditioning(
+        encoding="embedding", embedding_dim=10, discriminator_input="flat",
+        source="Mirza & Osindero 2014 (label joined to z and to x); Embedding(10, 10) in G and in D, N(0, 1) "
+               "(PyTorch's nn.Embedding default), as PyTorch-GAN cgan.py; concatenated after the noise (that "
+               "code puts it before: a permutation of the first layer's rows) and after the flattened image"),
+    "one_hot_maps": Conditioning(
+        encoding="one_hot", discriminator_input="maps",
+        source="one-hot label joined to z and, as 10 constant 28x28 maps, to the image channels (the keras-io "
+               "conditional_gan layout, with one map per class: its ops.repeat without an axis does not build them)"),
+}
+
 PRESETS: dict[str, tuple[str, str]] = {
     "vanilla": ("mlp", "nonsaturating"),
     "dcgan": ("dcgan", "nonsaturating"),
@@ -304,30 +361,47 @@ PRESETS: dict[str, tuple[str, str]] = {
     "wgan-gp": ("dcgan", "wasserstein_gp"),
 }
 MODEL_NAMES = tuple(PRESETS)
+# Conditional presets (architecture, objective, conditioning), kept apart from ``MODEL_NAMES``: the suites' default
+# model list and the unconditional metrics' tables stay as they are until a conditional profile is measured.
+CONDITIONAL_PRESETS: dict[str, tuple[str, str, str]] = {
+    "cgan": ("mlp", "nonsaturating", "embedding"),
+    "cdcgan": ("dcgan", "nonsaturating", "one_hot_maps"),
+}
+CONDITIONAL_MODEL_NAMES = tuple(CONDITIONAL_PRESETS)
 
 
-def compose(architecture: str, objective: str, name: str | None = None) -> GANSpec:
-    """Combine any architecture with any objective into a full spec."""
+def compose(architecture: str, objective: str, name: str | None = None, conditioning: str | None = None) -> GANSpec:
+    """Combine any architecture with any objective (and, given, a ``CONDITIONINGS`` entry) into a full spec."""
     _check_choice("architecture", architecture, ARCHITECTURES)
     _check_choice("objective", objective, OBJECTIVES)
+    if conditioning is not None:
+        _check_choice("conditioning", conditioning, CONDITIONINGS)
     arch, obj = ARCHITECTURES[architecture], OBJECTIVES[objective]
     if not obj.critic_batch_norm:
         layers = tuple(dataclasses.replace(layer, batch_norm=None, bias=True) if layer.batch_norm else layer
                        for layer in arch.discriminator.layers)
         arch = dataclasses.replace(arch, discriminator=dataclasses.replace(arch.discriminator, layers=layers))
-    spec = GANSpec(name=name or f"{architecture}+{objective}", architecture=arch, objective=obj)
+    default_name = "+".join(part for part in (architecture, objective, conditioning) if part)
+    spec = GANSpec(name=name or default_name, architecture=arch, objective=obj,
+                   conditioning=CONDITIONINGS[conditioning] if conditioning else None)
     check_shapes(spec)
     return spec
 
 
 def get_spec(name: str) -> GANSpec:
-    """A preset (``dcgan``) or any ``ARCHITECTURE+OBJECTIVE`` pair (``mlp+wasserstein_gp``)."""
+    """A preset (``dcgan``, ``cgan``), any ``ARCHITECTURE+OBJECTIVE`` pair (``mlp+wasserstein_gp``) or
+    ``ARCHITECTURE+OBJECTIVE+CONDITIONING`` triple (``mlp+least_squares+embedding``)."""
     if name in PRESETS:
         return compose(*PRESETS[name], name=name)
+    if name in CONDITIONAL_PRESETS:
+        architecture, objective, conditioning = CONDITIONAL_PRESETS[name]
+        return compose(architecture, objective, name=name, conditioning=conditioning)
     if "+" in name:
-        return compose(*name.split("+", 1))
+        architecture, objective, *conditioning = name.split("+", 2)
+        return compose(architecture, objective, conditioning=conditioning[0] if conditioning else None)
     combos = [f"{a}+{o}" for a in ARCHITECTURES for o in OBJECTIVES]
-    raise SpecError(f"unknown model {name!r}; valid: {', '.join(MODEL_NAMES)} or any of {', '.join(combos)}")
+    raise SpecError(f"unknown model {name!r}; valid: {', '.join(MODEL_NAMES + CONDITIONAL_MODEL_NAMES)} or any of "
+                    f"{', '.join(combos)}, optionally +{'|'.join(CONDITIONINGS)}")
 
 
 # ------------------------------------------------------------------------------ shapes and parameters
@@ -373,11 +447,33 @@ def parameter_count(network: Network, input_shape: tuple[int, ...]) -> int:
     return sum(layer_parameter_count(layer, shape) for layer, shape in zip(network.layers, shapes))
 
 
+def network_body(spec: GANSpec, network: str) -> tuple[tuple[int, ...], Network]:
+    """(input shape, layers) of what each framework builds as ``network`` ("generator" or "discriminator") once the
+    label vector is joined to the input: the whole network on its own input for an unconditional spec;
+    for a conditional one the generator reads ``noise_dim + width`` features, the discriminator ``flat``
+    ``prod(image) + width`` features after its leading flatten (which the frameworks apply before joining) or
+    ``maps`` ``C + width`` channels."""
+    net = getattr(spec.architecture, network)
+    image = tuple(spec.architecture.image_shape)
+    if network == "generator":
+        width = spec.conditioning.width if spec.conditional else 0
+        return (spec.training.noise_dim + width,), net
+    if not spec.conditional:
+        return image, net
+    width = spec.conditioning.width
+    if spec.conditioning.discriminator_input == "maps":
+        return (image[0] + width, *image[1:]), net
+    if not net.layers or net.layers[0].kind != "flatten":
+        raise SpecError(f"{spec.name}: a discriminator reading the label with its flattened image must begin with "
+                        f"a flatten layer; use discriminator input 'maps' for {spec.architecture.name}")
+    return (math.prod(image) + width,), dataclasses.replace(net, layers=net.layers[1:])
+
+
 def check_shapes(spec: GANSpec) -> None:
     """The generator must map noise to the image shape and the discriminator the image to one score."""
     image = tuple(spec.architecture.image_shape)
-    produced = network_shapes(spec.architecture.generator, (spec.training.noise_dim,))[-1]
-    scored = network_shapes(spec.architecture.discriminator, image)[-1]
+    produced = network_shapes(*reversed(network_body(spec, "generator")))[-1]
+    scored = network_shapes(*reversed(network_body(spec, "discriminator")))[-1]
     if produced != image or scored != (1,):
         raise SpecError(f"{spec.name}: generator gives {produced} (want {image}), "
                         f"discriminator gives {scored} (want (1,))")

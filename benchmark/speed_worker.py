@@ -6,7 +6,6 @@ It builds the trainer, compiles and warms up, measures its floor, says ``ready``
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib
 import json
@@ -20,6 +19,7 @@ import numpy as np
 
 from benchmark.data import StepInputs, TrainingStream
 from benchmark.frameworks import Framework, get_framework, implementation
+from benchmark.run_config import RunConfig
 from benchmark.spec import GANSpec, get_spec
 from benchmark import threads
 
@@ -46,12 +46,16 @@ class Job:
 
 
 def synthetic_stream(spec: GANSpec, seed: int) -> TrainingStream:
-    """Training inputs of the spec's shapes over random images (speed does not depend on the digits), fed to the
-    trainer as in training (``trainer.feed``): staged on the device where the implementation stages them."""
+    """Training inputs of the spec's shapes over random images (speed does not depend on the digits) and, for a
+    conditional spec, random labels, fed to the trainer as in training (``trainer.feed``): staged on the device
+    where the implementation stages them."""
     k, b = spec.objective.n_critic, spec.training.batch_size
     _, height, width = spec.architecture.image_shape
-    images = np.random.default_rng(seed).integers(0, 256, (SYNTHETIC_STEPS * k * b, height, width), dtype=np.uint8)
-    return TrainingStream(images, b, spec.training.noise_dim, seed, k, spec.training.noise)
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (SYNTHETIC_STEPS * k * b, height, width), dtype=np.uint8)
+    classes = spec.conditioning.num_classes if spec.conditional else None
+    labels = rng.integers(0, classes, len(images)) if classes else None
+    return TrainingStream(images, b, spec.training.noise_dim, seed, k, spec.training.noise, labels, classes)
 
 
 def _torch_floor(entry: Framework, trainer) -> tuple[Callable[[], None], Callable[[], None]]:
@@ -122,9 +126,9 @@ def worker_main(job: Job) -> int:
     entry = get_framework(job.framework)
     spec = get_spec(job.model)
     spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=job.batch_size))
-    args = argparse.Namespace(seed=job.seed, device=job.device, deterministic=False, mode=entry.mode,
-                              backend=entry.backend)
-    trainer = importlib.import_module(entry.module).make_trainer(spec, args)
+    config = RunConfig(model=job.model, seed=job.seed, batch_size=job.batch_size, device=job.device, mode=entry.mode,
+                       backend=entry.backend, threads=job.threads)
+    trainer = importlib.import_module(entry.module).make_trainer(spec, config)
     feed = trainer.feed(synthetic_stream(spec, job.seed))
     start = time.perf_counter()
     for step in range(job.warmup):

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
@@ -23,14 +24,16 @@ import numpy as np
 
 from benchmark import arguments, checkpoints, datasets, runs, threads
 from benchmark.interrupts import StopRequest
-from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, to_uint8
+from benchmark.data import (DataError, StepInputs, TrainingStream, class_grid_inputs, evaluation_labels,
+                            evaluation_noise, to_uint8)
 from benchmark.frameworks import FRAMEWORKS
 from benchmark.locking import FolderLock, LockError
 from benchmark.run_config import RunConfig
 from benchmark.runs import RunError
-from benchmark.spec import GANSpec, SpecError, get_spec
+from benchmark.spec import GANSpec, SpecError, get_spec, spec_dict
 
 GRID_SIZE = 64
+GRID_COLUMNS = 8  # a conditional model's progress grid: one row per class, these columns of the same noise
 GENERATE_BATCH = 500
 WARMUP_STEPS = 5  # the first steps of a process include graph compilation and allocator growth
 
@@ -48,9 +51,10 @@ class GANTrainer(Protocol):
         """One iteration: ``n_critic`` discriminator updates, then one generator update; returns the losses
         (``d_loss``, ``g_loss`` and any extra terms) as framework scalars, without forcing a device sync."""
 
-    def generate(self, noise: np.ndarray, dtype: str = "float32") -> np.ndarray:
-        """Generator in inference mode: float32 [N, noise_dim] -> float32 [N, H, W] in [-1, 1] (the spec's
-        ``image_shape``, one channel). ``dtype``: the images' type; the parity checks, whose specs compute in
+    def generate(self, noise: np.ndarray, labels: np.ndarray | None = None, dtype: str = "float32") -> np.ndarray:
+        """Generator in inference mode: float32 [N, noise_dim] (and int [N] labels for a conditional model, None
+        otherwise) -> float32 [N, H, W] in [-1, 1] (the spec's ``image_shape``, one channel). ``dtype``: the images'
+        type; the parity checks, whose specs compute in
         float64, ask for float64, so that rounding to float32 does not decide their comparison."""
 
     def save_checkpoint(self, path: Path, meta: dict) -> None:
@@ -69,14 +73,15 @@ class GANTrainer(Protocol):
         """Framework, versions, backend, device name, determinism level and precision settings."""
 
 
-TrainerFactory = Callable[[GANSpec, argparse.Namespace], GANTrainer]
+TrainerFactory = Callable[[GANSpec, RunConfig], GANTrainer]
 
 
 def train_parser(framework: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {framework}.train",
                                      description=f"Train one GAN of the common spec with {framework}.")
-    parser.add_argument("--model", default="dcgan", help="preset (vanilla, dcgan, lsgan, wgan, wgan-gp) or "
-                                                         "ARCHITECTURE+OBJECTIVE, e.g. mlp+wasserstein_gp")
+    parser.add_argument("--model", default="dcgan", help="preset (vanilla, dcgan, lsgan, wgan, wgan-gp; conditional: "
+                                                         "cgan, cdcgan) or ARCHITECTURE+OBJECTIVE[+CONDITIONING], "
+                                                         "e.g. mlp+wasserstein_gp")
     parser.add_argument("--seed", type=arguments.seed, default=0)
     parser.add_argument("--out", required=True, help="run folder; an existing one with a checkpoint is resumed")
     length = parser.add_mutually_exclusive_group()
@@ -106,20 +111,64 @@ def train_parser(framework: str) -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_spec(args: argparse.Namespace) -> GANSpec:
-    spec = get_spec(args.model)
-    if args.batch_size is not None:
-        spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=args.batch_size))
+def resolve_spec(config: RunConfig) -> GANSpec:
+    spec = get_spec(config.model)
+    if config.batch_size is not None:
+        spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=config.batch_size))
     return spec
 
 
-def load_training_images(spec: GANSpec, data_dir: str | None) -> np.ndarray:
-    """The data set's training images, refused (one line) when their shape is not the spec's ``image_shape``."""
+def load_training_set(spec: GANSpec, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The data set's training images and labels, refused (one line) when the images' shape is not the spec's
+    ``image_shape``."""
     dataset = datasets.get_dataset()
     if tuple(spec.architecture.image_shape) != dataset.image_shape:
         raise DataError(f"{spec.name} generates images of shape {tuple(spec.architecture.image_shape)}, "
                         f"{dataset.title}'s are {dataset.image_shape}")
-    return datasets.load_dataset("train", data_dir, dataset=dataset.name)[0]
+    return datasets.load_dataset("train", data_dir, dataset=dataset.name)
+
+
+def load_training_images(spec: GANSpec, data_dir: str | None) -> np.ndarray:
+    return load_training_set(spec, data_dir)[0]
+
+
+def training_stream(spec: GANSpec, seed: int, data_dir: str | None) -> TrainingStream:
+    """The run's inputs of (seed, step); with the labels and classes of a conditional spec, none otherwise."""
+    images, labels = load_training_set(spec, data_dir)
+    conditioning = spec.conditioning
+    return TrainingStream(images, spec.training.batch_size, spec.training.noise_dim, seed, spec.objective.n_critic,
+                          spec.training.noise, labels=labels if conditioning else None,
+                          num_classes=conditioning.num_classes if conditioning else None)
+
+
+@dataclass(frozen=True)
+class EvaluationInputs:
+    """The fixed generator inputs of a sample set: the evaluation noise and, for a conditional spec, the
+    evaluation labels (balanced over the classes). Unpacks as ``(noise, labels)``."""
+
+    noise: np.ndarray
+    labels: np.ndarray | None
+
+    @classmethod
+    def of(cls, spec: GANSpec, n: int) -> EvaluationInputs:
+        noise = evaluation_noise(n, spec.training.noise_dim, spec.training.noise)
+        return cls(noise, evaluation_labels(n, spec.conditioning.num_classes) if spec.conditional else None)
+
+    @classmethod
+    def progress_grid(cls, spec: GANSpec) -> EvaluationInputs:
+        """The progress grids' inputs: the first ``GRID_SIZE`` evaluation inputs, or for a conditional spec a class
+        grid (row c requests class c; ``GRID_COLUMNS`` columns, each one noise vector in every row)."""
+        if not spec.conditional:
+            return cls.of(spec, GRID_SIZE)
+        return cls(*class_grid_inputs(GRID_COLUMNS, spec.training.noise_dim, spec.conditioning.num_classes,
+                                      spec.training.noise))
+
+    def __iter__(self):
+        return iter((self.noise, self.labels))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What a sample file stores besides the images: the requested labels, if any."""
+        return {} if self.labels is None else {"labels": self.labels}
 
 
 def check_checkpoint_meta(meta: dict, expected: dict, source: str = "checkpoint was written") -> None:
@@ -199,12 +248,14 @@ class NonFiniteImages(RunError):
     """The generator gave NaN or infinite pixels: the run has diverged."""
 
 
-def generate_uint8(trainer: GANTrainer, noise: np.ndarray) -> np.ndarray:
-    """uint8 images of ``noise``; ``NonFiniteImages`` rather than NaN cast to 0, which would pass for black
-    images and be scored or plotted."""
+def generate_uint8(trainer: GANTrainer, noise: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """uint8 images of ``noise`` (and ``labels``, for a conditional model); ``NonFiniteImages`` rather than NaN
+    cast to 0, which would pass for black images and be scored or plotted."""
     batches = []
     for i in range(0, len(noise), GENERATE_BATCH):
-        images = trainer.generate(noise[i:i + GENERATE_BATCH])
+        batch = slice(i, i + GENERATE_BATCH)
+        # An unconditional model is asked as before labels existed: ``generate(noise)``.
+        images = trainer.generate(noise[batch]) if labels is None else trainer.generate(noise[batch], labels[batch])
         if not np.isfinite(images).all():
             raise NonFiniteImages("non-finite generated images")
         batches.append(to_uint8(images))
@@ -236,57 +287,114 @@ def run_complete(run_dir: Path, total: int) -> bool:
         and (run_dir / runs.SAMPLES).exists()
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """Which steps log, draw a grid, write an evaluation sample set or a checkpoint; the last step does all."""
+
+    total: int
+    log_every: int
+    grid_every: int
+    curve_every: int
+    checkpoint_every: int
+
+    @classmethod
+    def of(cls, config: RunConfig, total: int) -> Schedule:
+        return cls(total, config.log_every, _interval(config.grid_every, total), _interval(config.curve_every, total),
+                   config.checkpoint_every)
+
+    def log(self, step: int) -> bool:
+        return _due(step, self.log_every, self.total)
+
+    def grid(self, step: int) -> bool:
+        return _due(step, self.grid_every, self.total)
+
+    def curve(self, step: int) -> bool:
+        return self.curve_every > 0 and _due(step, self.curve_every, self.total)
+
+    def checkpoint(self, step: int) -> bool:
+        return _due(step, self.checkpoint_every, self.total)
+
+    def snapshot(self, step: int) -> bool:
+        """Anything to generate or save at ``step`` (``_due(step, 0, total)``: a curve at the last step only)."""
+        return self.grid(step) or _due(step, self.curve_every, self.total) or self.checkpoint(step)
+
+
+def resume(run_dir: Path, trainer: GANTrainer, config: RunConfig, identity: dict, total: int,
+           metrics: runs.MetricsLog, checkpoint: Path) -> tuple[int, float]:
+    """(first step, seconds already trained): from the folder's checkpoint when there is one (same configuration,
+    same identity, not past ``total``; later metric lines dropped), else a fresh start with no old metrics."""
+    for folder in (run_dir, run_dir / runs.CHECKPOINTS, run_dir / runs.GRIDS, run_dir / runs.EVAL_SAMPLES):
+        runs.remove_temporaries(folder)
+    if not checkpoints.exists(checkpoint):
+        metrics.path.unlink(missing_ok=True)
+        return 0, 0.0
+    config.check_resume(RunConfig.read(run_dir / runs.RUN_CONFIG), run_dir)
+    meta = checkpoints.load(checkpoint, lambda path: trainer.load_checkpoint(path, identity))
+    start = meta["step"]
+    if start > total:  # it cannot train back; "completed at step 20/10" would be reported as 10 iterations
+        raise RunError(f"{run_dir} has trained {start} iterations, more than the {total} asked for; resume it "
+                       f"with --steps {start} or more, or use another --out folder")
+    metrics.truncate_after(start)
+    return start, meta["elapsed"]
+
+
+def save_snapshot(trainer: GANTrainer, run_dir: Path, schedule: Schedule, step: int, elapsed: float,
+                  evaluation: dict[str, EvaluationInputs], checkpoint: Path | None, meta: dict) -> None:
+    """The grid and evaluation sample set due at ``step``, then the checkpoint (``checkpoint``: None when none is
+    due). Both image sets are generated first: nothing of a step whose images are not finite is saved
+    (``NonFiniteImages``)."""
+    grid = generate_uint8(trainer, *evaluation["grid"]) if schedule.grid(step) else None
+    curve = generate_uint8(trainer, *evaluation["curve"]) if schedule.curve(step) else None
+    if grid is not None:
+        runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"), runs.image_grid(grid))
+    if curve is not None:
+        runs.write_npz(run_dir / runs.EVAL_SAMPLES / runs.step_name(step, ".npz"), images=curve, step=step,
+                       elapsed=elapsed, **evaluation["curve"].arrays())
+    if checkpoint is not None:
+        checkpoints.save(checkpoint, lambda path: trainer.save_checkpoint(path, {**meta, "step": step,
+                                                                                 "elapsed": elapsed}))
+
+
 def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     """Train as ``args`` say, resuming from ``args.out`` when it holds a checkpoint; return the exit code."""
     process_start = time.perf_counter()
-    spec = resolve_spec(args)
+    config = RunConfig.from_args(args)
+    spec = resolve_spec(config)
     run_dir = Path(args.out)
-    images = load_training_images(spec, args.data_dir)
-    stream = TrainingStream(images, spec.training.batch_size, spec.training.noise_dim, args.seed,
-                            spec.objective.n_critic, spec.training.noise)
-    total = args.steps or (args.epochs or spec.training.epochs) * stream.steps_per_epoch
-    trainer = make_trainer(spec, args)
+    stream = training_stream(spec, config.seed, args.data_dir)
+    total = config.steps or (config.epochs or spec.training.epochs) * stream.steps_per_epoch
+
+    # The model, and the folder it may continue
+    trainer = make_trainer(spec, config)
     framework = trainer.describe()
-    identity = {"framework": framework["framework"], "model": spec.name, "seed": args.seed,
-                "spec": dataclasses.asdict(spec)}
+    config = RunConfig.from_args(args, mode=framework.get("execution_mode"), backend=framework.get("backend"))
+    identity = {"framework": framework["framework"], "model": spec.name, "seed": config.seed,
+                "spec": spec_dict(spec)}
     check_run_folder(run_dir, identity, framework.get("backend"))
     if run_complete(run_dir, total):
         print(f"{run_dir} is complete ({total} steps): nothing to do; delete it or use another --out to train again",
               file=sys.stderr)
         return runs.EXIT_CODES[runs.COMPLETED]
-    for folder in (run_dir, run_dir / runs.CHECKPOINTS, run_dir / runs.GRIDS, run_dir / runs.EVAL_SAMPLES):
-        runs.remove_temporaries(folder)
     checkpoint = run_dir / runs.CHECKPOINTS / f"last{trainer.checkpoint_suffix}"
     metrics = runs.MetricsLog(run_dir / runs.METRICS)
-    start, trained_seconds = 0, 0.0
-    run_config = RunConfig.from_args(args, mode=framework.get("execution_mode"), backend=framework.get("backend"))
-    if checkpoints.exists(checkpoint):
-        run_config.check_resume(RunConfig.read(run_dir / runs.RUN_CONFIG), run_dir)
-        meta = checkpoints.load(checkpoint, lambda path: trainer.load_checkpoint(path, identity))
-        start, trained_seconds = meta["step"], meta["elapsed"]
-        if start > total:  # it cannot train back; "completed at step 20/10" would be reported as 10 iterations
-            raise RunError(f"{run_dir} has trained {start} iterations, more than the {total} asked for; resume it "
-                           f"with --steps {start} or more, or use another --out folder")
-        metrics.truncate_after(start)
-    elif metrics.path.exists():
-        metrics.path.unlink()
+    start, trained_seconds = resume(run_dir, trainer, config, identity, total, metrics, checkpoint)
     (run_dir / runs.RESULT).unlink(missing_ok=True)  # no verdict until this segment ends (a kill leaves none)
-    config = {
+    run_record = {
         **identity, "backend": framework.get("backend"), "steps": total, "epochs": total / stream.steps_per_epoch,
         "steps_per_epoch": stream.steps_per_epoch, "batch_size": spec.training.batch_size,
-        "num_samples": args.num_samples, "environment": framework, "parameters": trainer.parameter_counts(),
+        "num_samples": config.num_samples, "environment": framework, "parameters": trainer.parameter_counts(),
         "git_commit": runs.git_commit(), "python": platform.python_version(), "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "command": " ".join(sys.argv), "resumed_from_step": start}
-    runs.write_json(run_dir / runs.RUN_CONFIG, run_config.to_dict())
-    runs.write_json(run_dir / runs.CONFIG, config)
+    runs.write_json(run_dir / runs.RUN_CONFIG, config.to_dict())
+    runs.write_json(run_dir / runs.CONFIG, run_record)
     feed = trainer.feed(stream)  # may stage the training set on the device: set-up time
     setup_seconds = time.perf_counter() - process_start
 
-    meta = {**identity}
-    grid_noise = evaluation_noise(GRID_SIZE, spec.training.noise_dim, spec.training.noise)
-    curve_noise = evaluation_noise(args.curve_samples, spec.training.noise_dim, spec.training.noise)
-    grid_every, curve_every = _interval(args.grid_every, total), _interval(args.curve_every, total)
+    # The loop: train, then log, generate and save what is due; the clock stops (after a sync) around all but training
+    schedule = Schedule.of(config, total)
+    evaluation = {"grid": EvaluationInputs.progress_grid(spec),
+                  "curve": EvaluationInputs.of(spec, config.curve_samples)}
     images_per_step = spec.training.batch_size * spec.objective.n_critic
     stop, progress = StopRequest.install(), Progress(total, start)
     clock, warmup_seconds = Stopwatch(trainer.synchronize, trained_seconds), None
@@ -301,34 +409,24 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
             if step - start == WARMUP_STEPS:
                 warmup_seconds = clock.stop() - trained_seconds
                 clock.start()
-            if _due(step, args.log_every, total) or stop.signal:
+            if schedule.log(step) or stop.signal:
                 losses = {name: float(value) for name, value in raw.items()}  # device sync point
                 if not all(math.isfinite(v) for v in losses.values()):
                     status, diverged_because = runs.DIVERGED, "a non-finite loss"
                     break
                 elapsed = clock.stop()
                 metrics.append({"step": step, "epoch": stream.epoch_of(step - 1), "elapsed": elapsed, **losses})
-                rate = (step - start) * images_per_step / max(elapsed - trained_seconds, 1e-9)
-                progress.update(step, total, losses, rate)
+                progress.update(step, total, losses, (step - start) * images_per_step
+                                / max(elapsed - trained_seconds, 1e-9))
                 clock.start()
-            if _due(step, grid_every, total) or _due(step, curve_every, total) or _due(step, args.checkpoint_every, total) \
-                    or stop.signal:
+            if schedule.snapshot(step) or stop.signal:
                 elapsed = clock.stop()
-                try:  # both sets first: nothing of a step whose images are not finite is saved
-                    grid = generate_uint8(trainer, grid_noise) if _due(step, grid_every, total) else None
-                    curve = generate_uint8(trainer, curve_noise) if curve_every and _due(step, curve_every, total) \
-                        else None
+                due = schedule.checkpoint(step) or stop.signal
+                try:
+                    save_snapshot(trainer, run_dir, schedule, step, elapsed, evaluation, checkpoint if due else None,
+                                  identity)
                 except NonFiniteImages as error:
                     status, diverged_because = runs.DIVERGED, str(error)
-                else:
-                    if grid is not None:
-                        runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"), runs.image_grid(grid))
-                    if curve is not None:
-                        runs.write_npz(run_dir / runs.EVAL_SAMPLES / runs.step_name(step, ".npz"),
-                                       images=curve, step=step, elapsed=elapsed)
-                    if _due(step, args.checkpoint_every, total) or stop.signal:
-                        checkpoints.save(checkpoint, lambda path: trainer.save_checkpoint(
-                            path, {**meta, "step": step, "elapsed": elapsed}))
                 clock.start()
             if stop.signal and status == runs.COMPLETED:
                 status = runs.INTERRUPTED
@@ -336,33 +434,47 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     finally:
         progress.close()
 
+    # After the loop: the environment as it ended, timing, the samples, the verdict
     if trainer.describe() != framework:  # PyTorch's compile time is known after the first iteration
-        runs.write_json(run_dir / runs.CONFIG, {**config, "environment": trainer.describe()})
+        runs.write_json(run_dir / runs.CONFIG, {**run_record, "environment": trainer.describe()})
+    write_segment_timing(run_dir / runs.TIMING, start, step, setup_seconds, warmup_seconds, elapsed, trained_seconds,
+                         process_start, images_per_step)
+    if status == runs.COMPLETED:
+        samples = EvaluationInputs.of(spec, config.num_samples)
+        try:
+            runs.write_npz(run_dir / runs.SAMPLES, images=generate_uint8(trainer, *samples), **samples.arrays())
+        except NonFiniteImages as error:
+            status, diverged_because = runs.DIVERGED, str(error)
+    write_result(run_dir, status, step, total, elapsed, losses, diverged_because, stop.signal)
+    print(f"{status}: {run_dir} at step {step}/{total}", file=sys.stderr)
+    return runs.EXIT_CODES[status]
+
+
+def write_segment_timing(path: Path, start: int, step: int, setup_seconds: float, warmup_seconds: float | None,
+                         elapsed: float, trained_seconds: float, process_start: float, images_per_step: int) -> None:
+    """This segment's timing (``write_timing``): steady state after ``WARMUP_STEPS`` of the segment, when it got
+    past them."""
     measured = warmup_seconds is not None and step - start > WARMUP_STEPS
     steady_steps = step - start - WARMUP_STEPS if measured else 0
     steady_seconds = elapsed - trained_seconds - warmup_seconds if measured else 0.0
-    write_timing(run_dir / runs.TIMING, {
+    write_timing(path, {
         "resumed_from_step": start, "end_step": step, "setup_seconds": setup_seconds,
         "warmup_seconds": warmup_seconds, "steady_steps": steady_steps, "steady_seconds": steady_seconds,
         "steady_seconds_per_step": steady_seconds / steady_steps if steady_steps else None,
         "train_seconds": elapsed - trained_seconds, "total_seconds": time.perf_counter() - process_start},
         train_seconds=elapsed, images_per_step=images_per_step)
-    if status == runs.COMPLETED:
-        noise = evaluation_noise(args.num_samples, spec.training.noise_dim, spec.training.noise)
-        try:
-            runs.write_npz(run_dir / runs.SAMPLES, images=generate_uint8(trainer, noise))
-        except NonFiniteImages as error:
-            status, diverged_because = runs.DIVERGED, str(error)
+
+
+def write_result(run_dir: Path, status: str, step: int, total: int, elapsed: float, losses: dict,
+                 diverged_because: str | None, stop_signal: int | None) -> None:
     result = {runs.KEY_STATUS: status, runs.KEY_EXIT_CODE: runs.EXIT_CODES[status], runs.KEY_STEP: step,
               runs.KEY_STEPS: total, "train_seconds": elapsed}
     if status == runs.DIVERGED:
         result["losses"] = {name: repr(value) for name, value in losses.items()}
         result[runs.KEY_REASON] = diverged_because
     if status == runs.INTERRUPTED:
-        result[runs.KEY_SIGNAL] = signal.Signals(stop.signal).name
+        result[runs.KEY_SIGNAL] = signal.Signals(stop_signal).name
     runs.write_json(run_dir / runs.RESULT, result)
-    print(f"{status}: {run_dir} at step {step}/{total}", file=sys.stderr)
-    return runs.EXIT_CODES[status]
 
 
 def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory,

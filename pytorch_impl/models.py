@@ -1,12 +1,13 @@
 """Generator and discriminator built layer by layer from the spec (images are NCHW), starting from the initial
-weights both frameworks share (``benchmark.initial_weights``, Keras' layout)."""
+weights both frameworks share (``benchmark.initial_weights``, Keras' layout). An unconditional network is an
+``nn.Sequential`` of its input; a conditional one a ``Conditioned`` module of (input, labels)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
 
-from benchmark.spec import GANSpec, Layer, Network, layer_output_shape
+from benchmark.spec import Conditioning, GANSpec, Layer, Network, layer_output_shape, network_body
 
 ACTIVATIONS = {
     "linear": lambda layer: nn.Identity(),
@@ -48,7 +49,41 @@ def build_network(network: Network, input_shape: tuple[int, ...], weights: list[
     return model
 
 
-WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.modules.batchnorm._BatchNorm)
+class OneHot(nn.Module):
+    """Labels int [B] -> one-hot vectors [B, num_classes] in the default float dtype of the model's weights."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.register_buffer("dtype_probe", torch.zeros(()), persistent=False)
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(labels.long(), self.num_classes).to(self.dtype_probe.dtype)
+
+
+def label_encoder(conditioning: Conditioning) -> nn.Module:
+    if conditioning.encoding == "embedding":
+        return nn.Embedding(conditioning.num_classes, conditioning.embedding_dim)
+    return OneHot(conditioning.num_classes)
+
+
+class Conditioned(nn.Module):
+    """``body(input ⊕ encode(labels))``, the label vector joined last: to the noise (``features``), to the
+    flattened image (``flat``) or as constant maps after the image channels (``maps``)."""
+
+    def __init__(self, encode: nn.Module, body: nn.Sequential, join: str):
+        super().__init__()
+        self.encode, self.body, self.join = encode, body, join
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        vector = self.encode(labels)
+        if self.join == "maps":
+            maps = vector[:, :, None, None].expand(-1, -1, *x.shape[2:])
+            return self.body(torch.cat([x, maps], 1))
+        return self.body(torch.cat([x.flatten(1), vector], 1))
+
+
+WEIGHTED = (nn.Embedding, nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.modules.batchnorm._BatchNorm)
 
 
 def weighted_modules(model: nn.Module) -> list[nn.Module]:
@@ -90,11 +125,28 @@ def load_keras_layout(model: nn.Module, weights: list[list[np.ndarray]]) -> None
             tensor.copy_(value)
 
 
-def build_generator(spec: GANSpec, weights: list[list[np.ndarray]]) -> nn.Sequential:
-    """Noise [B, noise_dim] -> images [B, 1, 28, 28] in [-1, 1]; ``weights``: ``initial_weights`` of "generator"."""
-    return build_network(spec.architecture.generator, (spec.training.noise_dim,), weights)
+def build_model(spec: GANSpec, network: str, weights: list[list[np.ndarray]]) -> nn.Module:
+    """``network`` of the spec: ``build_network`` of its body, wrapped in ``Conditioned`` for a conditional spec
+    (the embedding table, when there is one, is the first entry of ``weights``)."""
+    input_shape, body = network_body(spec, network)
+    if not spec.conditional:
+        return build_network(body, input_shape, weights)
+    encode = label_encoder(spec.conditioning)
+    has_table = isinstance(encode, nn.Embedding)
+    join = "features" if network == "generator" else spec.conditioning.discriminator_input
+    model = Conditioned(encode, build_network(body, input_shape, weights[1:] if has_table else weights), join)
+    if has_table:
+        load_keras_layout(encode, weights[:1])
+    return model.to(torch.from_numpy(np.asarray(weights[0][0])).dtype)
 
 
-def build_discriminator(spec: GANSpec, weights: list[list[np.ndarray]]) -> nn.Sequential:
-    """Images [B, 1, 28, 28] -> one raw score (logit) per image, [B, 1]; ``weights`` of "discriminator"."""
-    return build_network(spec.architecture.discriminator, tuple(spec.architecture.image_shape), weights)
+def build_generator(spec: GANSpec, weights: list[list[np.ndarray]]) -> nn.Module:
+    """Noise [B, noise_dim] (and labels [B] if conditional) -> images [B, 1, 28, 28] in [-1, 1]; ``weights``:
+    ``initial_weights`` of "generator"."""
+    return build_model(spec, "generator", weights)
+
+
+def build_discriminator(spec: GANSpec, weights: list[list[np.ndarray]]) -> nn.Module:
+    """Images [B, 1, 28, 28] (and labels [B] if conditional) -> one raw score (logit) per image, [B, 1];
+    ``weights`` of "discriminator"."""
+    return build_model(spec, "discriminator", weights)

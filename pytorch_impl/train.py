@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch  # noqa: E402
 
 from benchmark import initial_weights, runs, training  # noqa: E402
 from benchmark.data import StagedFeed, StepInputs, TrainingStream  # noqa: E402
+from benchmark.run_config import RunConfig  # noqa: E402
 from benchmark.spec import GANSpec  # noqa: E402
 from pytorch_impl import runtime  # noqa: E402
 from pytorch_impl.losses import clip_weights, gradient_penalty, objective_losses  # noqa: E402
@@ -29,6 +29,11 @@ from pytorch_impl.seeding import seed_everything, set_tf32  # noqa: E402
 # The gradient penalty is a gradient of the critic that the critic's update differentiates again; compiled graphs
 # cannot be differentiated twice, so it always runs eagerly, inside a compiled update too (a graph break).
 eager_gradient_penalty = torch.compiler.disable(gradient_penalty, reason="double backward")
+
+
+def call(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """``model(x)``, or ``model(x, labels)`` for a conditional network."""
+    return model(x) if labels is None else model(x, labels)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -109,43 +114,48 @@ class TorchGAN:
             self.critic_update = torch.compile(self.critic_update, mode=execution.compile)
             self.generator_update = torch.compile(self.generator_update, mode=execution.compile)
 
-    def _tensor(self, array: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """A host array copied to the device, or a ``DeviceFeed`` tensor as it is."""
-        if isinstance(array, torch.Tensor):
+    def _tensor(self, array: np.ndarray | torch.Tensor | None) -> torch.Tensor | None:
+        """A host array copied to the device (labels as int64), a ``DeviceFeed`` tensor as it is, None as None."""
+        if array is None or isinstance(array, torch.Tensor):
             return array
-        return to_device(array, self.device, self.dtype)
+        return to_device(array, self.device, torch.long if array.dtype.kind in "iu" else self.dtype)
 
     def feed(self, stream: TrainingStream) -> DeviceFeed:
         return DeviceFeed(stream, self.device, self.dtype)
 
-    def critic_loss(self, real: torch.Tensor, fake: torch.Tensor,
-                    gp_weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(total, loss, penalty): real and fake in separate training-mode passes, plus the gradient penalty."""
-        d_loss = self.d_loss(self.discriminator(real), self.discriminator(fake))
+    def critic_loss(self, real: torch.Tensor, fake: torch.Tensor, gp_weight: torch.Tensor,
+                    real_labels: torch.Tensor | None = None, fake_labels: torch.Tensor | None = None,
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(total, loss, penalty): real and fake in separate training-mode passes, plus the gradient penalty (a
+        conditional critic scores the interpolates with the real batch's labels)."""
+        d_loss = self.d_loss(call(self.discriminator, real, real_labels), call(self.discriminator, fake, fake_labels))
         if self.spec.objective.gp_weight is None:
             return d_loss, d_loss, None
         # The critic's eager ``forward`` (not a ``compile`` mode's compiled one): see ``eager_gradient_penalty``.
-        penalty = eager_gradient_penalty(self.discriminator.forward, real, fake, gp_weight)
+        forward = self.discriminator.forward
+        critic = forward if real_labels is None else (lambda x: forward(x, real_labels))
+        penalty = eager_gradient_penalty(critic, real, fake, gp_weight)
         return d_loss + self.spec.objective.gp_weight * penalty, d_loss, penalty
 
-    def generator_loss(self, noise: torch.Tensor) -> torch.Tensor:
-        return self.g_loss(self.discriminator(self.generator(noise)))
+    def generator_loss(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.g_loss(call(self.discriminator, call(self.generator, noise, labels), labels))
 
-    def generator_update(self, noise: torch.Tensor) -> torch.Tensor:
+    def generator_update(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """One generator update; returns its loss. (``zero_grad`` first: a compiled update breaks its graph there.)"""
         self.g_optimizer.zero_grad(set_to_none=True)
-        g_loss = self.generator_loss(noise)
+        g_loss = self.generator_loss(noise, labels)
         g_loss.backward()
         self.g_optimizer.step()
         return g_loss
 
-    def critic_update(self, real: torch.Tensor, noise: torch.Tensor,
-                      gp_weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def critic_update(self, real: torch.Tensor, noise: torch.Tensor, gp_weight: torch.Tensor,
+                      real_labels: torch.Tensor | None = None,
+                      fake_labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One critic update (then weight clipping for WGAN); returns (loss, penalty)."""
         self.d_optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
-            fake = self.generator(noise)
-        total, d_loss, penalty = self.critic_loss(real, fake, gp_weight)
+            fake = call(self.generator, noise, fake_labels)
+        total, d_loss, penalty = self.critic_loss(real, fake, gp_weight, real_labels, fake_labels)
         total.backward()
         self.d_optimizer.step()
         if self.spec.objective.clip_value is not None:
@@ -167,19 +177,22 @@ class TorchGAN:
         """``n_critic`` critic updates, then one generator update."""
         real, d_noise = self._tensor(inputs.real).unsqueeze(2), self._tensor(inputs.d_noise)
         gp_weight = self._tensor(inputs.gp_weight)
+        real_labels, d_labels = self._tensor(inputs.real_labels), self._tensor(inputs.d_labels)
         self.generator.train(), self.discriminator.train()
         for k in range(self.spec.objective.n_critic):
-            d_loss, penalty = self.critic_update(real[k], d_noise[k], gp_weight[k])
-        g_loss = self.generator_update(self._tensor(inputs.g_noise))
+            labels = (None, None) if real_labels is None else (real_labels[k], d_labels[k])
+            d_loss, penalty = self.critic_update(real[k], d_noise[k], gp_weight[k], *labels)
+        g_loss = self.generator_update(self._tensor(inputs.g_noise), self._tensor(inputs.g_labels))
         losses = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
         if penalty is not None:
             losses["gp"] = penalty.detach()
         return losses
 
     @torch.no_grad()
-    def generate(self, noise: np.ndarray, dtype: str = "float32") -> np.ndarray:
+    def generate(self, noise: np.ndarray, labels: np.ndarray | None = None, dtype: str = "float32") -> np.ndarray:
         self.generator.eval()
-        images = self.generator(self._tensor(noise)).squeeze(1).to(getattr(torch, dtype)).cpu().numpy()
+        fake = call(self.generator, self._tensor(noise), self._tensor(labels))
+        images = fake.squeeze(1).to(getattr(torch, dtype)).cpu().numpy()
         self.generator.train()
         return images
 
@@ -226,11 +239,11 @@ class TorchGAN:
                               "tf32_conv": torch.backends.cudnn.allow_tf32}}
 
 
-def make_trainer(spec: GANSpec, args: argparse.Namespace) -> TorchGAN:
+def make_trainer(spec: GANSpec, config: RunConfig) -> TorchGAN:
     runtime.set_threads()
-    trainer = TorchGAN(spec, args.seed, args.device, args.deterministic)
+    trainer = TorchGAN(spec, config.seed, config.device, config.deterministic)
     runtime.check_on_gpu(trainer.generator, trainer.device)
-    trainer.set_execution_mode(getattr(args, "mode", None))
+    trainer.set_execution_mode(config.mode)
     return trainer
 
 

@@ -20,7 +20,10 @@ def _tf_value_and_grad(fn: Callable) -> Callable:
         with tf.GradientTape() as tape:
             tape.watch(params)
             value, aux = fn(params, *args)
-        return (value, aux), tape.gradient(value, params)
+        # A label embedding's gradient is an IndexedSlices (the rows gathered); the optimisers take dense tensors.
+        gradients = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                     for g in tape.gradient(value, params)]
+        return (value, aux), gradients
     return wrapped
 
 

@@ -99,3 +99,35 @@ def transposed_convolution(layer: Layer, **kwargs) -> list[keras.layers.Layer]:
     crop = [keras.layers.Cropping2D(((p, p - q), (p, p - q)))] if p or q else []
     return [keras.layers.Conv2DTranspose(layer.units, layer.kernel, strides=layer.stride, padding="valid",
                                          **kwargs)] + crop
+
+
+class OneHot(keras.layers.Layer):
+    """Labels int [B] -> one-hot vectors [B, num_classes] in the layer's float dtype (no weights)."""
+
+    def __init__(self, num_classes: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+
+    def call(self, labels):
+        return ops.one_hot(ops.cast(labels, "int32"), self.num_classes, dtype=self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+class LabelMaps(keras.layers.Layer):
+    """(images [B, H, W, C], label vectors [B, E]) -> [B, H, W, C + E]: each label feature as a constant map after
+    the image channels (PyTorch's ``Conditioned`` joins maps at channel index C, the same order)."""
+
+    def call(self, inputs):
+        images, vectors = inputs
+        shape = ops.shape(images)
+        maps = ops.broadcast_to(vectors[:, None, None, :], (shape[0], shape[1], shape[2], ops.shape(vectors)[-1]))
+        return ops.concatenate([images, ops.cast(maps, images.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        images, vectors = input_shape
+        return (*images[:-1], images[-1] + vectors[-1])

@@ -7,6 +7,10 @@ PyTorch checkpoint maps onto these models by transposing kernels alone (``benchm
 
 The models start from the initial weights both frameworks share (``benchmark.initial_weights``, drawn with
 numpy in Keras' layout): layers are built with zero kernels and biases, then assigned those arrays.
+
+A conditional network is a functional ``keras.Model`` of ``[input, labels]``: the label vector (``Embedding``
+or ``OneHot``) joined last to the noise, to the flattened image or as maps after the image channels, as
+``pytorch_impl.models.Conditioned`` does; its weighted layers are the table (if any) first, then the body's.
 """
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ import keras
 import numpy as np
 
 from benchmark import spec as specs
-from benchmark.spec import GANSpec, Layer, Network
-from tensorflow_impl.layers import BatchNorm, LeakyReLU, convolution, transposed_convolution
+from benchmark.spec import Conditioning, GANSpec, Layer, Network, network_body
+from tensorflow_impl.layers import BatchNorm, LabelMaps, LeakyReLU, OneHot, convolution, transposed_convolution
 
 ACTIVATIONS = {
     "linear": lambda layer: keras.layers.Identity(),
@@ -66,19 +70,67 @@ def build_network(network: Network, input_shape: tuple[int, ...], name: str,
     return model
 
 
-def build_generator(spec: GANSpec, weights: list[list[np.ndarray]]) -> keras.Sequential:
-    """Noise [B, noise_dim] -> images [B, 28, 28, 1] in [-1, 1]; ``weights``: ``initial_weights`` of "generator"."""
-    return build_network(spec.architecture.generator, (spec.training.noise_dim,), "generator", weights)
+def label_encoder(conditioning: Conditioning) -> keras.layers.Layer:
+    if conditioning.encoding == "embedding":
+        return keras.layers.Embedding(conditioning.num_classes, conditioning.embedding_dim,
+                                      embeddings_initializer="zeros")
+    return OneHot(conditioning.num_classes)
 
 
-def build_discriminator(spec: GANSpec, weights: list[list[np.ndarray]]) -> keras.Sequential:
-    """Images [B, 28, 28, 1] -> one raw score (logit) per image, [B, 1]; ``weights`` of "discriminator"."""
-    return build_network(spec.architecture.discriminator, tuple(spec.architecture.image_shape), "discriminator",
-                         weights)
+def join_label(x, vector):
+    """``x ⊕ label vector`` on the feature axis, the label last (PyTorch's order; the parity tests swap it to show
+    that a different layout is caught)."""
+    return keras.layers.Concatenate()([x, vector])
+
+
+def build_conditioned(spec: GANSpec, network: str, weights: list[list[np.ndarray]]) -> keras.Model:
+    """``body(input ⊕ encode(labels))`` as a functional model of ``[input, labels]``."""
+    input_shape, body = network_body(spec, network)
+    own_shape = (spec.training.noise_dim,) if network == "generator" else tuple(spec.architecture.image_shape)
+    x_in, labels = keras.Input(_keras_shape(own_shape)), keras.Input((), dtype="int32")
+    encoder = label_encoder(spec.conditioning)
+    vector = encoder(labels)
+    if network == "discriminator" and spec.conditioning.discriminator_input == "maps":
+        x = LabelMaps()([x_in, vector])
+    else:
+        x = x_in
+        if network == "discriminator":  # ``flat``: the body starts after the spec's leading flatten
+            for module in build_layer(Layer("flatten")):
+                x = module(x)
+        x = join_label(x, vector)
+    body_layers = [module for layer in body.layers for module in build_layer(layer)]
+    for module in body_layers:
+        x = module(x)
+    model = keras.Model([x_in, labels], x, name=network)
+    model.weighted_layers = [layer for layer in (encoder, *body_layers) if layer.weights]
+    set_layer_weights(model, weights)
+    return model
+
+
+def build_model(spec: GANSpec, network: str, weights: list[list[np.ndarray]]) -> keras.Model:
+    if spec.conditional:
+        return build_conditioned(spec, network, weights)
+    input_shape, body = network_body(spec, network)
+    return build_network(body, input_shape, network, weights)
+
+
+def build_generator(spec: GANSpec, weights: list[list[np.ndarray]]) -> keras.Model:
+    """Noise [B, noise_dim] (and labels [B] if conditional) -> images [B, 28, 28, 1] in [-1, 1]; ``weights``:
+    ``initial_weights`` of "generator"."""
+    return build_model(spec, "generator", weights)
+
+
+def build_discriminator(spec: GANSpec, weights: list[list[np.ndarray]]) -> keras.Model:
+    """Images [B, 28, 28, 1] (and labels [B] if conditional) -> one raw score (logit) per image, [B, 1];
+    ``weights`` of "discriminator"."""
+    return build_model(spec, "discriminator", weights)
 
 
 def parameter_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """The layers that hold weights, in order: one per PyTorch module with parameters."""
+    """The layers that hold weights, in order: one per PyTorch module with parameters (a conditional model's
+    order is the one it was built in, label table first)."""
+    if hasattr(model, "weighted_layers"):
+        return model.weighted_layers
     return [layer for layer in model.layers if layer.weights]
 
 

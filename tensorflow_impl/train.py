@@ -15,6 +15,7 @@ import numpy as np
 
 from benchmark import training
 from benchmark.data import StepInputs
+from benchmark.run_config import RunConfig
 from benchmark.spec import GANSpec
 from tensorflow_impl.seeding import BACKENDS, select_backend
 
@@ -26,17 +27,17 @@ def train_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def make_trainer(spec: GANSpec, args: argparse.Namespace, compile_step: bool = True):
-    """A ``KerasGAN`` on ``args.backend``; with ``compile_step`` its iteration is compiled here, on the shapes
+def make_trainer(spec: GANSpec, config: RunConfig, compile_step: bool = True):
+    """A ``KerasGAN`` on ``config.backend``; with ``compile_step`` its iteration is compiled here, on the shapes
     training will use, so compilation is timed apart from the steps (``describe()["compile_seconds"]``)."""
-    select_backend(getattr(args, "backend", None))
+    select_backend(config.backend)
     from tensorflow_impl import runtime
     from tensorflow_impl.trainer import KerasGAN
 
     runtime.set_threads()
-    runtime.check_on_gpu(args.device)
-    mode = runtime.check_mode(getattr(args, "mode", None))
-    trainer = KerasGAN(spec, args.seed, args.device, args.deterministic, jit_compile=runtime.JIT_COMPILE[mode])
+    runtime.check_on_gpu(config.device)
+    mode = runtime.check_mode(config.mode)
+    trainer = KerasGAN(spec, config.seed, config.device, config.deterministic, jit_compile=runtime.JIT_COMPILE[mode])
     if compile_step:
         trainer.compile(placeholder_inputs(spec))
     return trainer
@@ -45,8 +46,10 @@ def make_trainer(spec: GANSpec, args: argparse.Namespace, compile_step: bool = T
 def placeholder_inputs(spec: GANSpec) -> StepInputs:
     """Zeros of one iteration's shapes, for the compile call (their outputs are discarded)."""
     k, b, z = spec.objective.n_critic, spec.training.batch_size, spec.training.noise_dim
+    labels = dict(real_labels=np.zeros((k, b), np.int64), d_labels=np.zeros((k, b), np.int64),
+                  g_labels=np.zeros(b, np.int64)) if spec.conditional else {}
     return StepInputs(np.zeros((k, b, 28, 28), np.float32), np.zeros((k, b, z), np.float32),
-                      np.zeros((b, z), np.float32), np.zeros((k, b), np.float32))
+                      np.zeros((b, z), np.float32), np.zeros((k, b), np.float32), **labels)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,11 @@ from tensorflow_impl.models import build_discriminator, build_generator, count_p
 from tensorflow_impl.optimizers import build_optimizer
 from tensorflow_impl.seeding import seed_everything, set_dtype, set_tf32, tf32_state
 
+def joined(x, labels):
+    """A model's input: ``x``, or ``[x, labels]`` for a conditional network."""
+    return x if labels is None else [x, labels]
+
+
 # The initial weights' source, a module attribute so that the parity tests can replace it on the Keras side alone.
 draw_initial_weights = initial_weights.draw
 
@@ -114,68 +119,75 @@ class KerasGAN:
 
     # ------------------------------------------------------------------------------------ the iteration
 
-    def critic_loss(self, d_params, d_state, real, fake, gp_weight):
-        """(total, (new critic state, loss, penalty)): real and fake in separate training-mode passes."""
+    def critic_loss(self, d_params, d_state, real, fake, gp_weight, real_labels=None, fake_labels=None):
+        """(total, (new critic state, loss, penalty)): real and fake in separate training-mode passes (a
+        conditional critic scores the gradient penalty's interpolates with the real batch's labels)."""
         critic = self.discriminator
-        real_out, d_state = critic.stateless_call(d_params, d_state, real, training=True)
-        fake_out, d_state = critic.stateless_call(d_params, d_state, fake, training=True)
+        real_out, d_state = critic.stateless_call(d_params, d_state, joined(real, real_labels), training=True)
+        fake_out, d_state = critic.stateless_call(d_params, d_state, joined(fake, fake_labels), training=True)
         d_loss = self.d_loss(real_out, fake_out)
         if self.spec.objective.gp_weight is None:
             return d_loss, (d_state, d_loss, None)
-        penalty = gradient_penalty(lambda x: critic.stateless_call(d_params, d_state, x, training=True)[0],
-                                   real, fake, gp_weight)
+        penalty = gradient_penalty(
+            lambda x: critic.stateless_call(d_params, d_state, joined(x, real_labels), training=True)[0],
+            real, fake, gp_weight)
         return d_loss + self.spec.objective.gp_weight * penalty, (d_state, d_loss, penalty)
 
-    def generator_loss(self, g_params, g_state, d_params, d_state, noise):
-        fake, g_state = self.generator.stateless_call(g_params, g_state, noise, training=True)
-        fake_out, d_state = self.discriminator.stateless_call(d_params, d_state, fake, training=True)
+    def generator_loss(self, g_params, g_state, d_params, d_state, noise, labels=None):
+        fake, g_state = self.generator.stateless_call(g_params, g_state, joined(noise, labels), training=True)
+        fake_out, d_state = self.discriminator.stateless_call(d_params, d_state, joined(fake, labels), training=True)
         g_loss = self.g_loss(fake_out)
         return g_loss, (g_state, d_state)
 
-    def critic_update(self, k, carry, real, d_noise, gp_weight):
+    def critic_update(self, k, carry, real, d_noise, gp_weight, real_labels=None, d_labels=None):
         """One critic update on batch ``k`` (then weight clipping for WGAN); ``carry`` is
         (g_params, g_state, d_params, d_state, d_opt, d_loss, penalty)."""
         g_params, g_state, d_params, d_state, d_opt, _, _ = carry
-        fake, g_state = self.generator.stateless_call(g_params, g_state, d_noise[k], training=True)
+        labels = (None, None) if real_labels is None else (real_labels[k], d_labels[k])
+        fake, g_state = self.generator.stateless_call(g_params, g_state, joined(d_noise[k], labels[1]), training=True)
         fake = ops.stop_gradient(fake)
         (_, (d_state, d_loss, penalty)), grads = backend_ops.value_and_grad(self.critic_loss)(
-            d_params, d_state, real[k], fake, gp_weight[k])
+            d_params, d_state, real[k], fake, gp_weight[k], *labels)
         d_params, d_opt = self.d_optimizer.stateless_apply(d_opt, grads, d_params)
         if self.spec.objective.clip_value is not None:
             d_params = clip_weights(d_params, self.spec.objective.clip_value)
         return g_params, g_state, d_params, d_state, d_opt, d_loss, ops.zeros(()) if penalty is None else penalty
 
-    def iteration(self, state, real, d_noise, g_noise, gp_weight):
+    def iteration(self, state, real, d_noise, g_noise, gp_weight, real_labels=None, d_labels=None, g_labels=None):
         """Pure: ``n_critic`` critic updates, then one generator update. ``real`` [n_critic, B, 28, 28, 1],
-        ``d_noise`` [n_critic, B, z], ``g_noise`` [B, z], ``gp_weight`` [n_critic, B]. The critic loop is
+        ``d_noise`` [n_critic, B, z], ``g_noise`` [B, z], ``gp_weight`` [n_critic, B]; a conditional model's labels
+        ``real_labels`` and ``d_labels`` [n_critic, B], ``g_labels`` [B] (``StepInputs``). The critic loop is
         unrolled when traced (n_critic <= 5): an ``ops.fori_loop`` compiles faster but, measured on CPU, ran
         WGAN-GP steps several times slower on TensorFlow-XLA (the loop carries every weight and slot)."""
         g_params, g_state, d_params, d_state, g_opt, d_opt = state
         objective = self.spec.objective
         carry = (g_params, g_state, d_params, d_state, d_opt, ops.zeros(()), ops.zeros(()))
         for k in range(objective.n_critic):
-            carry = self.critic_update(k, carry, real, d_noise, gp_weight)
+            carry = self.critic_update(k, carry, real, d_noise, gp_weight, real_labels, d_labels)
         g_params, g_state, d_params, d_state, d_opt, d_loss, penalty = carry
         (g_loss, (g_state, d_state)), grads = backend_ops.value_and_grad(self.generator_loss)(
-            g_params, g_state, d_params, d_state, g_noise)
+            g_params, g_state, d_params, d_state, g_noise, g_labels)
         g_params, g_opt = self.g_optimizer.stateless_apply(g_opt, grads, g_params)
         losses = {"d_loss": d_loss, "g_loss": g_loss}
         if objective.gp_weight is not None:
             losses["gp"] = penalty
         return (g_params, g_state, d_params, d_state, g_opt, d_opt), losses
 
-    def infer(self, g_params, g_state, noise):
-        return self.generator.stateless_call(g_params, g_state, noise, training=False)[0]
+    def infer(self, g_params, g_state, noise, labels=None):
+        return self.generator.stateless_call(g_params, g_state, joined(noise, labels), training=False)[0]
 
     # ------------------------------------------------------------------------------ GANTrainer protocol
 
     def _inputs(self, inputs: StepInputs) -> tuple:
-        """The step's tensors: a ``DeviceFeed``'s as they are, host arrays converted (images to NHWC)."""
+        """The step's tensors: a ``DeviceFeed``'s as they are, host arrays converted (images to NHWC, labels to
+        int32); a conditional model's labels follow the four arrays of every model."""
         arrays = (inputs.real, inputs.d_noise, inputs.g_noise, inputs.gp_weight)
+        labels = (inputs.real_labels, inputs.d_labels, inputs.g_labels) if self.spec.conditional else ()
         if not isinstance(inputs.real, np.ndarray):
-            return arrays
-        return tuple(ops.convert_to_tensor(np.ascontiguousarray(a, self.spec.training.dtype))
-                     for a in (inputs.real[..., None], *arrays[1:]))  # images [k, B, 28, 28] -> NHWC
+            return (*arrays, *labels)
+        floats = tuple(ops.convert_to_tensor(np.ascontiguousarray(a, self.spec.training.dtype))
+                       for a in (inputs.real[..., None], *arrays[1:]))  # images [k, B, 28, 28] -> NHWC
+        return (*floats, *(ops.convert_to_tensor(np.asarray(a, np.int32)) for a in labels))
 
     def compile(self, inputs: StepInputs) -> float:
         """Trace and compile the step on ``inputs``' shapes, outside the timed steps. The step updates the
@@ -196,12 +208,13 @@ class KerasGAN:
             self._last = self._step(*self._inputs(inputs))
         return self._last
 
-    def generate(self, noise: np.ndarray, dtype: str = "float32") -> np.ndarray:
+    def generate(self, noise: np.ndarray, labels: np.ndarray | None = None, dtype: str = "float32") -> np.ndarray:
         g = self.generator
         with keras.device(self.device):
             images = self._generate([v.value for v in g.trainable_variables],
                                     [v.value for v in g.non_trainable_variables],
-                                    ops.convert_to_tensor(np.asarray(noise, self.spec.training.dtype)))
+                                    ops.convert_to_tensor(np.asarray(noise, self.spec.training.dtype)),
+                                    None if labels is None else ops.convert_to_tensor(np.asarray(labels, np.int32)))
         return np.asarray(ops.convert_to_numpy(images), dtype)[..., 0]
 
     def _checkpoint_groups(self) -> dict[str, list]:

@@ -141,7 +141,7 @@ def make_run(path: Path, images: np.ndarray, steps=(200, 100)) -> Path:
 
 
 EVAL_KEYS = {ev.KEY_RUN, ev.KEY_MNIST, ev.KEY_INCEPTION, ev.KEY_COVERAGE, ev.KEY_NUM_SAMPLES, ev.KEY_REFERENCE,
-             ev.KEY_SECONDS, ev.KEY_VERSIONS, ev.KEY_SAMPLES_SHA256}
+             ev.KEY_SECONDS, ev.KEY_VERSIONS, ev.KEY_SAMPLES_SHA256, ev.KEY_CONDITIONAL}
 
 
 def test_evaluate_run_writes_eval_json_with_the_documented_keys(mnist, tmp_path):
@@ -160,6 +160,30 @@ def test_evaluate_run_writes_eval_json_with_the_documented_keys(mnist, tmp_path)
     assert sum(result[ev.KEY_COVERAGE][ev.KEY_HISTOGRAM]) == N
     assert result[ev.KEY_VERSIONS]["mnist_classifier_sha256"] == file_sha256(DEFAULT_WEIGHTS)
     assert result[ev.KEY_SAMPLES_SHA256] == file_sha256(run / ev.SAMPLES_FILE)
+    assert result[ev.KEY_CONDITIONAL] is None  # no requested labels in the samples
+
+
+def test_conditional_accuracy_counts_the_requested_digit_overall_and_per_class():
+    predictions, labels = np.array([0, 1, 1, 2, 9, 9]), np.array([0, 1, 2, 2, 9, 3])
+    result = ev.conditional_accuracy(predictions, labels)
+    assert result[ev.KEY_ACCURACY] == pytest.approx(4 / 6)
+    assert result[ev.KEY_PER_CLASS_ACCURACY] == [1.0, 1.0, 0.5, 0.0, None, None, None, None, None, 1.0]
+
+
+def test_real_digits_with_their_labels_score_high_and_shuffled_labels_near_chance(mnist, tmp_path):
+    """The reference rows of a conditional generator: real digits requested as themselves, and at random."""
+    (train, train_labels), (test, test_labels) = mnist
+    images, labels = train[:1000], train_labels[:1000].astype(np.int64)
+    shuffled = np.random.default_rng(0).permutation(labels)
+    run = make_run(tmp_path / "run", images, steps=())
+    np.savez(run / ev.SAMPLES_FILE, images=images, labels=labels)
+    true = ev.evaluate_run(run, inception=False, reference_count=N)[ev.KEY_CONDITIONAL]
+    wrong = ev.conditional_accuracy(predict(load_classifier(), images), shuffled)
+    wrong_fid = ev.intra_class_fid(images, shuffled, test[:N], test_labels[:N], f"mnist-test-{N}")
+    assert true[ev.KEY_ACCURACY] > 0.97 and min(true[ev.KEY_PER_CLASS_ACCURACY]) > 0.9
+    assert wrong[ev.KEY_ACCURACY] == pytest.approx(0.1, abs=0.05)
+    assert len(true[ev.KEY_INTRA_FID_PER_CLASS]) == 10 and true[ev.KEY_WORST_CLASS] in range(10)
+    assert wrong_fid[ev.KEY_INTRA_FID] > 3 * true[ev.KEY_INTRA_FID]
 
 
 def test_evaluate_curve_scores_every_step_in_order(mnist, tmp_path):

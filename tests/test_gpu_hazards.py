@@ -13,6 +13,7 @@ import torch
 
 from benchmark import runs
 from benchmark.data import TrainingStream
+from benchmark.run_config import RunConfig
 from benchmark.spec import get_spec
 from benchmark.training import RunError
 from pytorch_impl import runtime as torch_runtime
@@ -38,11 +39,10 @@ def test_checkpoint_npz_is_stored_plain_and_samples_compressed(tmp_path):
 
 def test_keras_checkpoints_are_plain(tmp_path):
     pytest.importorskip("keras")
-    import argparse
 
     from tensorflow_impl.train import make_trainer
 
-    trainer = make_trainer(get_spec("vanilla"), argparse.Namespace(seed=0, device="cpu", deterministic=False),
+    trainer = make_trainer(get_spec("vanilla"), RunConfig(model="vanilla", seed=0, device="cpu"),
                            compile_step=False)
     trainer.save_checkpoint(tmp_path / "last.npz", {"step": 0})
     assert _compress_types(tmp_path / "last.npz") == {zipfile.ZIP_STORED}
@@ -263,12 +263,11 @@ def test_the_tensorflow_step_updates_the_variables_inside_the_graph(monkeypatch)
     keras = pytest.importorskip("keras")
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the TensorFlow backend's step")
-    import argparse
 
     from tensorflow_impl.train import make_trainer, placeholder_inputs
 
     spec = get_spec("vanilla")
-    trainer = make_trainer(spec, argparse.Namespace(seed=0, device="cpu", deterministic=False), compile_step=False)
+    trainer = make_trainer(spec, RunConfig(model="vanilla", seed=0, device="cpu"), compile_step=False)
 
     def values() -> list[np.ndarray]:
         return [keras.ops.convert_to_numpy(v) for group in trainer.state() for v in group]

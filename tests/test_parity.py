@@ -21,7 +21,7 @@ from benchmark import runs  # noqa: E402
 from benchmark.data import TrainingStream  # noqa: E402
 from benchmark.parity import BACKENDS, checks, mutations, probes, torch_side, worker  # noqa: E402
 from benchmark.parity.lockstep import lockstep  # noqa: E402
-from benchmark.spec import MODEL_NAMES, get_spec, parameter_count  # noqa: E402
+from benchmark.spec import CONDITIONAL_MODEL_NAMES, MODEL_NAMES, get_spec, network_body, parameter_count  # noqa: E402
 
 BATCH = 8
 SEED = 0
@@ -34,6 +34,7 @@ BACKEND_PARAMS = [pytest.param(b, marks=pytest.mark.skipif(b not in AVAILABLE, r
 MUTATION_BACKEND = "tensorflow" if "tensorflow" in AVAILABLE else "jax"
 OTHER_BACKEND = next((b for b in AVAILABLE if b != MUTATION_BACKEND), None)
 BOTH_BACKENDS = ("generate_bn_training_mode",)
+PARITY_MODELS = MODEL_NAMES + CONDITIONAL_MODEL_NAMES
 GROUPS = ("layer_parameters", "initial", "outputs", "losses", "gradients", "optimizer", "iteration", "outputs_after",
           "generate")
 
@@ -43,8 +44,11 @@ def spec_of(name):
 
 
 def training_steps(spec):
-    images = np.random.default_rng(1).integers(0, 256, (200, 28, 28), dtype=np.uint8)
-    stream = TrainingStream(images, BATCH, spec.training.noise_dim, SEED, spec.objective.n_critic)
+    rng = np.random.default_rng(1)
+    images, labels = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8), rng.integers(0, 10, 200)
+    classes = spec.conditioning.num_classes if spec.conditional else None
+    stream = TrainingStream(images, BATCH, spec.training.noise_dim, SEED, spec.objective.n_critic,
+                            labels=labels if classes else None, num_classes=classes)
     return [stream.step(i) for i in range(probes.ITERATIONS)]
 
 
@@ -87,7 +91,7 @@ def parity():
     """The Keras workers, started as soon as PyTorch's tasks exist, and PyTorch's own probes, computed while they
     run: ``{"torch": {model: (task, probe)}, "narrow": the same for the narrow models,
     "keras": {worker: response}}``."""
-    made = make_tasks({name: spec_of(name) for name in MODEL_NAMES})
+    made = make_tasks({name: spec_of(name) for name in PARITY_MODELS})
     narrow_made = make_tasks({name: probes.narrow(spec_of(name), NARROW) for name in MUTATED_MODELS})
     requests = keras_requests({n: task for n, (task, _) in made.items()},
                               {n: task for n, (task, _) in narrow_made.items()})
@@ -128,7 +132,7 @@ def keras_probe(keras_side, backend, name):
 
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", PARITY_MODELS)
 @pytest.mark.parametrize("group", GROUPS)
 def test_float64_parity(group, name, backend, torch_side_probes, keras_side):
     """Both sides' own initial weights are bitwise identical (paired runs); transferred weights give the same
@@ -142,16 +146,17 @@ def test_float64_parity(group, name, backend, torch_side_probes, keras_side):
 
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", PARITY_MODELS)
 def test_parameter_counts_match_the_spec(name, backend, keras_side):
     counts, spec = keras_probe(keras_side, backend, name)["layer_parameters"], get_spec(name)
-    assert sum(counts["generator"]) == parameter_count(spec.architecture.generator, (spec.training.noise_dim,))
-    assert sum(counts["discriminator"]) == parameter_count(spec.architecture.discriminator,
-                                                           tuple(spec.architecture.image_shape))
+    conditioning = spec.conditioning
+    table = conditioning.num_classes * conditioning.embedding_dim if spec.conditional else 0
+    for network in probes.NETWORKS:
+        assert sum(counts[network]) == parameter_count(*reversed(network_body(spec, network))) + table
 
 
 @pytest.mark.parametrize("framework", ["pytorch", *BACKEND_PARAMS])
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", PARITY_MODELS)
 def test_initial_weights_follow_the_spec_distribution(name, framework, torch_side_probes, keras_side):
     probe = torch_side_probes[name][1] if framework == "pytorch" else keras_probe(keras_side, framework, name)
     for network in probes.NETWORKS:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.parity.probes import NETWORKS, OUTPUTS, global_relative_difference, relative_difference
-from benchmark.spec import GANSpec, network_shapes
+from benchmark.spec import GANSpec, network_body, network_shapes
 
 LIMITS = {
     "outputs": 1e-10,  # max |keras - torch| / (max |torch| + 1e-12), per output
@@ -98,8 +98,7 @@ def failures(checks: list[Check]) -> list[str]:
 
 def fans(spec: GANSpec, network: str) -> list[tuple[int, int]]:
     """(fan_in, fan_out) of each weighted layer, computed from the spec (as Glorot defines them)."""
-    net = getattr(spec.architecture, network)
-    start = (spec.training.noise_dim,) if network == "generator" else tuple(spec.architecture.image_shape)
+    start, net = network_body(spec, network)
     shapes, result = [start] + network_shapes(net, start), []
     for layer, shape in zip(net.layers, shapes):
         if layer.kind == "dense":
@@ -115,9 +114,12 @@ def initialisation_problems(statistics: list[list[dict]], network: str, spec: GA
     Tolerances are four standard errors of the estimates: a Kaiming-uniform (PyTorch) or Glorot-uniform
     (Keras) default where the spec says N(0, 0.02), or a non-zero bias, fails it."""
     problems = []
-    net = getattr(spec.architecture, network)
+    net = network_body(spec, network)[1]
     layers = [layer for layer in net.layers if layer.kind in ("dense", "conv", "conv_transpose")]
     stats = iter(statistics)
+    if spec.conditional and spec.conditioning.encoding == "embedding":
+        init = spec.conditioning.embedding_init
+        problems += _compare(f"{network} label embedding", next(stats)[0], init.std, init.mean)
     for layer, (fan_in, fan_out) in zip(layers, fans(spec, network)):
         init = net.kernel_init
         kernel, *rest = next(stats)

@@ -31,13 +31,15 @@ def _values(variables) -> list:
     return [v.value for v in variables]
 
 
-def outputs(gan, noise: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
+def outputs(gan, noise: np.ndarray, images: np.ndarray, labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
     from keras import ops
+    joined = implementation(KERAS, "trainer").joined
     result = {}
+    labels = None if labels is None else ops.convert_to_tensor(np.asarray(labels, np.int32))
     for mode, training in (("train", True), ("eval", False)):
         for key, model, x in (("g", gan.generator, noise), ("d", gan.discriminator, images[..., None])):
             out = model.stateless_call(_values(model.trainable_variables), _values(model.non_trainable_variables),
-                                       ops.convert_to_tensor(x), training=training)[0]
+                                       joined(ops.convert_to_tensor(x), labels), training=training)[0]
             result[f"{key}_{mode}"] = _numpy(out)[..., 0] if key == "g" else _numpy(out)
     return result
 
@@ -46,14 +48,19 @@ def _first_update(gan, inputs) -> dict:
     """Losses and gradients of the first critic update and of a generator update, from the current state."""
     backend_ops = implementation(KERAS, "backend_ops")
 
-    real, d_noise, g_noise, gp_weight = gan._inputs(inputs)
+    joined = implementation(KERAS, "trainer").joined
+
+    real, d_noise, g_noise, gp_weight, *labels = gan._inputs(inputs)
+    real_labels, d_labels, g_labels = labels or (None, None, None)  # a conditional model's labels follow
+    first_labels = (None, None) if real_labels is None else (real_labels[0], d_labels[0])
     g, d = gan.generator, gan.discriminator
     g_params, g_state = _values(g.trainable_variables), _values(g.non_trainable_variables)
     d_params, d_state = _values(d.trainable_variables), _values(d.non_trainable_variables)
-    fake, _ = g.stateless_call(g_params, g_state, d_noise[0], training=True)
+    fake, _ = g.stateless_call(g_params, g_state, joined(d_noise[0], first_labels[1]), training=True)
     (_, (_, d_loss, penalty)), d_grads = backend_ops.value_and_grad(gan.critic_loss)(
-        d_params, d_state, real[0], fake, gp_weight[0])
-    (g_loss, _), g_grads = backend_ops.value_and_grad(gan.generator_loss)(g_params, g_state, d_params, d_state, g_noise)
+        d_params, d_state, real[0], fake, gp_weight[0], *first_labels)
+    (g_loss, _), g_grads = backend_ops.value_and_grad(gan.generator_loss)(g_params, g_state, d_params, d_state, g_noise,
+                                                                          g_labels)
     losses = {"d_loss": float(_numpy(d_loss)), "g_loss": float(_numpy(g_loss))}
     if penalty is not None:
         losses["gp"] = float(_numpy(penalty))
@@ -87,7 +94,7 @@ def probe(task: dict, mutation: str | None = None, compiled: bool = True) -> dic
                   "initial_digest": {n: probes.digest(layer_arrays(m)) for n, m in models.items()}}
         for name, model in models.items():
             implementation(KERAS, "models").set_layer_weights(model, task["weights"][name])
-        result["outputs"] = outputs(gan, task["noise"], task["images"])
+        result["outputs"] = outputs(gan, task["noise"], task["images"], task["labels"])
         result["optimizer"] = {n: _optimizer_trajectory(getattr(gan, f"{n[0]}_optimizer"), models[n], task["seed"] + i)
                                for i, n in enumerate(probes.NETWORKS)}
         if task["steps"]:
@@ -97,8 +104,8 @@ def probe(task: dict, mutation: str | None = None, compiled: bool = True) -> dic
             losses = {k: float(_numpy(v)) for k, v in gan.train_step(inputs).items()}
             result["iterations"].append({"losses": losses, **{n: probes.sketches(probes.flat(layer_arrays(m)))
                                                               for n, m in models.items()}})
-        result["outputs_after"] = outputs(gan, task["noise"], task["images"])
-        result["generated"] = gan.generate(task["noise"], spec.training.dtype)
+        result["outputs_after"] = outputs(gan, task["noise"], task["images"], task["labels"])
+        result["generated"] = gan.generate(task["noise"], task["labels"], dtype=spec.training.dtype)
     return result
 
 

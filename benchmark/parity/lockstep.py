@@ -20,9 +20,10 @@ def lockstep(model: str = "dcgan", steps: int = 20, batch_size: int = 16, seed: 
              backends: tuple[str, ...] = BACKENDS, out: Path | None = OUT) -> dict:
     """Per-step drift of Keras on each backend from PyTorch, in float32; written to ``out`` as JSON."""
     spec = probes.probe_spec(get_spec(model), batch_size, dtype="float32")
-    images, _ = load_mnist("train")
+    images, labels = load_mnist("train")
+    classes = spec.conditioning.num_classes if spec.conditional else None
     stream = TrainingStream(images, batch_size, spec.training.noise_dim, seed, spec.objective.n_critic,
-                            spec.training.noise)
+                            spec.training.noise, labels=labels if classes else None, num_classes=classes)
     task, gan = torch_side.make_task(spec, seed, [stream.step(i) for i in range(steps)])
     reference = torch_side.probe(gan, task)["iterations"]
     result = {"model": model, "steps": steps, "batch_size": batch_size, "seed": seed, "dtype": "float32",

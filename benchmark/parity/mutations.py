@@ -188,6 +188,14 @@ def _inference_in_training_mode() -> list:
     return [(trainer.KerasGAN, "infer", infer)]
 
 
+def _label_first() -> list:
+    """The label vector joined before the noise and the flattened image (PyTorch-GAN's generator order) instead of
+    after: the first dense layer reads the transferred rows in another order."""
+    import keras
+    models = implementation(KERAS, "models")
+    return [(models, "join_label", lambda x, vector: keras.layers.Concatenate()([vector, x]))]
+
+
 def _clip_before_update() -> list:
     trainer = implementation(KERAS, "trainer")
     return [(trainer, "clip_weights", lambda values, clip_value: list(values))]
@@ -268,3 +276,6 @@ register_mutation(Mutation("one_sided_padding", "dcgan",
                            "strided layers padded / cropped on the bottom and right only", patches=_one_sided_padding))
 register_mutation(Mutation("initializer_keras_std", "dcgan", "N(0, 0.05) (Keras' RandomNormal default std)",
                            patches=_keras_normal_std))
+register_mutation(Mutation("label_before_input", "cgan",
+                           "the label vector joined before the noise / flattened image instead of after",
+                           patches=_label_first))

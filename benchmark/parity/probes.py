@@ -3,6 +3,7 @@
 A *task* is built once on the PyTorch side (``torch_side.make_task``) and sent to Keras:
 
     {"spec", "seed", "weights": {network: layer arrays in Keras layout}, "noise", "images",
+     "labels" (a conditional spec's labels of the noise and the images, else None),
      "steps": [StepInputs] (training iterations)}
 
 A *probe* is what each side returns, with the same keys; arrays are in Keras' layout and, where a model's
@@ -80,6 +81,14 @@ def probe_inputs(spec: GANSpec, seed: int) -> tuple[np.ndarray, np.ndarray]:
     noise = rng.standard_normal((batch, spec.training.noise_dim))
     images = rng.uniform(-1, 1, (batch, height, width))
     return noise.astype(spec.training.dtype), images.astype(spec.training.dtype)
+
+
+def probe_labels(spec: GANSpec, seed: int) -> np.ndarray | None:
+    """A conditional spec's labels [B] of the probe's noise and images (every class where B allows), else None."""
+    if not spec.conditional:
+        return None
+    rng = np.random.default_rng([seed, 1])
+    return rng.permutation(np.arange(spec.training.batch_size) % spec.conditioning.num_classes)
 
 
 def synthetic_gradients(shapes: list[tuple[int, ...]], steps: int, seed: int) -> Iterator[list[np.ndarray]]:

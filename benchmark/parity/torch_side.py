@@ -19,6 +19,7 @@ from benchmark.parity import probes
 from benchmark.spec import GANSpec
 
 TorchGAN = implementation(PYTORCH, "train").TorchGAN
+call = implementation(PYTORCH, "train").call
 build_optimizer = implementation(PYTORCH, "optimizers").build_optimizer
 
 models = implementation(PYTORCH, "models")
@@ -54,15 +55,16 @@ def layer_parameter_counts(model: nn.Module) -> list[int]:
     return [sum(p.numel() for p in m.parameters(recurse=False)) for m in weighted_modules(model)]
 
 
-def outputs(gan: TorchGAN, noise: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
+def outputs(gan: TorchGAN, noise: np.ndarray, images: np.ndarray,
+            labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Generator and discriminator outputs in training and inference mode (no state change is kept)."""
-    result = {}
+    result, labels = {}, gan._tensor(labels)
     with torch.no_grad():
         for mode in ("train", "eval"):
             generator, discriminator = copy.deepcopy(gan.generator), copy.deepcopy(gan.discriminator)
             getattr(generator, mode)(), getattr(discriminator, mode)()
-            result[f"g_{mode}"] = generator(gan._tensor(noise)).squeeze(1).cpu().numpy()
-            result[f"d_{mode}"] = discriminator(gan._tensor(images)[:, None]).cpu().numpy()
+            result[f"g_{mode}"] = call(generator, gan._tensor(noise), labels).squeeze(1).cpu().numpy()
+            result[f"d_{mode}"] = call(discriminator, gan._tensor(images)[:, None], labels).cpu().numpy()
     return result
 
 
@@ -71,20 +73,23 @@ def make_task(spec: GANSpec, seed: int, steps: list[StepInputs]) -> tuple[dict, 
     gan = TorchGAN(spec, seed, "cpu")
     noise, images = probes.probe_inputs(spec, seed)
     weights = {name: layer_arrays(getattr(gan, name)) for name in probes.NETWORKS}
-    return {"spec": spec, "seed": seed, "weights": weights, "noise": noise, "images": images, "steps": steps}, gan
+    return {"spec": spec, "seed": seed, "weights": weights, "noise": noise, "images": images,
+            "labels": probes.probe_labels(spec, seed), "steps": steps}, gan
 
 
 def _first_update(gan: TorchGAN, inputs: StepInputs) -> dict:
     """Losses and gradients of the first critic update and of a generator update, from the current state."""
     gan = copy.deepcopy(gan)
     real, d_noise = gan._tensor(inputs.real[0])[:, None], gan._tensor(inputs.d_noise[0])
+    real_labels, d_labels = (None, None) if inputs.real_labels is None else \
+        (gan._tensor(inputs.real_labels[0]), gan._tensor(inputs.d_labels[0]))
     gan.generator.train(), gan.discriminator.train()
     with torch.no_grad():
-        fake = gan.generator(d_noise)
-    total, d_loss, penalty = gan.critic_loss(real, fake, gan._tensor(inputs.gp_weight[0]))
+        fake = call(gan.generator, d_noise, d_labels)
+    total, d_loss, penalty = gan.critic_loss(real, fake, gan._tensor(inputs.gp_weight[0]), real_labels, d_labels)
     total.backward()
     d_gradients = parameter_arrays(gan.discriminator, gradients=True)
-    g_loss = gan.generator_loss(gan._tensor(inputs.g_noise))
+    g_loss = gan.generator_loss(gan._tensor(inputs.g_noise), gan._tensor(inputs.g_labels))
     g_loss.backward()
     losses = {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
     if penalty is not None:
@@ -109,7 +114,7 @@ def probe(gan: TorchGAN, task: dict) -> dict:
     result = {"layer_parameters": {n: layer_parameter_counts(getattr(gan, n)) for n in probes.NETWORKS},
               "initial": {n: probes.weight_statistics(task["weights"][n]) for n in probes.NETWORKS},
               "initial_digest": {n: probes.digest(task["weights"][n]) for n in probes.NETWORKS},
-              "outputs": outputs(gan, task["noise"], task["images"]),
+              "outputs": outputs(gan, task["noise"], task["images"], task["labels"]),
               "optimizer": {n: _optimizer_trajectory(gan, n, task["seed"] + i) for i, n in enumerate(probes.NETWORKS)}}
     if task["steps"]:
         result["first"] = _first_update(gan, task["steps"][0])
@@ -118,6 +123,6 @@ def probe(gan: TorchGAN, task: dict) -> dict:
         losses = {k: float(v) for k, v in gan.train_step(inputs).items()}
         result["iterations"].append({"losses": losses, **{n: probes.sketches(probes.flat(layer_arrays(getattr(gan, n))))
                                                           for n in probes.NETWORKS}})
-    result["outputs_after"] = outputs(gan, task["noise"], task["images"])
-    result["generated"] = gan.generate(task["noise"], gan.spec.training.dtype)
+    result["outputs_after"] = outputs(gan, task["noise"], task["images"], task["labels"])
+    result["generated"] = gan.generate(task["noise"], task["labels"], dtype=gan.spec.training.dtype)
     return result
