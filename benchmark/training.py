@@ -229,6 +229,20 @@ def write_timing(path: Path, segment: dict, train_seconds: float, images_per_ste
                 "set-up and warm-up are the first segment's, the steady state is over every segment"})
 
 
+def run_steps(trainer: GANTrainer, feed: Callable[[int], StepInputs], start: int, stop: int,
+              after_step: Callable[[int, Mapping[str, Any]], bool]) -> None:
+    """Iterations ``start`` .. ``stop - 1``, each followed by ``after_step(iterations done, losses)``, which returns
+    False to stop early. A trainer whose framework drives the loop itself (Keras ``Model.fit``, its callbacks
+    calling ``after_step``) supplies its own ``run_steps``; the others are stepped here, one ``train_step`` each."""
+    own_loop = getattr(trainer, "run_steps", None)
+    if own_loop is not None:
+        own_loop(feed, start, stop, after_step)
+        return
+    for step in range(start, stop):
+        if not after_step(step + 1, trainer.train_step(feed(step))):
+            return
+
+
 def run_complete(run_dir: Path, total: int) -> bool:
     """The folder holds this run finished at ``total`` steps, with its samples."""
     result = runs.read_json(run_dir / runs.RESULT, {})
@@ -293,45 +307,52 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     # A Ctrl-C while the framework loaded: stop before the first step (nothing to checkpoint).
     status, losses, diverged_because = runs.INTERRUPTED if stop.signal else runs.COMPLETED, {}, None
     step = start
+
+    def after_step(done: int, raw: Mapping[str, Any]) -> bool:
+        """The bookkeeping after iteration ``done``: warm-up, metrics, grids, sample sets, checkpoints, a stop
+        request. Returns whether training goes on."""
+        nonlocal step, status, losses, diverged_because, warmup_seconds
+        step = done
+        if step - start == WARMUP_STEPS:
+            warmup_seconds = clock.stop() - trained_seconds
+            clock.start()
+        if _due(step, args.log_every, total) or stop.signal:
+            losses = {name: float(value) for name, value in raw.items()}  # device sync point
+            if not all(math.isfinite(v) for v in losses.values()):
+                status, diverged_because = runs.DIVERGED, "a non-finite loss"
+                return False
+            elapsed = clock.stop()
+            metrics.append({"step": step, "epoch": stream.epoch_of(step - 1), "elapsed": elapsed, **losses})
+            rate = (step - start) * images_per_step / max(elapsed - trained_seconds, 1e-9)
+            progress.update(step, total, losses, rate)
+            clock.start()
+        if _due(step, grid_every, total) or _due(step, curve_every, total) or _due(step, args.checkpoint_every, total) \
+                or stop.signal:
+            elapsed = clock.stop()
+            try:  # both sets first: nothing of a step whose images are not finite is saved
+                grid = generate_uint8(trainer, grid_noise) if _due(step, grid_every, total) else None
+                curve = generate_uint8(trainer, curve_noise) if curve_every and _due(step, curve_every, total) \
+                    else None
+            except NonFiniteImages as error:
+                status, diverged_because = runs.DIVERGED, str(error)
+            else:
+                if grid is not None:
+                    runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"), runs.image_grid(grid))
+                if curve is not None:
+                    runs.write_npz(run_dir / runs.EVAL_SAMPLES / runs.step_name(step, ".npz"),
+                                   images=curve, step=step, elapsed=elapsed)
+                if _due(step, args.checkpoint_every, total) or stop.signal:
+                    checkpoints.save(checkpoint, lambda path: trainer.save_checkpoint(
+                        path, {**meta, "step": step, "elapsed": elapsed}))
+            clock.start()
+        if stop.signal and status == runs.COMPLETED:
+            status = runs.INTERRUPTED
+        return status == runs.COMPLETED
+
     clock.start()
     try:
-        while step < total and status == runs.COMPLETED:
-            raw = trainer.train_step(feed(step))
-            step += 1
-            if step - start == WARMUP_STEPS:
-                warmup_seconds = clock.stop() - trained_seconds
-                clock.start()
-            if _due(step, args.log_every, total) or stop.signal:
-                losses = {name: float(value) for name, value in raw.items()}  # device sync point
-                if not all(math.isfinite(v) for v in losses.values()):
-                    status, diverged_because = runs.DIVERGED, "a non-finite loss"
-                    break
-                elapsed = clock.stop()
-                metrics.append({"step": step, "epoch": stream.epoch_of(step - 1), "elapsed": elapsed, **losses})
-                rate = (step - start) * images_per_step / max(elapsed - trained_seconds, 1e-9)
-                progress.update(step, total, losses, rate)
-                clock.start()
-            if _due(step, grid_every, total) or _due(step, curve_every, total) or _due(step, args.checkpoint_every, total) \
-                    or stop.signal:
-                elapsed = clock.stop()
-                try:  # both sets first: nothing of a step whose images are not finite is saved
-                    grid = generate_uint8(trainer, grid_noise) if _due(step, grid_every, total) else None
-                    curve = generate_uint8(trainer, curve_noise) if curve_every and _due(step, curve_every, total) \
-                        else None
-                except NonFiniteImages as error:
-                    status, diverged_because = runs.DIVERGED, str(error)
-                else:
-                    if grid is not None:
-                        runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"), runs.image_grid(grid))
-                    if curve is not None:
-                        runs.write_npz(run_dir / runs.EVAL_SAMPLES / runs.step_name(step, ".npz"),
-                                       images=curve, step=step, elapsed=elapsed)
-                    if _due(step, args.checkpoint_every, total) or stop.signal:
-                        checkpoints.save(checkpoint, lambda path: trainer.save_checkpoint(
-                            path, {**meta, "step": step, "elapsed": elapsed}))
-                clock.start()
-            if stop.signal and status == runs.COMPLETED:
-                status = runs.INTERRUPTED
+        if status == runs.COMPLETED:
+            run_steps(trainer, feed, start, total, after_step)
         elapsed = clock.stop()
     finally:
         progress.close()

@@ -16,7 +16,18 @@ from benchmark.frameworks import KERAS, FrameworkError, find
 from benchmark.training import RunError
 from tensorflow_impl import backend_ops
 
-JIT_COMPILE = {"xla": True, "graph": False, "jit": True}  # execution mode -> compile_function's jit_compile
+# execution mode -> compile_function's jit_compile (``fit``: for generate; fit compiles its step as Keras chooses)
+JIT_COMPILE = {"xla": True, "graph": False, "jit": True, "fit": True}
+COMPILED_BY_FIT = ("fit",)
+
+
+def trainer_class(mode: str) -> type:
+    """``KerasFitTrainer`` for the ``fit`` mode, ``KerasGAN`` (the stateless step) for the others."""
+    if mode in COMPILED_BY_FIT:
+        from tensorflow_impl.fit_trainer import KerasFitTrainer
+        return KerasFitTrainer
+    from tensorflow_impl.trainer import KerasGAN
+    return KerasGAN
 
 
 def check_mode(mode: str | None) -> str:

@@ -27,17 +27,18 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def make_trainer(spec: GANSpec, args: argparse.Namespace, compile_step: bool = True):
-    """A ``KerasGAN`` on ``args.backend``; with ``compile_step`` its iteration is compiled here, on the shapes
-    training will use, so compilation is timed apart from the steps (``describe()["compile_seconds"]``)."""
+    """A ``KerasGAN`` (mode ``fit``: a ``KerasFitTrainer``) on ``args.backend``; with ``compile_step`` its iteration
+    is compiled here, on the shapes training will use, so compilation is timed apart from the steps
+    (``describe()["compile_seconds"]``); ``fit`` compiles in its first iteration, as Keras users run it."""
     select_backend(getattr(args, "backend", None))
     from tensorflow_impl import runtime
-    from tensorflow_impl.trainer import KerasGAN
 
     runtime.set_threads()
     runtime.check_on_gpu(args.device)
     mode = runtime.check_mode(getattr(args, "mode", None))
-    trainer = KerasGAN(spec, args.seed, args.device, args.deterministic, jit_compile=runtime.JIT_COMPILE[mode])
-    if compile_step:
+    trainer = runtime.trainer_class(mode)(spec, args.seed, args.device, args.deterministic,
+                                          jit_compile=runtime.JIT_COMPILE[mode])
+    if compile_step and mode not in runtime.COMPILED_BY_FIT:
         trainer.compile(placeholder_inputs(spec))
     return trainer
 
