@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import arguments, checkpoints, runs
+from benchmark import arguments, checkpoints, exports, runs
 from benchmark.data import DataError, evaluation_noise
 from benchmark.spec import GANSpec, SpecError, from_dict
 from benchmark.training import GANTrainer, RunError, TrainerFactory, generate_uint8
@@ -20,8 +20,14 @@ INTERPOLATION_COLUMNS = 10
 
 def sample_parser(framework: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {framework}.sample",
-                                     description="Generate images from a trained run's last checkpoint.")
-    parser.add_argument("--run", required=True, help="run folder written by train")
+                                     description="Generate images from a trained run's last checkpoint, or from "
+                                                 "the generator a finished run of any framework exported.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="run folder written by this framework's train")
+    source.add_argument("--from-run", help="finished run folder of any framework: its exported generator "
+                                           "(export/generator_layers.npz) is loaded into this framework's network")
+    parser.add_argument("--images-out", help="also write the generated images, float32 [N, H, W] in [-1, 1], to "
+                                             "this .npz (key images), to compare frameworks")
     parser.add_argument("--n", type=arguments.positive_int, default=64, help="images (grid) or rows (interpolation)")
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--interpolate", action="store_true",
@@ -48,6 +54,23 @@ def load_trained(run_dir: str | Path, make_trainer: TrainerFactory, device: str 
     return trainer, spec
 
 
+def load_exported(run_dir: str | Path, make_trainer: TrainerFactory, device: str = "auto") \
+        -> tuple[GANTrainer, GANSpec]:
+    """This framework's generator for the run's spec, set from the generator the run exported (``benchmark.exports``),
+    whichever framework trained it."""
+    run_dir = Path(run_dir)
+    if not (run_dir / runs.CONFIG).exists():
+        raise RunError(f"{run_dir} has no {runs.CONFIG}: not a run folder")
+    config = runs.read_json(run_dir / runs.CONFIG)
+    spec = from_dict(GANSpec, config["spec"])
+    arrays, _ = exports.read_layers(run_dir)
+    options = argparse.Namespace(seed=config["seed"], device=device, deterministic=False,
+                                 backend=config.get("backend"))  # a PyTorch run's None: Keras' default backend
+    trainer = make_trainer(spec, options)
+    trainer.load_generator_layers(arrays)
+    return trainer, spec
+
+
 def slerp(start: np.ndarray, end: np.ndarray, fractions: np.ndarray) -> np.ndarray:
     """Spherical interpolation, which keeps Gaussian latents at a typical norm (White 2016)."""
     cosine = np.dot(start, end) / (np.linalg.norm(start) * np.linalg.norm(end))
@@ -66,13 +89,17 @@ def interpolation_noise(rows: int, noise_dim: int, distribution: str) -> np.ndar
 def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory) -> int:
     args = sample_parser(framework).parse_args(argv)
     try:
-        trainer, spec = load_trained(args.run, make_trainer, args.device)
-        dim, distribution = spec.training.noise_dim, spec.training.noise
-        if args.interpolate:
-            images = generate_uint8(trainer, interpolation_noise(args.n, dim, distribution))
-            grid = runs.image_grid(images, columns=INTERPOLATION_COLUMNS)
+        if args.run:
+            trainer, spec = load_trained(args.run, make_trainer, args.device)
         else:
-            grid = runs.image_grid(generate_uint8(trainer, evaluation_noise(args.n, dim, distribution)))
+            trainer, spec = load_exported(args.from_run, make_trainer, args.device)
+        dim, distribution = spec.training.noise_dim, spec.training.noise
+        noise = interpolation_noise(args.n, dim, distribution) if args.interpolate \
+            else evaluation_noise(args.n, dim, distribution)
+        images = generate_uint8(trainer, noise)
+        grid = runs.image_grid(images, columns=INTERPOLATION_COLUMNS) if args.interpolate else runs.image_grid(images)
+        if args.images_out:
+            runs.write_npz(args.images_out, images=trainer.generate(noise))
     except (DataError, SpecError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return runs.EXIT_USAGE

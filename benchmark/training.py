@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from benchmark import arguments, checkpoints, datasets, runs, threads
+from benchmark import arguments, checkpoints, datasets, exports, runs, threads
 from benchmark.interrupts import StopRequest
 from benchmark.data import DataError, StepInputs, TrainingStream, evaluation_noise, to_uint8
 from benchmark.frameworks import FRAMEWORKS
@@ -52,6 +52,13 @@ class GANTrainer(Protocol):
         """Generator in inference mode: float32 [N, noise_dim] -> float32 [N, H, W] in [-1, 1] (the spec's
         ``image_shape``, one channel). ``dtype``: the images' type; the parity checks, whose specs compute in
         float64, ask for float64, so that rounding to float32 does not decide their comparison."""
+
+    def export_generator(self, folder: Path) -> None:
+        """Write the generator in the framework's own format(s) and its arrays in the neutral layout
+        (``benchmark.exports``) into ``folder``."""
+
+    def load_generator_layers(self, arrays: list[list[np.ndarray]]) -> None:
+        """Set the generator from arrays in the neutral layout (another framework's export)."""
 
     def save_checkpoint(self, path: Path, meta: dict) -> None:
         """Write weights, optimiser and RNG state and ``meta`` atomically to ``path``."""
@@ -374,6 +381,8 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
             runs.write_npz(run_dir / runs.SAMPLES, images=generate_uint8(trainer, noise))
         except NonFiniteImages as error:
             status, diverged_because = runs.DIVERGED, str(error)
+        else:
+            trainer.export_generator(run_dir / exports.FOLDER)
     result = {runs.KEY_STATUS: status, runs.KEY_EXIT_CODE: runs.EXIT_CODES[status], runs.KEY_STEP: step,
               runs.KEY_STEPS: total, "train_seconds": elapsed}
     if status == runs.DIVERGED:

@@ -91,6 +91,10 @@ class KerasFitTrainer(KerasGAN):
         self.sync_variables()
         return super().generate(noise, dtype)
 
+    def export_generator(self, folder) -> None:
+        self.sync_variables()
+        super().export_generator(folder)
+
     def save_checkpoint(self, path, meta: dict) -> None:
         self.sync_variables()
         super().save_checkpoint(path, meta)

@@ -21,15 +21,6 @@ JIT_COMPILE = {"xla": True, "graph": False, "jit": True, "fit": True}
 COMPILED_BY_FIT = ("fit",)
 
 
-def trainer_class(mode: str) -> type:
-    """``KerasFitTrainer`` for the ``fit`` mode, ``KerasGAN`` (the stateless step) for the others."""
-    if mode in COMPILED_BY_FIT:
-        from tensorflow_impl.fit_trainer import KerasFitTrainer
-        return KerasFitTrainer
-    from tensorflow_impl.trainer import KerasGAN
-    return KerasGAN
-
-
 def check_mode(mode: str | None) -> str:
     """The registry's mode for the current backend (default: its default mode)."""
     try:
