@@ -1,7 +1,8 @@
 """A finished run's generator, exported: in the framework's own format(s), and as arrays in one neutral layout.
 
-``export/`` in a run folder holds what the trainer's ``export_generator`` wrote (Keras: ``generator.keras``;
-PyTorch: ``generator_state_dict.pt`` and ``generator.pt2``, a ``torch.export`` program) and ``generator_layers.npz``:
+``export/`` in a run folder holds what the trainer's ``export_generator`` wrote (Keras on TensorFlow:
+``generator.keras``; PyTorch: ``generator_state_dict.pt`` and ``generator.pt2``, a ``torch.export`` program) and
+``generator_layers.npz``:
 every weighted layer's arrays (batch norm's running statistics included) in Keras' layout, the layout of
 ``benchmark.initial_weights``, which both implementations build from. That file is how a generator trained by one
 framework is loaded into the other (``sample --from-run``): neither framework reads the other's own format, and
