@@ -37,13 +37,13 @@ def make_trainer(spec: GANSpec, args: argparse.Namespace, compile_step: bool = T
     runtime.check_on_gpu(args.device)
     mode = runtime.check_mode(getattr(args, "mode", None))
     trainer = trainer_class(mode)(spec, args.seed, args.device, args.deterministic,
-                                          jit_compile=runtime.JIT_COMPILE[mode])
+                                  jit_compile=runtime.JIT_COMPILE[mode])
     if compile_step and mode not in runtime.COMPILED_BY_FIT:
         trainer.compile(placeholder_inputs(spec))
     return trainer
 
 
-def trainer_class(mode: str) -> type:
+def trainer_class(mode: str | None) -> type:
     """``KerasFitTrainer`` for the ``fit`` mode, ``KerasGAN`` (the stateless step) for the others. Imports Keras:
     call after ``select_backend``."""
     from tensorflow_impl import runtime

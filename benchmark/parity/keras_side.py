@@ -78,7 +78,7 @@ def probe(task: dict, mutation: str | None = None, compiled: bool = True, mode: 
     iterations run compiled (as in training) or, cheaper to start, eagerly (JAX) / as a plain graph (TensorFlow).
     ``mode`` ``fit``: the iterations run in ``Model.fit`` (``KerasFitTrainer``, compiled as fit compiles)."""
     parameter_layers = implementation(KERAS, "models").parameter_layers
-    trainer_class = implementation(KERAS, "train").trainer_class(mode or "xla")
+    trainer_class = implementation(KERAS, "train").trainer_class(mode)
 
     with mutations.applied(mutation, task["spec"]) as (spec, after_build):
         gan = trainer_class(spec, task["seed"], "cpu", jit_compile=compiled)
