@@ -77,14 +77,21 @@ def register_framework(framework: Framework) -> Framework:
     return framework
 
 
+# Short names resolved on the chosen Keras backend (``run_all --keras-backend``): name -> mode (None: the default).
+KERAS_SHORT_NAMES = {KERAS: None, "keras-fit": "fit"}
+
+
 def valid_names() -> list[str]:
-    return [PYTORCH, KERAS, *(a for a in ALIASES if a != PYTORCH), *FRAMEWORKS]
+    return [PYTORCH, *KERAS_SHORT_NAMES, *(a for a in ALIASES if a != PYTORCH), *FRAMEWORKS]
 
 
 def get_framework(name: str, keras_backend: str = "tensorflow") -> Framework:
-    """The entry for a label or a short name (``keras`` means the default mode on ``keras_backend``)."""
+    """The entry for a label or a short name (``keras`` means the default mode on ``keras_backend``, ``keras-fit``
+    its ``fit`` mode)."""
     if keras_backend not in KERAS_BACKENDS:
         raise FrameworkError(f"unknown Keras backend {keras_backend!r}; valid: {', '.join(KERAS_BACKENDS)}")
+    if name in KERAS_SHORT_NAMES and name != KERAS:
+        return find(KERAS, keras_backend, KERAS_SHORT_NAMES[name])
     label = ALIASES.get(f"keras-{keras_backend}" if name == KERAS else name, name)
     try:
         return FRAMEWORKS[label]
@@ -164,3 +171,15 @@ register_framework(Framework(
 register_framework(Framework(
     "keras-jax-jit", KERAS, "tensorflow_impl.train", "jax", "jit", True, "#2ca02c", "Keras (JAX)",
     "Keras 3 on JAX, the iteration in jax.jit (XLA)"))
+register_framework(Framework(
+    "keras-tf-fit", KERAS, "tensorflow_impl.train", "tensorflow", "fit", False, "#17becf", "Keras fit (TensorFlow)",
+    "Keras 3 on TensorFlow as the Keras examples write a GAN: a keras.Model with compile(d_optimizer, g_optimizer) "
+    "and a train_step with tf.GradientTape and apply_gradients, keras.metrics.Mean trackers, Model.fit over a "
+    "keras.utils.PyDataset of host arrays, callbacks for logging and checkpoints; compiled as fit compiles it "
+    "(jit_compile='auto': XLA), compile time inside the first iteration"))
+register_framework(Framework(
+    "keras-jax-fit", KERAS, "tensorflow_impl.train", "jax", "fit", False, "#98df8a", "Keras fit (JAX)",
+    "Keras 3 on JAX as the Keras examples write a GAN: a keras.Model with compile(d_optimizer, g_optimizer) and "
+    "a stateless train_step(state, data) with stateless_call and optimizer.stateless_apply, keras.metrics.Mean "
+    "trackers, Model.fit over a keras.utils.PyDataset of host arrays, callbacks for logging and checkpoints; "
+    "jax.jit as fit compiles it, compile time inside the first iteration"))

@@ -34,6 +34,7 @@ CORE = (
     "benchmark.frameworks",
     "benchmark.threads",
     "benchmark.initial_weights",
+    "benchmark.exports",
 )
 CORE_LAYER, IMPLEMENTATION_LAYER, HARNESS_LAYER = "core", "implementation", "harness"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import arguments, checkpoints, runs
+from benchmark import arguments, checkpoints, exports, runs
 from benchmark.data import DataError, class_grid_inputs, evaluation_noise
 from benchmark.run_config import RunConfig
 from benchmark.spec import GANSpec, SpecError, from_dict
@@ -23,8 +23,14 @@ INTERPOLATION_COLUMNS = 10
 
 def sample_parser(framework: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m {framework}.sample",
-                                     description="Generate images from a trained run's last checkpoint.")
-    parser.add_argument("--run", required=True, help="run folder written by train")
+                                     description="Generate images from a trained run's last checkpoint, or from "
+                                                 "the generator a finished run of any framework exported.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="run folder written by this framework's train")
+    source.add_argument("--from-run", help="finished run folder of any framework: its exported generator "
+                                           "(export/generator_layers.npz) is loaded into this framework's network")
+    parser.add_argument("--images-out", help="also write the generated images, float32 [N, H, W] in [-1, 1], to "
+                                             "this .npz (key images), to compare frameworks")
     parser.add_argument("--n", type=arguments.positive_int, default=64, help="images (grid) or rows (interpolation)")
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--interpolate", action="store_true",
@@ -52,6 +58,23 @@ def load_trained(run_dir: str | Path, make_trainer: TrainerFactory, device: str 
         raise RunError(f"{checkpoint} not found: was the run trained with this framework?")
     expected = {key: config[key] for key in ("framework", "model", "seed", "spec")}
     checkpoints.load(checkpoint, lambda path: trainer.load_checkpoint(path, expected))
+    return trainer, spec
+
+
+def load_exported(run_dir: str | Path, make_trainer: TrainerFactory, device: str = "auto") \
+        -> tuple[GANTrainer, GANSpec]:
+    """This framework's generator for the run's spec, set from the generator the run exported (``benchmark.exports``),
+    whichever framework trained it."""
+    run_dir = Path(run_dir)
+    if not (run_dir / runs.CONFIG).exists():
+        raise RunError(f"{run_dir} has no {runs.CONFIG}: not a run folder")
+    config = runs.read_json(run_dir / runs.CONFIG)
+    spec = from_dict(GANSpec, config["spec"])
+    arrays, _ = exports.read_layers(run_dir)
+    # A PyTorch run's backend is None: Keras' default backend.
+    options = RunConfig(model=config["model"], seed=config["seed"], device=device, backend=config.get("backend"))
+    trainer = make_trainer(spec, options)
+    trainer.load_generator_layers(arrays)
     return trainer, spec
 
 
@@ -86,21 +109,29 @@ def requested_labels(spec: GANSpec, args: argparse.Namespace, n: int) -> np.ndar
 def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory) -> int:
     args = sample_parser(framework).parse_args(argv)
     try:
-        trainer, spec = load_trained(args.run, make_trainer, args.device)
+        if args.run:
+            trainer, spec = load_trained(args.run, make_trainer, args.device)
+        else:
+            trainer, spec = load_exported(args.from_run, make_trainer, args.device)
         dim, distribution = spec.training.noise_dim, spec.training.noise
         if args.labels == "all":
             requested_labels(spec, args, 0)  # refuses an unconditional model
             noise, labels = class_grid_inputs(args.n, dim, spec.conditioning.num_classes, distribution)
-            grid = runs.image_grid(generate_uint8(trainer, noise, labels), columns=args.n)
+            columns = args.n
         elif args.interpolate:
             noise = interpolation_noise(args.n, dim, distribution)
             labels = requested_labels(spec, args, len(noise))
             if labels is not None and args.label is None:  # one class per row
                 labels = np.repeat(np.arange(args.n) % spec.conditioning.num_classes, INTERPOLATION_COLUMNS)
-            grid = runs.image_grid(generate_uint8(trainer, noise, labels), columns=INTERPOLATION_COLUMNS)
+            columns = INTERPOLATION_COLUMNS
         else:
             noise = evaluation_noise(args.n, dim, distribution)
-            grid = runs.image_grid(generate_uint8(trainer, noise, requested_labels(spec, args, args.n)))
+            labels, columns = requested_labels(spec, args, args.n), 8
+        images = generate_uint8(trainer, noise, labels)
+        grid = runs.image_grid(images, columns=columns)
+        if args.images_out:
+            floats = trainer.generate(noise) if labels is None else trainer.generate(noise, labels)
+            runs.write_npz(args.images_out, images=floats)
     except (DataError, SpecError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return runs.EXIT_USAGE

@@ -22,6 +22,7 @@ from benchmark.frameworks import Framework, get_framework, implementation
 from benchmark.run_config import RunConfig
 from benchmark.spec import GANSpec, get_spec
 from benchmark import threads
+from benchmark.training import run_steps
 
 SYNTHETIC_STEPS = 4  # iterations per epoch of the synthetic training set
 FLOOR_CALLS = 200
@@ -131,8 +132,7 @@ def worker_main(job: Job) -> int:
     trainer = importlib.import_module(entry.module).make_trainer(spec, config)
     feed = trainer.feed(synthetic_stream(spec, job.seed))
     start = time.perf_counter()
-    for step in range(job.warmup):
-        trainer.train_step(feed(step))
+    run_steps(trainer, feed, 0, job.warmup, _go_on)
     trainer.synchronize()
     warmup_seconds = time.perf_counter() - start
     described = trainer.describe()
@@ -151,13 +151,16 @@ def worker_main(job: Job) -> int:
         if request["command"] == "quit":
             break
         cpu, start = time.process_time(), time.perf_counter()
-        for _ in range(request["iterations"]):
-            trainer.train_step(feed(step))
-            step += 1
+        run_steps(trainer, feed, step, step + request["iterations"], _go_on)  # keras-fit: one Model.fit per window
+        step += request["iterations"]
         trainer.synchronize()
         _send(protocol, {"event": "window", "seconds": time.perf_counter() - start,
                          "cpu_seconds": time.process_time() - cpu})
     return 0
+
+
+def _go_on(step: int, losses: dict) -> bool:
+    return True
 
 
 def _send(stream, message: dict) -> None:

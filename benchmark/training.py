@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from benchmark import arguments, checkpoints, datasets, runs, threads
+from benchmark import arguments, checkpoints, datasets, exports, runs, threads
 from benchmark.interrupts import StopRequest
 from benchmark.data import (DataError, StepInputs, TrainingStream, class_grid_inputs, evaluation_labels,
                             evaluation_noise, to_uint8)
@@ -56,6 +56,13 @@ class GANTrainer(Protocol):
         otherwise) -> float32 [N, H, W] in [-1, 1] (the spec's ``image_shape``, one channel). ``dtype``: the images'
         type; the parity checks, whose specs compute in
         float64, ask for float64, so that rounding to float32 does not decide their comparison."""
+
+    def export_generator(self, folder: Path) -> None:
+        """Write the generator in the framework's own format(s) and its arrays in the neutral layout
+        (``benchmark.exports``) into ``folder``."""
+
+    def load_generator_layers(self, arrays: list[list[np.ndarray]]) -> None:
+        """Set the generator from arrays in the neutral layout (another framework's export)."""
 
     def save_checkpoint(self, path: Path, meta: dict) -> None:
         """Write weights, optimiser and RNG state and ``meta`` atomically to ``path``."""
@@ -280,6 +287,20 @@ def write_timing(path: Path, segment: dict, train_seconds: float, images_per_ste
                 "set-up and warm-up are the first segment's, the steady state is over every segment"})
 
 
+def run_steps(trainer: GANTrainer, feed: Callable[[int], StepInputs], start: int, stop: int,
+              after_step: Callable[[int, Mapping[str, Any]], bool]) -> None:
+    """Iterations ``start`` .. ``stop - 1``, each followed by ``after_step(iterations done, losses)``, which returns
+    False to stop early. A trainer whose framework drives the loop itself (Keras ``Model.fit``, its callbacks
+    calling ``after_step``) supplies its own ``run_steps``; the others are stepped here, one ``train_step`` each."""
+    own_loop = getattr(trainer, "run_steps", None)
+    if own_loop is not None:
+        own_loop(feed, start, stop, after_step)
+        return
+    for step in range(start, stop):
+        if not after_step(step + 1, trainer.train_step(feed(step))):
+            return
+
+
 def run_complete(run_dir: Path, total: int) -> bool:
     """The folder holds this run finished at ``total`` steps, with its samples."""
     result = runs.read_json(run_dir / runs.RESULT, {})
@@ -401,35 +422,41 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     # A Ctrl-C while the framework loaded: stop before the first step (nothing to checkpoint).
     status, losses, diverged_because = runs.INTERRUPTED if stop.signal else runs.COMPLETED, {}, None
     step = start
+
+    def after_step(done: int, raw: Mapping[str, Any]) -> bool:
+        """After iteration ``done``: warm-up, log, generate and save what is due, a stop request. Returns whether
+        training goes on (called by ``run_steps``, or by ``Model.fit``'s callback)."""
+        nonlocal step, status, losses, diverged_because, warmup_seconds
+        step = done
+        if step - start == WARMUP_STEPS:
+            warmup_seconds = clock.stop() - trained_seconds
+            clock.start()
+        if schedule.log(step) or stop.signal:
+            losses = {name: float(value) for name, value in raw.items()}  # device sync point
+            if not all(math.isfinite(v) for v in losses.values()):
+                status, diverged_because = runs.DIVERGED, "a non-finite loss"
+                return False
+            elapsed = clock.stop()
+            metrics.append({"step": step, "epoch": stream.epoch_of(step - 1), "elapsed": elapsed, **losses})
+            progress.update(step, total, losses, (step - start) * images_per_step / max(elapsed - trained_seconds, 1e-9))
+            clock.start()
+        if schedule.snapshot(step) or stop.signal:
+            elapsed = clock.stop()
+            due = schedule.checkpoint(step) or stop.signal
+            try:
+                save_snapshot(trainer, run_dir, schedule, step, elapsed, evaluation, checkpoint if due else None,
+                              identity)
+            except NonFiniteImages as error:
+                status, diverged_because = runs.DIVERGED, str(error)
+            clock.start()
+        if stop.signal and status == runs.COMPLETED:
+            status = runs.INTERRUPTED
+        return status == runs.COMPLETED
+
     clock.start()
     try:
-        while step < total and status == runs.COMPLETED:
-            raw = trainer.train_step(feed(step))
-            step += 1
-            if step - start == WARMUP_STEPS:
-                warmup_seconds = clock.stop() - trained_seconds
-                clock.start()
-            if schedule.log(step) or stop.signal:
-                losses = {name: float(value) for name, value in raw.items()}  # device sync point
-                if not all(math.isfinite(v) for v in losses.values()):
-                    status, diverged_because = runs.DIVERGED, "a non-finite loss"
-                    break
-                elapsed = clock.stop()
-                metrics.append({"step": step, "epoch": stream.epoch_of(step - 1), "elapsed": elapsed, **losses})
-                progress.update(step, total, losses, (step - start) * images_per_step
-                                / max(elapsed - trained_seconds, 1e-9))
-                clock.start()
-            if schedule.snapshot(step) or stop.signal:
-                elapsed = clock.stop()
-                due = schedule.checkpoint(step) or stop.signal
-                try:
-                    save_snapshot(trainer, run_dir, schedule, step, elapsed, evaluation, checkpoint if due else None,
-                                  identity)
-                except NonFiniteImages as error:
-                    status, diverged_because = runs.DIVERGED, str(error)
-                clock.start()
-            if stop.signal and status == runs.COMPLETED:
-                status = runs.INTERRUPTED
+        if status == runs.COMPLETED:
+            run_steps(trainer, feed, start, total, after_step)
         elapsed = clock.stop()
     finally:
         progress.close()
@@ -445,6 +472,8 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
             runs.write_npz(run_dir / runs.SAMPLES, images=generate_uint8(trainer, *samples), **samples.arrays())
         except NonFiniteImages as error:
             status, diverged_because = runs.DIVERGED, str(error)
+        else:
+            trainer.export_generator(run_dir / exports.FOLDER)
     write_result(run_dir, status, step, total, elapsed, losses, diverged_because, stop.signal)
     print(f"{status}: {run_dir} at step {step}/{total}", file=sys.stderr)
     return runs.EXIT_CODES[status]

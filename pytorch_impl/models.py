@@ -109,6 +109,21 @@ def from_keras_layout(module: nn.Module, array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
+def to_keras_layout(module: nn.Module, tensor: torch.Tensor) -> np.ndarray:
+    """The inverse of ``from_keras_layout``, as a numpy copy."""
+    if tensor.dim() == 2 and isinstance(module, nn.Linear):
+        tensor = tensor.T
+    elif tensor.dim() == 4:
+        tensor = tensor.permute(2, 3, 1, 0)
+    return np.ascontiguousarray(tensor.detach().cpu().numpy()).copy()
+
+
+def keras_layout(model: nn.Module) -> list[list[np.ndarray]]:
+    """Every weighted module's parameters, then its batch-norm running statistics, in Keras' layout (the inverse
+    of ``load_keras_layout``)."""
+    return [[to_keras_layout(module, t) for t in module_tensors(module)] for module in weighted_modules(model)]
+
+
 @torch.no_grad()
 def load_keras_layout(model: nn.Module, weights: list[list[np.ndarray]]) -> None:
     """Set every module with parameters, in order, from one entry of Keras-layout arrays: weight and bias, or

@@ -16,11 +16,11 @@ if __name__ == "__main__":  # before torch loads (seconds): a Ctrl-C meanwhile m
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmark import initial_weights, runs, training  # noqa: E402
+from benchmark import exports, initial_weights, runs, training  # noqa: E402
 from benchmark.data import StagedFeed, StepInputs, TrainingStream  # noqa: E402
 from benchmark.run_config import RunConfig  # noqa: E402
 from benchmark.spec import GANSpec  # noqa: E402
-from pytorch_impl import runtime  # noqa: E402
+from pytorch_impl import models, runtime  # noqa: E402
 from pytorch_impl.losses import clip_weights, gradient_penalty, objective_losses  # noqa: E402
 from pytorch_impl.models import build_discriminator, build_generator  # noqa: E402
 from pytorch_impl.optimizers import build_optimizer, implementation, load_state  # noqa: E402
@@ -195,6 +195,32 @@ class TorchGAN:
         images = fake.squeeze(1).to(getattr(torch, dtype)).cpu().numpy()
         self.generator.train()
         return images
+
+    def export_generator(self, folder: Path) -> None:
+        """The generator in PyTorch's own formats: its ``state_dict`` (for code that builds the same network) and a
+        ``torch.export`` program (loadable with ``torch.export.load(path).module()``, no model code, any batch
+        size), in inference mode; and its arrays in the neutral layout (``benchmark.exports``)."""
+        from torch.export import Dim, export
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.generator.eval()
+        try:
+            torch.save(self.generator.state_dict(), folder / "generator_state_dict.pt")
+            batch = Dim("batch", min=1)
+            example = (torch.zeros(2, self.spec.training.noise_dim, device=self.device, dtype=self.dtype),)
+            if self.spec.conditional:  # a conditional generator takes (noise, int64 labels)
+                example += (torch.zeros(2, dtype=torch.int64, device=self.device),)
+            program = export(self.generator, example, dynamic_shapes=tuple({0: batch} for _ in example))
+            torch.export.save(program, folder / "generator.pt2")
+        finally:
+            self.generator.train()
+        exports.write_layers(folder, models.keras_layout(self.generator), "pytorch")
+
+    def load_generator_layers(self, arrays: list[list[np.ndarray]]) -> None:
+        """The generator's weights and batch-norm statistics from arrays in the neutral (Keras) layout."""
+        models.load_keras_layout(self.generator, [[np.asarray(a, self.spec.training.dtype) for a in layer]
+                                                  for layer in arrays])
+        self.generator.to(self.device)
 
     def save_checkpoint(self, path: Path, meta: dict) -> None:
         state = {"meta": meta, "generator": self.generator.state_dict(),

@@ -16,7 +16,9 @@ from benchmark.frameworks import KERAS, FrameworkError, find
 from benchmark.training import RunError
 from tensorflow_impl import backend_ops
 
-JIT_COMPILE = {"xla": True, "graph": False, "jit": True}  # execution mode -> compile_function's jit_compile
+# execution mode -> compile_function's jit_compile (``fit``: for generate; fit compiles its step as Keras chooses)
+JIT_COMPILE = {"xla": True, "graph": False, "jit": True, "fit": True}
+COMPILED_BY_FIT = ("fit",)
 
 
 def check_mode(mode: str | None) -> str:

@@ -28,19 +28,31 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def make_trainer(spec: GANSpec, config: RunConfig, compile_step: bool = True):
-    """A ``KerasGAN`` on ``config.backend``; with ``compile_step`` its iteration is compiled here, on the shapes
-    training will use, so compilation is timed apart from the steps (``describe()["compile_seconds"]``)."""
+    """A ``KerasGAN`` (mode ``fit``: a ``KerasFitTrainer``) on ``config.backend``; with ``compile_step`` its iteration
+    is compiled here, on the shapes training will use, so compilation is timed apart from the steps
+    (``describe()["compile_seconds"]``); ``fit`` compiles in its first iteration, as Keras users run it."""
     select_backend(config.backend)
     from tensorflow_impl import runtime
-    from tensorflow_impl.trainer import KerasGAN
 
     runtime.set_threads()
     runtime.check_on_gpu(config.device)
     mode = runtime.check_mode(config.mode)
-    trainer = KerasGAN(spec, config.seed, config.device, config.deterministic, jit_compile=runtime.JIT_COMPILE[mode])
-    if compile_step:
+    trainer = trainer_class(mode)(spec, config.seed, config.device, config.deterministic,
+                                  jit_compile=runtime.JIT_COMPILE[mode])
+    if compile_step and mode not in runtime.COMPILED_BY_FIT:
         trainer.compile(placeholder_inputs(spec))
     return trainer
+
+
+def trainer_class(mode: str | None) -> type:
+    """``KerasFitTrainer`` for the ``fit`` mode, ``KerasGAN`` (the stateless step) for the others. Imports Keras:
+    call after ``select_backend``."""
+    from tensorflow_impl import runtime
+    if mode in runtime.COMPILED_BY_FIT:
+        from tensorflow_impl.fit_trainer import KerasFitTrainer
+        return KerasFitTrainer
+    from tensorflow_impl.trainer import KerasGAN
+    return KerasGAN
 
 
 def placeholder_inputs(spec: GANSpec) -> StepInputs:

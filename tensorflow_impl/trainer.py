@@ -22,13 +22,15 @@ import keras
 import numpy as np
 from keras import ops
 
-from benchmark import initial_weights, runs, training
+from benchmark import exports, initial_weights, runs, training
 from benchmark.data import StagedFeed, StepInputs, TrainingStream
 from benchmark.spec import GANSpec, SpecError
 from tensorflow_impl import backend_ops, runtime
 from tensorflow_impl.layers import BatchNorm
 from tensorflow_impl.losses import clip_weights, gradient_penalty, objective_losses
-from tensorflow_impl.models import build_discriminator, build_generator, count_parameters
+from tensorflow_impl.export import save_generator
+from tensorflow_impl.models import (build_discriminator, build_generator, count_parameters, parameter_layers,
+                                    set_layer_weights)
 from tensorflow_impl.optimizers import build_optimizer
 from tensorflow_impl.seeding import seed_everything, set_dtype, set_tf32, tf32_state
 
@@ -216,6 +218,21 @@ class KerasGAN:
                                     ops.convert_to_tensor(np.asarray(noise, self.spec.training.dtype)),
                                     None if labels is None else ops.convert_to_tensor(np.asarray(labels, np.int32)))
         return np.asarray(ops.convert_to_numpy(images), dtype)[..., 0]
+
+    def export_generator(self, folder: Path) -> None:
+        """The generator in Keras' own format, ``generator.keras`` (built-in layers only: ``tensorflow_impl.export``),
+        and its arrays in the neutral layout (``benchmark.exports``). On JAX only the neutral arrays: Keras'
+        serialisation (every ``get_config``) imports TensorFlow when it is installed, which a JAX run never does."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.backend == "tensorflow":
+            save_generator(self.generator, folder / "generator.keras")
+        exports.write_layers(folder, [[ops.convert_to_numpy(w.value) for w in layer.weights]
+                                      for layer in parameter_layers(self.generator)], "keras")
+
+    def load_generator_layers(self, arrays: list[list[np.ndarray]]) -> None:
+        """The generator's weights and batch-norm statistics from arrays in the neutral (Keras) layout."""
+        set_layer_weights(self.generator, [[np.asarray(a, self.spec.training.dtype) for a in layer]
+                                           for layer in arrays])
 
     def _checkpoint_groups(self) -> dict[str, list]:
         return {"generator": self.generator.variables, "discriminator": self.discriminator.variables,

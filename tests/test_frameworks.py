@@ -37,16 +37,25 @@ def test_labels_and_short_names():
 
 def test_modes_per_framework_and_unknown_names():
     assert fw.modes("pytorch") == ["eager", "fused", "compile", "compile-step", "reduce-overhead"]
-    assert fw.modes("keras", "tensorflow") == ["xla", "graph"]
-    assert fw.modes("keras", "jax") == ["jit"]
+    assert fw.modes("keras", "tensorflow") == ["xla", "graph", "fit"]
+    assert fw.modes("keras", "jax") == ["jit", "fit"]
     assert fw.find("keras", "tensorflow").label == "keras-tf-xla"
     assert fw.find("keras", "tensorflow", "graph").label == "keras-tf-graph"
-    with pytest.raises(fw.FrameworkError, match="valid: jit"):
+    with pytest.raises(fw.FrameworkError, match="valid: jit, fit"):
         fw.find("keras", "jax", "graph")
-    with pytest.raises(fw.FrameworkError, match="valid: pytorch, keras, keras-tensorflow, keras-jax, pytorch-eager"):
+    with pytest.raises(fw.FrameworkError,
+                       match="valid: pytorch, keras, keras-fit, keras-tensorflow, keras-jax, pytorch-eager"):
         fw.get_framework("caffe")
     with pytest.raises(fw.FrameworkError, match="Keras backend"):
         fw.get_framework("keras", "torch")
+
+
+def test_keras_fit_is_the_fit_mode_on_the_chosen_backend():
+    assert fw.get_framework("keras-fit").label == "keras-tf-fit"
+    assert fw.get_framework("keras-fit", "jax").label == "keras-jax-fit"
+    assert fw.get_framework("keras-jax-fit").name == "keras-jax-fit"  # not a default: its label names its runs
+    assert suite_plan.parse_frameworks("pytorch,keras-fit,keras") == ["pytorch", "keras-tf-fit", "keras-tensorflow"]
+    assert suite_plan.parse_frameworks("keras-fit", "jax") == ["keras-jax-fit"]
 
 
 def test_duplicates_are_refused():

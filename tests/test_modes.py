@@ -104,3 +104,22 @@ def test_keras_jax_records_jit_and_single_thread_xla(tmp_path):
     assert env["execution_mode"] == "jit" and env["compile_seconds"] > 0
     assert "--xla_cpu_multi_thread_eigen=false" in env["threads"]["xla_flags"]
     assert env["threads"]["pinned"] and len(env["threads"]["cpus"]) == 1  # the flag alone is not one core
+
+
+def test_keras_fit_on_jax_trains_checkpoints_between_steps_and_resumes(tmp_path):
+    """``--mode fit`` (``Model.fit`` driving the iterations, the project's bookkeeping in a callback) on JAX, where
+    fit carries the state as arrays between steps: a checkpoint and a grid after every step, then a resume."""
+    pytest.importorskip("jax")
+    run = tmp_path / "fit"
+    first = train("tensorflow_impl.train", run, "--steps", "2", "--backend", "jax", "--mode", "fit",
+                  "--checkpoint-every", "1", "--grid-every", "1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    env = environment(run)
+    assert env["execution_mode"] == "fit" and env["compiler"].startswith("Model.fit")
+    second = train("tensorflow_impl.train", run, "--steps", "3", "--backend", "jax", "--mode", "fit")
+    assert second.returncode == 0, second.stderr[-3000:]
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3] and all(set(line) >= {"d_loss", "g_loss"} for line in lines)
+    assert sorted(p.name for p in (run / "grids").iterdir())[:2] == ["step_00000001.png", "step_00000002.png"]
+    assert json.loads((run / "result.json").read_text())["status"] == "completed"
+    assert json.loads((run / "config.json").read_text())["resumed_from_step"] == 2

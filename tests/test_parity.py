@@ -72,16 +72,20 @@ def probe_all(made: dict) -> dict:
 
 
 def keras_requests(tasks: dict, narrow_tasks: dict) -> dict:
-    """One compiled worker per backend for every model (the one not ``MUTATION_BACKEND`` also running
+    """One compiled worker per backend for every model, in the stateless step and in ``Model.fit`` (the one not
+    ``MUTATION_BACKEND`` also running
     ``BOTH_BACKENDS`` on the narrow models), and one uncompiled worker running every mutation and the narrow models
     unmutated."""
-    requests = {backend: {"probes": {name: {"task": task} for name, task in tasks.items()}} for backend in AVAILABLE}
+    requests = {backend: {"probes": {**{name: {"task": task} for name, task in tasks.items()},
+                                     **{f"fit/{name}": {"task": task, "mode": "fit"} for name, task in tasks.items()}}}
+                for backend in AVAILABLE}
     if OTHER_BACKEND:
         requests[OTHER_BACKEND]["probes"].update({
             f"mutation/{name}": {"task": narrow_tasks[mutations.MUTATIONS[name].model], "mutation": name}
             for name in BOTH_BACKENDS})
     requests["mutations"] = {"compiled": False, "probes": {
-        **{name: {"task": narrow_tasks[m.model], "mutation": name} for name, m in mutations.MUTATIONS.items()},
+        **{name: {"task": narrow_tasks[m.model], "mutation": name, "mode": m.mode}
+           for name, m in mutations.MUTATIONS.items()},
         **{f"unmutated/{name}": {"task": task} for name, task in narrow_tasks.items()}}}
     return requests
 
@@ -145,6 +149,21 @@ def test_float64_parity(group, name, backend, torch_side_probes, keras_side):
     assert checks.failures(in_group) == []
 
 
+FIT_GROUPS = ("iteration", "outputs_after", "generate")  # what fit changes: the iterations and the weights after them
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_keras_fit_iterates_as_pytorch_and_the_stateless_step(name, backend, torch_side_probes, keras_side):
+    """The iterations ``Model.fit`` runs (``keras-fit``: its own ``train_step``, fed through a ``PyDataset``, the
+    weights read in a callback after each step), then the inference outputs and ``generate`` after them, agree
+    with PyTorch's and with the stateless Keras step's within the parity limits."""
+    fit = keras_probe(keras_side, backend, f"fit/{name}")
+    for reference in (torch_side_probes[name][1], keras_probe(keras_side, backend, name)):
+        in_groups = [c for c in checks.compare(fit, reference) if c.name.split("/")[0].split(" ")[0] in FIT_GROUPS]
+        assert len(in_groups) > probes.ITERATIONS and checks.failures(in_groups) == []
+
+
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 @pytest.mark.parametrize("name", PARITY_MODELS)
 def test_parameter_counts_match_the_spec(name, backend, keras_side):
@@ -180,6 +199,8 @@ def test_the_initialisation_check_rejects_framework_defaults():
 @pytest.mark.parametrize("mutation", list(mutations.MUTATIONS))
 def test_every_known_framework_difference_is_caught(mutation, narrow_probes, keras_side):
     """Each difference, applied to Keras alone, must fail at least one parity check: a survivor is a hole."""
+    if mutations.MUTATIONS[mutation].mode == "fit" and MUTATION_BACKEND != "tensorflow":
+        pytest.skip("the fit mutation patches the TensorFlow train_step")
     model = mutations.MUTATIONS[mutation].model
     keras = keras_side["mutations"]["probes"][mutation]
     assert checks.all_failures(keras, narrow_probes[model][1], probes.narrow(get_spec(model), NARROW)) != []

@@ -42,6 +42,21 @@ def test_default_and_fastest_verdicts_with_their_intervals():
     assert "**Keras (TensorFlow)** is 1.60× faster (PyTorch (compile) 80.00" in fastest
 
 
+def test_keras_fit_stands_for_keras_by_default_with_the_cost_of_the_idiom():
+    rows = ROWS + [_row("keras-tf-fit", "keras", 65.0, 60.0, 70.0)]
+    [line] = speed_verdicts.verdicts(_speed(rows))
+    default, fastest = line.split("**Each on its fastest path**")
+    assert "**as users run them by default** (PyTorch: its eager loop; Keras: Model.fit): " in default
+    # PyTorch eager 100 [95, 105] vs Keras fit 65 [60, 70]: 0.65 [0.57, 0.74]
+    assert ("**Keras fit (TensorFlow)** is 1.54× faster (PyTorch 100.00 vs Keras fit (TensorFlow) 65.00 "
+            "ms/iteration, Keras/PyTorch time ratio 0.65 [0.57, 0.74])") in default
+    assert "The project's stateless Keras step beside it: **Keras (TensorFlow)** is 2.00× faster" in default
+    # fit 65 [60, 70] over the stateless XLA step 50 [48, 52]: 1.30 [1.15, 1.46]; JAX's fit was not timed
+    assert ("**The cost of Keras' idiom**: Keras fit (TensorFlow) 65.00 vs Keras (TensorFlow) 50.00 ms/iteration, "
+            "fit/stateless time ratio 1.30 [1.15, 1.46] (slower)") in default
+    assert "Keras (TensorFlow))" in fastest  # the fastest Keras path is still the stateless XLA step
+
+
 def test_pytorch_faster_and_one_family_missing():
     rows = [_row("pytorch-eager", "pytorch", 10.0, 9.0, 11.0), _row("keras-tf-xla", "keras", 30.0, 29.0, 31.0),
             _row("pytorch-eager", "pytorch", 10.0, 9.0, 11.0, model="vanilla")]

@@ -1,7 +1,8 @@
 """Keras' side of a parity comparison, run in a worker process that never imports torch.
 
 ``python -m benchmark.parity keras-worker --backend B --request R --response S`` reads a pickled request
-``{"probes": {key: {"task": task, "mutation": name or None}}, "compiled": bool}`` (or ``{"audit": inputs}``)
+``{"probes": {key: {"task": task, "mutation": name or None, "mode": "fit" or None}}, "compiled": bool}`` (or
+``{"audit": inputs}``)
 and writes
 ``{"probes": {key: probe}, "tensorflow_imported": bool}``.
 """
@@ -15,6 +16,7 @@ import numpy as np
 
 from benchmark.frameworks import KERAS, implementation
 from benchmark.parity import mutations, probes
+from benchmark.training import run_steps
 
 
 def _numpy(value) -> np.ndarray:
@@ -78,14 +80,15 @@ def _optimizer_trajectory(optimizer, model, seed: int) -> list[list[np.ndarray]]
     return trajectory
 
 
-def probe(task: dict, mutation: str | None = None, compiled: bool = True) -> dict:
+def probe(task: dict, mutation: str | None = None, compiled: bool = True, mode: str | None = None) -> dict:
     """The probe of ``benchmark.parity.probes``, Keras' side, with ``mutation`` applied when given; the training
-    iterations run compiled (as in training) or, cheaper to start, eagerly (JAX) / as a plain graph (TensorFlow)."""
+    iterations run compiled (as in training) or, cheaper to start, eagerly (JAX) / as a plain graph (TensorFlow).
+    ``mode`` ``fit``: the iterations run in ``Model.fit`` (``KerasFitTrainer``, compiled as fit compiles)."""
     parameter_layers = implementation(KERAS, "models").parameter_layers
-    KerasGAN = implementation(KERAS, "trainer").KerasGAN
+    trainer_class = implementation(KERAS, "train").trainer_class(mode)
 
     with mutations.applied(mutation, task["spec"]) as (spec, after_build):
-        gan = KerasGAN(spec, task["seed"], "cpu", jit_compile=compiled)
+        gan = trainer_class(spec, task["seed"], "cpu", jit_compile=compiled)
         after_build(gan)
         models = {"generator": gan.generator, "discriminator": gan.discriminator}
         result = {"layer_parameters": {n: [sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
@@ -100,10 +103,13 @@ def probe(task: dict, mutation: str | None = None, compiled: bool = True) -> dic
         if task["steps"]:
             result["first"] = _first_update(gan, task["steps"][0])
         result["iterations"] = []
-        for inputs in task["steps"]:
-            losses = {k: float(_numpy(v)) for k, v in gan.train_step(inputs).items()}
-            result["iterations"].append({"losses": losses, **{n: probes.sketches(probes.flat(layer_arrays(m)))
-                                                              for n, m in models.items()}})
+
+        def record(step: int, losses: dict) -> bool:
+            getattr(gan, "sync_variables", lambda: None)()  # fit on JAX: the state lives in arrays between steps
+            result["iterations"].append({"losses": {k: float(_numpy(v)) for k, v in losses.items()},
+                                         **{n: probes.sketches(probes.flat(layer_arrays(m))) for n, m in models.items()}})
+            return True
+        run_steps(gan, task["steps"].__getitem__, 0, len(task["steps"]), record)
         result["outputs_after"] = outputs(gan, task["noise"], task["images"], task["labels"])
         result["generated"] = gan.generate(task["noise"], task["labels"], dtype=spec.training.dtype)
     return result
@@ -128,7 +134,8 @@ def keras_worker(backend: str, request_path: str, response_path: str) -> None:
     else:
         response = {"probes": {}}
         for key, item in request["probes"].items():
-            response["probes"][key] = probe(item["task"], item.get("mutation"), request.get("compiled", True))
+            response["probes"][key] = probe(item["task"], item.get("mutation"), request.get("compiled", True),
+                                            item.get("mode"))
             _release()
     response["tensorflow_imported"] = "tensorflow" in sys.modules
     Path(response_path).write_bytes(pickle.dumps(response))

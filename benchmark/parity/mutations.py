@@ -39,6 +39,7 @@ class Mutation:
     patches: Callable[[], list[tuple[Any, str, Any]]] = _nothing  # (object, attribute, replacement)
     after_build: Callable[[Any], None] = _leave
     network: str = ""  # the network it touches, when only one
+    mode: str | None = None  # the Keras execution mode it runs in: None the stateless step, "fit" Model.fit
 
 
 MUTATIONS: dict[str, Mutation] = {}
@@ -238,6 +239,18 @@ def _keras_update_rule(network: str, optimizer: str) -> Callable[[Any], None]:
     return swap
 
 
+def _fit_generator_first() -> list[tuple[Any, str, Any]]:
+    """``fit``'s TensorFlow ``train_step`` with the generator updated before the critic's ``n_critic`` updates."""
+    fit_model = implementation(KERAS, "fit_model")
+
+    def train_step(self, data):
+        g_loss = self.train_generator(data["g_noise"][0])
+        for k in range(self.n_critic):
+            d_loss, penalty = self.train_critic(data["real"][k], data["d_noise"][k], data["gp_weight"][k])
+        return self.track({"d_loss": d_loss, "g_loss": g_loss, "gp": penalty})
+    return [(fit_model.TensorFlowFitGAN, "train_step", train_step)]
+
+
 # ------------------------------------------------------------------------------------------ the list
 
 register_mutation(Mutation("bn_momentum_keras_convention", "dcgan",
@@ -279,3 +292,6 @@ register_mutation(Mutation("initializer_keras_std", "dcgan", "N(0, 0.05) (Keras'
 register_mutation(Mutation("label_before_input", "cgan",
                            "the label vector joined before the noise / flattened image instead of after",
                            patches=_label_first))
+register_mutation(Mutation("fit_generator_first", "vanilla",
+                           "Model.fit's train_step updating the generator before the critic (TensorFlow)",
+                           patches=_fit_generator_first, mode="fit"))

@@ -26,18 +26,8 @@ models = implementation(PYTORCH, "models")
 weighted_modules = models.weighted_modules
 
 
-def _to_keras(module: nn.Module, tensor: torch.Tensor) -> np.ndarray:
-    """The inverse of ``models.from_keras_layout``, as a numpy copy."""
-    if tensor.dim() == 2 and isinstance(module, nn.Linear):
-        tensor = tensor.T
-    elif tensor.dim() == 4:
-        tensor = tensor.permute(2, 3, 1, 0)
-    return np.ascontiguousarray(tensor.detach().cpu().numpy()).copy()
-
-
-def layer_arrays(model: nn.Module) -> list[list[np.ndarray]]:
-    """Every weighted module's parameters, then its batch-norm running statistics, in Keras' layout."""
-    return [[_to_keras(module, t) for t in models.module_tensors(module)] for module in weighted_modules(model)]
+_to_keras = models.to_keras_layout
+layer_arrays = models.keras_layout
 
 
 def parameter_arrays(model: nn.Module, gradients: bool = False) -> list[np.ndarray]:
