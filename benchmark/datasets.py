@@ -8,6 +8,9 @@ a spec whose image shape is not the data set's.
 
 Loaded images are uint8 ``[N, H, W]`` for one channel (the layout every consumer reads), labels uint8 ``[N]``;
 both arrays are read-only.
+
+A data set may instead be a distribution with a seeded sampler (``sampler``: no file, no split, no download):
+``gaussian-1d``, the target of the one-minute toy GAN (``python benchmark/run_all.py --profile toy``).
 """
 from __future__ import annotations
 
@@ -35,18 +38,37 @@ Loader = Callable[["Dataset", str, Path, bool], "tuple[np.ndarray, np.ndarray]"]
 
 
 @dataclass(frozen=True)
+class Normal:
+    """A normal distribution of vectors: every coordinate N(mean, std**2), independent; samples are float64
+    ``[n, dim]`` (the toy's data points, one row each)."""
+
+    mean: float
+    std: float
+    dim: int = 1
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.normal(self.mean, self.std, size=(n, self.dim))
+
+    def density(self, x: np.ndarray) -> np.ndarray:
+        """The probability density of one coordinate at ``x``."""
+        z = (np.asarray(x, np.float64) - self.mean) / self.std
+        return np.exp(-0.5 * z * z) / (self.std * np.sqrt(2.0 * np.pi))
+
+
+@dataclass(frozen=True)
 class Dataset:
     name: str
     title: str  # for messages: "MNIST"
-    image_shape: tuple[int, int, int]  # (C, H, W)
+    image_shape: tuple[int, ...]  # (C, H, W); (dim,) for a sampled data set of vectors
     classes: int
     sizes: Mapping[str, int]  # split -> number of images
     files: Mapping[str, tuple[str, str]]  # split -> (images file, labels file), names without ``.gz``
     sha256: Mapping[str, str]  # file -> SHA-256 of its decompressed contents (a .gz's bytes vary, they do not)
     mirrors: tuple[str, ...]  # each serves ``<file>.gz``
     data_dir_env: str  # the environment variable naming its folder
-    loader: Loader  # (dataset, split, folder, download?) -> (images, labels), verified
+    loader: Loader | None  # (dataset, split, folder, download?) -> (images, labels), verified
     source: str
+    sampler: Normal | None = None  # a sampled data set: fresh points from (rng, n), no file
 
     @property
     def channels(self) -> int:
@@ -77,6 +99,11 @@ DATASETS: dict[str, Dataset] = {}
 def register_dataset(dataset: Dataset) -> Dataset:
     if dataset.name in DATASETS:
         raise DataError(f"dataset {dataset.name!r} is registered twice")
+    if dataset.sampler is not None:
+        if dataset.files or dataset.loader is not None:
+            raise DataError(f"dataset {dataset.name!r}: a sampled data set has no files or loader")
+        DATASETS[dataset.name] = dataset
+        return dataset
     if set(dataset.sizes) != set(dataset.files) or not {"train", "test"} <= set(dataset.files):
         raise DataError(f"dataset {dataset.name!r}: every split (train and test at least) needs a size and files")
     missing = [f for pair in dataset.files.values() for f in pair if f not in dataset.sha256]
@@ -104,6 +131,8 @@ def load_dataset(split: str = "train", data_dir: str | os.PathLike | None = None
                  dataset: str = DEFAULT_DATASET) -> tuple[np.ndarray, np.ndarray]:
     """Verified ``(images uint8 [N, *array_shape], labels uint8 [N])`` of ``split``, read-only, cached."""
     entry = get_dataset(dataset)
+    if entry.sampler is not None:
+        raise DataError(f"{entry.title} is sampled, not loaded: draw from get_dataset({entry.name!r}).sampler")
     if split not in entry.files:
         raise DataError(f"unknown split {split!r}; valid: {', '.join(entry.files)}")
     directory = resolve_data_dir(data_dir, dataset).resolve()
@@ -212,3 +241,8 @@ register_dataset(Dataset(
              "http://yann.lecun.com/exdb/mnist/"),
     data_dir_env="MNIST_DIR", loader=load_idx,
     source="LeCun et al. 1998; the idx files of yann.lecun.com (60,000 training, 10,000 test images)"))
+
+register_dataset(Dataset(
+    name="gaussian-1d", title="1-D Gaussian N(4, 1.25^2)", image_shape=(1,), classes=0, sizes={}, files={},
+    sha256={}, mirrors=(), data_dir_env="", loader=None, sampler=Normal(mean=4.0, std=1.25),
+    source="the classic first GAN's target (1-D normal, mean 4, standard deviation 1.25): a seeded sampler, no file"))

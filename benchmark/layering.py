@@ -33,6 +33,8 @@ CORE = (
     "benchmark.frameworks",
     "benchmark.threads",
     "benchmark.initial_weights",
+    "benchmark.toy_training",
+    "benchmark.toy_measures",
 )
 CORE_LAYER, IMPLEMENTATION_LAYER, HARNESS_LAYER = "core", "implementation", "harness"
 

@@ -28,7 +28,7 @@ from benchmark.spec import GANSpec, SpecError
 from tensorflow_impl import backend_ops, runtime
 from tensorflow_impl.layers import BatchNorm
 from tensorflow_impl.losses import clip_weights, gradient_penalty, objective_losses
-from tensorflow_impl.models import build_discriminator, build_generator, count_parameters
+from tensorflow_impl.models import build_discriminator, build_generator, count_parameters, set_layer_weights
 from tensorflow_impl.optimizers import build_optimizer
 from tensorflow_impl.seeding import seed_everything, set_dtype, set_tf32, tf32_state
 
@@ -96,6 +96,18 @@ class KerasGAN:
         self._generate = backend_ops.compile_function(self.infer, jit_compile)
         self.compile_seconds: float | None = None
         self._last = None
+
+    def restart(self, seed: int) -> None:
+        """Start again from ``seed``'s initial weights with fresh optimisers (every slot and the update count at
+        zero), keeping the compiled step: the toy runner trains many seeds in one process
+        (``benchmark.toy_training``)."""
+        self.determinism = seed_everything(seed, self.determinism == "deterministic")
+        weights = draw_initial_weights(self.spec, seed)
+        self.initial_weights = initial_weights.describe(weights)
+        set_layer_weights(self.generator, weights["generator"])
+        set_layer_weights(self.discriminator, weights["discriminator"])
+        for variable in [*self.g_optimizer.variables, *self.d_optimizer.variables]:
+            variable.assign(ops.zeros(variable.shape, variable.dtype))
 
     # ------------------------------------------------------------------------------ state <-> variables
 
@@ -203,6 +215,13 @@ class KerasGAN:
                                     [v.value for v in g.non_trainable_variables],
                                     ops.convert_to_tensor(np.asarray(noise, self.spec.training.dtype)))
         return np.asarray(ops.convert_to_numpy(images), dtype)[..., 0]
+
+    def discriminate(self, samples: np.ndarray) -> np.ndarray:
+        """The discriminator in inference mode: samples in ``generate``'s layout [N, ...] -> raw scores, float64 [N]."""
+        with keras.device(self.device):
+            scores = self.discriminator(ops.convert_to_tensor(np.asarray(samples, self.spec.training.dtype)[..., None]),
+                                        training=False)
+        return np.asarray(ops.convert_to_numpy(scores), np.float64)[:, 0]
 
     def _checkpoint_groups(self) -> dict[str, list]:
         return {"generator": self.generator.variables, "discriminator": self.discriminator.variables,

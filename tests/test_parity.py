@@ -5,6 +5,7 @@ weights in Keras' layout, so the two frameworks never share a process. Every com
 where the frameworks differ only by summation order, so nothing here depends on the CPU or the thread count
 (PARITY-NOTES §7); float32 drift is measured by ``benchmark.parity lockstep``, not asserted.
 """
+import dataclasses
 import importlib.util
 import math
 import tempfile
@@ -21,7 +22,8 @@ from benchmark import runs  # noqa: E402
 from benchmark.data import TrainingStream  # noqa: E402
 from benchmark.parity import BACKENDS, checks, mutations, probes, torch_side, worker  # noqa: E402
 from benchmark.parity.lockstep import lockstep  # noqa: E402
-from benchmark.spec import MODEL_NAMES, get_spec, parameter_count  # noqa: E402
+from benchmark.spec import MODEL_NAMES, StepDecay, get_spec, parameter_count  # noqa: E402
+from benchmark.toy_training import ToyStream, target_of  # noqa: E402
 
 BATCH = 8
 SEED = 0
@@ -38,11 +40,26 @@ GROUPS = ("layer_parameters", "initial", "outputs", "losses", "gradients", "opti
           "generate")
 
 
+# The toy (a 1-D data set, its learning rate halved every 2,000 updates) with the halving every 2 updates, so that the
+# schedule acts within the probe's 3 iterations and 4 optimiser steps.
+TOY_SCHEDULE = StepDecay(every=2, factor=0.5)
+PARITY_MODELS = (*MODEL_NAMES, "toy")
+
+
 def spec_of(name):
-    return probes.probe_spec(get_spec(name), BATCH)
+    spec = probes.probe_spec(get_spec(name), BATCH)
+    if name != "toy":
+        return spec
+    objective = spec.objective
+    scheduled = {key: dataclasses.replace(getattr(objective, key), schedule=TOY_SCHEDULE)
+                 for key in ("d_optimizer", "g_optimizer")}
+    return dataclasses.replace(spec, objective=dataclasses.replace(objective, **scheduled))
 
 
 def training_steps(spec):
+    if spec.name == "toy":
+        stream = ToyStream(target_of(spec), spec, SEED)
+        return [stream.step(i) for i in range(probes.ITERATIONS)]
     images = np.random.default_rng(1).integers(0, 256, (200, 28, 28), dtype=np.uint8)
     stream = TrainingStream(images, BATCH, spec.training.noise_dim, SEED, spec.objective.n_critic)
     return [stream.step(i) for i in range(probes.ITERATIONS)]
@@ -87,7 +104,7 @@ def parity():
     """The Keras workers, started as soon as PyTorch's tasks exist, and PyTorch's own probes, computed while they
     run: ``{"torch": {model: (task, probe)}, "narrow": the same for the narrow models,
     "keras": {worker: response}}``."""
-    made = make_tasks({name: spec_of(name) for name in MODEL_NAMES})
+    made = make_tasks({name: spec_of(name) for name in PARITY_MODELS})
     narrow_made = make_tasks({name: probes.narrow(spec_of(name), NARROW) for name in MUTATED_MODELS})
     requests = keras_requests({n: task for n, (task, _) in made.items()},
                               {n: task for n, (task, _) in narrow_made.items()})
@@ -128,7 +145,7 @@ def keras_probe(keras_side, backend, name):
 
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", PARITY_MODELS)
 @pytest.mark.parametrize("group", GROUPS)
 def test_float64_parity(group, name, backend, torch_side_probes, keras_side):
     """Both sides' own initial weights are bitwise identical (paired runs); transferred weights give the same
@@ -142,7 +159,7 @@ def test_float64_parity(group, name, backend, torch_side_probes, keras_side):
 
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", PARITY_MODELS)
 def test_parameter_counts_match_the_spec(name, backend, keras_side):
     counts, spec = keras_probe(keras_side, backend, name)["layer_parameters"], get_spec(name)
     assert sum(counts["generator"]) == parameter_count(spec.architecture.generator, (spec.training.noise_dim,))
@@ -151,7 +168,7 @@ def test_parameter_counts_match_the_spec(name, backend, keras_side):
 
 
 @pytest.mark.parametrize("framework", ["pytorch", *BACKEND_PARAMS])
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", PARITY_MODELS)
 def test_initial_weights_follow_the_spec_distribution(name, framework, torch_side_probes, keras_side):
     probe = torch_side_probes[name][1] if framework == "pytorch" else keras_probe(keras_side, framework, name)
     for network in probes.NETWORKS:
