@@ -142,7 +142,7 @@ def test_toy_profile_end_to_end(tmp_path):
     the second seed too, which Keras reaches by restarting its compiled trainer)."""
     out = tmp_path / "toy"
     done = subprocess.run([sys.executable, "benchmark/run_all.py", "--profile", "toy", "--seeds", "0,1", "--steps",
-                           "10", "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
+                           "10", "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     suite = json.loads((out / "toy_suite.json").read_text())
     assert suite["frameworks"] == ["pytorch", "keras-tensorflow", "keras-jax"]
