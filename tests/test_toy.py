@@ -163,3 +163,21 @@ def test_toy_profile_end_to_end(tmp_path):
             assert gif.n_frames == 11  # iterations 0..10, measured every iteration
         assert (out / "plots" / f"toy_{framework}_seed0_final.png").stat().st_size > 0
     assert (out / "plots" / "toy_curves.png").stat().st_size > 0
+
+
+def test_the_toy_profile_plan():
+    """``run_all --profile toy``'s defaults: 3 framework modes, 10 seeds, the compressed length, 20 measures; an image
+    model is refused with the valid toy names."""
+    from benchmark import run_all, toy_suite
+    from benchmark.profiles import get_profile
+    from benchmark.suite_plan import SuiteError
+
+    profile = get_profile("toy")
+    plan = toy_suite.plan_from(run_all.parser().parse_args(["--profile", "toy"]), profile)
+    assert [f.name for f in plan.frameworks] == ["pytorch", "keras-tensorflow", "keras-jax"]
+    assert (plan.model, plan.seeds, plan.steps, plan.measure_every) == ("toy-1k", list(range(10)), 1_000, 50)
+    assert (plan.jobs, plan.threads, plan.samples) == (2, 1, 2_000)
+    command = toy_suite.command(plan, plan.frameworks[2])
+    assert command[1:3] == ["-m", "tensorflow_impl.toy"] and command[-2:] == ["--backend", "jax"]
+    with pytest.raises(SuiteError, match="toy, toy-1k"):
+        toy_suite.plan_from(run_all.parser().parse_args(["--profile", "toy", "--models", "dcgan"]), profile)
