@@ -54,7 +54,7 @@
   samples (the GIF's frames); its own runner (``benchmark.toy_suite``: one process per framework trains every seed,
   since a Keras process takes seconds to start) and report. Measured (2-core AMD EPYC, one thread per process,
   2026-11-30): 167 CPU seconds in all (PyTorch 72, Keras-TF 64, Keras-JAX 30, imports and compilation included),
-  about 1.5 minutes of wall time on 2 idle cores; batch 1,024 keeps an iteration compute-bound (≈ 3-5 ms on one
+  about 1.5 minutes of wall time on 2 idle cores; batch 1,024 keeps an iteration compute-bound (≈ 4-6 ms of CPU on one
   core), so a smaller batch, not fewer processes, is what would shorten it.
 * ``full``: 3 seeds, the spec's training length (20 epochs, Lucic et al. 2018), 10,000 scored samples and
   the Inception metrics when their weights are available, and a speed phase over every model with a batch
