@@ -382,7 +382,8 @@ def get_spec(name: str) -> GANSpec:
     if "+" in name:
         return compose(*name.split("+", 1))
     combos = [f"{a}+{o}" for a in ARCHITECTURES for o in OBJECTIVES]
-    raise SpecError(f"unknown model {name!r}; valid: {', '.join(MODEL_NAMES + tuple(TOY_SPECS))} or any of {', '.join(combos)}")
+    valid = ", ".join(MODEL_NAMES + tuple(TOY_SPECS))
+    raise SpecError(f"unknown model {name!r}; valid: {valid} or any of {', '.join(combos)}")
 
 
 # ------------------------------------------------------------------------------ shapes and parameters
