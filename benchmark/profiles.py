@@ -53,8 +53,8 @@
   iterations) in PyTorch, Keras-TF and Keras-JAX, 10 paired seeds, measured every 50 iterations on 2,000 generator
   samples (the GIF's frames); its own runner (``benchmark.toy_suite``: one process per framework trains every seed,
   since a Keras process takes seconds to start) and report. Measured (2-core AMD EPYC, one thread per process,
-  2026-11-30): 167 CPU seconds in all (PyTorch 72, Keras-TF 64, Keras-JAX 30, imports and compilation included),
-  about 1.5 minutes of wall time on 2 idle cores; batch 1,024 keeps an iteration compute-bound (≈ 4-6 ms of CPU on one
+  2026-11-30): 134 CPU seconds in all (PyTorch 56, Keras-TF 47, Keras-JAX 31, imports and compilation included),
+  about 80 s of wall time on 2 idle cores; batch 1,024 keeps an iteration compute-bound (≈ 4-6 ms of CPU on one
   core), so a smaller batch, not fewer processes, is what would shorten it.
 * ``full``: 3 seeds, the spec's training length (20 epochs, Lucic et al. 2018), 10,000 scored samples and
   the Inception metrics when their weights are available, and a speed phase over every model with a batch
@@ -208,7 +208,7 @@ register(Profile(
                             "distances over training and an animated GIF per framework",
     seeds=tuple(range(10)), num_samples=2_000, curve_samples=2_000, curve_points=20, grid_points=20, log_points=20,
     models=("toy-1k",), jobs=2, threads=1, runner="toy", frameworks=("pytorch", "keras-tensorflow", "keras-jax"),
-    budget_note="about 1.5 minutes on 2 idle CPU cores"))
+    budget_note="about 80 seconds on 2 idle CPU cores"))
 register(Profile(
     name="full", description="the spec's training length, 3 seeds, 10,000 samples, Inception metrics",
     seeds=(0, 1, 2), epochs=None, num_samples=10_000, curve_samples=2_000, curve_points=20, grid_points=20,
