@@ -185,7 +185,9 @@ def sample_noise(rng: np.random.Generator, n: int, noise_dim: int, distribution:
         return rng.standard_normal((n, noise_dim), dtype=np.float32)
     if distribution == "uniform":
         return rng.uniform(-1.0, 1.0, size=(n, noise_dim)).astype(np.float32)
-    raise DataError(f"unknown noise distribution {distribution!r}; valid: normal, uniform")
+    if distribution == "uniform01":
+        return rng.uniform(0.0, 1.0, size=(n, noise_dim)).astype(np.float32)
+    raise DataError(f"unknown noise distribution {distribution!r}; valid: normal, uniform, uniform01")
 
 
 def evaluation_noise(n: int, noise_dim: int, distribution: str = "normal") -> np.ndarray:

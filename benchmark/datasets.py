@@ -15,6 +15,9 @@ SHA-256 lines to record here; once recorded they are checked instead, and decomp
 A missing archive is downloaded on first use (``benchmark.downloads``: progress line, ``Range`` resume, atomic).
 Loaded images are uint8 ``[N, H, W]`` for one channel (the layout every consumer reads) and ``[N, H, W, C]``
 for more, labels uint8 ``[N]``; both arrays are read-only.
+
+A data set may instead be a distribution with a seeded sampler (``sampler``: no file, no split, no download):
+``gaussian-1d``, the target of the one-minute toy GAN (``python benchmark/run_all.py --profile toy``).
 """
 from __future__ import annotations
 
@@ -66,19 +69,38 @@ def gzip_archives(sizes: Mapping[str, int], md5: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
+class Normal:
+    """A normal distribution of vectors: every coordinate N(mean, std**2), independent; samples are float64
+    ``[n, dim]`` (the toy's data points, one row each)."""
+
+    mean: float
+    std: float
+    dim: int = 1
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.normal(self.mean, self.std, size=(n, self.dim))
+
+    def density(self, x: np.ndarray) -> np.ndarray:
+        """The probability density of one coordinate at ``x``."""
+        z = (np.asarray(x, np.float64) - self.mean) / self.std
+        return np.exp(-0.5 * z * z) / (self.std * np.sqrt(2.0 * np.pi))
+
+
+@dataclass(frozen=True)
 class Dataset:
     name: str
     title: str  # for messages: "MNIST"
-    image_shape: tuple[int, int, int]  # (C, H, W)
+    image_shape: tuple[int, ...]  # (C, H, W); (dim,) for a sampled data set of vectors
     classes: int
     sizes: Mapping[str, int]  # split -> number of images
     files: Mapping[str, tuple[str, ...]]  # split -> the data files its loader reads (idx: images file, labels file)
     sha256: Mapping[str, str | None]  # file -> SHA-256 of its decompressed contents; None: not recorded yet
     mirrors: tuple[str, ...]  # each serves every archive under its name
     data_dir_env: str  # the environment variable naming its folder
-    loader: Loader  # (dataset, split, folder, download?) -> (images, labels), verified
+    loader: Loader | None  # (dataset, split, folder, download?) -> (images, labels), verified
     source: str
     archives: tuple[Archive, ...] = ()  # what the mirrors serve: every file above is in one of them
+    sampler: Normal | None = None  # a sampled data set: fresh points from (rng, n), no file
 
     def archive_of(self, file: str) -> Archive:
         return next(archive for archive in self.archives if file in archive.members)
@@ -112,6 +134,11 @@ DATASETS: dict[str, Dataset] = {}
 def register_dataset(dataset: Dataset) -> Dataset:
     if dataset.name in DATASETS:
         raise DataError(f"dataset {dataset.name!r} is registered twice")
+    if dataset.sampler is not None:
+        if dataset.files or dataset.loader is not None:
+            raise DataError(f"dataset {dataset.name!r}: a sampled data set has no files or loader")
+        DATASETS[dataset.name] = dataset
+        return dataset
     if set(dataset.sizes) != set(dataset.files) or not {"train", "test"} <= set(dataset.files):
         raise DataError(f"dataset {dataset.name!r}: every split (train and test at least) needs a size and files")
     missing = [f for split_files in dataset.files.values() for f in split_files if f not in dataset.sha256]
@@ -146,6 +173,8 @@ def load_dataset(split: str = "train", data_dir: str | os.PathLike | None = None
                  dataset: str = DEFAULT_DATASET) -> tuple[np.ndarray, np.ndarray]:
     """Verified ``(images uint8 [N, *array_shape], labels uint8 [N])`` of ``split``, read-only, cached."""
     entry = get_dataset(dataset)
+    if entry.sampler is not None:
+        raise DataError(f"{entry.title} is sampled, not loaded: draw from get_dataset({entry.name!r}).sampler")
     if split not in entry.files:
         raise DataError(f"unknown split {split!r}; valid: {', '.join(entry.files)}")
     directory = resolve_data_dir(data_dir, dataset).resolve()
@@ -355,3 +384,8 @@ register_dataset(Dataset(
     data_dir_env="CIFAR10_DIR", loader=load_cifar_binary,
     source="Krizhevsky 2009, Learning Multiple Layers of Features from Tiny Images; the binary version of "
            "www.cs.toronto.edu/~kriz/cifar.html (50,000 training, 10,000 test 32x32 colour images)"))
+
+register_dataset(Dataset(
+    name="gaussian-1d", title="1-D Gaussian N(4, 1.25^2)", image_shape=(1,), classes=0, sizes={}, files={},
+    sha256={}, mirrors=(), data_dir_env="", loader=None, sampler=Normal(mean=4.0, std=1.25),
+    source="the classic first GAN's target (1-D normal, mean 4, standard deviation 1.25): a seeded sampler, no file"))

@@ -35,6 +35,8 @@ CORE = (
     "benchmark.threads",
     "benchmark.initial_weights",
     "benchmark.exports",
+    "benchmark.toy_training",
+    "benchmark.toy_measures",
 )
 CORE_LAYER, IMPLEMENTATION_LAYER, HARNESS_LAYER = "core", "implementation", "harness"
 

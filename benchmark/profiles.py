@@ -49,6 +49,13 @@
   Keras-TF runs about 1.3x faster than PyTorch on one core; the whole profile is ≈ 6 hours of both cores, meant to
   run in the background and be continued with ``--resume`` (``--out`` outside the checkout). The speed phase is
   part of it (every CPU mode of vanilla and dcgan, pinned one core per worker).
+* ``toy`` (the first thing to try): the 1-D Gaussian GAN (``toy-1k``: the published toy compressed to 1,000
+  iterations) in PyTorch, Keras-TF and Keras-JAX, 10 paired seeds, measured every 50 iterations on 2,000 generator
+  samples (the GIF's frames); its own runner (``benchmark.toy_suite``: one process per framework trains every seed,
+  since a Keras process takes seconds to start) and report. Measured (2-core AMD EPYC, one thread per process,
+  2026-11-30): 134 CPU seconds in all (PyTorch 56, Keras-TF 47, Keras-JAX 31, imports and compilation included),
+  about 80 s of wall time on 2 idle cores; batch 1,024 keeps an iteration compute-bound (≈ 4-6 ms of CPU on one
+  core), so a smaller batch, not fewer processes, is what would shorten it.
 * ``full``: 3 seeds, the spec's training length (20 epochs, Lucic et al. 2018), 10,000 scored samples and
   the Inception metrics when their weights are available, and a speed phase over every model with a batch
   sweep (64, 256, 1024). Meant for a GPU.
@@ -73,6 +80,7 @@ class ProfileError(ValueError):
 
 BUDGET_IMAGES, BUDGET_GENERATOR_UPDATES = "images", "generator_updates"
 BUDGETS = (BUDGET_IMAGES, BUDGET_GENERATOR_UPDATES)
+RUNNERS = ("suite", "toy")
 FULL_COMMAND = "python benchmark/run_all.py --profile full --models {model}"
 
 
@@ -103,10 +111,14 @@ class Profile:
     speed_windows: int = 5  # timing windows per execution mode
     speed_iterations: int = 20  # iterations per window
     speed_batch_sizes: tuple[int, ...] = ()  # the batch sweep; (): the spec's batch size only
+    runner: str = "suite"  # RUNNERS: the image suite (benchmark.suite) or the toy's (benchmark.toy_suite)
+    frameworks: tuple[str, ...] = ("pytorch", "keras")  # the default of --frameworks
 
     def __post_init__(self):
         if self.budget not in BUDGETS:
             raise ProfileError(f"unknown budget {self.budget!r}; valid: {', '.join(BUDGETS)}")
+        if self.runner not in RUNNERS:
+            raise ProfileError(f"unknown runner {self.runner!r}; valid: {', '.join(RUNNERS)}")
 
     def train_steps(self, spec: GANSpec) -> int:
         """Generator iterations of one run of ``spec`` under this profile.
@@ -120,6 +132,8 @@ class Profile:
             return self.steps
         if spec.name in self.model_steps:
             return self.model_steps[spec.name]
+        if spec.training.steps is not None:  # a sampled data set: no epochs
+            return spec.training.steps
         if self.batch_size:
             spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=self.batch_size))
         if self.budget == BUDGET_GENERATOR_UPDATES:  # count iterations as if each consumed one batch
@@ -189,6 +203,12 @@ register(Profile(
     models=("vanilla", "dcgan", "lsgan", "wgan-gp", "wgan"), jobs=2, threads=1,
     budget_note="about 6 hours on 2 CPU cores", speed_models=("vanilla", "dcgan"), speed_windows=3,
     speed_iterations=10))
+register(Profile(
+    name="toy", description="the one-minute 1-D Gaussian GAN: PyTorch, Keras-TF and Keras-JAX, 10 paired seeds, "
+                            "distances over training and an animated GIF per framework",
+    seeds=tuple(range(10)), num_samples=2_000, curve_samples=2_000, curve_points=20, grid_points=20, log_points=20,
+    models=("toy-1k",), jobs=2, threads=1, runner="toy", frameworks=("pytorch", "keras-tensorflow", "keras-jax"),
+    budget_note="about 80 seconds on 2 idle CPU cores"))
 register(Profile(
     name="full", description="the spec's training length, 3 seeds, 10,000 samples, Inception metrics",
     seeds=(0, 1, 2), epochs=None, num_samples=10_000, curve_samples=2_000, curve_points=20, grid_points=20,

@@ -59,9 +59,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help=f"comma-separated models (default: the profile's; smoke, cpu-complete and full: "
                                      f"all of "
                                      f"{','.join(MODEL_NAMES)}); ARCHITECTURE+OBJECTIVE pairs are accepted too")
-    p.add_argument("--frameworks", default="pytorch,keras",
+    p.add_argument("--frameworks",
                    help=f"comma-separated, from: pytorch, keras, {', '.join(FRAMEWORKS)} and their short names "
-                        "(default: pytorch,keras)")
+                        "(default: the profile's; pytorch,keras but toy: pytorch,keras-tensorflow,keras-jax)")
     p.add_argument("--keras-backend", default="tensorflow", choices=KERAS_BACKENDS,
                    help="backend that plain 'keras' means (default: tensorflow)")
     p.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
@@ -155,7 +155,7 @@ def options_from(args: argparse.Namespace) -> suite_plan.SuiteOptions:
         raise suite_plan.SuiteError(f"--out {out}: exists and is not a folder")
     return suite_plan.SuiteOptions(
         out=out, profile=profile, models=list(dict.fromkeys(models)),
-        frameworks=suite_plan.parse_frameworks(args.frameworks, args.keras_backend),
+        frameworks=suite_plan.parse_frameworks(args.frameworks or ",".join(profile.frameworks), args.keras_backend),
         seeds=_int_list(args.seeds, "seeds") if args.seeds else list(profile.seeds), device=args.device,
         jobs=jobs, resume=args.resume,
         data_dir=str(_absolute(args.data_dir)) if args.data_dir else None, deterministic=args.deterministic,
@@ -180,6 +180,9 @@ def preamble(options: suite_plan.SuiteOptions) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if get_profile(args.profile or machine_profile()).runner == "toy":
+        from benchmark import toy_suite
+        return toy_suite.main(args)
     try:
         options = options_from(args)
     except (suite_plan.SuiteError, SpecError, ProfileError, DataError) as error:

@@ -15,6 +15,7 @@ the docstring names it:
 A model is an architecture combined with an objective (loss + optimisers + critic schedule) and, for a
 conditional model, a ``Conditioning`` (how the class label enters both networks). The named models are presets;
 any ``"ARCHITECTURE+OBJECTIVE"`` pair or ``"ARCHITECTURE+OBJECTIVE+CONDITIONING"`` triple is valid too.
+``TOY_SPECS`` holds the one-minute toy GAN on a sampled 1-D data set (``toy``), which the image suite does not run.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid")
 INIT_KINDS = ("normal", "glorot_uniform", "constant")
 OPTIMIZERS = ("adam", "rmsprop")
 LOSSES = ("nonsaturating", "least_squares", "wasserstein", "wasserstein_gp")
-NOISE_DISTRIBUTIONS = ("normal", "uniform")
+NOISE_DISTRIBUTIONS = ("normal", "uniform", "uniform01")  # N(0, 1), U(-1, 1), U[0, 1)
 DTYPES = ("float32", "float64")
 LABEL_ENCODINGS = ("embedding", "one_hot")
 # Where the label enters the discriminator: ``flat`` concatenated to the flattened image (the network must begin
@@ -120,11 +121,26 @@ class Architecture:
     discriminator: Network
     source: str
     image_shape: tuple[int, ...] = IMAGE_SHAPE
+    dataset: str = DATASET.name  # the data set it is built for (``benchmark.datasets``)
+
+
+@dataclass(frozen=True)
+class StepDecay:
+    """A step learning-rate schedule: update ``t`` (counted from 0, per optimiser) uses
+    ``lr * factor ** (t // every)`` (PyTorch's ``StepLR`` stepped after every update)."""
+
+    every: int
+    factor: float
+
+    def __post_init__(self):
+        if self.every < 1 or not 0.0 < self.factor <= 1.0:
+            raise SpecError(f"step decay needs every >= 1 and 0 < factor <= 1, got {self.every}, {self.factor}")
 
 
 @dataclass(frozen=True)
 class Optimizer:
-    """Adam (``beta1``, ``beta2``) or RMSprop (``rho``, PyTorch's ``alpha``); epsilon as in the module doc."""
+    """Adam (``beta1``, ``beta2``) or RMSprop (``rho``, PyTorch's ``alpha``); epsilon as in the module doc.
+    ``schedule``: the learning rate's decay over updates (None: constant)."""
 
     name: str
     lr: float
@@ -135,9 +151,16 @@ class Optimizer:
     momentum: float = 0.0
     centered: bool = False
     weight_decay: float = 0.0
+    schedule: StepDecay | None = None
 
     def __post_init__(self):
         _check_choice("optimiser", self.name, OPTIMIZERS)
+
+    def learning_rate(self, update: int) -> float:
+        """The learning rate of update ``update`` (0 = the first) under ``schedule``."""
+        if self.schedule is None:
+            return self.lr
+        return self.lr * self.schedule.factor ** (update // self.schedule.every)
 
 
 @dataclass(frozen=True)
@@ -172,6 +195,7 @@ class Training:
     noise: str = "normal"
     allow_tf32: bool = False
     dtype: str = "float32"  # weights and arithmetic; float64 only for the parity tests (PARITY-NOTES §7)
+    steps: int | None = None  # a sampled data set has no epochs: its training length in generator iterations
     source: str = "Lucic et al. 2018, 'Are GANs Created Equal?' (MNIST: batch 64, 20 epochs)"
 
     def __post_init__(self):
@@ -369,6 +393,35 @@ CONDITIONAL_PRESETS: dict[str, tuple[str, str, str]] = {
 }
 CONDITIONAL_MODEL_NAMES = tuple(CONDITIONAL_PRESETS)
 
+# ------------------------------------------------------------------------------------------ the toy GAN
+
+TOY_ADAM = Optimizer("adam", lr=1e-3, beta1=0.5, beta2=0.999, eps=1e-8, schedule=StepDecay(every=2_000, factor=0.5))
+TOY_SOURCE = ("the classic first GAN on a 1-D normal (target N(4, 1.25^2), z ~ U[0, 1), G 1-32-32-1 ReLU, D 1-64-64-1 "
+              "LeakyReLU 0.2, BCE, Adam lr 1e-3 betas (0.5, 0.999) halved every 2,000 iterations, batch 1,024, 5,000 "
+              "iterations of one D and one G step); Glorot-uniform kernels and zero biases as every model here")
+TOY_SPECS: dict[str, GANSpec] = {
+    "toy": GANSpec(
+        name="toy",
+        architecture=Architecture(
+            name="toy-mlp", source=TOY_SOURCE, image_shape=(1,), dataset="gaussian-1d",
+            generator=Network(layers=(Layer("dense", 32, activation="relu"), Layer("dense", 32, activation="relu"),
+                                      Layer("dense", 1)),
+                              kernel_init=Init("glorot_uniform")),
+            discriminator=Network(layers=(Layer("dense", 64, **LEAKY), Layer("dense", 64, **LEAKY), Layer("dense", 1)),
+                                  kernel_init=Init("glorot_uniform"))),
+        objective=Objective(loss="nonsaturating", on_logits=True, d_optimizer=TOY_ADAM, g_optimizer=TOY_ADAM,
+                            source=TOY_SOURCE + "; D's sigmoid is applied by the loss (BCE on logits)"),
+        training=Training(batch_size=1_024, epochs=0, noise_dim=1, noise="uniform01", steps=5_000, source=TOY_SOURCE)),
+}
+# The one-minute profile's length: the published schedule compressed 5x (1,000 iterations, the learning rate
+# halved every 400: two halvings at the same fractions of the run), everything else as published.
+TOY_1K_ADAM = dataclasses.replace(TOY_ADAM, schedule=StepDecay(every=400, factor=0.5))
+TOY_SPECS["toy-1k"] = dataclasses.replace(
+    TOY_SPECS["toy"], name="toy-1k",
+    objective=dataclasses.replace(TOY_SPECS["toy"].objective, d_optimizer=TOY_1K_ADAM, g_optimizer=TOY_1K_ADAM),
+    training=dataclasses.replace(TOY_SPECS["toy"].training, steps=1_000,
+                                 source=TOY_SOURCE + "; compressed 5x: 1,000 iterations, lr halved every 400"))
+
 
 def compose(architecture: str, objective: str, name: str | None = None, conditioning: str | None = None) -> GANSpec:
     """Combine any architecture with any objective (and, given, a ``CONDITIONINGS`` entry) into a full spec."""
@@ -396,12 +449,14 @@ def get_spec(name: str) -> GANSpec:
     if name in CONDITIONAL_PRESETS:
         architecture, objective, conditioning = CONDITIONAL_PRESETS[name]
         return compose(architecture, objective, name=name, conditioning=conditioning)
+    if name in TOY_SPECS:
+        return TOY_SPECS[name]
     if "+" in name:
         architecture, objective, *conditioning = name.split("+", 2)
         return compose(architecture, objective, conditioning=conditioning[0] if conditioning else None)
     combos = [f"{a}+{o}" for a in ARCHITECTURES for o in OBJECTIVES]
-    raise SpecError(f"unknown model {name!r}; valid: {', '.join(MODEL_NAMES + CONDITIONAL_MODEL_NAMES)} or any of "
-                    f"{', '.join(combos)}, optionally +{'|'.join(CONDITIONINGS)}")
+    raise SpecError(f"unknown model {name!r}; valid: {', '.join(MODEL_NAMES + CONDITIONAL_MODEL_NAMES + tuple(TOY_SPECS))}"
+                    f" or any of {', '.join(combos)}, optionally +{'|'.join(CONDITIONINGS)}")
 
 
 # ------------------------------------------------------------------------------ shapes and parameters

@@ -27,6 +27,17 @@ def build_optimizer(parameters: Iterable[torch.nn.Parameter], spec: Optimizer,
     return OPTIMIZERS[spec.name](parameters, spec, fused)
 
 
+def apply_schedule(optimizer: torch.optim.Optimizer, spec: Optimizer) -> None:
+    """Before an update: set the learning rate the spec's schedule gives it (``Optimizer.learning_rate``), from the
+    updates the optimiser has made (its state's ``step``, so a resumed optimiser continues the schedule). Nothing
+    without a schedule."""
+    if spec.schedule is None:
+        return
+    done = int(next(iter(optimizer.state.values()))["step"]) if optimizer.state else 0
+    for group in optimizer.param_groups:
+        group["lr"] = spec.learning_rate(done)
+
+
 def implementation(optimizer: torch.optim.Optimizer) -> str:
     """``adam fused``, ``rmsprop foreach`` or ``adam default`` (PyTorch chooses at the step: for-loop on CPU)."""
     group = optimizer.param_groups[0]

@@ -22,8 +22,8 @@ from benchmark.run_config import RunConfig  # noqa: E402
 from benchmark.spec import GANSpec  # noqa: E402
 from pytorch_impl import models, runtime  # noqa: E402
 from pytorch_impl.losses import clip_weights, gradient_penalty, objective_losses  # noqa: E402
-from pytorch_impl.models import build_discriminator, build_generator  # noqa: E402
-from pytorch_impl.optimizers import build_optimizer, implementation, load_state  # noqa: E402
+from pytorch_impl.models import build_discriminator, build_generator, load_keras_layout  # noqa: E402
+from pytorch_impl.optimizers import apply_schedule, build_optimizer, implementation, load_state  # noqa: E402
 from pytorch_impl.seeding import seed_everything, set_tf32  # noqa: E402
 
 # The gradient penalty is a gradient of the critic that the critic's update differentiates again; compiled graphs
@@ -92,6 +92,16 @@ class TorchGAN:
         self.build_optimizers(fused=self.device.type == "cuda")
         self.d_loss, self.g_loss = objective_losses(spec.objective)
 
+    def restart(self, seed: int) -> None:
+        """Start again from ``seed``'s initial weights with fresh optimisers, in this execution mode (the toy
+        runner trains many seeds in one process: ``benchmark.toy_training``)."""
+        self.determinism = seed_everything(seed, self.determinism == "deterministic")
+        weights = initial_weights.draw(self.spec, seed)
+        self.initial_weights = initial_weights.describe(weights)
+        load_keras_layout(self.generator, weights["generator"])
+        load_keras_layout(self.discriminator, weights["discriminator"])
+        self.build_optimizers(fused=self.device.type == "cuda" or runtime.EXECUTIONS[self.mode].fused)
+
     def build_optimizers(self, fused: bool) -> None:
         """The spec's optimisers; ``fused``: their fused implementation, or foreach where there is none."""
         objective = self.spec.objective
@@ -145,6 +155,7 @@ class TorchGAN:
         self.g_optimizer.zero_grad(set_to_none=True)
         g_loss = self.generator_loss(noise, labels)
         g_loss.backward()
+        apply_schedule(self.g_optimizer, self.spec.objective.g_optimizer)
         self.g_optimizer.step()
         return g_loss
 
@@ -157,6 +168,7 @@ class TorchGAN:
             fake = call(self.generator, noise, fake_labels)
         total, d_loss, penalty = self.critic_loss(real, fake, gp_weight, real_labels, fake_labels)
         total.backward()
+        apply_schedule(self.d_optimizer, self.spec.objective.d_optimizer)
         self.d_optimizer.step()
         if self.spec.objective.clip_value is not None:
             clip_weights(self.discriminator, self.spec.objective.clip_value)
@@ -221,6 +233,14 @@ class TorchGAN:
         models.load_keras_layout(self.generator, [[np.asarray(a, self.spec.training.dtype) for a in layer]
                                                   for layer in arrays])
         self.generator.to(self.device)
+
+    @torch.no_grad()
+    def discriminate(self, samples: np.ndarray) -> np.ndarray:
+        """The discriminator in inference mode: samples in ``generate``'s layout [N, ...] -> raw scores, float64 [N]."""
+        self.discriminator.eval()
+        scores = self.discriminator(self._tensor(np.asarray(samples)).unsqueeze(1))[:, 0].double().cpu().numpy()
+        self.discriminator.train()
+        return scores
 
     def save_checkpoint(self, path: Path, meta: dict) -> None:
         state = {"meta": meta, "generator": self.generator.state_dict(),

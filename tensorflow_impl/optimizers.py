@@ -7,14 +7,16 @@ weights by a different amount. These subclasses implement the updates of ``torch
 both by the stateful ``apply`` and by ``stateless_apply``. Keras' TensorFlow optimiser refuses
 ``stateless_apply`` (it routes updates through ``tf.distribute``), so it is implemented here for every
 backend: the training step is the same pure function on TensorFlow and JAX. ``weight_decay`` is PyTorch's
-coupled L2 term (added to the gradient), not Keras' decoupled decay.
+coupled L2 term (added to the gradient), not Keras' decoupled decay. A spec's ``schedule`` (step decay) sets
+the learning rate of update ``t`` (the optimiser's iterations before it) as ``StepDecay`` states, inside the
+compiled step.
 """
 from __future__ import annotations
 
 import keras
 from keras import ops
 
-from benchmark.spec import Optimizer
+from benchmark.spec import Optimizer, StepDecay
 
 
 class TorchOptimizer(keras.optimizers.Optimizer):
@@ -22,9 +24,18 @@ class TorchOptimizer(keras.optimizers.Optimizer):
 
     SLOTS: tuple[str, ...] = ()
 
-    def __init__(self, learning_rate: float, weight_decay: float = 0.0, **kwargs):
+    def __init__(self, learning_rate: float, weight_decay: float = 0.0, schedule: StepDecay | None = None,
+                 **kwargs):
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self.lr, self.l2 = float(learning_rate), weight_decay
+        self.lr, self.l2, self.schedule = float(learning_rate), weight_decay, schedule
+
+    def rate(self, step, dtype):
+        """The learning rate of update ``step`` (counted from 1, a tensor of ``dtype``): ``lr * factor ** ((step
+        - 1) // every)``, the factor a tensor in ``dtype`` (a Python float cast goes through float32 on TF)."""
+        if self.schedule is None:
+            return self.lr
+        decays = ops.floor((step - 1) / self.schedule.every)
+        return self.lr * ops.power(ops.convert_to_tensor(self.schedule.factor, dtype), decays)
 
     def build(self, var_list):
         if self.built:
@@ -86,7 +97,8 @@ class Adam(TorchOptimizer):
         bias_correction1 = 1 - ops.power(ops.convert_to_tensor(self.beta_1, param.dtype), step)
         bias_correction2 = 1 - ops.power(ops.convert_to_tensor(self.beta_2, param.dtype), step)
         denominator = ops.sqrt(v) / ops.sqrt(bias_correction2) + self.epsilon
-        return param - (self.lr / bias_correction1) * m / denominator, {"momentum": m, "velocity": v}
+        lr = self.rate(step, param.dtype)
+        return param - (lr / bias_correction1) * m / denominator, {"momentum": m, "velocity": v}
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
@@ -112,10 +124,11 @@ class RMSprop(TorchOptimizer):
             new["grad_average"] = slots["grad_average"] + (1 - self.rho) * (grad - slots["grad_average"])
             mean_square = mean_square - new["grad_average"] ** 2
         denominator = ops.sqrt(mean_square) + self.epsilon
+        lr = self.rate(step, param.dtype)
         if self.momentum:
             new["buffer"] = slots["buffer"] * self.momentum + grad / denominator
-            return param - self.lr * new["buffer"], new
-        return param - self.lr * grad / denominator, new
+            return param - lr * new["buffer"], new
+        return param - lr * grad / denominator, new
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon, "momentum": self.momentum,
@@ -123,9 +136,10 @@ class RMSprop(TorchOptimizer):
 
 
 OPTIMIZERS = {
-    "adam": lambda o: Adam(o.lr, beta_1=o.beta1, beta_2=o.beta2, epsilon=o.eps, weight_decay=o.weight_decay),
+    "adam": lambda o: Adam(o.lr, beta_1=o.beta1, beta_2=o.beta2, epsilon=o.eps, weight_decay=o.weight_decay,
+                           schedule=o.schedule),
     "rmsprop": lambda o: RMSprop(o.lr, rho=o.rho, epsilon=o.eps, momentum=o.momentum, centered=o.centered,
-                                 weight_decay=o.weight_decay),
+                                 weight_decay=o.weight_decay, schedule=o.schedule),
 }
 
 

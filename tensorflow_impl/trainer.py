@@ -104,6 +104,18 @@ class KerasGAN:
         self.compile_seconds: float | None = None
         self._last = None
 
+    def restart(self, seed: int) -> None:
+        """Start again from ``seed``'s initial weights with fresh optimisers (every slot and the update count at
+        zero), keeping the compiled step: the toy runner trains many seeds in one process
+        (``benchmark.toy_training``)."""
+        self.determinism = seed_everything(seed, self.determinism == "deterministic")
+        weights = draw_initial_weights(self.spec, seed)
+        self.initial_weights = initial_weights.describe(weights)
+        set_layer_weights(self.generator, weights["generator"])
+        set_layer_weights(self.discriminator, weights["discriminator"])
+        for variable in [*self.g_optimizer.variables, *self.d_optimizer.variables]:
+            variable.assign(ops.zeros(variable.shape, variable.dtype))
+
     # ------------------------------------------------------------------------------ state <-> variables
 
     def _variables(self) -> tuple[list, ...]:
@@ -233,6 +245,13 @@ class KerasGAN:
         """The generator's weights and batch-norm statistics from arrays in the neutral (Keras) layout."""
         set_layer_weights(self.generator, [[np.asarray(a, self.spec.training.dtype) for a in layer]
                                            for layer in arrays])
+
+    def discriminate(self, samples: np.ndarray) -> np.ndarray:
+        """The discriminator in inference mode: samples in ``generate``'s layout [N, ...] -> raw scores, float64 [N]."""
+        with keras.device(self.device):
+            scores = self.discriminator(ops.convert_to_tensor(np.asarray(samples, self.spec.training.dtype)[..., None]),
+                                        training=False)
+        return np.asarray(ops.convert_to_numpy(scores), np.float64)[:, 0]
 
     def _checkpoint_groups(self) -> dict[str, list]:
         return {"generator": self.generator.variables, "discriminator": self.discriminator.variables,

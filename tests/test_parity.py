@@ -5,6 +5,7 @@ weights in Keras' layout, so the two frameworks never share a process. Every com
 where the frameworks differ only by summation order, so nothing here depends on the CPU or the thread count
 (PARITY-NOTES §7); float32 drift is measured by ``benchmark.parity lockstep``, not asserted.
 """
+import dataclasses
 import importlib.util
 import math
 import tempfile
@@ -21,7 +22,9 @@ from benchmark import runs  # noqa: E402
 from benchmark.data import TrainingStream  # noqa: E402
 from benchmark.parity import BACKENDS, checks, mutations, probes, torch_side, worker  # noqa: E402
 from benchmark.parity.lockstep import lockstep  # noqa: E402
-from benchmark.spec import CONDITIONAL_MODEL_NAMES, MODEL_NAMES, get_spec, network_body, parameter_count  # noqa: E402
+from benchmark.spec import (CONDITIONAL_MODEL_NAMES, MODEL_NAMES, StepDecay, get_spec, network_body,  # noqa: E402
+                            parameter_count)
+from benchmark.toy_training import ToyStream, target_of  # noqa: E402
 
 BATCH = 8
 SEED = 0
@@ -34,16 +37,30 @@ BACKEND_PARAMS = [pytest.param(b, marks=pytest.mark.skipif(b not in AVAILABLE, r
 MUTATION_BACKEND = "tensorflow" if "tensorflow" in AVAILABLE else "jax"
 OTHER_BACKEND = next((b for b in AVAILABLE if b != MUTATION_BACKEND), None)
 BOTH_BACKENDS = ("generate_bn_training_mode",)
-PARITY_MODELS = MODEL_NAMES + CONDITIONAL_MODEL_NAMES
 GROUPS = ("layer_parameters", "initial", "outputs", "losses", "gradients", "optimizer", "iteration", "outputs_after",
           "generate")
 
 
+# The toy (a 1-D data set, its learning rate halved every 2,000 updates) with the halving every 2 updates, so that the
+# schedule acts within the probe's 3 iterations and 4 optimiser steps.
+TOY_SCHEDULE = StepDecay(every=2, factor=0.5)
+PARITY_MODELS = (*MODEL_NAMES, *CONDITIONAL_MODEL_NAMES, "toy")
+
+
 def spec_of(name):
-    return probes.probe_spec(get_spec(name), BATCH)
+    spec = probes.probe_spec(get_spec(name), BATCH)
+    if name != "toy":
+        return spec
+    objective = spec.objective
+    scheduled = {key: dataclasses.replace(getattr(objective, key), schedule=TOY_SCHEDULE)
+                 for key in ("d_optimizer", "g_optimizer")}
+    return dataclasses.replace(spec, objective=dataclasses.replace(objective, **scheduled))
 
 
 def training_steps(spec):
+    if spec.name == "toy":
+        stream = ToyStream(target_of(spec), spec, SEED)
+        return [stream.step(i) for i in range(probes.ITERATIONS)]
     rng = np.random.default_rng(1)
     images, labels = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8), rng.integers(0, 10, 200)
     classes = spec.conditioning.num_classes if spec.conditional else None

@@ -110,7 +110,7 @@ def test_profiles_cover_the_issue():
     assert full.train_steps(spec) == spec.training.epochs * (60_000 // 64)
     # The spec's budget is equal in images: WGAN's iterations consume 5 batches each.
     assert full.budget == "images" and full.train_steps(get_spec("wgan")) == 20 * (937 // 5)
-    assert set(PROFILES) == {"smoke", "quick", "cpu-complete", "full"}
+    assert set(PROFILES) == {"smoke", "quick", "cpu-complete", "full", "toy"}
 
 
 def test_cpu_complete_trains_every_preset_paired_and_scores_ten_thousand_samples():

@@ -276,6 +276,10 @@ for _network in ("generator", "discriminator"):
     register_mutation(Mutation(f"rmsprop_epsilon_placement_{_network}", "wgan",
                                "RMSprop with Keras' epsilon placement (inside the square root)",
                                after_build=_keras_update_rule(_network, "rmsprop"), network=_network))
+    register_mutation(Mutation(f"lr_schedule_ignored_{_network}", "toy",
+                               "a constant learning rate: the spec's step decay left out (Keras optimisers take a "
+                               "schedule only when given one)", spec=_optimizer(_network, schedule=None),
+                               network=_network))
 register_mutation(Mutation("clip_before_update", "wgan", "critic weights clipped before the RMSprop step, not after",
                            patches=_clip_before_update, after_build=_clip_incoming))
 register_mutation(Mutation("gp_weight_per_batch", "wgan-gp", "one interpolation weight per batch, not per sample",

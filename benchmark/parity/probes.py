@@ -75,11 +75,12 @@ def narrow(spec: GANSpec, factor: int) -> GANSpec:
 
 
 def probe_inputs(spec: GANSpec, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed noise [B, z] and images [B, 28, 28] in [-1, 1] on which the models' outputs are compared."""
+    """Fixed noise [B, z] and images [B, H, W] in [-1, 1] (a 1-D data set's points: [B]) on which the models'
+    outputs are compared."""
     rng = np.random.default_rng(seed)
-    batch, (_, height, width) = spec.training.batch_size, spec.architecture.image_shape
+    batch, sample = spec.training.batch_size, tuple(spec.architecture.image_shape)[1:]
     noise = rng.standard_normal((batch, spec.training.noise_dim))
-    images = rng.uniform(-1, 1, (batch, height, width))
+    images = rng.uniform(-1, 1, (batch, *sample))
     return noise.astype(spec.training.dtype), images.astype(spec.training.dtype)
 
 

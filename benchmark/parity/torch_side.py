@@ -21,6 +21,7 @@ from benchmark.spec import GANSpec
 TorchGAN = implementation(PYTORCH, "train").TorchGAN
 call = implementation(PYTORCH, "train").call
 build_optimizer = implementation(PYTORCH, "optimizers").build_optimizer
+apply_schedule = implementation(PYTORCH, "optimizers").apply_schedule
 
 models = implementation(PYTORCH, "models")
 weighted_modules = models.weighted_modules
@@ -89,11 +90,12 @@ def _first_update(gan: TorchGAN, inputs: StepInputs) -> dict:
 
 
 def _optimizer_trajectory(gan: TorchGAN, network: str, seed: int) -> list[list[np.ndarray]]:
-    model = copy.deepcopy(getattr(gan, network))
-    optimizer = build_optimizer(model.parameters(), getattr(gan.spec.objective, f"{network[0]}_optimizer"))
+    model, spec = copy.deepcopy(getattr(gan, network)), getattr(gan.spec.objective, f"{network[0]}_optimizer")
+    optimizer = build_optimizer(model.parameters(), spec)
     shapes, trajectory = [a.shape for a in parameter_arrays(model)], []
     for step in probes.synthetic_gradients(shapes, probes.OPTIMIZER_STEPS, seed):
         set_gradients(model, step)
+        apply_schedule(optimizer, spec)  # as the training updates do
         optimizer.step()
         trajectory.append(probes.sketches(parameter_arrays(model)))
     return trajectory
