@@ -25,20 +25,27 @@ class StreamDataset(keras.utils.PyDataset):
     """Iterations ``start`` .. ``stop - 1`` of the input stream, one batch per iteration: a dict of host arrays in
     the run's dtype (images NHWC). ``fit``'s data adapter leaves every array's leading axis unknown to the traced
     step, so each array leads with the critic-update axis (the generator batch with an axis of 1): the batch size
-    stays static, as the batch norm's unbiased running variance needs."""
+    stays static, as the batch norm's unbiased running variance needs. A conditional model's batches add its labels
+    (int32, the generator's with the same leading axis of 1)."""
 
-    def __init__(self, feed: Callable[[int], StepInputs], start: int, stop: int, dtype: str):
+    def __init__(self, feed: Callable[[int], StepInputs], start: int, stop: int, dtype: str, conditional: bool = False):
         super().__init__()
-        self.feed, self.start, self.stop, self.dtype = feed, start, stop, dtype
+        self.feed, self.start, self.stop, self.dtype, self.conditional = feed, start, stop, dtype, conditional
 
     def __len__(self) -> int:
         return self.stop - self.start
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         inputs = self.feed(self.start + index)
-        return {"real": np.asarray(inputs.real[..., None], self.dtype),
-                "d_noise": np.asarray(inputs.d_noise, self.dtype), "g_noise": np.asarray(inputs.g_noise[None], self.dtype),
-                "gp_weight": np.asarray(inputs.gp_weight, self.dtype)}
+        batch = {"real": np.asarray(inputs.real[..., None], self.dtype),
+                 "d_noise": np.asarray(inputs.d_noise, self.dtype),
+                 "g_noise": np.asarray(inputs.g_noise[None], self.dtype),
+                 "gp_weight": np.asarray(inputs.gp_weight, self.dtype)}
+        if self.conditional:
+            batch.update(real_labels=np.asarray(inputs.real_labels, np.int32),
+                         d_labels=np.asarray(inputs.d_labels, np.int32),
+                         g_labels=np.asarray(inputs.g_labels[None], np.int32))
+        return batch
 
 
 class DriverCallback(keras.callbacks.Callback):
@@ -71,7 +78,7 @@ class KerasFitTrainer(KerasGAN):
 
     def run_steps(self, feed: Callable[[int], StepInputs], start: int, stop: int,
                   after_step: Callable[[int, Mapping[str, Any]], bool]) -> None:
-        dataset = StreamDataset(feed, start, stop, self.spec.training.dtype)
+        dataset = StreamDataset(feed, start, stop, self.spec.training.dtype, self.spec.conditional)
         with keras.device(self.device):
             self.model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[DriverCallback(start, after_step)])
 
@@ -87,9 +94,9 @@ class KerasFitTrainer(KerasGAN):
         if self.backend == "jax":
             self.model.jax_state_sync()
 
-    def generate(self, noise: np.ndarray, dtype: str = "float32") -> np.ndarray:
+    def generate(self, noise: np.ndarray, labels: np.ndarray | None = None, dtype: str = "float32") -> np.ndarray:
         self.sync_variables()
-        return super().generate(noise, dtype)
+        return super().generate(noise, labels, dtype)
 
     def export_generator(self, folder) -> None:
         self.sync_variables()
