@@ -6,6 +6,7 @@ signal or a kill is part of the test.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,11 +160,12 @@ def test_sample_refuses_a_non_positive_count(tmp_path, capsys):
     (["--device", "cuda"], "--device cuda: no GPU visible"),
     (["--data-dir", "BAD"], "SHA-256 mismatch"),
 ])
+@needs_mnist
 def test_run_all_checks_device_data_and_seeds_before_starting_runs(tmp_path, capsys, monkeypatch, args, message):
     from benchmark import machine, run_all
     monkeypatch.setattr(machine, "gpu_names", lambda: None)
-    bad = tmp_path / "bad-mnist"
-    bad.mkdir()
+    bad = tmp_path / "bad-mnist"  # the real files, but for a corrupt training-images file
+    shutil.copytree(resolve_data_dir(), bad, ignore=shutil.ignore_patterns("train-images-idx3-ubyte*"))
     (bad / "train-images-idx3-ubyte.gz").write_bytes(b"not mnist")
     args = [str(bad) if a == "BAD" else a for a in args]
     assert run_all.main(["--out", str(tmp_path / "suite"), "--models", "vanilla", *args]) == 2
