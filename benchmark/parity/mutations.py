@@ -184,8 +184,8 @@ def _inference_in_training_mode() -> list:
     normalised with their own batch's statistics instead of the running ones."""
     trainer = implementation(KERAS, "trainer")
 
-    def infer(gan, g_params, g_state, noise):
-        return gan.generator.stateless_call(g_params, g_state, noise, training=True)[0]
+    def infer(gan, g_params, g_state, noise, labels=None):
+        return gan.generator.stateless_call(g_params, g_state, trainer.joined(noise, labels), training=True)[0]
     return [(trainer.KerasGAN, "infer", infer)]
 
 
