@@ -2,17 +2,20 @@
 then the real protocol on a tiny configuration (two frameworks, each in its own worker process)."""
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from benchmark import speed, speed_worker
 from benchmark.report import speed_verdicts
+from benchmark.training import run_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +30,36 @@ def test_median_interval_from_order_statistics():
     assert speed.median_ci([4.0]) == (4.0, 4.0, 0.0)
     with pytest.raises(ValueError):
         speed.median_ci([])
+
+
+class FitLikeLoop:
+    """A trainer that drives its own loop, as ``Model.fit`` does, with a set-up of 0.3 s before its first
+    iteration."""
+
+    def __init__(self):
+        self.loops, self.steps = 0, []
+
+    def run_steps(self, feed, start, stop, after_step):
+        self.loops += 1
+        time.sleep(0.3)
+        for step in range(start, stop):
+            self.steps.append(step)
+            if not after_step(step + 1, {}):
+                return
+
+    def synchronize(self):
+        pass
+
+
+def test_every_window_is_timed_inside_one_training_loop_without_its_set_up():
+    window = json.dumps({"command": "window", "iterations": 3})
+    protocol, trainer = io.StringIO(), FitLikeLoop()
+    windows = speed_worker.Windows(trainer, protocol, iter([window, window]))
+    run_steps(trainer, None, 6, 6 + speed_worker.MAX_ITERATIONS, windows)
+    sent = [json.loads(line) for line in protocol.getvalue().splitlines()]
+    assert trainer.loops == 1 and trainer.steps == list(range(6, 13))  # 1 untimed, 2 windows of 3, then stdin ends
+    assert [m["event"] for m in sent] == ["window", "window"]
+    assert all(0 <= m["seconds"] < 0.3 and m["cpu_seconds"] >= 0 for m in sent)  # the set-up is in no window
 
 
 def test_other_processes_share_and_the_contention_rule():
