@@ -3,8 +3,9 @@
 ``python benchmark/run_all.py --profile NAME`` reads one of these; nothing about a profile lives anywhere else.
 
 * ``smoke``: every model x framework, 960 real images at batch 32 (30 iterations; WGAN and WGAN-GP: 6, of 5
-  critic batches each), 1 seed, 500 samples scored against 2,000 test images. It checks that the whole
-  pipeline runs (CI runs it); its numbers mean nothing.
+  critic batches each), 1 seed, 500 samples scored against 2,000 test images, two runs at a time with one thread
+  each (CI runs it beside other tests: more threads than free cores make PyTorch's OpenMP threads spin-wait). It
+  checks that the whole pipeline runs; its numbers mean nothing.
 * ``quick`` (what ``make bench`` runs without a GPU): the models that draw digits within about 30 minutes on
   2 CPU cores, 2 seeds (so the report's paired tests have two pairs), two runs at a time with one thread each
   (PyTorch's OpenMP threads spin-wait, so two threads per run on 2 shared cores would slow every run down:
@@ -179,7 +180,7 @@ def register(profile: Profile) -> Profile:
 register(Profile(
     name="smoke", description="pipeline check: every model x framework, a few iterations, 1 seed",
     seeds=(0,), images=960, batch_size=32, num_samples=500, curve_samples=200, curve_points=2, grid_points=4,
-    log_points=8, reference_count=2_000, budget_note="under 5 minutes on 2 CPU cores"))
+    log_points=8, reference_count=2_000, jobs=2, threads=1, budget_note="under 5 minutes on 2 CPU cores"))
 QUICK_LEFT_OUT = ("a WGAN needs thousands of generator updates of 5 critic batches each to draw digits: hours on 2 "
                   "CPU cores; run it with `" + FULL_COMMAND + "`")
 QUICK_LSGAN = ("the same network and cost per iteration as dcgan, and its digits need about 2,000 iterations: "

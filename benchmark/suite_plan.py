@@ -11,7 +11,7 @@ from benchmark.eval_format import REFERENCES_DIR
 from benchmark.frameworks import FRAMEWORKS, Framework, FrameworkError, by_name, get_framework
 from benchmark.profiles import Profile, every
 from benchmark.spec import get_spec
-from benchmark.threads import THREAD_VARIABLES, default_threads
+from benchmark.threads import THREAD_VARIABLES, default_threads, thread_env
 
 CHECKPOINT_MIN_EVERY = 100  # iterations; an interrupted run also checkpoints when it stops
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -171,9 +171,13 @@ def speed_command(options: SuiteOptions, out: Path) -> list[str] | None:
 
 
 def child_env(run: PlannedRun | None, options: SuiteOptions) -> dict[str, str]:
-    """The suite's environment for a child, without its thread variables: a training child pins its own count
-    (``--threads``, ``benchmark.threads.pin``), evaluation and the reference rows use the machine."""
+    """The suite's environment for a child. A training child pins its own thread count (``--threads``,
+    ``benchmark.threads.pin``), so its thread variables are left out; every other child (evaluation, the reference
+    rows, the speed phase's parent) gets the suite's count in them: an unset count is every core, and PyTorch's
+    OpenMP threads spin-wait when another process holds one of them (PARITY-NOTES §9)."""
     env = {key: value for key, value in os.environ.items() if key not in THREAD_VARIABLES}
+    if run is None:
+        env.update(thread_env(options.thread_count, env))
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     if run is not None and run.backend:

@@ -1,28 +1,14 @@
-"""The suite harness: argument checks, exit statuses, and real suites end to end.
-
-The end-to-end tests launch the real training and evaluation processes:
-
-* the smoke profile over every model x framework (what CI runs: a few minutes on 2 CPU cores);
-* a suite in which one run fails on purpose: its folder holds a corrupt checkpoint (bytes that are no
-  checkpoint), so the real training process that resumes it refuses it (exit 2); the other run must still
-  complete and be evaluated, and the report must list the failure with its log;
-* a suite killed (``kill -9``) and then hung up (SIGHUP) while its second run trains, continued with ``--resume``:
-  no child outlives its suite, the finished run is not trained again, the interrupted one continues from its
-  checkpoint.
-"""
+"""The suite harness: arguments, profiles, plans, exit statuses. Real suites end to end: test_suite_smoke.py and
+test_suite_interrupted.py (each file is one pytest worker's unit under ``--dist loadfile``, so the long ones are
+apart)."""
 from __future__ import annotations
 
 import io
-import json
-import os
-import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from benchmark import machine, runs, suite, suite_plan
@@ -30,23 +16,7 @@ from benchmark.profiles import PROFILES, get_profile
 from benchmark.spec import MODEL_NAMES, get_spec
 from benchmark.threads import THREAD_VARIABLES
 
-REPO = Path(__file__).resolve().parent.parent
-RUN_ALL = [sys.executable, str(REPO / "benchmark" / "run_all.py")]
-needs_mnist = pytest.mark.skipif(not os.environ.get("MNIST_DIR") and not Path(REPO.parent / "shared" / "datasets"
-                                                                              / "mnist").is_dir(),
-                                 reason="MNIST not available offline (set MNIST_DIR)")
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    default = REPO.parent / "shared" / "datasets" / "mnist"
-    if "MNIST_DIR" not in env and default.is_dir():
-        env["MNIST_DIR"] = str(default)
-    return env
-
-
-def run_all(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([*RUN_ALL, *args], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout)
+from suites import REPO, RUN_ALL, run_all
 
 
 # ------------------------------------------------------------------------------------------- arguments
@@ -212,6 +182,8 @@ def test_options_take_the_profile_defaults_and_the_overrides():
     command = suite_plan.train_command(run, Path("run"), options)
     assert command[command.index("--threads") + 1] == "2"
     assert not set(THREAD_VARIABLES) & set(suite_plan.child_env(run, options))  # the child pins itself
+    others = suite_plan.child_env(None, options)  # evaluation, references: the suite's count, not every core
+    assert all(others[variable] == "2" for variable in THREAD_VARIABLES)
 
 
 def test_exit_statuses(tmp_path):
@@ -240,110 +212,3 @@ def test_folder_state_and_log_tail(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ end to end
-
-@needs_mnist
-def test_smoke_profile_end_to_end(tmp_path):
-    """Every model x framework: report, CSV with a row per run, every plot."""
-    out = tmp_path / "smoke"
-    result = run_all("--profile", "smoke", "--out", str(out), timeout=1500)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    summary = pd.read_csv(out / "summary.csv")
-    expected = {f"{m}-{f}-seed0" for m in MODEL_NAMES for f in ("pytorch", "keras-tensorflow")}
-    assert set(summary["run"]) == expected
-    assert (summary["status"] == runs.COMPLETED).all()
-    assert summary["mnist_fid"].notna().all() and summary["images_per_second"].notna().all()
-    plots = {p.name for p in (out / "plots").iterdir()}
-    assert {"fid.png", "throughput.png"} <= plots
-    for model in MODEL_NAMES:
-        assert {f"samples_{model}.png", f"curves_{model}.png", f"losses_{model}.png", f"progress_{model}.gif"} <= plots
-    markdown = (out / "report.md").read_text()
-    for model in MODEL_NAMES:
-        assert f"## Model `{model}`" in markdown
-    assert "None: every planned run completed" in markdown
-    page = (out / "report.html").read_text()
-    assert not re.search(r'<img[^>]+src="(?!data:)', page)
-    assert "ETA" in result.stdout
-
-
-@needs_mnist
-def test_failing_run_is_reported_and_the_others_go_on(tmp_path):
-    out = tmp_path / "fail"
-    broken = out / suite.RUNS_DIR / "vanilla-pytorch-seed0" / runs.CHECKPOINTS / "last.pt"
-    broken.parent.mkdir(parents=True)
-    broken.write_bytes(b"this is not a checkpoint")
-    result = run_all("--profile", "smoke", "--models", "vanilla", "--frameworks", "pytorch", "--seeds", "0,1",
-                     "--out", str(out), "--resume")
-    assert result.returncode == 1, result.stdout + result.stderr
-    summary = pd.read_csv(out / "summary.csv").set_index("run")
-    assert summary.loc["vanilla-pytorch-seed0", "status"] == runs.FAILED
-    assert summary.loc["vanilla-pytorch-seed0", "exit_code"] == 2
-    assert summary.loc["vanilla-pytorch-seed1", "status"] == runs.COMPLETED
-    assert pd.notna(summary.loc["vanilla-pytorch-seed1", "mnist_fid"])
-    problems = (out / "report.md").read_text().split("## Failed, diverged and unfinished runs", 1)[1]
-    assert "vanilla-pytorch-seed0" in problems and "no usable checkpoint" in problems  # the refusal from its log
-    assert "vanilla-pytorch-seed1" not in problems.split("## All runs")[0]
-
-
-@needs_mnist
-def test_a_killed_or_hung_up_suite_leaves_no_run_training_and_resumes_without_redoing_finished_runs(tmp_path):
-    """``kill -9`` of the suite while its second run trains: that child dies with it. ``--resume``, then SIGHUP (a
-    closed terminal) while the second run trains again: the child checkpoints and stops, the suite records it.
-    ``--resume`` again: the finished run is not trained again, the interrupted one continues from its checkpoint."""
-    out = tmp_path / "resume"
-    args = ["--profile", "smoke", "--models", "vanilla", "--frameworks", "pytorch", "--seeds", "0,1", "--steps", "300",
-            "--out", str(out)]
-    first_dir, second_dir = (out / suite.RUNS_DIR / f"vanilla-pytorch-seed{s}" for s in (0, 1))
-
-    process, child = _suite_with_training_child(args + ["--no-report"], second_dir)
-    process.kill()
-    process.wait()
-    assert _dies(child), "the training child outlived its suite"
-    assert runs.read_json(first_dir / runs.RESULT)["status"] == runs.COMPLETED
-    finished_at = (first_dir / runs.RESULT).stat().st_mtime_ns
-
-    process, child = _suite_with_training_child(args + ["--no-report", "--resume"], second_dir)
-    process.send_signal(signal.SIGHUP)
-    output = process.communicate(timeout=300)[0]
-    assert process.returncode == 4, output
-    assert _dies(child) and runs.read_json(out / suite.SUITE_FILE)["state"] == "interrupted"
-    assert runs.read_json(second_dir / runs.RESULT)["status"] == runs.INTERRUPTED
-
-    result = run_all(*args, "--resume")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "vanilla-pytorch-seed0: completed, finished earlier (skipped)" in result.stdout
-    assert (first_dir / runs.RESULT).stat().st_mtime_ns == finished_at
-    assert (first_dir / "train.log").read_text().count("$ ") == 1  # trained once
-    assert runs.read_json(second_dir / runs.CONFIG)["resumed_from_step"] > 0
-    assert runs.read_json(second_dir / runs.RESULT)["status"] == runs.COMPLETED
-    summary = pd.read_csv(out / "summary.csv")
-    assert (summary["status"] == runs.COMPLETED).all() and summary["mnist_fid"].notna().all()
-
-
-def _suite_with_training_child(args: list[str], run_dir: Path) -> tuple[subprocess.Popen, int]:
-    """A suite started with ``args``, once the child it started for ``run_dir`` trains; and that child's pid."""
-    started = time.time()
-    process = subprocess.Popen([*RUN_ALL, *args], cwd=REPO, env=_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    metrics, lock, deadline = run_dir / runs.METRICS, run_dir / ".lock", started + 600
-    while not (metrics.exists() and metrics.stat().st_mtime > started and lock.exists()):
-        assert process.poll() is None and time.time() < deadline, process.stdout.read() if process.poll() else ""
-        time.sleep(0.05)
-    return process, json.loads(lock.read_text())["pid"]
-
-
-def _dies(pid: int, timeout: float = 30) -> bool:
-    """Whether process ``pid`` (not a child of this one) ends within ``timeout`` seconds; killed if it does not."""
-    deadline = time.time() + timeout
-    while _running(pid) and time.time() < deadline:
-        time.sleep(0.1)
-    if _running(pid):
-        os.kill(pid, signal.SIGKILL)
-        return False
-    return True
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
