@@ -61,12 +61,17 @@ def _tensors(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     return relative_difference(a, b)
 
 
-def compare(keras: dict, torch: dict) -> list[Check]:
-    """Every check of Keras' probe against PyTorch's (the reference)."""
+def compare_structure(keras: dict, torch: dict) -> list[Check]:
+    """The checks a structure probe holds: the layers' parameter counts and each side's own initial weights."""
     checks = [Check("layer_parameters", 0.0 if keras["layer_parameters"] == torch["layer_parameters"] else math.inf, 0)]
     # Paired runs: each side's own initial weights, before the transfer, are bitwise the same.
-    checks += [Check(f"initial/{n}", 0.0 if keras["initial_digest"][n] == torch["initial_digest"][n] else math.inf, 0,
-                     "own initial weights bitwise identical") for n in NETWORKS]
+    return checks + [Check(f"initial/{n}", 0.0 if keras["initial_digest"][n] == torch["initial_digest"][n] else math.inf,
+                           0, "own initial weights bitwise identical") for n in NETWORKS]
+
+
+def compare(keras: dict, torch: dict) -> list[Check]:
+    """Every check of Keras' probe against PyTorch's (the reference)."""
+    checks = compare_structure(keras, torch)
     checks += [Check(f"outputs/{key}", _output_difference(keras["outputs"][key], torch["outputs"][key]),
                      LIMITS["outputs"]) for key in OUTPUTS]
     if "first" in torch:

@@ -81,7 +81,8 @@ def _optimizer_trajectory(optimizer, model, seed: int) -> list[list[np.ndarray]]
 
 
 def probe(task: dict, mutation: str | None = None, compiled: bool = True, mode: str | None = None) -> dict:
-    """The probe of ``benchmark.parity.probes``, Keras' side, with ``mutation`` applied when given; the training
+    """The probe of ``benchmark.parity.probes``, Keras' side (a structure task: only the structure keys, nothing
+    compiled or trained), with ``mutation`` applied when given; the training
     iterations run compiled (as in training) or, cheaper to start, eagerly (JAX) / as a plain graph (TensorFlow).
     ``mode`` ``fit``: the iterations run in ``Model.fit`` (``KerasFitTrainer``, compiled as fit compiles)."""
     parameter_layers = implementation(KERAS, "models").parameter_layers
@@ -95,6 +96,8 @@ def probe(task: dict, mutation: str | None = None, compiled: bool = True, mode: 
                                            for layer in parameter_layers(m)] for n, m in models.items()},
                   "initial": {n: probes.weight_statistics(layer_arrays(m)) for n, m in models.items()},
                   "initial_digest": {n: probes.digest(layer_arrays(m)) for n, m in models.items()}}
+        if task.get("structure"):
+            return result
         for name, model in models.items():
             implementation(KERAS, "models").set_layer_weights(model, task["weights"][name])
         result["outputs"] = outputs(gan, task["noise"], task["images"], task["labels"])

@@ -6,7 +6,8 @@ A *task* is built once on the PyTorch side (``torch_side.make_task``) and sent t
      "labels" (a conditional spec's labels of the noise and the images, else None),
      "steps": [StepInputs] (training iterations)}
 
-A *probe* is what each side returns, with the same keys; arrays are in Keras' layout and, where a model's
+A task with ``"structure": True`` asks only for the first three keys below (``STRUCTURE_KEYS``: the full presets'
+layers and own initial weights, nothing trained). A *probe* is what each side returns, with the same keys; arrays are in Keras' layout and, where a model's
 weights or gradients are concerned, ``sketch``-ed (flat lists, one sketch per array):
 
     layer_parameters  {network: [trainable parameters per layer with weights]}
@@ -36,6 +37,7 @@ from benchmark.spec import GANSpec, check_shapes
 
 NETWORKS = ("generator", "discriminator")
 OUTPUTS = ("g_train", "g_eval", "d_train", "d_eval")
+STRUCTURE_KEYS = ("layer_parameters", "initial", "initial_digest")
 ITERATIONS = 3  # enough for Adam's betas and RMSprop's rho to act (a first step does not depend on them)
 OPTIMIZER_STEPS = 4
 SKETCH_SIZE, SKETCH_SEED = 4096, 20261125

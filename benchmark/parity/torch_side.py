@@ -59,13 +59,14 @@ def outputs(gan: TorchGAN, noise: np.ndarray, images: np.ndarray,
     return result
 
 
-def make_task(spec: GANSpec, seed: int, steps: list[StepInputs]) -> tuple[dict, TorchGAN]:
-    """A task carrying this seed's PyTorch weights, fixed probe inputs and ``steps``."""
+def make_task(spec: GANSpec, seed: int, steps: list[StepInputs], structure: bool = False) -> tuple[dict, TorchGAN]:
+    """A task carrying this seed's PyTorch weights, fixed probe inputs and ``steps`` (``structure``: a task that asks
+    for the structure keys only)."""
     gan = TorchGAN(spec, seed, "cpu")
     noise, images = probes.probe_inputs(spec, seed)
     weights = {name: layer_arrays(getattr(gan, name)) for name in probes.NETWORKS}
     return {"spec": spec, "seed": seed, "weights": weights, "noise": noise, "images": images,
-            "labels": probes.probe_labels(spec, seed), "steps": steps}, gan
+            "labels": probes.probe_labels(spec, seed), "steps": steps, "structure": structure}, gan
 
 
 def _first_update(gan: TorchGAN, inputs: StepInputs) -> dict:
@@ -102,12 +103,15 @@ def _optimizer_trajectory(gan: TorchGAN, network: str, seed: int) -> list[list[n
 
 
 def probe(gan: TorchGAN, task: dict) -> dict:
-    """The probe of ``benchmark.parity.probes`` for the task made from ``gan`` (which it then trains)."""
+    """The probe of ``benchmark.parity.probes`` for the task made from ``gan`` (which it then trains; a structure
+    task: only the structure keys, nothing trained)."""
     result = {"layer_parameters": {n: layer_parameter_counts(getattr(gan, n)) for n in probes.NETWORKS},
               "initial": {n: probes.weight_statistics(task["weights"][n]) for n in probes.NETWORKS},
-              "initial_digest": {n: probes.digest(task["weights"][n]) for n in probes.NETWORKS},
-              "outputs": outputs(gan, task["noise"], task["images"], task["labels"]),
-              "optimizer": {n: _optimizer_trajectory(gan, n, task["seed"] + i) for i, n in enumerate(probes.NETWORKS)}}
+              "initial_digest": {n: probes.digest(task["weights"][n]) for n in probes.NETWORKS}}
+    if task.get("structure"):
+        return result
+    result.update(outputs=outputs(gan, task["noise"], task["images"], task["labels"]),
+                  optimizer={n: _optimizer_trajectory(gan, n, task["seed"] + i) for i, n in enumerate(probes.NETWORKS)})
     if task["steps"]:
         result["first"] = _first_update(gan, task["steps"][0])
     result["iterations"] = []
