@@ -396,7 +396,8 @@ def test_conditional_runs_are_reported_with_accuracy_intra_class_fid_and_class_g
     section = markdown.split("## Model `cgan`", 1)[1].split("\n## ")[0]
     assert "requested-digit accuracy ↑" in section and "intra-class MNIST-FID (mean over digits) ↓" in section
     rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
-    assert "| 99.0% | digit 9: 97.0% | 8.4 | digit 9: 12 | 5 |" in rows["real training digits, their true labels (floor)"]
+    real = rows["real training digits, their true labels (floor)"]
+    assert "| 99.0% | digit 9: 97.0% | 8.4 | digit 9: 12 | 5 |" in real
     assert "| 10.0% | digit 0: 0.0% |" in rows["uniform noise, the evaluation labels (ceiling)"]
     assert "| 87.0% | digit 8: 77.0% | 33 | digit 5: 60 | 15 |" in rows["Keras (TensorFlow), seed 0"]
     assert rows["Keras (TensorFlow), seed 0"].endswith("| under-trained |")
