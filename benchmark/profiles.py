@@ -28,9 +28,10 @@
   - cgan (vanilla's MLP conditioned on the digit, ``spec.CONDITIONAL_PRESETS``): the report calls a conditional run
     digits only when the classifier reads the requested digit in at least 90 % of its samples. PyTorch seed 0 (500
     samples): 87 % at 3,000 iterations, 90.4 % at 4,200, 95.8 % at 5,000; 5,000 leaves a margin. At 5,000 iterations
-    (2,000 samples, 2026-11-30): PyTorch 95.3 % (MNIST-FID 65.5), Keras-TF 94.9 % (FID 94.5), seed 0. Its cost is
-    vanilla's: 275 s of CPU per PyTorch run and 213 s per Keras-TF run (one thread; 15 and 12 min of wall time on
-    the 2-core AMD EPYC shared with other jobs, which took 85 % of its CPU), so about 7 more minutes of ``quick``.
+    (2,000 samples, seeds 0 / 1, 2026-11-30, ``results/conditional/``): PyTorch 95.3 / 93.0 % (MNIST-FID 65.5 /
+    83.1), Keras-TF 94.9 / 93.0 % (FID 94.5 / 69.7), worst digit 80-90 %. Its cost is vanilla's: ≈ 270 s of CPU per
+    PyTorch run and ≈ 210 s per Keras-TF run (one thread; 10-18 min of wall time each on the 2-core AMD EPYC shared
+    with other jobs, which took 85 % of its CPU), so about 7 more minutes of ``quick`` on 2 idle cores.
   - cdcgan: dcgan's cost per iteration and an unmeasured length to 90 % accuracy; left out with its command.
   - Keras (TensorFlow backend) with one thread runs at about PyTorch's speed (29 vs 29 ms vanilla, 275 vs
     270 ms dcgan), plus ≈ 10-15 s of compilation per run.
