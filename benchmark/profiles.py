@@ -6,8 +6,9 @@
   critic batches each), 1 seed, 500 samples scored against 2,000 test images, two runs at a time with one thread
   each (CI runs it beside other tests: more threads than free cores make PyTorch's OpenMP threads spin-wait). It
   checks that the whole pipeline runs; its numbers mean nothing.
-* ``quick`` (what ``make bench`` runs without a GPU): the models that draw digits within about 30 minutes on
-  2 CPU cores, 2 seeds (so the report's paired tests have two pairs), two runs at a time with one thread each
+* ``quick`` (what ``make bench`` runs without a GPU): the models that draw digits within 35 minutes on 2 CPU
+  cores (vanilla, dcgan and the conditional cgan), 2 seeds (so the report's paired tests have two pairs), two runs
+  at a time with one thread each
   (PyTorch's OpenMP threads spin-wait, so two threads per run on 2 shared cores would slow every run down:
   PARITY-NOTES §9), then the speed phase (vanilla and dcgan, every CPU execution mode, 2 worker processes of 3
   windows of 10 iterations each per mode, one thread on one core). Lengths are set model by model in generator iterations, from these
@@ -25,11 +26,20 @@
   - lsgan: the same network and cost; 937 iterations gave FID 1,109 (49 % of noise's: grey backgrounds), clean
     digits from about 1,600 and FID 73.8 at 2,000. Two seeds of it would add about 15 minutes (35 in all),
     so ``quick`` leaves it out and says how to run it (its 2,000 iterations stay here for ``--models lsgan``).
+  - cgan (vanilla's MLP conditioned on the digit, ``spec.CONDITIONAL_PRESETS``): the report calls a conditional run
+    digits only when the classifier reads the requested digit in at least 90 % of its samples. PyTorch seed 0 (500
+    samples): 87 % at 3,000 iterations, 90.4 % at 4,200, 95.8 % at 5,000; 5,000 leaves a margin. At 5,000 iterations
+    (2,000 samples, seeds 0 / 1, 2026-11-30, ``results/conditional/``): PyTorch 95.3 / 93.0 % (MNIST-FID 65.5 /
+    83.1), Keras-TF 94.9 / 93.0 % (FID 94.5 / 69.7), worst digit 80-90 %. Its cost is vanilla's: ≈ 270 s of CPU per
+    PyTorch run and ≈ 210 s per Keras-TF run (one thread; 10-18 min of wall time each on the 2-core AMD EPYC shared
+    with other jobs, which took 85 % of its CPU), so about 7 more minutes of ``quick`` on 2 idle cores.
+  - cdcgan: dcgan's cost per iteration and an unmeasured length to 90 % accuracy; left out with its command.
   - Keras (TensorFlow backend) with one thread runs at about PyTorch's speed (29 vs 29 ms vanilla, 275 vs
     270 ms dcgan), plus ≈ 10-15 s of compilation per run.
 
-  Measured from a clean clone on an idle machine: 20.5 min in all (venv 1.3, training 16.3, evaluation and the
-  reference rows under 1, speed phase 2.3). WGAN and WGAN-GP are left out: a
+  Measured from a clean clone on an idle machine before cgan was added: 20.5 min in all (venv 1.3, training 16.3,
+  evaluation and the reference rows under 1, speed phase 2.3); with cgan's two seeds about 28 (estimated from its
+  CPU time above, not measured end to end on an idle machine). WGAN and WGAN-GP are left out: a
   generator iteration costs 5 critic batches (WGAN-GP also a double backward pass), and they need thousands of
   iterations to draw digits, hours on 2 cores; the report names them with the command that runs them.
   ``--models wgan`` with this profile trains one epoch (187 iterations), which the report marks under-trained.
@@ -187,14 +197,20 @@ QUICK_LSGAN = ("the same network and cost per iteration as dcgan, and its digits
                "two seeds of it would add about 15 minutes, taking `make bench` to 35 minutes on 2 cores; run it "
                "with `python benchmark/run_all.py --profile quick --models lsgan --out results/quick-lsgan` (2,000 "
                "iterations, about 20 minutes) or `" + FULL_COMMAND.format(model="lsgan") + "`")
+QUICK_CDCGAN = ("the conditioned dcgan network costs what dcgan does per iteration, and how many iterations it needs "
+                "to draw the requested digit in 90 % of its samples is not measured: with cgan already in, two seeds "
+                "of it would take `make bench` past 35 minutes on 2 cores; run it with `python benchmark/run_all.py "
+                "--profile quick --models cdcgan --out results/quick-cdcgan` (one epoch, 937 iterations; check its "
+                "requested-digit accuracy) or `" + FULL_COMMAND.format(model="cdcgan") + "`")
 register(Profile(
     name="quick", description="the models that reach digits on a CPU in minutes, 2 seeds (paired), 2 runs at a "
                               "time, then the speed phase",
-    seeds=(0, 1), model_steps={"vanilla": 5_000, "dcgan": 1_500, "lsgan": 2_000}, epochs=1.0, num_samples=2_000,
-    curve_samples=500, curve_points=4, grid_points=6, log_points=20, models=("vanilla", "dcgan"),
+    seeds=(0, 1), model_steps={"vanilla": 5_000, "dcgan": 1_500, "lsgan": 2_000, "cgan": 5_000}, epochs=1.0,
+    num_samples=2_000, curve_samples=500, curve_points=4, grid_points=6, log_points=20,
+    models=("vanilla", "dcgan", "cgan"),
     left_out={"lsgan": QUICK_LSGAN, "wgan": QUICK_LEFT_OUT.format(model="wgan"),
-              "wgan-gp": QUICK_LEFT_OUT.format(model="wgan-gp")},
-    jobs=2, threads=1, budget_note="about 21 minutes on 2 idle CPU cores",
+              "wgan-gp": QUICK_LEFT_OUT.format(model="wgan-gp"), "cdcgan": QUICK_CDCGAN},
+    jobs=2, threads=1, budget_note="about 28 minutes on 2 idle CPU cores (21 measured before cgan, ≈ 7 more for it)",
     speed_models=("vanilla", "dcgan"), speed_windows=3, speed_iterations=10))
 register(Profile(
     name="cpu-complete", description="every preset to digits in PyTorch and Keras-TF on a CPU, 2 paired seeds, "

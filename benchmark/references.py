@@ -12,6 +12,12 @@ set give FID ≈ 3 at 10k but ≈ 32 at 500), so a run's number means something 
 * ``uniform_noise``: N images of independent uniform pixels in [0, 255] (same seed): what a generator that learnt
   nothing scores.
 
+Both sets are scored as a conditional generator's samples too (``eval.json``'s ``conditional`` block): the real
+digits with their true labels (the classifier's accuracy on them, near 99 %, and the intra-class FID floor), the
+noise with the evaluation labels a conditional run requests (``data.evaluation_labels``: about 10 %, one class in
+ten by chance). Training digits rather than test digits: the test digits are the reference side, against which
+they would score an FID of 0.
+
 One file per (N, reference count), ``eval_format.reference_file_name``; an existing file scored with the same
 classifier is reused (the suite calls this once per suite). The file holds ``{num_samples, reference,
 sample_seed, sets: {real_train: <eval.json without run>, uniform_noise: ...}}``.
@@ -27,25 +33,28 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.classifier import DEFAULT_WEIGHTS, file_sha256
-from benchmark.data import DataError, load_mnist
-from benchmark.eval_format import (DEFAULT_REFERENCE_COUNT, DEFAULT_REFERENCE_SPLIT, KEY_NUM_SAMPLES, KEY_REFERENCE,
-                                   KEY_SAMPLE_SEED, KEY_SETS, KEY_VERSIONS, REFERENCE_NOISE, REFERENCE_REAL,
-                                   reference_file_name)
+from benchmark.data import DataError, evaluation_labels, load_mnist
+from benchmark.eval_format import (DEFAULT_REFERENCE_COUNT, DEFAULT_REFERENCE_SPLIT, KEY_CONDITIONAL,
+                                   KEY_NUM_SAMPLES, KEY_REFERENCE, KEY_SAMPLE_SEED, KEY_SETS, KEY_VERSIONS,
+                                   REFERENCE_NOISE, REFERENCE_REAL, reference_file_name)
 from benchmark.evaluate import evaluate_images
 
 SAMPLE_SEED = 20_260_113
 
 
 def reference_sets(num_samples: int, data_dir: str | os.PathLike | None = None,
-                   seed: int = SAMPLE_SEED) -> dict[str, np.ndarray]:
-    """uint8 [N, 28, 28] images of both reference sets: seeded training digits and uniform noise."""
-    train = load_mnist("train", data_dir)[0]
+                   seed: int = SAMPLE_SEED) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Both reference sets as (uint8 images [N, 28, 28], int64 labels [N]): seeded training digits with their true
+    labels, and uniform noise with the evaluation labels (0, 1, ..., 9, 0, ...)."""
+    train, train_labels = load_mnist("train", data_dir)
     if not 0 < num_samples <= len(train):
         raise DataError(f"--num-samples {num_samples} is outside 1..{len(train)}")
     rng = np.random.default_rng(seed)
-    real = train[np.sort(rng.choice(len(train), num_samples, replace=False))]
+    rows = np.sort(rng.choice(len(train), num_samples, replace=False))
     noise = rng.integers(0, 256, size=(num_samples, 28, 28), dtype=np.uint8)
-    return {REFERENCE_REAL: real, REFERENCE_NOISE: noise}
+    classes = int(train_labels.max()) + 1
+    return {REFERENCE_REAL: (train[rows], train_labels[rows].astype(np.int64)),
+            REFERENCE_NOISE: (noise, evaluation_labels(num_samples, classes))}
 
 
 def _cached(path: Path, classifier_sha: str) -> dict | None:
@@ -55,7 +64,7 @@ def _cached(path: Path, classifier_sha: str) -> dict | None:
         return None
     sets = value.get(KEY_SETS, {})
     if all(sets.get(name, {}).get(KEY_VERSIONS, {}).get("mnist_classifier_sha256") == classifier_sha
-           for name in (REFERENCE_REAL, REFERENCE_NOISE)):
+           and sets[name].get(KEY_CONDITIONAL) for name in (REFERENCE_REAL, REFERENCE_NOISE)):
         return value
     return None
 
@@ -68,8 +77,8 @@ def compute_references(out_dir: str | os.PathLike, num_samples: int, *,
     if not force and (cached := _cached(path, file_sha256(DEFAULT_WEIGHTS))) is not None:
         return path, cached
     sets = {name: evaluate_images(images, inception=inception, reference_split=DEFAULT_REFERENCE_SPLIT,
-                                  reference_count=reference_count, data_dir=data_dir)
-            for name, images in reference_sets(num_samples, data_dir).items()}
+                                  reference_count=reference_count, data_dir=data_dir, labels=labels)
+            for name, (images, labels) in reference_sets(num_samples, data_dir).items()}
     value = {KEY_NUM_SAMPLES: num_samples, KEY_REFERENCE: sets[REFERENCE_REAL][KEY_REFERENCE],
              KEY_SAMPLE_SEED: SAMPLE_SEED, KEY_SETS: sets}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     fids = {name: block["mnist"]["fid"] for name, block in value[KEY_SETS].items()}
+    accuracies = {name: block[KEY_CONDITIONAL]["accuracy"] for name, block in value[KEY_SETS].items()}
     print(f"{path}: MNIST-FID real training digits {fids[REFERENCE_REAL]:.2f}, uniform noise "
-          f"{fids[REFERENCE_NOISE]:.1f} ({args.num_samples} samples)")
+          f"{fids[REFERENCE_NOISE]:.1f}; accuracy on the requested label {accuracies[REFERENCE_REAL]:.1%} and "
+          f"{accuracies[REFERENCE_NOISE]:.1%} ({args.num_samples} samples)")
     return 0
 
 

@@ -47,3 +47,16 @@ def test_a_class_above_twice_or_below_half_its_share_is_imbalanced():
 def test_the_rule_text_states_the_thresholds_in_fid_units():
     text = grading.rule_text(REAL, NOISE, 2000)
     assert "(FID ≤ 106)" in text and "(FID ≤ 489)" in text and "2,000 samples" in text and "20%" in text
+
+
+def test_a_conditional_run_needs_the_requested_digit_in_ninety_percent_of_its_samples():
+    assert grading.grade(20.0, BALANCED, REAL, NOISE, accuracy=0.90).text == grading.DIGITS
+    result = grading.grade(20.0, BALANCED, REAL, NOISE, accuracy=0.899)  # digits by FID, not the ones asked for
+    assert result.label == grading.UNDER_TRAINED
+    assert result.reasons == ("the requested digit comes out in 89.9% of the samples (a conditional run needs ≥ 90%)",)
+    unmeasured = grading.grade(20.0, BALANCED, REAL, NOISE, accuracy=math.nan)
+    assert unmeasured.label == grading.UNDER_TRAINED and unmeasured.reasons == ("no requested-digit accuracy was "
+                                                                                "measured",)
+    assert grading.grade(300.0, BALANCED, REAL, NOISE, accuracy=0.99).label == grading.ROUGH  # the FID rule holds
+    assert "90%" in grading.rule_text(REAL, NOISE, 2000, conditional=True)
+    assert "requested" not in grading.rule_text(REAL, NOISE, 2000)

@@ -73,10 +73,10 @@ def fabricate_run(run_dir: Path, model: str, framework: str, seed: int, status: 
         (run_dir / ev.EVAL_FILE).write_text(json.dumps(_eval_json(fid, framework, model, seed)))
 
 
-def fabricate_suite(out: Path, seeds=SEEDS, failing: bool = True) -> Path:
+def fabricate_suite(out: Path, seeds=SEEDS, failing: bool = True, models=MODELS) -> Path:
     records, plan = {}, []
     for seed in seeds:
-        for model in MODELS:
+        for model in models:
             for framework in FRAMEWORKS:
                 name = f"{model}-{framework}-seed{seed}"
                 plan.append(name)
@@ -99,7 +99,7 @@ def fabricate_suite(out: Path, seeds=SEEDS, failing: bool = True) -> Path:
                                  "eval_exit_code": 0 if status == "completed" else None}
     suite = {"profile": {"name": "quick", "description": "test", "epochs": 0.1, "steps": None, "num_samples": 100,
                          "curve_samples": 50, "batch_size": None},
-             "options": {"models": list(MODELS), "frameworks": list(FRAMEWORKS), "seeds": list(seeds),
+             "options": {"models": list(models), "frameworks": list(FRAMEWORKS), "seeds": list(seeds),
                          "device": "cpu", "jobs": 1},
              "environment": {"cpu": "Test CPU", "cpu_count": 2, "gpus": None, "platform": "Linux",
                              "python": "3.x", "versions": {"torch": "2.x", "keras": "3.x"}, "git_commit": "abc"},
@@ -327,3 +327,98 @@ def test_pairing_checks_the_initial_weight_fingerprints(tmp_path):
     assert "**Not paired**" in markdown.split("## Model `dcgan`", 1)[1].split("## Model `wgan`")[0]
     assert "Pairing checked" in markdown.split("## Model `wgan`", 1)[1]
     assert "| compiled | GPU stack | precision |" in markdown  # CUDA / cuDNN per framework ("—" on a CPU)
+
+
+def _conditional_block(accuracy: float, worst_digit: int, worst_accuracy: float, intra: float, worst_fid_digit: int,
+                       worst_fid: float) -> dict:
+    per_class = [accuracy] * 10
+    per_class[worst_digit] = worst_accuracy
+    fids = [intra] * 10
+    fids[worst_fid_digit] = worst_fid
+    return {ev.KEY_ACCURACY: accuracy, ev.KEY_PER_CLASS_ACCURACY: per_class, ev.KEY_INTRA_FID: float(np.mean(fids)),
+            ev.KEY_INTRA_FID_PER_CLASS: fids, ev.KEY_WORST_CLASS: worst_fid_digit}
+
+
+CGAN_ACCURACY = {("pytorch", 0): 0.95, ("pytorch", 1): 0.96, ("keras-tensorflow", 0): 0.87,
+                 ("keras-tensorflow", 1): 0.93}
+
+
+def fabricate_conditional_suite(out: Path) -> Path:
+    """Two seeds of dcgan, and of cgan as a conditional run writes them: a spec with a conditioning, the eval.json
+    conditional block, class grids (10 rows), samples with their labels."""
+    out = fabricate_suite(out, seeds=(0, 1), failing=False, models=("dcgan",))
+    suite = runs.read_json(out / SUITE_FILE)
+    for (framework, seed), accuracy in CGAN_ACCURACY.items():
+        name = f"cgan-{framework}-seed{seed}"
+        run_dir = out / RUNS_DIR / name
+        fabricate_run(run_dir, "cgan", framework, seed, fid=15.0)
+        config = runs.read_json(run_dir / runs.CONFIG)
+        runs.write_json(run_dir / runs.CONFIG, config | {"spec": {"conditioning": {"encoding": "embedding"}}})
+        evaluation = runs.read_json(run_dir / ev.EVAL_FILE)
+        evaluation[ev.KEY_CONDITIONAL] = _conditional_block(accuracy, 8, accuracy - 0.1, 30.0, 5, 60.0)
+        runs.write_json(run_dir / ev.EVAL_FILE, evaluation)
+        rng = np.random.default_rng(seed)
+        for grid in (run_dir / runs.GRIDS).glob("*.png"):
+            grid.unlink()
+        for step in (20, 40):
+            runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"),
+                          runs.image_grid(rng.integers(0, 255, (80, 28, 28), dtype=np.uint8)))
+        runs.write_npz(run_dir / runs.SAMPLES, images=rng.integers(0, 255, (100, 28, 28), dtype=np.uint8),
+                       labels=np.arange(100) % 10)
+        suite["plan"].append(name)
+        suite["runs"][name] = {"name": name, "model": "cgan", "framework": framework, "seed": seed, "steps": 40,
+                               "run_dir": f"{RUNS_DIR}/{name}", "status": "completed", "exit_code": 0,
+                               "eval_exit_code": 0}
+    runs.write_json(out / SUITE_FILE, suite)
+    _write_references(out, real_fid=5.0, noise_fid=90.0)
+    path = out / ev.REFERENCES_DIR / ev.reference_file_name(500, 10_000)
+    references = runs.read_json(path)
+    references[ev.KEY_SETS][ev.REFERENCE_REAL][ev.KEY_CONDITIONAL] = _conditional_block(0.99, 9, 0.97, 8.0, 9, 12.0)
+    references[ev.KEY_SETS][ev.REFERENCE_NOISE][ev.KEY_CONDITIONAL] = _conditional_block(0.1, 0, 0.0, 300.0, 0, 350.0)
+    runs.write_json(path, references)
+    return out
+
+
+def test_conditional_runs_are_reported_with_accuracy_intra_class_fid_and_class_grids(tmp_path):
+    out = fabricate_conditional_suite(tmp_path / "conditional")
+    paths = report.build_report(out, tmp_path / "no-parity")
+    summary = pd.read_csv(paths["csv"]).set_index("run")
+    keras0 = summary.loc["cgan-keras-tensorflow-seed0"]
+    assert keras0[columns.ACCURACY] == pytest.approx(0.87) and keras0[columns.WORST_ACCURACY_CLASS] == 8
+    assert keras0[columns.WORST_INTRA_FID_CLASS] == 5 and keras0[columns.WORST_INTRA_FID] == pytest.approx(60.0)
+    # graded by the same rule, run by run: FID 15 is digits, but 87 % of the requested digit is not
+    assert keras0[columns.GRADE] == "under-trained" and summary.loc["cgan-pytorch-seed0", columns.GRADE] == "digits"
+    unconditional = summary[summary["model"] != "cgan"]
+    assert not unconditional[columns.CONDITIONAL].any() and summary.loc["cgan-pytorch-seed1", columns.CONDITIONAL]
+    assert unconditional[list(columns.CONDITIONAL_COLUMNS[1:])].isna().all().all()  # empty, never 0
+
+    markdown = paths["markdown"].read_text()
+    section = markdown.split("## Model `cgan`", 1)[1].split("\n## ")[0]
+    assert "requested-digit accuracy ↑" in section and "intra-class MNIST-FID (mean over digits) ↓" in section
+    rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
+    real = rows["real training digits, their true labels (floor)"]
+    assert "| 99.0% | digit 9: 97.0% | 8.4 | digit 9: 12 | 5 |" in real
+    assert "| 10.0% | digit 0: 0.0% |" in rows["uniform noise, the evaluation labels (ceiling)"]
+    assert "| 87.0% | digit 8: 77.0% | 33 | digit 5: 60 | 15 |" in rows["Keras (TensorFlow), seed 0"]
+    assert rows["Keras (TensorFlow), seed 0"].endswith("| under-trained |")
+    assert "seed 0: MNIST-FID 15, position 0.38, largest class 10.0%, smallest 10.0%, requested digit 87.0%" in section
+    assert "at least 90% of its samples" in markdown  # the rule, stated with the others
+    assert "digits: FID 15, 15; requested digit 95.0%, 96.0%" in markdown.split("## Summary", 1)[1]
+    assert not re.search("requested.digit|intra-class", markdown.split("## Model `dcgan`", 1)[1].split("\n## ")[0])
+
+    names = {p.name for p in paths["plots"].iterdir()}
+    assert {"class_grids_cgan.png", "class_grids_cgan.gif"} <= names
+    assert not {"samples_cgan.png", "progress_cgan.gif"} & names and "progress_dcgan.gif" in names
+    gif = Image.open(paths["plots"] / "class_grids_cgan.gif")
+    assert gif.n_frames == 2 and gif.height >= 10 * 30  # every digit's row, not the first rows of a grid
+    with np.load(out / "samples" / "cgan-pytorch-seed0.npz") as stored:
+        assert np.array_equal(stored["labels"], np.arange(100) % 10)
+
+
+def test_an_unconditional_report_has_no_conditional_part(built):
+    out, paths = built
+    markdown = paths["markdown"].read_text()
+    assert not re.search("requested.digit|intra-class|class_grids|Conditional", markdown)
+    summary = pd.read_csv(paths["csv"])
+    assert not summary[columns.CONDITIONAL].any()
+    assert summary[list(columns.CONDITIONAL_COLUMNS[1:])].isna().all().all()

@@ -9,8 +9,9 @@ from benchmark import devices, runs
 from benchmark.profiles import FULL_COMMAND
 from benchmark.report import plots as figures
 from benchmark.report.collect import SuiteData, collect
-from benchmark.report.columns import (ALL_RUNS_COLUMNS, INCEPTION_COLUMNS, QUALITY, SPEED, SUMMARY_COLUMNS,
-                                      Metric)
+from benchmark.report.columns import (ALL_RUNS_COLUMNS, CONDITIONAL_QUALITY, INCEPTION_COLUMNS, QUALITY, SPEED,
+                                      SUMMARY_COLUMNS, Metric)
+from benchmark.report.conditional import conditional_text, runs_table
 from benchmark.report.document import Document
 from benchmark.report.sections import (DEFAULT_PARITY_DIR, environment_section, inception_note, parity_section,
                                        problems_section, reading_section, setup_section)
@@ -23,8 +24,9 @@ SAMPLES_DIR, SAMPLE_COPY = "samples", 2_000  # every scored run's first 2,000 sa
 
 def copy_scored_samples(data: SuiteData, folder: Path, count: int = SAMPLE_COPY) -> list[Path]:
     """The first ``count`` scored samples of every completed run as ``folder/<run>.npz`` (uint8 ``images``
-    [N, 28, 28], compressed): small enough to commit with a report, so that anyone can score them with a classifier
-    of their own. The evaluation noise is fixed, so the first N are the same draws in every run of a model."""
+    [N, 28, 28], compressed, and a conditional run's requested ``labels`` [N]): small enough to commit with a report,
+    so that anyone can score them with a classifier of their own. The evaluation noise is fixed, so the first N are
+    the same draws in every run of a model."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, run_dir in data.run_dirs.items():
@@ -32,9 +34,11 @@ def copy_scored_samples(data: SuiteData, folder: Path, count: int = SAMPLE_COPY)
         if not source.is_file():
             continue
         with np.load(source) as stored:
-            images = stored["images"][:count]
+            arrays = {"images": stored["images"][:count].astype(np.uint8)}
+            if "labels" in stored:
+                arrays["labels"] = stored["labels"][:count]
         path = folder / f"{name}.npz"
-        runs.write_npz(path, images=images.astype(np.uint8))
+        runs.write_npz(path, **arrays)
         written.append(path)
     return written
 
@@ -62,7 +66,8 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
     doc.text(f"{len(data.table)} runs: " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none")
              + f". One row per run in [`{SUMMARY_CSV}`]({SUMMARY_CSV})"
              + (f"; the first {SAMPLE_COPY:,} scored samples of every run in `{SAMPLES_DIR}/<run>.npz` (uint8 "
-                "`images`, to score with a classifier of your own)" if copies else "")
+                "`images`" + (", a conditional run's requested `labels`" if data.conditional_models else "")
+                + ", to score with a classifier of your own)" if copies else "")
              + "; regenerate with `python -m benchmark.report " + out.as_posix() + "`.")
     if profile == "smoke":
         doc.text("**Smoke profile**: a few iterations per run to check the pipeline; the numbers say nothing "
@@ -142,6 +147,8 @@ def model_section(doc: Document, data: SuiteData, model: str, quality: tuple[Met
     """One model: quality with the reference columns and the verdict, speed, samples, curves, losses, progress."""
     doc.heading(2, f"Model `{model}`")
     doc.heading(3, "Quality")
+    if model in data.conditional_models:
+        quality = CONDITIONAL_QUALITY + quality
     doc.table(comparison_table(data, model, quality, with_references=True))
     paired = pairing(data, model)
     if paired:
@@ -150,12 +157,31 @@ def model_section(doc: Document, data: SuiteData, model: str, quality: tuple[Met
     if phrases:
         doc.text("**Verdict**: " + "; ".join(phrases) + "."
                  + (f" Train it properly with `{FULL_COMMAND.format(model=model)}`." if under else ""))
+    conditional = model in data.conditional_models
+    if conditional:
+        conditional_section(doc, data, model, plots)
     doc.heading(3, "Speed")
     doc.table(comparison_table(data, model, SPEED, timings=True))
-    doc.image(figures.plot_sample_grids(data, model, plots / f"samples_{model}.png"),
-              f"{model}: samples from the same evaluation noise (PyTorch | Keras)")
+    if not conditional:
+        doc.image(figures.plot_sample_grids(data, model, plots / f"samples_{model}.png"),
+                  f"{model}: samples from the same evaluation noise (PyTorch | Keras)")
     doc.image(figures.plot_curves(data, model, plots / f"curves_{model}.png"),
               f"{model}: MNIST-FID against iterations and against training seconds")
     doc.image(figures.plot_losses(data, model, plots / f"losses_{model}.png"), f"{model}: D and G losses")
-    doc.image(figures.progress_gif(data, model, plots / f"progress_{model}.gif"),
-              f"{model}: training progress (the first 32 evaluation noise vectors)")
+    if conditional:
+        doc.image(figures.progress_gif(data, model, plots / f"class_grids_{model}.gif", tile=figures.with_row_labels),
+                  f"{model}: the class grid over training (row c requests digit c, each column one noise vector)")
+    else:
+        doc.image(figures.progress_gif(data, model, plots / f"progress_{model}.gif"),
+                  f"{model}: training progress (the first 32 evaluation noise vectors)")
+
+
+def conditional_section(doc: Document, data: SuiteData, model: str, plots: Path) -> None:
+    """A conditional model's runs one by one (requested-digit accuracy, intra-class FID, the whole-set metrics)
+    under the reference rows, and the last class grid of each framework."""
+    doc.heading(3, "Conditional quality, run by run")
+    doc.text(conditional_text(data, model))
+    doc.table(runs_table(data, model))
+    doc.image(figures.plot_class_grids(data, model, plots / f"class_grids_{model}.png"),
+              f"{model}: class grids at the last iteration (row c requests digit c, each column one noise vector "
+              "in every row; PyTorch | Keras, the same seed)")

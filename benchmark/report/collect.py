@@ -15,11 +15,13 @@ from benchmark import runs
 from benchmark.report import grading
 from benchmark.profiles import Profile
 from benchmark.frameworks import FrameworkError, find
-from benchmark.report.columns import (CLASS_HISTOGRAM, COMPILE_SECONDS, DIGITS_COVERED, FID_POSITION, FRAMEWORK_ORDER,
-                                      GRADE, IMAGES_PER_SECOND, INCEPTION, INITIAL_WEIGHTS, KL_TO_UNIFORM,
-                                      LARGEST_CLASS, MNIST, MNIST_FID, NUM_SAMPLES_SCORED, OTHER_CPU_SHARE,
+from benchmark.report.columns import (ACCURACY, CLASS_HISTOGRAM, COMPILE_SECONDS, CONDITIONAL, DIGITS_COVERED,
+                                      FID_POSITION, FRAMEWORK_ORDER, GRADE, IMAGES_PER_SECOND, INCEPTION,
+                                      INITIAL_WEIGHTS, INTRA_FID, INTRA_FID_PER_CLASS, KL_TO_UNIFORM, LARGEST_CLASS,
+                                      MNIST, MNIST_FID, NUM_SAMPLES_SCORED, OTHER_CPU_SHARE, PER_CLASS_ACCURACY,
                                       SETUP_SECONDS, SMALLEST_CLASS, STARTUP_SECONDS, STEADY_MS_PER_STEP,
-                                      TRAIN_SECONDS, WARMUP_SECONDS)
+                                      TRAIN_SECONDS, WARMUP_SECONDS, WORST_ACCURACY, WORST_ACCURACY_CLASS,
+                                      WORST_INTRA_FID, WORST_INTRA_FID_CLASS)
 from benchmark.suite import RUNS_DIR, SUITE_FILE
 
 
@@ -54,6 +56,29 @@ def _get(block: dict | None, key: str):
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _worst(per_class: list | None, worst=min) -> tuple[int | None, float | None]:
+    """(class, value) of the worst entry of a per-class list (``min`` for an accuracy, ``max`` for an FID), nulls
+    skipped; (None, None) when there is none."""
+    scored = [(value, c) for c, value in enumerate(per_class or []) if isinstance(value, (int, float))]
+    if not scored:
+        return None, None
+    value, c = worst(scored)
+    return c, float(value)
+
+
+def conditional_columns(block: dict | None) -> dict:
+    """The conditional columns of one eval.json's ``conditional`` block (all None without one)."""
+    if not block:
+        return dict.fromkeys((ACCURACY, WORST_ACCURACY_CLASS, WORST_ACCURACY, PER_CLASS_ACCURACY, INTRA_FID,
+                              WORST_INTRA_FID_CLASS, WORST_INTRA_FID, INTRA_FID_PER_CLASS))
+    accuracies, fids = block.get(ev.KEY_PER_CLASS_ACCURACY), block.get(ev.KEY_INTRA_FID_PER_CLASS)
+    worst_accuracy_class, worst_accuracy = _worst(accuracies, min)
+    worst_fid_class, worst_fid = _worst(fids, max)
+    return {ACCURACY: _get(block, ev.KEY_ACCURACY), WORST_ACCURACY_CLASS: worst_accuracy_class,
+            WORST_ACCURACY: worst_accuracy, PER_CLASS_ACCURACY: accuracies, INTRA_FID: _get(block, ev.KEY_INTRA_FID),
+            WORST_INTRA_FID_CLASS: worst_fid_class, WORST_INTRA_FID: worst_fid, INTRA_FID_PER_CLASS: fids}
+
+
 def eval_columns(evaluation: dict) -> dict:
     """The summary columns of one eval.json (or one reference set, which has the same blocks)."""
     mnist, inception = evaluation.get(ev.KEY_MNIST), evaluation.get(ev.KEY_INCEPTION) or {}
@@ -73,6 +98,7 @@ def eval_columns(evaluation: dict) -> dict:
         CLASS_HISTOGRAM: histogram,
         LARGEST_CLASS: max(shares) if shares else None,
         SMALLEST_CLASS: min(shares) if shares else None,
+        **conditional_columns(evaluation.get(ev.KEY_CONDITIONAL)),
     }
 
 
@@ -112,6 +138,7 @@ def run_row(run_dir: Path, record: dict | None) -> dict:
         "eval_wall_seconds": record.get("eval_wall_seconds"),
         "eval_exit_code": record.get("eval_exit_code"),
         "evaluated": bool(evaluation),
+        CONDITIONAL: bool((config.get("spec") or {}).get("conditioning") or evaluation.get(ev.KEY_CONDITIONAL)),
         **eval_columns(evaluation),
         "curve_points": len(curve),
         "curve_last_mnist_fid": curve[-1][ev.KEY_MNIST_FID] if curve else None,
@@ -157,6 +184,12 @@ class SuiteData:
         present = list(dict.fromkeys(self.table["model"].dropna())) if len(self.table) else []
         return list(dict.fromkeys([m for m in planned if m in present] + present))
 
+    @property
+    def conditional_models(self) -> list[str]:
+        """The models whose runs condition on a label (their sections add the conditional metrics and class grids)."""
+        flagged = set(self.table.loc[self.table[CONDITIONAL], "model"]) if CONDITIONAL in self.table else set()
+        return [model for model in self.models if model in flagged]
+
 
 def collect(out: Path) -> SuiteData:
     """Every planned run (from suite.json) and every run folder found, one row each."""
@@ -184,6 +217,7 @@ def collect(out: Path) -> SuiteData:
     for column in ("model", "framework", "seed", "status"):
         if column not in table:
             table[column] = None
+    table[CONDITIONAL] = table[CONDITIONAL].fillna(False).astype(bool) if CONDITIONAL in table else False
     references = read_references(out, table, suite)
     table[FID_POSITION], table[GRADE] = zip(*(grade_row(row, references) for _, row in table.iterrows())) \
         if len(table) else ((), ())
@@ -198,7 +232,10 @@ def grade_row(row: pd.Series | dict, references: dict[str, dict]) -> tuple[float
     if real is None or noise is None or fid is None or not math.isfinite(fid) or not 0 < real < noise:
         return None, None
     histogram = row.get(CLASS_HISTOGRAM)
-    result = grading.grade(fid, histogram if isinstance(histogram, list) else None, real, noise)
+    accuracy = None
+    if row.get(CONDITIONAL):  # a conditional run without a measured accuracy fails the accuracy rule (NaN)
+        accuracy = row.get(ACCURACY) if isinstance(row.get(ACCURACY), (int, float)) else math.nan
+    result = grading.grade(fid, histogram if isinstance(histogram, list) else None, real, noise, accuracy)
     return result.position, result.text
 
 

@@ -24,6 +24,15 @@ WARMUP_SECONDS, STARTUP_SECONDS = "warmup_seconds", "startup_seconds"
 STEADY_MS_PER_STEP, IMAGES_PER_SECOND = "steady_ms_per_step", "images_per_second"
 OTHER_CPU_SHARE = "other_cpu_share"
 INITIAL_WEIGHTS = "initial_weights_sha256"  # fingerprint of the weights a run started from (pairing)
+# Conditional columns: eval.json's conditional block (empty for an unconditional run); CONDITIONAL says whether the
+# run's spec conditions on a label (config.json), so that a conditional run without the block is still known as one.
+CONDITIONAL = "conditional"
+ACCURACY, PER_CLASS_ACCURACY = "requested_digit_accuracy", "requested_digit_accuracy_per_class"
+WORST_ACCURACY, WORST_ACCURACY_CLASS = "worst_class_accuracy", "worst_accuracy_class"
+INTRA_FID, INTRA_FID_PER_CLASS = "intra_class_mnist_fid", "intra_class_mnist_fid_per_class"
+WORST_INTRA_FID, WORST_INTRA_FID_CLASS = "worst_class_intra_fid", "worst_intra_fid_class"
+CONDITIONAL_COLUMNS = (CONDITIONAL, ACCURACY, WORST_ACCURACY_CLASS, WORST_ACCURACY, PER_CLASS_ACCURACY, INTRA_FID,
+                       WORST_INTRA_FID_CLASS, WORST_INTRA_FID, INTRA_FID_PER_CLASS)
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,12 @@ SPEED = (
     Metric(STEADY_MS_PER_STEP, "steady-state ms / iteration", "lower"),
     Metric(IMAGES_PER_SECOND, "steady-state real images / s", "higher"),
 )
+CONDITIONAL_QUALITY = (
+    Metric(ACCURACY, "requested-digit accuracy", "higher"),
+    Metric(WORST_ACCURACY, "worst digit's requested-digit accuracy", "higher"),
+    Metric(INTRA_FID, "intra-class MNIST-FID (mean over digits)", "lower"),
+    Metric(WORST_INTRA_FID, "worst digit's intra-class MNIST-FID", "lower"),
+)
 INCEPTION_COLUMNS = tuple(INCEPTION[key] for key in (ev.KEY_FID, ev.KEY_IS_MEAN, ev.KEY_KID_MEAN))
 SUMMARY_COLUMNS = (
     "run", "model", "framework", "seed", "status", "exit_code", "exit", "steps_planned", "steps_done", "epochs",
@@ -62,7 +77,7 @@ SUMMARY_COLUMNS = (
     IMAGES_PER_SECOND, "process_seconds", "train_wall_seconds", OTHER_CPU_SHARE, "eval_wall_seconds",
     "eval_exit_code", "evaluated", NUM_SAMPLES_SCORED, *MNIST.values(), "inception_available", "inception_reason",
     "inception_official_weights", *INCEPTION.values(), DIGITS_COVERED, KL_TO_UNIFORM, LARGEST_CLASS, SMALLEST_CLASS,
-    CLASS_HISTOGRAM, FID_POSITION, GRADE, "curve_points",
+    CLASS_HISTOGRAM, *CONDITIONAL_COLUMNS, FID_POSITION, GRADE, "curve_points",
     "curve_last_mnist_fid", "device", "device_name", "node", "determinism", "backend", "git_commit", "run_dir")
 ALL_RUNS_COLUMNS = ("run", "status", "steps_done", GRADE, MNIST_FID, MNIST_IS, DIGITS_COVERED, LARGEST_CLASS,
                     SMALLEST_CLASS, TRAIN_SECONDS, IMAGES_PER_SECOND)

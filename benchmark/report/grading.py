@@ -14,6 +14,10 @@ which a linear share once passed as digits, but 0.77 of the way to noise on this
 A graded set whose predicted classes are uneven is marked **imbalanced**: one class above twice its share (20 % of
 ten) or one below half of it (5 %), by the project's digit classifier. The reference rows grade themselves: real
 digits are digits and balanced, noise is under-trained.
+
+A conditional run is graded by the same rule and one more: it is called digits or rough digits only when the
+classifier reads the requested digit in at least ``CONDITIONAL_ACCURACY`` (90 %) of its samples; below that, or
+without a measured accuracy, it is **under-trained** whatever its FID (it draws digits, not the ones asked for).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from typing import Sequence
 DIGITS, ROUGH, UNDER_TRAINED = "digits", "rough digits", "under-trained"
 DIGITS_POSITION, ROUGH_POSITION = 0.5, 0.75
 IMBALANCE_FACTOR = 2.0  # a class above this many times its share, or below its share divided by it
+CONDITIONAL_ACCURACY = 0.90  # a conditional run's least requested-digit accuracy for digits or rough digits
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,10 @@ def imbalance_reasons(histogram: Sequence[float]) -> list[str]:
     return reasons
 
 
-def grade(fid: float, histogram: Sequence[float] | None, real_fid: float, noise_fid: float) -> Grade:
-    """The grade of one sample set (see the module docstring)."""
+def grade(fid: float, histogram: Sequence[float] | None, real_fid: float, noise_fid: float,
+          accuracy: float | None = None) -> Grade:
+    """The grade of one sample set (see the module docstring). ``accuracy``: a conditional run's requested-digit
+    accuracy (NaN when it was not measured), None for an unconditional run."""
     position = fid_position(fid, real_fid, noise_fid)
     reasons = []
     if position <= DIGITS_POSITION:
@@ -82,12 +89,18 @@ def grade(fid: float, histogram: Sequence[float] | None, real_fid: float, noise_
         label = UNDER_TRAINED
         reasons.append(f"FID {fid:.4g} is {position:.2f} of the way from real digits' {real_fid:.3g} to noise's "
                        f"{noise_fid:.4g} (rough digits ≤ {ROUGH_POSITION})")
+    if accuracy is not None and not accuracy >= CONDITIONAL_ACCURACY:  # NaN fails too
+        label = UNDER_TRAINED
+        reasons.append("no requested-digit accuracy was measured" if math.isnan(accuracy) else
+                       f"the requested digit comes out in {accuracy:.1%} of the samples (a conditional run needs "
+                       f"≥ {CONDITIONAL_ACCURACY:.0%})")
     uneven = imbalance_reasons(histogram or [])
     return Grade(label, bool(uneven), position, tuple(reasons + uneven))
 
 
-def rule_text(real_fid: float, noise_fid: float, samples: int | None) -> str:
-    """The rule with its thresholds in FID units at this sample count, for the report."""
+def rule_text(real_fid: float, noise_fid: float, samples: int | None, conditional: bool = False) -> str:
+    """The rule with its thresholds in FID units at this sample count, for the report; ``conditional``: with the
+    conditional runs' accuracy rule."""
     return (f"Grades, run by run, from the in-domain FID placed on a log scale between real training digits "
             f"(0: FID {real_fid:.3g}) and uniform noise (1: FID {noise_fid:.4g}) scored the same way"
             + (f" ({samples:,} samples)" if samples else "") + f": **digits** up to {DIGITS_POSITION} (FID ≤ "
@@ -95,4 +108,7 @@ def rule_text(real_fid: float, noise_fid: float, samples: int | None) -> str:
             f"{fid_at(ROUGH_POSITION, real_fid, noise_fid):.0f}), **under-trained** beyond; **imbalanced** when "
             f"the classifier puts one digit above {IMBALANCE_FACTOR / 10:.0%} of the samples or one below "
             f"{1 / (10 * IMBALANCE_FACTOR):.0%}. The same rule for every model; the reference rows grade "
-            "themselves as digits (real) and under-trained (noise).")
+            "themselves as digits (real) and under-trained (noise)."
+            + (f" A conditional run is called digits or rough digits only when the classifier reads the requested "
+               f"digit in at least {CONDITIONAL_ACCURACY:.0%} of its samples; below that (or unmeasured) it is "
+               "**under-trained**, whatever its FID." if conditional else ""))

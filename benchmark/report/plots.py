@@ -3,6 +3,7 @@ drift. Each function writes one file and returns its path, or None when there is
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 
@@ -224,8 +225,36 @@ def _top_rows(grid: Image.Image, rows: int = GIF_ROWS, cell: int = 28, pad: int 
     return grid.crop((0, 0, grid.width, min(grid.height, rows * (cell + pad) + pad)))
 
 
-def progress_gif(data: SuiteData, model: str, path: Path, max_frames: int = 12) -> Path | None:
-    """Frames: the grids/step_*.png of each framework side by side, at the steps all of them have."""
+def with_row_labels(grid: Image.Image, cell: int = 28, pad: int = 2) -> Image.Image:
+    """A conditional run's class grid (row c requests digit c, ``runs.image_grid`` cells) with each row's digit
+    written on its left."""
+    margin = 12
+    canvas = Image.new("L", (grid.width + margin, grid.height), 255)
+    canvas.paste(grid, (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    for row in range((grid.height - pad) // (cell + pad)):
+        draw.text((2, pad + row * (cell + pad) + cell // 2 - 5), str(row), fill=0)
+    return canvas
+
+
+def plot_class_grids(data: SuiteData, model: str, path: Path) -> Path | None:
+    """A conditional model's last class grid of each framework side by side (same seed, same noise per column)."""
+    chosen = _first_seed_dirs(data, model)
+    last = {f: grids[-1] for f, d in chosen.items() if (grids := sorted((d / runs.GRIDS).glob("step_*.png")))}
+    if not last:
+        return None
+    tiles = [with_row_labels(Image.open(grid).convert("L")) for grid in last.values()]
+    labels = [f"{PRETTY.get(f, f)}, seed {_seed_of(chosen[f])}, iteration {runs.step_of(grid.name)}"
+              for f, grid in last.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _labelled_mosaic(tiles, labels).save(path, optimize=True)
+    return path
+
+
+def progress_gif(data: SuiteData, model: str, path: Path, max_frames: int = 12,
+                 tile: Callable[[Image.Image], Image.Image] = _top_rows) -> Path | None:
+    """Frames: the grids/step_*.png of each framework side by side, at the steps all of them have, each grid cut
+    by ``tile`` (the first rows; a conditional model's class grid whole, with its row labels)."""
     chosen = _first_seed_dirs(data, model)
     frames_by = {f: {p.stem: p for p in sorted((d / runs.GRIDS).glob("step_*.png"))} for f, d in chosen.items()}
     frames_by = {f: v for f, v in frames_by.items() if v}
@@ -236,7 +265,7 @@ def progress_gif(data: SuiteData, model: str, path: Path, max_frames: int = 12) 
         return None
     if len(steps) > max_frames:  # evenly spaced, the last one always included
         steps = [steps[round(i * (len(steps) - 1) / (max_frames - 1))] for i in range(max_frames)]
-    frames = [_labelled_mosaic([_top_rows(Image.open(frames_by[f][step]).convert("L")) for f in frames_by],
+    frames = [_labelled_mosaic([tile(Image.open(frames_by[f][step]).convert("L")) for f in frames_by],
                                [f"{PRETTY.get(f, f)}, iteration {int(step.split('_')[1])}" for f in frames_by],
                                scale=1)
               for step in steps]

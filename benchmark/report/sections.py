@@ -142,7 +142,8 @@ def grade_rule(data: SuiteData) -> str:
     noise = data.references.get(ev.REFERENCE_NOISE, {})
     if real.get(MNIST_FID) is None or noise.get(MNIST_FID) is None:
         return "runs are graded against the reference rows, which are missing here: no grades."
-    return grading.rule_text(real[MNIST_FID], noise[MNIST_FID], real.get(NUM_SAMPLES_SCORED))
+    return grading.rule_text(real[MNIST_FID], noise[MNIST_FID], real.get(NUM_SAMPLES_SCORED),
+                             conditional=bool(data.conditional_models))
 
 
 def reference_bullets(data: SuiteData) -> list[str]:
@@ -244,4 +245,15 @@ def reading_section(doc: Document, data: SuiteData) -> None:
         "images consumed (WGAN and WGAN-GP: 5 critic batches per iteration).",
         "Curves: MNIST-FID of the smaller evaluation sets saved during training, so they are comparable with each "
         "other, not with the final table (FID depends on the sample count).",
-    ] + reference_bullets(data))
+    ] + ([CONDITIONAL_METRICS_TEXT] if data.conditional_models else []) + reference_bullets(data))
+
+
+CONDITIONAL_METRICS_TEXT = (
+    "Conditional models: each scored sample was generated for a requested digit (the evaluation labels 0, 1, ..., 9 "
+    "in turn: a tenth of the samples each). **Requested-digit accuracy**: the share of samples the classifier reads "
+    "as the digit requested, overall and for the worst digit. **Intra-class MNIST-FID**: the FID of each requested "
+    "digit's samples against that digit's test images, averaged over the ten digits, with the worst digit named; "
+    "each class has a tenth of the samples, so it is higher than the whole set's FID, and is read against the "
+    "reference rows' (real training digits with their true labels, uniform noise with the evaluation labels). The "
+    "unconditional metrics score the whole set as for every model. Class grids: row c requests digit c, each "
+    "column one noise vector in every row.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark.report.collect import SuiteData
-from benchmark.report.columns import GRADE, MNIST_FID, PRETTY
+from benchmark.report.columns import ACCURACY, GRADE, MNIST_FID, PRETTY
 from benchmark.report.document import anchor
 from benchmark.report.speed_verdicts import comparisons, short_verdict
 from benchmark.report.stats import number, paired_differences
@@ -13,11 +13,14 @@ from benchmark.report.tables import framework_grades
 
 
 def quality_cell(data: SuiteData, model: str, framework: str) -> str:
-    """"digits: FID 36.1, 41.0" (every seed's grade and FID, in seed order), "—" when nothing was scored."""
+    """"digits: FID 36.1, 41.0" (every seed's grade and FID, in seed order; a conditional model's with "; requested
+    digit 95.8%, 96.0%"), "—" when nothing was scored."""
     part = framework_grades(data, model, framework)
     if part.empty:
         return "—"
     fids = ", ".join(number(value, 3) for value in part[MNIST_FID])
+    if ACCURACY in part and part[ACCURACY].notna().any():
+        fids += "; requested digit " + ", ".join("—" if pd.isna(value) else f"{value:.1%}" for value in part[ACCURACY])
     grades = [g for g in part[GRADE] if isinstance(g, str)]
     if not grades:
         return f"ungraded: FID {fids}"

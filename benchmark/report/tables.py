@@ -9,8 +9,8 @@ from benchmark import eval_format as ev
 from benchmark import runs
 from benchmark.report.collect import SuiteData
 from benchmark.report import grading
-from benchmark.report.columns import (FID_POSITION, GRADE, INITIAL_WEIGHTS, LARGEST_CLASS, MNIST_FID, PRETTY,
-                                      SMALLEST_CLASS, Metric)
+from benchmark.report.columns import (ACCURACY, FID_POSITION, GRADE, INITIAL_WEIGHTS, LARGEST_CLASS, MNIST_FID,
+                                      PRETTY, SMALLEST_CLASS, Metric)
 from benchmark.report.stats import (CONFIDENCE, mean_std, number, numeric_values, paired_differences, paired_test,
                                     paired_text, saturated, welch)
 
@@ -70,8 +70,9 @@ def grade_phrase(part: pd.DataFrame) -> str:
     for _, row in part.iterrows():
         balance = "" if pd.isna(row.get(LARGEST_CLASS)) else (
             f", largest class {row[LARGEST_CLASS]:.1%}, smallest {row[SMALLEST_CLASS]:.1%}")
+        asked = "" if pd.isna(row.get(ACCURACY)) else f", requested digit {row[ACCURACY]:.1%}"
         details.append(f"seed {row['seed']}: MNIST-FID {number(row[MNIST_FID])}, position "
-                       f"{row[FID_POSITION]:.2f}{balance}")
+                       f"{row[FID_POSITION]:.2f}{balance}{asked}")
     return f"{head} ({'; '.join(details)})"
 
 
