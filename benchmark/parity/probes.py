@@ -75,10 +75,10 @@ def narrow(spec: GANSpec, factor: int) -> GANSpec:
 
 
 def probe_inputs(spec: GANSpec, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed noise [B, z] and images [B, H, W] in [-1, 1] (a 1-D data set's points: [B]) on which the models'
-    outputs are compared."""
+    """Fixed noise [B, z] and images [B, *sample_shape] in [-1, 1] ([B, H, W] for one channel, [B, H, W, C] for
+    more, a 1-D data set's points [B]) on which the models' outputs are compared."""
     rng = np.random.default_rng(seed)
-    batch, sample = spec.training.batch_size, tuple(spec.architecture.image_shape)[1:]
+    batch, sample = spec.training.batch_size, spec.architecture.sample_shape
     noise = rng.standard_normal((batch, spec.training.noise_dim))
     images = rng.uniform(-1, 1, (batch, *sample))
     return noise.astype(spec.training.dtype), images.astype(spec.training.dtype)

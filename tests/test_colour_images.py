@@ -1,0 +1,172 @@
+"""Shape-generic models: the architectures built for each data set's image shape, colour images through both
+trainers, the sample grids and the sampling CLI, trained end to end on a tiny CIFAR-10 binary .tar.gz written here
+in the exact format (the registry's entry is replaced by one with the tiny archive's sizes and MD5)."""
+import dataclasses
+import hashlib
+import importlib.util
+import io
+import tarfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark import datasets, runs
+from benchmark.report import plots
+from benchmark.run_config import RunConfig
+from benchmark.spec import (CONDITIONAL_MODEL_NAMES, MODEL_NAMES, SpecError, check_shapes, dcgan_architecture,
+                            get_spec, network_shapes)
+
+CIFAR = datasets.get_dataset("cifar10")
+COLOUR = (3, 32, 32)
+# SHA-256 of the MNIST presets' spec JSON as recorded before the architectures were built from the data set's shape:
+# the same spec gives the same initial weights and the same runs (a checkpoint records it and a resume compares it).
+MNIST_SPEC_SHA256 = {
+    "vanilla": "31e53ded085f7dea3c2ee9a466d4243bcb3711ffcff5904528c8eb564c67d297",
+    "dcgan": "5364316d51d09e4cd32c275db67dcf2aae96b1110f8adda06fdf87841d854fc1",
+    "lsgan": "a26664c6f76915214da2a7100822247ef5b7767d84eb8fb769bbc6e2451f2a01",
+    "wgan": "f8f51cc5b1045c257e08f36db623f59e29c2cb9a93daf1278310df76213e732f",
+    "wgan-gp": "a690f9d517ff4e91a94db970658f68636aa86abda86871c2b946b70ed2966cb3",
+    "cgan": "214296eac8ae00d460756c3400c1e464705a735f30a37dab7d58744c6c656863",
+    "cdcgan": "258bd3d63132ae91676b355d395b3ec4c42e48bd380eac802e9cf2000a473455",
+}
+
+
+def test_mnist_specs_are_the_ones_recorded_before_shapes_were_generic():
+    for name, digest in MNIST_SPEC_SHA256.items():
+        assert hashlib.sha256(get_spec(name).to_json().encode()).hexdigest() == digest, name
+        assert get_spec(name, "mnist") == get_spec(name)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES + CONDITIONAL_MODEL_NAMES)
+def test_every_model_is_built_for_each_data_sets_image_shape(name):
+    for dataset in ("fashion-mnist", "cifar10"):
+        spec = get_spec(name, dataset)
+        entry = datasets.get_dataset(dataset)
+        assert spec.architecture.dataset == dataset and tuple(spec.architecture.image_shape) == entry.image_shape
+        assert spec.architecture.sample_shape == entry.array_shape
+        check_shapes(spec)
+    fashion, mnist = get_spec(name, "fashion-mnist"), get_spec(name)
+    assert fashion.architecture.generator == mnist.architecture.generator  # the same shape, the same layers
+
+
+def test_the_dcgan_layout_starts_from_a_quarter_of_the_image_and_ends_in_its_channels():
+    layers = get_spec("dcgan", "cifar10").architecture.generator.layers
+    assert (layers[1].units, layers[2].shape, layers[-1].units) == (128 * 8 * 8, (128, 8, 8), 3)
+    assert network_shapes(get_spec("dcgan", "cifar10").architecture.generator, (100,))[2:] == [
+        (128, 8, 8), (64, 16, 16), COLOUR]
+    mlp = get_spec("vanilla", "cifar10").architecture.generator.layers
+    assert (mlp[-2].units, mlp[-1].shape) == (3 * 32 * 32, COLOUR)
+    odd = dataclasses.replace(CIFAR, name="odd", title="Odd", image_shape=(3, 30, 32))
+    with pytest.raises(SpecError, match="Odd's 30x32 images need a height and width that are multiples of 4"):
+        dcgan_architecture(odd)
+
+
+def test_a_toy_spec_or_a_sampled_data_set_is_refused_for_images():
+    with pytest.raises(SpecError, match="toy is trained on gaussian-1d, not cifar10"):
+        get_spec("toy", "cifar10")
+    with pytest.raises(SpecError, match="is a sampled data set, not images"):
+        get_spec("dcgan", "gaussian-1d")
+
+
+def test_both_implementations_turn_the_sample_layout_into_their_own_and_back():
+    torch = pytest.importorskip("torch")
+    from pytorch_impl.models import from_model_layout, to_model_layout
+    colour = np.arange(2 * 4 * 32 * 32 * 3, dtype=np.float64).reshape(2, 4, 32, 32, 3)  # [k, B, H, W, C]
+    first = to_model_layout(torch.from_numpy(colour), COLOUR)
+    assert first.shape == (2, 4, 3, 32, 32) and first.is_contiguous()
+    np.testing.assert_array_equal(first.numpy(), colour.transpose(0, 1, 4, 2, 3))
+    np.testing.assert_array_equal(from_model_layout(first[0], COLOUR).numpy(), colour[0])
+    grey = torch.zeros(5, 28, 28)
+    assert to_model_layout(grey, (1, 28, 28)).shape == (5, 1, 28, 28)
+    assert from_model_layout(to_model_layout(grey, (1, 28, 28)), (1, 28, 28)).shape == (5, 28, 28)
+    assert to_model_layout(torch.zeros(2, 4), (1,)).shape == (2, 4, 1)  # the toy's critic batches
+    if importlib.util.find_spec("keras") is None:
+        return
+    from tensorflow_impl import models as keras_models
+    assert keras_models.to_model_layout(colour, COLOUR) is colour  # Keras is channels last already
+    assert keras_models.to_model_layout(np.zeros((5, 28, 28)), (1, 28, 28)).shape == (5, 28, 28, 1)
+    assert keras_models.from_model_layout(np.zeros((5, 28, 28, 1)), (1, 28, 28)).shape == (5, 28, 28)
+
+
+def test_a_colour_grid_keeps_its_channels_and_is_saved_and_plotted_in_colour(tmp_path):
+    images = np.zeros((3, 32, 32, 3), np.uint8)
+    images[1, ..., 0] = 255  # the second image red
+    grid = runs.image_grid(images, columns=2)
+    assert grid.shape == (2 + 2 * 34, 2 + 2 * 34, 3)
+    assert (grid[2:34, 36:68] == [255, 0, 0]).all() and (grid[2:34, 2:34] == 0).all()
+    runs.save_png(tmp_path / "grid.png", grid)
+    opened = plots._open_grid(tmp_path / "grid.png")
+    assert opened.mode == "RGB" and np.asarray(opened)[2, 36].tolist() == [255, 0, 0]
+    assert plots._top_rows(opened, rows=1, columns=2).size == (70, 36)
+    grey = Image.fromarray(runs.image_grid(np.zeros((4, 28, 28), np.uint8), columns=2))
+    mosaic = plots._labelled_mosaic([grey, opened], ["grey", "colour"], scale=1)
+    assert mosaic.mode == "RGB" and mosaic.size == (grey.width + 8 + opened.width, 14 + opened.height)
+    assert plots._labelled_mosaic([grey], ["grey"]).mode == "L"
+
+
+# ------------------------------------------------------------------------- end to end on a tiny CIFAR-10 archive
+
+def cifar_records(images: np.ndarray, labels: np.ndarray) -> bytes:
+    """CIFAR binary records: one label byte, then the 1,024 red, 1,024 green and 1,024 blue bytes (row-major)."""
+    return b"".join(bytes([label]) + image.transpose(2, 0, 1).tobytes() for image, label in zip(images, labels))
+
+
+@pytest.fixture(scope="module")
+def tiny_cifar10(tmp_path_factory):
+    """``cifar-10-binary.tar.gz`` of 2 records per training batch and 3 test records, random pixels, in a folder;
+    the registry's CIFAR-10 entry replaced by one with its sizes and MD5 while the module's tests run."""
+    rng = np.random.default_rng(32)
+    layout = {**{file: 2 for file in datasets.CIFAR10_TRAIN_BATCHES}, "test_batch.bin": 3}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, count in layout.items():
+            content = cifar_records(rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8),
+                                    rng.integers(0, 10, count, dtype=np.uint8))
+            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    archive = buffer.getvalue()
+    folder = tmp_path_factory.mktemp("cifar10")
+    (folder / CIFAR.archives[0].name).write_bytes(archive)
+    tiny = dataclasses.replace(CIFAR, sizes={"train": 10, "test": 3}, mirrors=(), archives=(
+        dataclasses.replace(CIFAR.archives[0], size=len(archive), md5=hashlib.md5(archive).hexdigest()),))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(datasets.DATASETS, "cifar10", tiny)
+        yield folder
+
+
+def trainer_main(framework: str):
+    if framework == "pytorch_impl":
+        pytest.importorskip("torch")
+        from pytorch_impl.train import main
+        return main, []
+    keras = pytest.importorskip("keras")
+    from tensorflow_impl.train import main
+    return main, ["--backend", keras.backend.backend()]
+
+
+@pytest.mark.parametrize("framework", ["pytorch_impl", "tensorflow_impl"])
+@pytest.mark.parametrize("model", ["dcgan", "vanilla"])
+def test_a_colour_data_set_trains_samples_and_refuses_a_resume_on_another(framework, model, tiny_cifar10, tmp_path):
+    main, extra = trainer_main(framework)
+    out = tmp_path / "run"
+    common = ["--model", model, "--dataset", "cifar10", "--data-dir", str(tiny_cifar10), "--batch-size", "4",
+              "--num-samples", "6", "--curve-samples", "4", "--log-every", "1", "--out", str(out), *extra]
+    assert main([*common, "--steps", "2"]) == 0
+    result, config = runs.read_json(out / runs.RESULT), runs.read_json(out / runs.CONFIG)
+    assert result[runs.KEY_STATUS] == runs.COMPLETED and result[runs.KEY_STEP] == 2
+    assert config["dataset"] == "cifar10" and config["spec"]["architecture"]["image_shape"] == list(COLOUR)
+    assert runs.read_json(out / runs.RUN_CONFIG)["dataset"] == "cifar10"
+    assert config["steps_per_epoch"] == 10 // 4  # the tiny archive's 10 training images
+    with np.load(out / runs.SAMPLES) as samples:
+        images = samples["images"]
+    assert images.dtype == np.uint8 and images.shape == (6, 32, 32, 3)
+    assert len(np.unique(images)) > 2  # an untrained generator's colours, not one constant
+    grid = Image.open(sorted((out / runs.GRIDS).glob("step_*.png"))[-1])
+    assert grid.mode == "RGB" and grid.size == (2 + 8 * 34, 2 + 8 * 34)
+    with np.load(sorted((out / runs.EVAL_SAMPLES).glob("step_*.npz"))[-1]) as curve:
+        assert curve["images"].shape == (4, 32, 32, 3)
+    stored = RunConfig.read(out / runs.RUN_CONFIG)
+    with pytest.raises(runs.RunError, match="another configuration \\(dataset 'cifar10' -> 'mnist'\\)"):
+        dataclasses.replace(stored, dataset="mnist").check_resume(stored, out)
