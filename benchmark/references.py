@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.classifier import DEFAULT_WEIGHTS, file_sha256
-from benchmark.data import DataError, load_mnist
+from benchmark.data import DataError
+from benchmark.datasets import DEFAULT_DATASET, load_dataset
 from benchmark.eval_format import (DEFAULT_REFERENCE_COUNT, DEFAULT_REFERENCE_SPLIT, KEY_NUM_SAMPLES, KEY_REFERENCE,
                                    KEY_SAMPLE_SEED, KEY_SETS, KEY_VERSIONS, REFERENCE_NOISE, REFERENCE_REAL,
                                    reference_file_name)
@@ -37,14 +38,15 @@ SAMPLE_SEED = 20_260_113
 
 
 def reference_sets(num_samples: int, data_dir: str | os.PathLike | None = None,
-                   seed: int = SAMPLE_SEED) -> dict[str, np.ndarray]:
-    """uint8 [N, 28, 28] images of both reference sets: seeded training digits and uniform noise."""
-    train = load_mnist("train", data_dir)[0]
+                   seed: int = SAMPLE_SEED, dataset: str = DEFAULT_DATASET) -> dict[str, np.ndarray]:
+    """uint8 images of both reference sets, in the data set's sample shape (MNIST [N, 28, 28]): seeded training
+    images and uniform noise."""
+    train = load_dataset("train", data_dir, dataset=dataset)[0]
     if not 0 < num_samples <= len(train):
         raise DataError(f"--num-samples {num_samples} is outside 1..{len(train)}")
     rng = np.random.default_rng(seed)
     real = train[np.sort(rng.choice(len(train), num_samples, replace=False))]
-    noise = rng.integers(0, 256, size=(num_samples, 28, 28), dtype=np.uint8)
+    noise = rng.integers(0, 256, size=(num_samples, *train.shape[1:]), dtype=np.uint8)
     return {REFERENCE_REAL: real, REFERENCE_NOISE: noise}
 
 

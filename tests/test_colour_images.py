@@ -170,3 +170,44 @@ def test_a_colour_data_set_trains_samples_and_refuses_a_resume_on_another(framew
     stored = RunConfig.read(out / runs.RUN_CONFIG)
     with pytest.raises(runs.RunError, match="another configuration \\(dataset 'cifar10' -> 'mnist'\\)"):
         dataclasses.replace(stored, dataset="mnist").check_resume(stored, out)
+
+
+# ------------------------------------------------------------------------------------- --dataset through the harness
+
+def test_the_train_clis_take_a_registered_image_data_set_and_refuse_others(capsys):
+    from benchmark import training
+    parser = training.train_parser("pytorch_impl")
+    assert parser.parse_args(["--out", "x"]).dataset == "mnist"
+    assert parser.parse_args(["--out", "x", "--dataset", "cifar10"]).dataset == "cifar10"
+    for name in ("cifar100", "gaussian-1d"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--out", "x", "--dataset", name])
+        assert f"unknown dataset '{name}'; valid: mnist, fashion-mnist, cifar10" in capsys.readouterr().err
+
+
+def test_a_suite_passes_its_data_set_to_every_run_and_plans_its_epochs(tmp_path):
+    from benchmark import suite_plan
+    from benchmark.profiles import get_profile
+    profile = dataclasses.replace(get_profile("smoke"), steps=None, images=None, epochs=1.0)
+    options = {dataset: suite_plan.SuiteOptions(out=tmp_path, profile=profile, models=["dcgan"],
+                                                frameworks=["pytorch"], seeds=[0], dataset=dataset)
+               for dataset in ("mnist", "cifar10")}
+    steps = {dataset: suite_plan.plan(chosen)[0].steps for dataset, chosen in options.items()}
+    batch = profile.batch_size or 64
+    assert steps == {"mnist": 60_000 // batch, "cifar10": 50_000 // batch}  # one epoch of each training set
+    for dataset, chosen in options.items():
+        command = suite_plan.train_command(suite_plan.plan(chosen)[0], tmp_path, chosen)
+        assert command[command.index("--dataset") + 1] == dataset
+
+
+def test_run_all_and_the_evaluation_refuse_a_data_set_without_a_classifier(tmp_path, capsys):
+    from benchmark import run_all
+    assert run_all.main(["--profile", "smoke", "--dataset", "cifar10", "--out", str(tmp_path / "suite")]) == 2
+    assert ("--dataset cifar10: the evaluation has a classifier for mnist only, not cifar10"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "suite").exists()
+    pytest.importorskip("torch_fidelity")
+    from benchmark import evaluate
+    runs.write_json(tmp_path / runs.CONFIG, {"dataset": "cifar10"})
+    with pytest.raises(datasets.DataError, match="classifier for mnist only, not cifar10"):
+        evaluate.evaluate_run(tmp_path)

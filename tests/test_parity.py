@@ -62,7 +62,8 @@ def training_steps(spec):
         stream = ToyStream(target_of(spec), spec, SEED)
         return [stream.step(i) for i in range(probes.ITERATIONS)]
     rng = np.random.default_rng(1)
-    images, labels = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8), rng.integers(0, 10, 200)
+    images = rng.integers(0, 256, (200, *spec.architecture.sample_shape), dtype=np.uint8)
+    labels = rng.integers(0, 10, 200)
     classes = spec.conditioning.num_classes if spec.conditional else None
     stream = TrainingStream(images, BATCH, spec.training.noise_dim, SEED, spec.objective.n_critic,
                             labels=labels if classes else None, num_classes=classes)
@@ -74,6 +75,13 @@ MUTATED_MODELS = sorted({m.model for m in mutations.MUTATIONS.values()})
 # less arithmetic (fit changes how an iteration is driven, not what it computes).
 NARROW = 8
 NARROW_MODELS = sorted({*MUTATED_MODELS, *MODEL_NAMES})
+# Colour images (CIFAR-10's 32x32x3) on narrow models, run with the unmutated ones: both channel layouts, Keras'
+# channels-first reshape and flatten of three channels, the DCGAN layout's 8x8 grid.
+COLOUR_MODELS = {f"{name}@cifar10": name for name in ("vanilla", "dcgan")}
+
+
+def colour_spec(key):
+    return probes.narrow(probes.probe_spec(get_spec(COLOUR_MODELS[key], "cifar10"), BATCH), NARROW)
 
 
 def make_tasks(specs: dict) -> dict:
@@ -116,7 +124,8 @@ def parity():
     run: ``{"torch": {model: (task, probe)}, "narrow": the same for the narrow models,
     "keras": {worker: response}}``."""
     made = make_tasks({name: spec_of(name) for name in PARITY_MODELS})
-    narrow_made = make_tasks({name: probes.narrow(spec_of(name), NARROW) for name in NARROW_MODELS})
+    narrow_made = make_tasks({**{name: probes.narrow(spec_of(name), NARROW) for name in NARROW_MODELS},
+                              **{key: colour_spec(key) for key in COLOUR_MODELS}})
     requests = keras_requests({n: task for n, (task, _) in made.items()},
                               {n: task for n, (task, _) in narrow_made.items()})
     with tempfile.TemporaryDirectory() as folder:
@@ -244,6 +253,15 @@ def test_batch_statistics_in_generate_fail_the_generate_check_alone(backend, nar
     failed = [check for check in checks.compare(keras, narrow_probes["dcgan"][1]) if not check.passed]
     assert [check.name for check in failed] == ["generate"]
     assert failed[0].value > 1e4 * failed[0].limit
+
+
+@pytest.mark.parametrize("key", COLOUR_MODELS)
+def test_float64_parity_on_colour_images(key, narrow_probes, keras_side):
+    """A 32x32x3 spec meets every check (weights, outputs, losses, gradients, optimisers, iterations, generate)."""
+    task, probe = narrow_probes[key]
+    assert tuple(task["spec"].architecture.image_shape) == (3, 32, 32) and task["images"].shape == (BATCH, 32, 32, 3)
+    assert probe["generated"].shape == (BATCH, 32, 32, 3)
+    assert checks.all_failures(keras_side["mutations"]["probes"][f"unmutated/{key}"], probe, colour_spec(key)) == []
 
 
 @pytest.mark.parametrize("name", NARROW_MODELS)

@@ -50,13 +50,15 @@ def probe_spec(spec: GANSpec, batch_size: int, dtype: str = "float64") -> GANSpe
 def narrow(spec: GANSpec, factor: int) -> GANSpec:
     """``spec`` with every hidden width divided by ``factor``: the same layers, kernels, strides, activations,
     batch norm, losses and optimisers, so the same code paths, at a fraction of the arithmetic (the mutation
-    checks build one model per mutation). Each network's last weighted layer, a reshape's image-sized
-    target and the dense layer that feeds a reshape keep the sizes the data needs."""
+    checks build one model per mutation). Each network's last weighted layer, a reshape to the image shape
+    and the dense layer that feeds a reshape keep the sizes the data needs."""
+    image = tuple(spec.architecture.image_shape)
+
     def layers(network) -> tuple:
         last = max(i for i, layer in enumerate(network.layers) if layer.units)
         result = list(network.layers)
         for i, layer in enumerate(result):
-            if layer.kind == "reshape" and layer.shape[0] > 1:
+            if layer.kind == "reshape" and tuple(layer.shape) != image:
                 result[i] = dataclasses.replace(layer, shape=(layer.shape[0] // factor, *layer.shape[1:]))
         for i, layer in enumerate(result):
             following = result[i + 1] if i + 1 < len(result) else None

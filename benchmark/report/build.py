@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import devices, runs
+from benchmark import datasets, devices, runs
 from benchmark.profiles import FULL_COMMAND
 from benchmark.report import plots as figures
 from benchmark.report.collect import SuiteData, collect
@@ -57,7 +57,9 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
 
     profile = data.suite.get("profile", {}).get("name", out.name)
     doc = Document(out)
-    doc.heading(1, f"GAN benchmark on MNIST: PyTorch vs Keras 3 — profile `{profile}`")
+    dataset = data.suite.get("dataset", datasets.DEFAULT_DATASET)  # a suite from before the flag: MNIST
+    title = datasets.DATASETS[dataset].title if dataset in datasets.DATASETS else dataset
+    doc.heading(1, f"GAN benchmark on {title}: PyTorch vs Keras 3 — profile `{profile}`")
     counts = data.table["status"].value_counts().to_dict() if len(data.table) else {}
     doc.text(f"{len(data.table)} runs: " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none")
              + f". One row per run in [`{SUMMARY_CSV}`]({SUMMARY_CSV})"
