@@ -399,7 +399,8 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     start, trained_seconds = resume(run_dir, trainer, config, identity, total, metrics, checkpoint)
     (run_dir / runs.RESULT).unlink(missing_ok=True)  # no verdict until this segment ends (a kill leaves none)
     run_record = {
-        **identity, "dataset": spec.architecture.dataset, "backend": framework.get("backend"), "steps": total, "epochs": total / stream.steps_per_epoch,
+        **identity, "dataset": spec.architecture.dataset, "backend": framework.get("backend"), "steps": total,
+        "epochs": total / stream.steps_per_epoch,
         "steps_per_epoch": stream.steps_per_epoch, "batch_size": spec.training.batch_size,
         "num_samples": config.num_samples, "environment": framework, "parameters": trainer.parameter_counts(),
         "git_commit": runs.git_commit(), "python": platform.python_version(), "platform": platform.platform(),

@@ -137,19 +137,26 @@ def tiny_cifar10(tmp_path_factory):
 
 
 def trainer_main(framework: str):
+    """The framework's train CLI (in this process), the train flags it needs, and its sample CLI for PyTorch (the
+    sampling code is framework-neutral, ``benchmark.sampling``: Keras' would rebuild its dcgan for one more grid)."""
     if framework == "pytorch_impl":
         pytest.importorskip("torch")
+        from pytorch_impl.sample import main as sample
         from pytorch_impl.train import main
-        return main, []
+        return main, sample, []
     keras = pytest.importorskip("keras")
     from tensorflow_impl.train import main
-    return main, ["--backend", keras.backend.backend()]
+    backend = keras.backend.backend()
+    # TensorFlow graphs without XLA: the image layout is the same in every mode, and XLA's compile of a dcgan step
+    # takes most of a short run (the MNIST tests train in the default mode).
+    return main, None, ["--backend", backend, *(["--mode", "graph"] if backend == "tensorflow" else [])]
 
 
-@pytest.mark.parametrize("framework", ["pytorch_impl", "tensorflow_impl"])
-@pytest.mark.parametrize("model", ["dcgan", "vanilla"])
+# Both models on PyTorch, the convolutional one on Keras (Keras' MLP on colour images is in the parity tests).
+@pytest.mark.parametrize("framework, model", [("pytorch_impl", "dcgan"), ("pytorch_impl", "vanilla"),
+                                              ("tensorflow_impl", "dcgan")])
 def test_a_colour_data_set_trains_samples_and_refuses_a_resume_on_another(framework, model, tiny_cifar10, tmp_path):
-    main, extra = trainer_main(framework)
+    main, sample, extra = trainer_main(framework)
     out = tmp_path / "run"
     common = ["--model", model, "--dataset", "cifar10", "--data-dir", str(tiny_cifar10), "--batch-size", "4",
               "--num-samples", "6", "--curve-samples", "4", "--log-every", "1", "--out", str(out), *extra]
@@ -167,6 +174,10 @@ def test_a_colour_data_set_trains_samples_and_refuses_a_resume_on_another(framew
     assert grid.mode == "RGB" and grid.size == (2 + 8 * 34, 2 + 8 * 34)
     with np.load(sorted((out / runs.EVAL_SAMPLES).glob("step_*.npz"))[-1]) as curve:
         assert curve["images"].shape == (4, 32, 32, 3)
+    if sample is not None:
+        assert sample(["--run", str(out), "--n", "3", "--out", str(tmp_path / "sampled.png")]) == 0
+        sampled = Image.open(tmp_path / "sampled.png")
+        assert sampled.mode == "RGB" and sampled.size == (2 + 8 * 34, 2 + 34)
     stored = RunConfig.read(out / runs.RUN_CONFIG)
     with pytest.raises(runs.RunError, match="another configuration \\(dataset 'cifar10' -> 'mnist'\\)"):
         dataclasses.replace(stored, dataset="mnist").check_resume(stored, out)
@@ -211,3 +222,10 @@ def test_run_all_and_the_evaluation_refuse_a_data_set_without_a_classifier(tmp_p
     runs.write_json(tmp_path / runs.CONFIG, {"dataset": "cifar10"})
     with pytest.raises(datasets.DataError, match="classifier for mnist only, not cifar10"):
         evaluate.evaluate_run(tmp_path)
+
+
+def test_the_report_title_names_the_suites_data_set():
+    from benchmark.report.build import report_title
+    assert report_title({"dataset": "cifar10"}, "smoke") == (
+        "GAN benchmark on CIFAR-10: PyTorch vs Keras 3 — profile `smoke`")
+    assert report_title({}, "full").startswith("GAN benchmark on MNIST:")  # a suite.json from before --dataset
