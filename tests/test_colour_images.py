@@ -113,9 +113,9 @@ def cifar_records(images: np.ndarray, labels: np.ndarray) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def tiny_cifar10(tmp_path_factory):
+def tiny_cifar10_files(tmp_path_factory):
     """``cifar-10-binary.tar.gz`` of 2 records per training batch and 3 test records, random pixels, in a folder;
-    the registry's CIFAR-10 entry replaced by one with its sizes and MD5 while the module's tests run."""
+    and the registry's CIFAR-10 entry with its sizes and MD5."""
     rng = np.random.default_rng(32)
     layout = {**{file: 2 for file in datasets.CIFAR10_TRAIN_BATCHES}, "test_batch.bin": 3}
     buffer = io.BytesIO()
@@ -131,9 +131,15 @@ def tiny_cifar10(tmp_path_factory):
     (folder / CIFAR.archives[0].name).write_bytes(archive)
     tiny = dataclasses.replace(CIFAR, sizes={"train": 10, "test": 3}, mirrors=(), archives=(
         dataclasses.replace(CIFAR.archives[0], size=len(archive), md5=hashlib.md5(archive).hexdigest()),))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(datasets.DATASETS, "cifar10", tiny)
-        yield folder
+    return folder, tiny
+
+
+@pytest.fixture
+def tiny_cifar10(tiny_cifar10_files, monkeypatch):
+    """The tiny archive's folder, the registry's CIFAR-10 entry replaced by the tiny one while the test runs."""
+    folder, tiny = tiny_cifar10_files
+    monkeypatch.setitem(datasets.DATASETS, "cifar10", tiny)
+    return folder
 
 
 def trainer_main(framework: str):
