@@ -27,9 +27,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from benchmark.data import DataError, load_mnist, to_unit_range
+from benchmark.data import DataError, to_unit_range
+from benchmark.datasets import load_dataset
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "assets" / "mnist_classifier.pt"
+CLASSIFIED_DATASET = "mnist"  # the data set of DEFAULT_WEIGHTS, the only one with a classifier yet
 FEATURE_DIM = 128
 NUM_CLASSES = 10
 
@@ -126,8 +128,8 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, settings: TrainSett
 
 def _train_command(args: argparse.Namespace) -> None:
     settings = TrainSettings(seed=args.seed, epochs=args.epochs)
-    train_images, train_labels = load_mnist("train", args.data_dir)
-    test_images, test_labels = load_mnist("test", args.data_dir)
+    train_images, train_labels = load_dataset("train", args.data_dir, dataset=CLASSIFIED_DATASET)
+    test_images, test_labels = load_dataset("test", args.data_dir, dataset=CLASSIFIED_DATASET)
     start = time.perf_counter()
     model = train_classifier(train_images, train_labels, settings)
     seconds = time.perf_counter() - start

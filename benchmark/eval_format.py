@@ -15,6 +15,17 @@ from benchmark import runs
 from benchmark.checkpoints import file_sha256
 
 DEFAULT_REFERENCE_SPLIT, DEFAULT_REFERENCE_COUNT = "test", 10_000  # the real side of every comparison
+# The data sets whose samples the evaluation scores: its in-domain classifier (benchmark/assets) is MNIST's. Another
+# data set needs its own classifier first (``python -m benchmark.classifier train --dataset NAME``, not built yet).
+EVALUATED_DATASETS = ("mnist",)
+
+
+def unevaluated_reason(dataset: str) -> str | None:
+    """Why samples of ``dataset`` cannot be scored here (one line), or None when they can."""
+    if dataset in EVALUATED_DATASETS:
+        return None
+    return (f"the evaluation has a classifier for {', '.join(EVALUATED_DATASETS)} only, not {dataset}; train "
+            f"single runs on it with python -m pytorch_impl.train / tensorflow_impl.train --dataset {dataset}")
 EVAL_FILE, CURVE_FILE, SAMPLES_FILE, EVAL_SAMPLES_DIR = "eval.json", "curve.json", "samples.npz", "eval_samples"
 # eval.json, top level
 KEY_RUN, KEY_MNIST, KEY_INCEPTION, KEY_COVERAGE = "run", "mnist", "inception", "coverage"

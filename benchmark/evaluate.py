@@ -45,7 +45,8 @@ import torch_fidelity
 
 from benchmark import arguments, runs
 from benchmark.classifier import DEFAULT_WEIGHTS, NUM_CLASSES, file_sha256, load_classifier, predict
-from benchmark.data import DataError, load_mnist
+from benchmark.data import DataError
+from benchmark.datasets import DEFAULT_DATASET, load_dataset
 from benchmark.fidelity import (INCEPTION_EXTRACTOR, MNIST_EXTRACTOR, OFFICIAL_INCEPTION_SHA256,
                                 InceptionUnavailable, calculate, reference_images, resolve_inception_weights)
 from benchmark.eval_format import (CURVE_FILE, EVAL_FILE, EVAL_SAMPLES_DIR, KEY_AVAILABLE,  # noqa: F401
@@ -57,7 +58,7 @@ from benchmark.eval_format import (CURVE_FILE, EVAL_FILE, EVAL_SAMPLES_DIR, KEY_
                                    KEY_WEIGHTS_SHA256, SAMPLES_FILE, INCEPTION_KEYS, DEFAULT_REFERENCE_COUNT,
                                    DEFAULT_REFERENCE_SPLIT, KEY_ACCURACY, KEY_CONDITIONAL, KEY_INTRA_FID,
                                    KEY_INTRA_FID_PER_CLASS, KEY_PER_CLASS_ACCURACY, KEY_WORST_CLASS,
-                                   curve_sample_files)
+                                   curve_sample_files, unevaluated_reason)
 
 COVERAGE_MIN_SHARE = 0.01
 MIN_SAMPLES = 4  # on each side: precision/recall's k = 3 nearest neighbours need 4 points
@@ -140,7 +141,7 @@ def evaluate_images(images: np.ndarray, *, inception: bool = True, inception_wei
     predictions = predict(load_classifier(), images)
     conditional = None
     if labels is not None:
-        reference_labels = load_mnist(reference_split, data_dir)[1][:reference_count]
+        reference_labels = load_dataset(reference_split, data_dir, dataset=DEFAULT_DATASET)[1][:reference_count]
         conditional = {**conditional_accuracy(predictions, labels),
                        **intra_class_fid(images, labels, reference, reference_labels, reference_name)}
     result = {
@@ -200,12 +201,21 @@ def _check_run_dir(run_dir: str | os.PathLike) -> Path:
     return run_dir
 
 
+def _check_dataset(run_dir: Path) -> None:
+    """Refuse a run trained on a data set the evaluation has no classifier for (a run from before ``--dataset``
+    trained MNIST)."""
+    reason = unevaluated_reason(_read_json(run_dir / runs.CONFIG).get("dataset", DEFAULT_DATASET))
+    if reason:
+        raise DataError(f"{run_dir}: {reason}")
+
+
 def evaluate_run(run_dir: str | os.PathLike, *, num_samples: int | None = None, **options) -> dict:
     """Score ``RUN_DIR/samples.npz`` (its first ``num_samples``; all by default) and write ``RUN_DIR/eval.json``.
 
     ``options`` are those of ``evaluate_images``.
     """
     run_dir = _check_run_dir(run_dir)
+    _check_dataset(run_dir)
     samples = run_dir / SAMPLES_FILE
     images, labels = _load_samples(samples)
     if num_samples is not None:
@@ -227,6 +237,7 @@ def evaluate_curve(run_dir: str | os.PathLike, *, reference_split: str = DEFAULT
     """MNIST-FID of every ``eval_samples/step_*.npz``; writes and returns ``curve.json``'s list. A diverged run's
     sets from its divergence step on are skipped: their pixels were not finite (older runs saved them as 0)."""
     run_dir = _check_run_dir(run_dir)
+    _check_dataset(run_dir)
     if not any((run_dir / EVAL_SAMPLES_DIR).glob("step_*.npz")):
         raise DataError(f"{run_dir / EVAL_SAMPLES_DIR}: no step_*.npz files")
     _read_json(run_dir / runs.RESULT)  # a torn result.json is an error, not "not diverged"

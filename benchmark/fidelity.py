@@ -41,7 +41,8 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from benchmark.classifier import MnistClassifier, file_sha256, load_classifier
-from benchmark.data import DataError, load_mnist
+from benchmark.data import DataError
+from benchmark.datasets import DEFAULT_DATASET, load_dataset
 
 MNIST_EXTRACTOR = "mnist-classifier"
 INCEPTION_EXTRACTOR = "inception-v3-compat"
@@ -62,19 +63,22 @@ class InceptionUnavailable(RuntimeError):
 
 
 class ImageSet(Dataset):
-    """uint8 [N, 28, 28] -> items uint8 [3, 28, 28], grey repeated to RGB as torch-fidelity requires."""
+    """uint8 [N, H, W] (grey) or [N, H, W, 3] (colour) -> items uint8 [3, H, W], grey repeated to RGB as
+    torch-fidelity requires."""
 
     def __init__(self, images: np.ndarray):
         images = np.asarray(images)
-        if images.dtype != np.uint8 or images.ndim != 3:
-            raise DataError(f"images must be uint8 [N, H, W]; got {images.dtype} {list(images.shape)}")
+        if images.dtype != np.uint8 or not (images.ndim == 3 or images.ndim == 4 and images.shape[-1] == 3):
+            raise DataError(f"images must be uint8 [N, H, W] or [N, H, W, 3]; got {images.dtype} "
+                            f"{list(images.shape)}")
         self.images = torch.from_numpy(np.array(images))  # a copy: MNIST arrays are read-only
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index].unsqueeze(0).expand(3, -1, -1)
+        image = self.images[index]
+        return image.unsqueeze(0).expand(3, -1, -1) if image.dim() == 2 else image.permute(2, 0, 1)
 
 
 class MnistFeatureExtractor(FeatureExtractorBase):
@@ -205,9 +209,10 @@ def drop_unsafe_cache(cache_name: str) -> None:
             path.unlink(missing_ok=True)
 
 
-def reference_images(split: str, count: int, data_dir: str | os.PathLike | None = None) -> np.ndarray:
-    """The first ``count`` images of an MNIST split: the real side of every comparison."""
-    images = load_mnist(split, data_dir)[0]
+def reference_images(split: str, count: int, data_dir: str | os.PathLike | None = None,
+                     dataset: str = DEFAULT_DATASET) -> np.ndarray:
+    """The first ``count`` images of a split of ``dataset`` (MNIST): the real side of every comparison."""
+    images = load_dataset(split, data_dir, dataset=dataset)[0]
     if not 0 < count <= len(images):
         raise DataError(f"reference count {count} is outside 1..{len(images)} for the {split} split")
     return images[:count]

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.classifier import DEFAULT_WEIGHTS, file_sha256
-from benchmark.data import DataError, evaluation_labels, load_mnist
+from benchmark.data import DataError, evaluation_labels
+from benchmark.datasets import DEFAULT_DATASET, load_dataset
 from benchmark.eval_format import (DEFAULT_REFERENCE_COUNT, DEFAULT_REFERENCE_SPLIT, KEY_CONDITIONAL,
                                    KEY_NUM_SAMPLES, KEY_REFERENCE, KEY_SAMPLE_SEED, KEY_SETS, KEY_VERSIONS,
                                    REFERENCE_NOISE, REFERENCE_REAL, reference_file_name)
@@ -43,15 +44,16 @@ SAMPLE_SEED = 20_260_113
 
 
 def reference_sets(num_samples: int, data_dir: str | os.PathLike | None = None,
-                   seed: int = SAMPLE_SEED) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Both reference sets as (uint8 images [N, 28, 28], int64 labels [N]): seeded training digits with their true
-    labels, and uniform noise with the evaluation labels (0, 1, ..., 9, 0, ...)."""
-    train, train_labels = load_mnist("train", data_dir)
+                   seed: int = SAMPLE_SEED, dataset: str = DEFAULT_DATASET) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Both reference sets as (uint8 images in the data set's sample shape (MNIST [N, 28, 28]), int64 labels [N]):
+    seeded training images with their true labels, and uniform noise with the evaluation labels (0, 1, ..., 9, 0,
+    ...)."""
+    train, train_labels = load_dataset("train", data_dir, dataset=dataset)
     if not 0 < num_samples <= len(train):
         raise DataError(f"--num-samples {num_samples} is outside 1..{len(train)}")
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(train), num_samples, replace=False))
-    noise = rng.integers(0, 256, size=(num_samples, 28, 28), dtype=np.uint8)
+    noise = rng.integers(0, 256, size=(num_samples, *train.shape[1:]), dtype=np.uint8)
     classes = int(train_labels.max()) + 1
     return {REFERENCE_REAL: (train[rows], train_labels[rows].astype(np.int64)),
             REFERENCE_NOISE: (noise, evaluation_labels(num_samples, classes))}

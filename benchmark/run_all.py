@@ -24,8 +24,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark import arguments, estimate, executors, machine, runs, suite as suite_lib, suite_plan  # noqa: E402
-from benchmark.data import DataError, load_mnist  # noqa: E402
+from benchmark import (arguments, datasets, estimate, eval_format, executors, machine, runs,  # noqa: E402
+                       suite as suite_lib, suite_plan)
+from benchmark.data import DataError  # noqa: E402
 from benchmark.frameworks import FRAMEWORKS, KERAS_BACKENDS  # noqa: E402
 from benchmark.locking import LockError  # noqa: E402
 from benchmark.profiles import BUDGETS, PROFILES, ProfileError, get_profile  # noqa: E402
@@ -89,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
                    help="CPU threads of every training run's thread pools, the same for every framework (default: "
                         "the profile's, else cores // jobs; quick: 1); set through OMP/MKL/TF variables and XLA "
                         "flags, and recorded in each config.json")
-    p.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, else the user cache)")
+    arguments.add_dataset_arguments(p)
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels in every run")
     inception = p.add_mutually_exclusive_group()
     inception.add_argument("--inception", dest="inception", action="store_true", default=None,
@@ -118,7 +119,7 @@ def _check_environment(args: argparse.Namespace) -> None:
     if args.device == "cuda" and args.executor == "local" and not machine.gpu_names():
         raise suite_plan.SuiteError("--device cuda: no GPU visible (nvidia-smi lists none); use --device auto or cpu")
     for split in ("train", "test"):
-        load_mnist(split, args.data_dir)
+        datasets.load_dataset(split, args.data_dir, dataset=args.dataset)
 
 
 def _absolute(path: str) -> Path:
@@ -144,7 +145,10 @@ def options_from(args: argparse.Namespace) -> suite_plan.SuiteOptions:
     if not models:
         raise suite_plan.SuiteError("--models: empty")
     for model in models:
-        get_spec(model)
+        get_spec(model, args.dataset)
+    reason = eval_format.unevaluated_reason(args.dataset)
+    if reason:
+        raise suite_plan.SuiteError(f"--dataset {args.dataset}: {reason}")
     if jobs < 1:
         raise suite_plan.SuiteError("--jobs must be at least 1")
     if args.ray_address and args.executor != "ray":
@@ -160,7 +164,7 @@ def options_from(args: argparse.Namespace) -> suite_plan.SuiteOptions:
         jobs=jobs, resume=args.resume,
         data_dir=str(_absolute(args.data_dir)) if args.data_dir else None, deterministic=args.deterministic,
         inception=args.inception, executor=args.executor, ray_address=args.ray_address, threads=threads,
-        speed=not args.no_speed)
+        speed=not args.no_speed, dataset=args.dataset)
 
 
 def preamble(options: suite_plan.SuiteOptions) -> list[str]:

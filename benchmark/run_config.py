@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark import runs
+from benchmark.datasets import DEFAULT_DATASET
 from benchmark.runs import RunError
 
 # Training longer (``--steps`` / ``--epochs``) continues a run; placement and logging intervals change neither
@@ -39,6 +40,7 @@ class RunConfig:
     mode: str | None = None  # the execution mode the trainer resolved (``None``: its default, not yet resolved)
     threads: int | None = None
     backend: str | None = None  # Keras only
+    dataset: str = DEFAULT_DATASET  # ``benchmark.datasets``; a folder from before it trained MNIST
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **resolved) -> RunConfig:

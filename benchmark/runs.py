@@ -12,9 +12,10 @@
       checkpoints/last.*   model, optimiser and RNG state and the step (framework-specific format); ``last.*.sha256``
                            its digest, ``previous.*`` (+ digest) the checkpoint before it (``benchmark.checkpoints``)
       .lock                held while a process trains the folder (``benchmark.locking``)
-      samples.npz          key ``images``: uint8 [N, 28, 28] from the shared evaluation noise
+      samples.npz          key ``images``: uint8 [N, H, W] (MNIST: [N, 28, 28]; colour: [N, H, W, C]) from the shared
+                           evaluation noise
       grids/step_*.png     8x8 grids from the first 64 evaluation noise vectors, at regular intervals
-      eval_samples/step_*.npz  ``images`` uint8 [n, 28, 28], ``step``, ``elapsed``: for quality curves
+      eval_samples/step_*.npz  ``images`` uint8 [n, H, W(, C)], ``step``, ``elapsed``: for quality curves
       eval.json, curve.json    written by ``benchmark.evaluate``
       train.log, eval.log      the children's output, written by the suite
 
@@ -163,10 +164,11 @@ def step_of(name: str) -> int:
 
 
 def image_grid(images: np.ndarray, columns: int = 8, pad: int = 2) -> np.ndarray:
-    """uint8 [N, H, W] -> one uint8 [rows * (H + pad) + pad, columns * (W + pad) + pad] mosaic."""
-    count, height, width = images.shape
+    """uint8 [N, H, W] (grey) or [N, H, W, C] (colour) -> one uint8 [rows * (H + pad) + pad, columns * (W + pad) + pad]
+    mosaic, with the images' channel axis if they have one (``save_png`` writes it as RGB)."""
+    count, height, width, *channels = images.shape
     rows = -(-count // columns)
-    grid = np.zeros((rows * (height + pad) + pad, columns * (width + pad) + pad), dtype=np.uint8)
+    grid = np.zeros((rows * (height + pad) + pad, columns * (width + pad) + pad, *channels), dtype=np.uint8)
     for index, image in enumerate(images):
         top, left = pad + (index // columns) * (height + pad), pad + (index % columns) * (width + pad)
         grid[top:top + height, left:left + width] = image

@@ -29,7 +29,7 @@ def sample_parser(framework: str) -> argparse.ArgumentParser:
     source.add_argument("--run", help="run folder written by this framework's train")
     source.add_argument("--from-run", help="finished run folder of any framework: its exported generator "
                                            "(export/generator_layers.npz) is loaded into this framework's network")
-    parser.add_argument("--images-out", help="also write the generated images, float32 [N, H, W] in [-1, 1], to "
+    parser.add_argument("--images-out", help="also write the generated images, float32 [N, H, W(, C)] in [-1, 1], to "
                                              "this .npz (key images), to compare frameworks")
     parser.add_argument("--n", type=arguments.positive_int, default=64, help="images (grid) or rows (interpolation)")
     parser.add_argument("--out", required=True, help="PNG file to write")

@@ -26,7 +26,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 
-from benchmark.datasets import DEFAULT_DATASET, get_dataset
+from benchmark.datasets import DEFAULT_DATASET, Dataset, get_dataset
 
 LAYER_KINDS = ("dense", "conv", "conv_transpose", "reshape", "flatten")
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid")
@@ -39,8 +39,8 @@ LABEL_ENCODINGS = ("embedding", "one_hot")
 # Where the label enters the discriminator: ``flat`` concatenated to the flattened image (the network must begin
 # with a flatten layer), ``maps`` as constant feature maps, one channel per label feature, after the image channels.
 DISCRIMINATOR_INPUTS = ("flat", "maps")
-# The data set every preset is built for (``benchmark.datasets``): its image shape is the generators' output
-# and the discriminators' input. Another data set changes this line (and the DCGAN layout below, built for 28x28).
+# The data set a spec is built for unless ``get_spec`` is told another (``benchmark.datasets``): its image shape is
+# the generators' output and the discriminators' input, and the architectures below derive their sizes from it.
 DATASET = get_dataset(DEFAULT_DATASET)
 IMAGE_SHAPE = DATASET.image_shape  # (C, H, W) = (1, 28, 28)
 
@@ -120,8 +120,22 @@ class Architecture:
     generator: Network
     discriminator: Network
     source: str
-    image_shape: tuple[int, ...] = IMAGE_SHAPE
+    image_shape: tuple[int, ...] = IMAGE_SHAPE  # (C, H, W), channels first as every shape of the spec
     dataset: str = DATASET.name  # the data set it is built for (``benchmark.datasets``)
+
+    @property
+    def channels(self) -> int:
+        return self.image_shape[0]
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One sample as numpy arrays hold it between the frameworks and on disk (``benchmark.datasets``): without
+        the channel axis when there is one channel (MNIST ``(H, W)``, a 1-D data point ``()``), else channels last
+        ``(H, W, C)``."""
+        if self.channels == 1:
+            return tuple(self.image_shape[1:])
+        channels, height, width = self.image_shape
+        return (height, width, channels)
 
 
 @dataclass(frozen=True)
@@ -296,17 +310,24 @@ def _conv(kind: str, units: int, **kw) -> Layer:
     return Layer(kind, units=units, kernel=4, stride=2, padding=1, **kw)
 
 
-ARCHITECTURES: dict[str, Architecture] = {
-    "mlp": Architecture(
-        name="mlp",
-        source="Goodfellow et al. 2014 (MLP G and D); sizes and LeakyReLU(0.2) of the common PyTorch-GAN "
-               "MNIST reference (no maxout or dropout, so both frameworks are deterministic)",
+MLP_SOURCE = ("Goodfellow et al. 2014 (MLP G and D); sizes and LeakyReLU(0.2) of the common PyTorch-GAN "
+              "MNIST reference (no maxout or dropout, so both frameworks are deterministic)")
+DCGAN_SOURCE = ("Radford et al. 2016 (DCGAN: BN, ReLU/LeakyReLU(0.2), N(0, 0.02) init) in the 28x28 layout "
+                "of Lucic et al. 2018, Table 7 (InfoGAN-style G and D)")
+
+
+def mlp_architecture(dataset: Dataset) -> Architecture:
+    """The MLP pair for ``dataset``'s images: the generator's last dense layer has one unit per pixel value
+    (C * H * W), reshaped to the image; the discriminator flattens the image."""
+    image = tuple(dataset.image_shape)
+    return Architecture(
+        name="mlp", source=MLP_SOURCE, image_shape=image, dataset=dataset.name,
         generator=Network(
             layers=(Layer("dense", 256, activation="leaky_relu", negative_slope=0.2),
                     Layer("dense", 512, activation="leaky_relu", negative_slope=0.2),
                     Layer("dense", 1024, activation="leaky_relu", negative_slope=0.2),
-                    Layer("dense", math.prod(IMAGE_SHAPE), activation="tanh"),
-                    Layer("reshape", shape=IMAGE_SHAPE)),
+                    Layer("dense", math.prod(image), activation="tanh"),
+                    Layer("reshape", shape=image)),
             kernel_init=Init("glorot_uniform")),
         discriminator=Network(
             layers=(Layer("flatten"),
@@ -314,18 +335,34 @@ ARCHITECTURES: dict[str, Architecture] = {
                     Layer("dense", 512, **LEAKY),
                     Layer("dense", 256, **LEAKY),
                     Layer("dense", 1)),
-            kernel_init=Init("glorot_uniform")),
-    ),
-    "dcgan": Architecture(
-        name="dcgan",
-        source="Radford et al. 2016 (DCGAN: BN, ReLU/LeakyReLU(0.2), N(0, 0.02) init) in the 28x28 layout "
-               "of Lucic et al. 2018, Table 7 (InfoGAN-style G and D)",
+            kernel_init=Init("glorot_uniform")))
+
+
+def dcgan_architecture(dataset: Dataset) -> Architecture:
+    """The DCGAN pair for ``dataset``'s (C, H, W) images, H and W multiples of 4: the generator projects the noise
+    to 128 maps of (H / 4) x (W / 4) and upsamples twice to C channels (28x28 MNIST: 7x7, the published layout;
+    32x32 CIFAR-10: 8x8); the discriminator mirrors it from C channels.
+
+    A 32x32 image could also start from 4x4 as the DCGAN paper's generators do (a 4x4 projection, then one
+    fractionally-strided layer per doubling: three for 32x32). That would add a layer and make the architecture
+    itself differ between data sets; the H / 4 grid keeps Lucic et al.'s layers, widths and kernels for every
+    data set (they train this one architecture on all of theirs), so only the data decides the sizes."""
+    channels, height, width = dataset.image_shape
+    if height % 4 or width % 4:
+        raise SpecError(f"the DCGAN layout upsamples twice by 2: {dataset.title}'s {height}x{width} images need a "
+                        f"height and width that are multiples of 4")
+    grid = (128, height // 4, width // 4)
+    source = DCGAN_SOURCE if grid == (128, 7, 7) else (
+        f"{DCGAN_SOURCE}; for {height}x{width}x{channels} images the same layers from a {grid[1]}x{grid[2]} grid "
+        f"(H / 4 x W / 4) to {channels} channels")
+    return Architecture(
+        name="dcgan", source=source, image_shape=(channels, height, width), dataset=dataset.name,
         generator=Network(
             layers=(Layer("dense", 1024, bias=False, batch_norm=DCGAN_BN, activation="relu"),
-                    Layer("dense", 128 * 7 * 7, bias=False, batch_norm=DCGAN_BN, activation="relu"),
-                    Layer("reshape", shape=(128, 7, 7)),
+                    Layer("dense", math.prod(grid), bias=False, batch_norm=DCGAN_BN, activation="relu"),
+                    Layer("reshape", shape=grid),
                     _conv("conv_transpose", 64, bias=False, batch_norm=DCGAN_BN, activation="relu"),
-                    _conv("conv_transpose", 1, activation="tanh")),
+                    _conv("conv_transpose", channels, activation="tanh")),
             kernel_init=Init("normal", mean=0.0, std=0.02)),
         discriminator=Network(
             layers=(_conv("conv", 64, **LEAKY),
@@ -333,9 +370,13 @@ ARCHITECTURES: dict[str, Architecture] = {
                     Layer("flatten"),
                     Layer("dense", 1024, bias=False, batch_norm=DCGAN_BN, **LEAKY),
                     Layer("dense", 1)),
-            kernel_init=Init("normal", mean=0.0, std=0.02)),
-    ),
-}
+            kernel_init=Init("normal", mean=0.0, std=0.02)))
+
+
+# Each architecture built for a data set's image shape; ``ARCHITECTURES`` holds them built for the default one.
+ARCHITECTURE_BUILDERS: dict[str, typing.Callable[[Dataset], Architecture]] = {"mlp": mlp_architecture,
+                                                                               "dcgan": dcgan_architecture}
+ARCHITECTURES: dict[str, Architecture] = {name: build(DATASET) for name, build in ARCHITECTURE_BUILDERS.items()}
 
 # ------------------------------------------------------------------------------------------ objectives
 
@@ -423,13 +464,15 @@ TOY_SPECS["toy-1k"] = dataclasses.replace(
                                  source=TOY_SOURCE + "; compressed 5x: 1,000 iterations, lr halved every 400"))
 
 
-def compose(architecture: str, objective: str, name: str | None = None, conditioning: str | None = None) -> GANSpec:
-    """Combine any architecture with any objective (and, given, a ``CONDITIONINGS`` entry) into a full spec."""
-    _check_choice("architecture", architecture, ARCHITECTURES)
+def compose(architecture: str, objective: str, name: str | None = None, conditioning: str | None = None,
+            dataset: str = DEFAULT_DATASET) -> GANSpec:
+    """Combine any architecture, built for ``dataset``'s images, with any objective (and, given, a
+    ``CONDITIONINGS`` entry) into a full spec."""
+    _check_choice("architecture", architecture, ARCHITECTURE_BUILDERS)
     _check_choice("objective", objective, OBJECTIVES)
     if conditioning is not None:
         _check_choice("conditioning", conditioning, CONDITIONINGS)
-    arch, obj = ARCHITECTURES[architecture], OBJECTIVES[objective]
+    arch, obj = image_architecture(architecture, dataset), OBJECTIVES[objective]
     if not obj.critic_batch_norm:
         layers = tuple(dataclasses.replace(layer, batch_norm=None, bias=True) if layer.batch_norm else layer
                        for layer in arch.discriminator.layers)
@@ -441,19 +484,31 @@ def compose(architecture: str, objective: str, name: str | None = None, conditio
     return spec
 
 
-def get_spec(name: str) -> GANSpec:
+def image_architecture(name: str, dataset: str = DEFAULT_DATASET) -> Architecture:
+    """Architecture ``name`` built for ``dataset``'s images (a sampled data set has none)."""
+    entry = get_dataset(dataset)
+    if entry.sampler is not None:
+        raise SpecError(f"{entry.title} is a sampled data set, not images: its models are {', '.join(TOY_SPECS)}")
+    return ARCHITECTURES[name] if entry.name == DATASET.name else ARCHITECTURE_BUILDERS[name](entry)
+
+
+def get_spec(name: str, dataset: str = DEFAULT_DATASET) -> GANSpec:
     """A preset (``dcgan``, ``cgan``), any ``ARCHITECTURE+OBJECTIVE`` pair (``mlp+wasserstein_gp``) or
-    ``ARCHITECTURE+OBJECTIVE+CONDITIONING`` triple (``mlp+least_squares+embedding``)."""
+    ``ARCHITECTURE+OBJECTIVE+CONDITIONING`` triple (``mlp+least_squares+embedding``), built for ``dataset``'s
+    images (``benchmark.datasets``; a toy spec has its own data set and refuses another)."""
     if name in PRESETS:
-        return compose(*PRESETS[name], name=name)
+        return compose(*PRESETS[name], name=name, dataset=dataset)
     if name in CONDITIONAL_PRESETS:
         architecture, objective, conditioning = CONDITIONAL_PRESETS[name]
-        return compose(architecture, objective, name=name, conditioning=conditioning)
+        return compose(architecture, objective, name=name, conditioning=conditioning, dataset=dataset)
     if name in TOY_SPECS:
+        if dataset not in (DEFAULT_DATASET, TOY_SPECS[name].architecture.dataset):
+            raise SpecError(f"{name} is trained on {TOY_SPECS[name].architecture.dataset}, not {dataset}")
         return TOY_SPECS[name]
     if "+" in name:
         architecture, objective, *conditioning = name.split("+", 2)
-        return compose(architecture, objective, conditioning=conditioning[0] if conditioning else None)
+        return compose(architecture, objective, conditioning=conditioning[0] if conditioning else None,
+                       dataset=dataset)
     combos = [f"{a}+{o}" for a in ARCHITECTURES for o in OBJECTIVES]
     raise SpecError(f"unknown model {name!r}; valid: {', '.join(MODEL_NAMES + CONDITIONAL_MODEL_NAMES + tuple(TOY_SPECS))}"
                     f" or any of {', '.join(combos)}, optionally +{'|'.join(CONDITIONINGS)}")
@@ -534,6 +589,9 @@ def check_shapes(spec: GANSpec) -> None:
                         f"discriminator gives {scored} (want (1,))")
 
 
-def steps_per_epoch(spec: GANSpec, train_size: int = DATASET.train_size) -> int:
-    """Generator iterations per epoch: each consumes ``n_critic`` batches (``train_size``: the data set's)."""
+def steps_per_epoch(spec: GANSpec, train_size: int | None = None) -> int:
+    """Generator iterations per epoch: each consumes ``n_critic`` batches (``train_size``: default, the spec's data
+    set's)."""
+    if train_size is None:
+        train_size = get_dataset(spec.architecture.dataset).train_size
     return (train_size // spec.training.batch_size) // spec.objective.n_critic

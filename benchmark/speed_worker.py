@@ -52,9 +52,8 @@ def synthetic_stream(spec: GANSpec, seed: int) -> TrainingStream:
     conditional spec, random labels, fed to the trainer as in training (``trainer.feed``): staged on the device
     where the implementation stages them."""
     k, b = spec.objective.n_critic, spec.training.batch_size
-    _, height, width = spec.architecture.image_shape
     rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (SYNTHETIC_STEPS * k * b, height, width), dtype=np.uint8)
+    images = rng.integers(0, 256, (SYNTHETIC_STEPS * k * b, *spec.architecture.sample_shape), dtype=np.uint8)
     classes = spec.conditioning.num_classes if spec.conditional else None
     labels = rng.integers(0, classes, len(images)) if classes else None
     return TrainingStream(images, b, spec.training.noise_dim, seed, k, spec.training.noise, labels, classes)

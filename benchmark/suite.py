@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from benchmark import executors, runs
+from benchmark.datasets import DEFAULT_DATASET
 from benchmark.eval_format import REFERENCES_DIR, curve_current, curve_sample_files, scores_current
 from benchmark.locking import FolderLock
 from benchmark.machine import (children_cpu_seconds, cpu_busy_seconds, environment, fingerprint, fingerprint_mismatch,
@@ -158,11 +159,15 @@ class Suite:
         if previous and previous.get("profile", {}).get("name") != self.options.profile.name:
             raise SuiteError(f"{self.out} holds a {previous['profile'].get('name')!r} suite, not "
                              f"{self.options.profile.name!r}; use another --out")
+        if previous and previous.get("dataset", DEFAULT_DATASET) != self.options.dataset:
+            raise SuiteError(f"{self.out} holds a suite on {previous.get('dataset', DEFAULT_DATASET)}, not "
+                             f"{self.options.dataset}; use another --out")
         self._check_lengths()
         known = {f.name for f in dataclasses.fields(Outcome)}
         for name, record in previous.get("runs", {}).items():
             self.outcomes[name] = Outcome(**{k: v for k, v in record.items() if k in known})
         self.header = {
+            "dataset": self.options.dataset,
             "profile": dataclasses.asdict(self.options.profile),
             "options": {"models": self.options.models, "frameworks": self.options.frameworks,
                         "seeds": self.options.seeds, "device": self.options.device, "jobs": self.options.jobs,

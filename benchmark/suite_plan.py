@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark.datasets import DEFAULT_DATASET
 from benchmark.eval_format import REFERENCES_DIR
 from benchmark.frameworks import FRAMEWORKS, Framework, FrameworkError, by_name, get_framework
 from benchmark.profiles import Profile, every
@@ -83,6 +84,7 @@ class SuiteOptions:
     ray_address: str | None = None  # None: a Ray instance of the suite's own
     threads: int | None = None  # CPU threads of every child's thread pools; None: cores // jobs
     speed: bool = True  # run the profile's speed phase after training and evaluation
+    dataset: str = DEFAULT_DATASET  # every run's (``benchmark.datasets``)
 
     @property
     def thread_count(self) -> int:
@@ -91,7 +93,7 @@ class SuiteOptions:
 
 def plan(options: SuiteOptions) -> list[PlannedRun]:
     """Seeds outermost, frameworks innermost: an unfinished suite still holds complete framework pairs."""
-    return [PlannedRun(model, framework, seed, options.profile.train_steps(get_spec(model)))
+    return [PlannedRun(model, framework, seed, options.profile.train_steps(get_spec(model, options.dataset)))
             for seed in options.seeds for model in options.models for framework in options.frameworks]
 
 
@@ -104,7 +106,7 @@ def train_command(run: PlannedRun, run_dir: Path, options: SuiteOptions) -> list
                "--grid-every", str(every(run.steps, profile.grid_points)),
                "--log-every", str(every(run.steps, profile.log_points)),
                "--checkpoint-every", str(max(every(run.steps, 10), min(run.steps, CHECKPOINT_MIN_EVERY))),
-               "--threads", str(options.thread_count)]
+               "--threads", str(options.thread_count), "--dataset", options.dataset]
     if profile.batch_size:
         command += ["--batch-size", str(profile.batch_size)]
     if run.backend:

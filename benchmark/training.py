@@ -96,9 +96,7 @@ def train_parser(framework: str) -> argparse.ArgumentParser:
     length.add_argument("--steps", type=arguments.positive_int, help="training length in generator iterations")
     parser.add_argument("--batch-size", type=arguments.positive_int, help="override the spec's batch size")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    dataset = datasets.get_dataset()
-    parser.add_argument("--data-dir",
-                        help=f"{dataset.title} folder (default: ${dataset.data_dir_env}, else the user cache)")
+    arguments.add_dataset_arguments(parser)
     parser.add_argument("--num-samples", type=arguments.positive_int, default=10_000, help="images in samples.npz after training")
     parser.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower on GPU)")
     parser.add_argument("--log-every", type=arguments.non_negative_int, default=50,
@@ -119,16 +117,16 @@ def train_parser(framework: str) -> argparse.ArgumentParser:
 
 
 def resolve_spec(config: RunConfig) -> GANSpec:
-    spec = get_spec(config.model)
+    spec = get_spec(config.model, config.dataset)
     if config.batch_size is not None:
         spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=config.batch_size))
     return spec
 
 
 def load_training_set(spec: GANSpec, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """The data set's training images and labels, refused (one line) when the images' shape is not the spec's
-    ``image_shape``."""
-    dataset = datasets.get_dataset()
+    """The training images and labels of the data set the spec is built for, refused (one line) when the images'
+    shape is not the spec's ``image_shape``."""
+    dataset = datasets.get_dataset(spec.architecture.dataset)
     if tuple(spec.architecture.image_shape) != dataset.image_shape:
         raise DataError(f"{spec.name} generates images of shape {tuple(spec.architecture.image_shape)}, "
                         f"{dataset.title}'s are {dataset.image_shape}")
@@ -401,7 +399,8 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     start, trained_seconds = resume(run_dir, trainer, config, identity, total, metrics, checkpoint)
     (run_dir / runs.RESULT).unlink(missing_ok=True)  # no verdict until this segment ends (a kill leaves none)
     run_record = {
-        **identity, "backend": framework.get("backend"), "steps": total, "epochs": total / stream.steps_per_epoch,
+        **identity, "dataset": spec.architecture.dataset, "backend": framework.get("backend"), "steps": total,
+        "epochs": total / stream.steps_per_epoch,
         "steps_per_epoch": stream.steps_per_epoch, "batch_size": spec.training.batch_size,
         "num_samples": config.num_samples, "environment": framework, "parameters": trainer.parameter_counts(),
         "git_commit": runs.git_commit(), "python": platform.python_version(), "platform": platform.platform(),

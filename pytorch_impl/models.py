@@ -140,6 +140,21 @@ def load_keras_layout(model: nn.Module, weights: list[list[np.ndarray]]) -> None
             tensor.copy_(value)
 
 
+def to_model_layout(images: torch.Tensor, image_shape: tuple[int, ...]) -> torch.Tensor:
+    """Samples as numpy holds them (``Architecture.sample_shape``: [..., H, W] for one channel, [..., H, W, C] for
+    more; a 1-D data point's [...]) -> the networks' channels-first [..., C, H, W] ([..., 1])."""
+    if image_shape[0] == 1:
+        return images.unsqueeze(images.dim() - (len(image_shape) - 1))
+    return images.movedim(-1, -3).contiguous()
+
+
+def from_model_layout(images: torch.Tensor, image_shape: tuple[int, ...]) -> torch.Tensor:
+    """The inverse of ``to_model_layout``: a generator's [N, C, H, W] -> [N, H, W] or [N, H, W, C]."""
+    if image_shape[0] == 1:
+        return images.squeeze(images.dim() - len(image_shape))
+    return images.movedim(-3, -1)
+
+
 def build_model(spec: GANSpec, network: str, weights: list[list[np.ndarray]]) -> nn.Module:
     """``network`` of the spec: ``build_network`` of its body, wrapped in ``Conditioned`` for a conditional spec
     (the embedding table, when there is one, is the first entry of ``weights``)."""
@@ -156,12 +171,12 @@ def build_model(spec: GANSpec, network: str, weights: list[list[np.ndarray]]) ->
 
 
 def build_generator(spec: GANSpec, weights: list[list[np.ndarray]]) -> nn.Module:
-    """Noise [B, noise_dim] (and labels [B] if conditional) -> images [B, 1, 28, 28] in [-1, 1]; ``weights``:
+    """Noise [B, noise_dim] (and labels [B] if conditional) -> images [B, C, H, W] in [-1, 1]; ``weights``:
     ``initial_weights`` of "generator"."""
     return build_model(spec, "generator", weights)
 
 
 def build_discriminator(spec: GANSpec, weights: list[list[np.ndarray]]) -> nn.Module:
-    """Images [B, 1, 28, 28] (and labels [B] if conditional) -> one raw score (logit) per image, [B, 1];
+    """Images [B, C, H, W] (and labels [B] if conditional) -> one raw score (logit) per image, [B, 1];
     ``weights`` of "discriminator"."""
     return build_model(spec, "discriminator", weights)

@@ -187,7 +187,8 @@ class TorchGAN:
 
     def _iteration(self, inputs: StepInputs) -> dict[str, torch.Tensor]:
         """``n_critic`` critic updates, then one generator update."""
-        real, d_noise = self._tensor(inputs.real).unsqueeze(2), self._tensor(inputs.d_noise)
+        real = models.to_model_layout(self._tensor(inputs.real), self.spec.architecture.image_shape)
+        d_noise = self._tensor(inputs.d_noise)
         gp_weight = self._tensor(inputs.gp_weight)
         real_labels, d_labels = self._tensor(inputs.real_labels), self._tensor(inputs.d_labels)
         self.generator.train(), self.discriminator.train()
@@ -204,7 +205,8 @@ class TorchGAN:
     def generate(self, noise: np.ndarray, labels: np.ndarray | None = None, dtype: str = "float32") -> np.ndarray:
         self.generator.eval()
         fake = call(self.generator, self._tensor(noise), self._tensor(labels))
-        images = fake.squeeze(1).to(getattr(torch, dtype)).cpu().numpy()
+        images = models.from_model_layout(fake, self.spec.architecture.image_shape).to(getattr(torch, dtype))
+        images = images.cpu().numpy()
         self.generator.train()
         return images
 
@@ -238,7 +240,8 @@ class TorchGAN:
     def discriminate(self, samples: np.ndarray) -> np.ndarray:
         """The discriminator in inference mode: samples in ``generate``'s layout [N, ...] -> raw scores, float64 [N]."""
         self.discriminator.eval()
-        scores = self.discriminator(self._tensor(np.asarray(samples)).unsqueeze(1))[:, 0].double().cpu().numpy()
+        images = models.to_model_layout(self._tensor(np.asarray(samples)), self.spec.architecture.image_shape)
+        scores = self.discriminator(images)[:, 0].double().cpu().numpy()
         self.discriminator.train()
         return scores
 

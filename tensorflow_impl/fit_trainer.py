@@ -18,6 +18,7 @@ import numpy as np
 from benchmark.data import StepInputs, TrainingStream
 from benchmark.spec import GANSpec
 from tensorflow_impl.fit_model import LOSS_KEYS, build_fit_gan
+from tensorflow_impl.models import to_model_layout
 from tensorflow_impl.trainer import KerasGAN
 
 
@@ -28,16 +29,18 @@ class StreamDataset(keras.utils.PyDataset):
     stays static, as the batch norm's unbiased running variance needs. A conditional model's batches add its labels
     (int32, the generator's with the same leading axis of 1)."""
 
-    def __init__(self, feed: Callable[[int], StepInputs], start: int, stop: int, dtype: str, conditional: bool = False):
+    def __init__(self, feed: Callable[[int], StepInputs], start: int, stop: int, dtype: str,
+                 image_shape: tuple[int, ...], conditional: bool = False):
         super().__init__()
         self.feed, self.start, self.stop, self.dtype, self.conditional = feed, start, stop, dtype, conditional
+        self.image_shape = image_shape
 
     def __len__(self) -> int:
         return self.stop - self.start
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         inputs = self.feed(self.start + index)
-        batch = {"real": np.asarray(inputs.real[..., None], self.dtype),
+        batch = {"real": np.asarray(to_model_layout(inputs.real, self.image_shape), self.dtype),
                  "d_noise": np.asarray(inputs.d_noise, self.dtype),
                  "g_noise": np.asarray(inputs.g_noise[None], self.dtype),
                  "gp_weight": np.asarray(inputs.gp_weight, self.dtype)}
@@ -78,7 +81,8 @@ class KerasFitTrainer(KerasGAN):
 
     def run_steps(self, feed: Callable[[int], StepInputs], start: int, stop: int,
                   after_step: Callable[[int, Mapping[str, Any]], bool]) -> None:
-        dataset = StreamDataset(feed, start, stop, self.spec.training.dtype, self.spec.conditional)
+        dataset = StreamDataset(feed, start, stop, self.spec.training.dtype, self.spec.architecture.image_shape,
+                                self.spec.conditional)
         with keras.device(self.device):
             self.model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[DriverCallback(start, after_step)])
 

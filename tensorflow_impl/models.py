@@ -107,6 +107,17 @@ def build_conditioned(spec: GANSpec, network: str, weights: list[list[np.ndarray
     return model
 
 
+def to_model_layout(images, image_shape: tuple[int, ...]):
+    """Samples as numpy holds them (``Architecture.sample_shape``: [..., H, W] for one channel, [..., H, W, C] for
+    more; a 1-D data point's [...]) -> the networks' channels-last [..., H, W, C] ([..., 1])."""
+    return images[..., None] if image_shape[0] == 1 else images
+
+
+def from_model_layout(images, image_shape: tuple[int, ...]):
+    """The inverse of ``to_model_layout``: a generator's [N, H, W, C] -> [N, H, W] or [N, H, W, C]."""
+    return images[..., 0] if image_shape[0] == 1 else images
+
+
 def build_model(spec: GANSpec, network: str, weights: list[list[np.ndarray]]) -> keras.Model:
     if spec.conditional:
         return build_conditioned(spec, network, weights)
@@ -115,13 +126,13 @@ def build_model(spec: GANSpec, network: str, weights: list[list[np.ndarray]]) ->
 
 
 def build_generator(spec: GANSpec, weights: list[list[np.ndarray]]) -> keras.Model:
-    """Noise [B, noise_dim] (and labels [B] if conditional) -> images [B, 28, 28, 1] in [-1, 1]; ``weights``:
+    """Noise [B, noise_dim] (and labels [B] if conditional) -> images [B, H, W, C] in [-1, 1]; ``weights``:
     ``initial_weights`` of "generator"."""
     return build_model(spec, "generator", weights)
 
 
 def build_discriminator(spec: GANSpec, weights: list[list[np.ndarray]]) -> keras.Model:
-    """Images [B, 28, 28, 1] (and labels [B] if conditional) -> one raw score (logit) per image, [B, 1];
+    """Images [B, H, W, C] (and labels [B] if conditional) -> one raw score (logit) per image, [B, 1];
     ``weights`` of "discriminator"."""
     return build_model(spec, "discriminator", weights)
 

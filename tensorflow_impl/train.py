@@ -57,11 +57,11 @@ def trainer_class(mode: str | None) -> type:
 
 def placeholder_inputs(spec: GANSpec) -> StepInputs:
     """Zeros of one iteration's shapes, for the compile call (their outputs are discarded); a sample is the spec's
-    ``image_shape`` without its channel axis ([H, W] for an image, a scalar for a 1-D data point)."""
+    ``sample_shape`` ([H, W] for a one-channel image, [H, W, C] for more, a scalar for a 1-D data point)."""
     k, b, z = spec.objective.n_critic, spec.training.batch_size, spec.training.noise_dim
     labels = dict(real_labels=np.zeros((k, b), np.int64), d_labels=np.zeros((k, b), np.int64),
                   g_labels=np.zeros(b, np.int64)) if spec.conditional else {}
-    sample = tuple(spec.architecture.image_shape)[1:]
+    sample = spec.architecture.sample_shape
     return StepInputs(np.zeros((k, b, *sample), np.float32), np.zeros((k, b, z), np.float32),
                       np.zeros((b, z), np.float32), np.zeros((k, b), np.float32), **labels)
 

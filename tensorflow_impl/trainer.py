@@ -29,8 +29,8 @@ from tensorflow_impl import backend_ops, runtime
 from tensorflow_impl.layers import BatchNorm
 from tensorflow_impl.losses import clip_weights, gradient_penalty, objective_losses
 from tensorflow_impl.export import save_generator
-from tensorflow_impl.models import (build_discriminator, build_generator, count_parameters, parameter_layers,
-                                    set_layer_weights)
+from tensorflow_impl.models import (build_discriminator, build_generator, count_parameters, from_model_layout,
+                                    parameter_layers, set_layer_weights, to_model_layout)
 from tensorflow_impl.optimizers import build_optimizer
 from tensorflow_impl.seeding import seed_everything, set_dtype, set_tf32, tf32_state
 
@@ -52,11 +52,11 @@ def resolve_device(name: str) -> str:
 
 
 class DeviceFeed(StagedFeed):
-    """``benchmark.data.StagedFeed`` on the Keras backend's device: images staged NHWC, rows taken with
-    ``ops.take``."""
+    """``benchmark.data.StagedFeed`` on the Keras backend's device: images staged NHWC (``image_shape``: the spec's),
+    rows taken with ``ops.take``."""
 
-    def __init__(self, stream: TrainingStream, device: str, dtype: str, chunk: int = 64):
-        self.device, self.dtype = device, dtype
+    def __init__(self, stream: TrainingStream, device: str, dtype: str, image_shape: tuple[int, ...], chunk: int = 64):
+        self.device, self.dtype, self.image_shape = device, dtype, image_shape
         super().__init__(stream, chunk)
 
     def put(self, array: np.ndarray):
@@ -64,7 +64,7 @@ class DeviceFeed(StagedFeed):
             return ops.convert_to_tensor(array, "int32" if array.dtype.kind in "iu" else self.dtype)
 
     def stage(self, images: np.ndarray):
-        return self.put(images[..., None])  # [N, H, W, 1]
+        return self.put(to_model_layout(images, self.image_shape))  # [N, H, W, C]
 
     def take(self, images, rows):
         return ops.take(images, rows, axis=0)
@@ -199,8 +199,9 @@ class KerasGAN:
         labels = (inputs.real_labels, inputs.d_labels, inputs.g_labels) if self.spec.conditional else ()
         if not isinstance(inputs.real, np.ndarray):
             return (*arrays, *labels)
+        real = to_model_layout(inputs.real, self.spec.architecture.image_shape)  # images [k, B, ...] -> NHWC
         floats = tuple(ops.convert_to_tensor(np.ascontiguousarray(a, self.spec.training.dtype))
-                       for a in (inputs.real[..., None], *arrays[1:]))  # images [k, B, 28, 28] -> NHWC
+                       for a in (real, *arrays[1:]))
         return (*floats, *(ops.convert_to_tensor(np.asarray(a, np.int32)) for a in labels))
 
     def compile(self, inputs: StepInputs) -> float:
@@ -215,7 +216,7 @@ class KerasGAN:
         return self.compile_seconds
 
     def feed(self, stream: TrainingStream) -> DeviceFeed:
-        return DeviceFeed(stream, self.device, self.spec.training.dtype)
+        return DeviceFeed(stream, self.device, self.spec.training.dtype, self.spec.architecture.image_shape)
 
     def train_step(self, inputs: StepInputs) -> dict:
         with keras.device(self.device):
@@ -229,7 +230,7 @@ class KerasGAN:
                                     [v.value for v in g.non_trainable_variables],
                                     ops.convert_to_tensor(np.asarray(noise, self.spec.training.dtype)),
                                     None if labels is None else ops.convert_to_tensor(np.asarray(labels, np.int32)))
-        return np.asarray(ops.convert_to_numpy(images), dtype)[..., 0]
+        return from_model_layout(np.asarray(ops.convert_to_numpy(images), dtype), self.spec.architecture.image_shape)
 
     def export_generator(self, folder: Path) -> None:
         """The generator in Keras' own format, ``generator.keras`` (built-in layers only: ``tensorflow_impl.export``),
@@ -249,8 +250,8 @@ class KerasGAN:
     def discriminate(self, samples: np.ndarray) -> np.ndarray:
         """The discriminator in inference mode: samples in ``generate``'s layout [N, ...] -> raw scores, float64 [N]."""
         with keras.device(self.device):
-            scores = self.discriminator(ops.convert_to_tensor(np.asarray(samples, self.spec.training.dtype)[..., None]),
-                                        training=False)
+            images = to_model_layout(np.asarray(samples, self.spec.training.dtype), self.spec.architecture.image_shape)
+            scores = self.discriminator(ops.convert_to_tensor(images), training=False)
         return np.asarray(ops.convert_to_numpy(scores), np.float64)[:, 0]
 
     def _checkpoint_groups(self) -> dict[str, list]:

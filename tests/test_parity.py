@@ -68,7 +68,8 @@ def training_steps(spec):
         stream = ToyStream(target_of(spec), spec, SEED)
         return [stream.step(i) for i in range(probes.ITERATIONS)]
     rng = np.random.default_rng(1)
-    images, labels = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8), rng.integers(0, 10, 200)
+    images = rng.integers(0, 256, (200, *spec.architecture.sample_shape), dtype=np.uint8)
+    labels = rng.integers(0, 10, 200)
     classes = spec.conditioning.num_classes if spec.conditional else None
     stream = TrainingStream(images, BATCH, spec.training.noise_dim, SEED, spec.objective.n_critic,
                             labels=labels if classes else None, num_classes=classes)
@@ -81,6 +82,13 @@ MUTATED_MODELS = sorted({m.model for m in mutations.MUTATIONS.values()})
 NARROW = 8
 UNMUTATED_MODELS = sorted({*MUTATED_MODELS, *MODEL_NAMES})  # the mutation worker's baselines
 STRUCTURE_GROUPS = ("layer_parameters", "initial")  # checked on the full presets
+# Colour images (CIFAR-10's 32x32x3) on narrow models, run with the unmutated ones: both channel layouts, Keras'
+# channels-first reshape and flatten of three channels, the DCGAN layout's 8x8 grid.
+COLOUR_MODELS = {f"{name}@cifar10": name for name in ("vanilla", "dcgan")}
+
+
+def colour_spec(key):
+    return probes.narrow(probes.probe_spec(get_spec(COLOUR_MODELS[key], "cifar10"), BATCH), NARROW)
 
 
 def make_tasks(specs: dict, structure: bool = False) -> dict:
@@ -116,7 +124,7 @@ def keras_requests(structure_tasks: dict, narrow_tasks: dict) -> dict:
     requests["mutations"] = {"compiled": False, "probes": {
         **{name: {"task": narrow_tasks[m.model], "mutation": name, "mode": m.mode}
            for name, m in mutations.MUTATIONS.items()},
-        **{f"unmutated/{name}": {"task": narrow_tasks[name]} for name in UNMUTATED_MODELS}}}
+        **{f"unmutated/{name}": {"task": narrow_tasks[name]} for name in (*UNMUTATED_MODELS, *COLOUR_MODELS)}}}
     return requests
 
 
@@ -126,7 +134,8 @@ def parity():
     run: ``{"structure": {model: (task, probe)} of the full presets, "narrow": the same for the narrow models,
     "keras": {worker: response}}``."""
     made = make_tasks({name: spec_of(name) for name in PARITY_MODELS}, structure=True)
-    narrow_made = make_tasks({name: probes.narrow(spec_of(name), NARROW) for name in PARITY_MODELS})
+    narrow_made = make_tasks({**{name: probes.narrow(spec_of(name), NARROW) for name in PARITY_MODELS},
+                              **{key: colour_spec(key) for key in COLOUR_MODELS}})
     requests = keras_requests({n: task for n, (task, _) in made.items()},
                               {n: task for n, (task, _) in narrow_made.items()})
     with tempfile.TemporaryDirectory() as folder:
@@ -260,6 +269,15 @@ def test_batch_statistics_in_generate_fail_the_generate_check_alone(backend, nar
     failed = [check for check in checks.compare(keras, narrow_probes["dcgan"][1]) if not check.passed]
     assert [check.name for check in failed] == ["generate"]
     assert failed[0].value > 1e4 * failed[0].limit
+
+
+@pytest.mark.parametrize("key", COLOUR_MODELS)
+def test_float64_parity_on_colour_images(key, narrow_probes, keras_side):
+    """A 32x32x3 spec meets every check (weights, outputs, losses, gradients, optimisers, iterations, generate)."""
+    task, probe = narrow_probes[key]
+    assert tuple(task["spec"].architecture.image_shape) == (3, 32, 32) and task["images"].shape == (BATCH, 32, 32, 3)
+    assert probe["generated"].shape == (BATCH, 32, 32, 3)
+    assert checks.all_failures(keras_side["mutations"]["probes"][f"unmutated/{key}"], probe, colour_spec(key)) == []
 
 
 @pytest.mark.parametrize("name", UNMUTATED_MODELS)

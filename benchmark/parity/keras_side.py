@@ -36,13 +36,15 @@ def _values(variables) -> list:
 def outputs(gan, noise: np.ndarray, images: np.ndarray, labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
     from keras import ops
     joined = implementation(KERAS, "trainer").joined
-    result = {}
+    layout = implementation(KERAS, "models")
+    result, image_shape = {}, gan.spec.architecture.image_shape
     labels = None if labels is None else ops.convert_to_tensor(np.asarray(labels, np.int32))
     for mode, training in (("train", True), ("eval", False)):
-        for key, model, x in (("g", gan.generator, noise), ("d", gan.discriminator, images[..., None])):
+        for key, model, x in (("g", gan.generator, noise),
+                              ("d", gan.discriminator, layout.to_model_layout(images, image_shape))):
             out = model.stateless_call(_values(model.trainable_variables), _values(model.non_trainable_variables),
                                        joined(ops.convert_to_tensor(x), labels), training=training)[0]
-            result[f"{key}_{mode}"] = _numpy(out)[..., 0] if key == "g" else _numpy(out)
+            result[f"{key}_{mode}"] = layout.from_model_layout(_numpy(out), image_shape) if key == "g" else _numpy(out)
     return result
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark import runs
-from benchmark.data import TrainingStream, load_mnist
+from benchmark.data import TrainingStream
+from benchmark.datasets import load_dataset
 from benchmark.parity import BACKENDS, probes, torch_side, worker
 from benchmark.spec import get_spec
 
@@ -20,7 +21,7 @@ def lockstep(model: str = "dcgan", steps: int = 20, batch_size: int = 16, seed: 
              backends: tuple[str, ...] = BACKENDS, out: Path | None = OUT) -> dict:
     """Per-step drift of Keras on each backend from PyTorch, in float32; written to ``out`` as JSON."""
     spec = probes.probe_spec(get_spec(model), batch_size, dtype="float32")
-    images, labels = load_mnist("train")
+    images, labels = load_dataset("train", dataset=spec.architecture.dataset)
     classes = spec.conditioning.num_classes if spec.conditional else None
     stream = TrainingStream(images, batch_size, spec.training.noise_dim, seed, spec.objective.n_critic,
                             spec.training.noise, labels=labels if classes else None, num_classes=classes)

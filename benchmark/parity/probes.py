@@ -52,13 +52,15 @@ def probe_spec(spec: GANSpec, batch_size: int, dtype: str = "float64") -> GANSpe
 def narrow(spec: GANSpec, factor: int) -> GANSpec:
     """``spec`` with every hidden width divided by ``factor``: the same layers, kernels, strides, activations,
     batch norm, losses and optimisers, so the same code paths, at a fraction of the arithmetic (the mutation
-    checks build one model per mutation). Each network's last weighted layer, a reshape's image-sized
-    target and the dense layer that feeds a reshape keep the sizes the data needs."""
+    checks build one model per mutation). Each network's last weighted layer, a reshape to the image shape
+    and the dense layer that feeds a reshape keep the sizes the data needs."""
+    image = tuple(spec.architecture.image_shape)
+
     def layers(network) -> tuple:
         last = max(i for i, layer in enumerate(network.layers) if layer.units)
         result = list(network.layers)
         for i, layer in enumerate(result):
-            if layer.kind == "reshape" and layer.shape[0] > 1:
+            if layer.kind == "reshape" and tuple(layer.shape) != image:
                 result[i] = dataclasses.replace(layer, shape=(layer.shape[0] // factor, *layer.shape[1:]))
         for i, layer in enumerate(result):
             following = result[i + 1] if i + 1 < len(result) else None
@@ -77,10 +79,10 @@ def narrow(spec: GANSpec, factor: int) -> GANSpec:
 
 
 def probe_inputs(spec: GANSpec, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed noise [B, z] and images [B, H, W] in [-1, 1] (a 1-D data set's points: [B]) on which the models'
-    outputs are compared."""
+    """Fixed noise [B, z] and images [B, *sample_shape] in [-1, 1] ([B, H, W] for one channel, [B, H, W, C] for
+    more, a 1-D data set's points [B]) on which the models' outputs are compared."""
     rng = np.random.default_rng(seed)
-    batch, sample = spec.training.batch_size, tuple(spec.architecture.image_shape)[1:]
+    batch, sample = spec.training.batch_size, spec.architecture.sample_shape
     noise = rng.standard_normal((batch, spec.training.noise_dim))
     images = rng.uniform(-1, 1, (batch, *sample))
     return noise.astype(spec.training.dtype), images.astype(spec.training.dtype)

@@ -49,13 +49,15 @@ def layer_parameter_counts(model: nn.Module) -> list[int]:
 def outputs(gan: TorchGAN, noise: np.ndarray, images: np.ndarray,
             labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Generator and discriminator outputs in training and inference mode (no state change is kept)."""
-    result, labels = {}, gan._tensor(labels)
+    result, labels, image_shape = {}, gan._tensor(labels), gan.spec.architecture.image_shape
     with torch.no_grad():
         for mode in ("train", "eval"):
             generator, discriminator = copy.deepcopy(gan.generator), copy.deepcopy(gan.discriminator)
             getattr(generator, mode)(), getattr(discriminator, mode)()
-            result[f"g_{mode}"] = call(generator, gan._tensor(noise), labels).squeeze(1).cpu().numpy()
-            result[f"d_{mode}"] = call(discriminator, gan._tensor(images)[:, None], labels).cpu().numpy()
+            fake = call(generator, gan._tensor(noise), labels)
+            result[f"g_{mode}"] = models.from_model_layout(fake, image_shape).cpu().numpy()
+            real = models.to_model_layout(gan._tensor(images), image_shape)
+            result[f"d_{mode}"] = call(discriminator, real, labels).cpu().numpy()
     return result
 
 
@@ -72,7 +74,8 @@ def make_task(spec: GANSpec, seed: int, steps: list[StepInputs], structure: bool
 def _first_update(gan: TorchGAN, inputs: StepInputs) -> dict:
     """Losses and gradients of the first critic update and of a generator update, from the current state."""
     gan = copy.deepcopy(gan)
-    real, d_noise = gan._tensor(inputs.real[0])[:, None], gan._tensor(inputs.d_noise[0])
+    real = models.to_model_layout(gan._tensor(inputs.real[0]), gan.spec.architecture.image_shape)
+    d_noise = gan._tensor(inputs.d_noise[0])
     real_labels, d_labels = (None, None) if inputs.real_labels is None else \
         (gan._tensor(inputs.real_labels[0]), gan._tensor(inputs.d_labels[0]))
     gan.generator.train(), gan.discriminator.train()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark import devices, runs
+from benchmark import datasets, devices, runs
 from benchmark.profiles import FULL_COMMAND
 from benchmark.report import plots as figures
 from benchmark.report.collect import SuiteData, collect
@@ -43,6 +43,13 @@ def copy_scored_samples(data: SuiteData, folder: Path, count: int = SAMPLE_COPY)
     return written
 
 
+def report_title(suite: dict, profile: str) -> str:
+    """The report's title: the suite's data set (``suite.json``; one from before ``--dataset`` trained MNIST)."""
+    dataset = suite.get("dataset", datasets.DEFAULT_DATASET)
+    title = datasets.DATASETS[dataset].title if dataset in datasets.DATASETS else dataset
+    return f"GAN benchmark on {title}: PyTorch vs Keras 3 — profile `{profile}`"
+
+
 def build_report(out: str | Path, parity_dir: str | Path | None = None,
                  allow_mixed_devices: bool = False) -> dict[str, Path]:
     """Write report.md, report.html, summary.csv and plots/ in ``out``; return their paths. Raises
@@ -61,7 +68,7 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
 
     profile = data.suite.get("profile", {}).get("name", out.name)
     doc = Document(out)
-    doc.heading(1, f"GAN benchmark on MNIST: PyTorch vs Keras 3 — profile `{profile}`")
+    doc.heading(1, report_title(data.suite, profile))
     counts = data.table["status"].value_counts().to_dict() if len(data.table) else {}
     doc.text(f"{len(data.table)} runs: " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none")
              + f". One row per run in [`{SUMMARY_CSV}`]({SUMMARY_CSV})"

@@ -180,20 +180,29 @@ def _sample_grid(run_dir: Path) -> tuple[np.ndarray | None, str]:
             return runs.image_grid(archive["images"][:GRID_IMAGES]), "final samples"
     grids = sorted((run_dir / runs.GRIDS).glob("step_*.png"))
     if grids:
-        return np.asarray(Image.open(grids[-1]).convert("L")), f"last grid ({grids[-1].stem})"
+        return np.asarray(_open_grid(grids[-1])), f"last grid ({grids[-1].stem})"
     return None, ""
 
 
+def _open_grid(path: Path) -> Image.Image:
+    """A ``runs.image_grid`` PNG, grey ("L") or colour ("RGB") as it was written."""
+    image = Image.open(path)
+    return image.convert("L" if image.mode in ("L", "LA", "I", "1") else "RGB")
+
+
 def _labelled_mosaic(tiles: list[Image.Image], labels: list[str], scale: int = 2) -> Image.Image:
-    """Grey tiles side by side, each with a one-line label above it, enlarged without interpolation."""
+    """Tiles side by side, each with a one-line label above it, enlarged without interpolation: grey, or colour
+    when a tile is."""
     label_height, gap = 14, 8
     height = max(t.height for t in tiles)
-    canvas = Image.new("L", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), height + label_height), 255)
+    mode = "RGB" if any(t.mode == "RGB" for t in tiles) else "L"
+    canvas = Image.new(mode, (sum(t.width for t in tiles) + gap * (len(tiles) - 1), height + label_height),
+                       "white")
     draw = ImageDraw.Draw(canvas)
     left = 0
     for tile, label in zip(tiles, labels):
-        canvas.paste(tile, (left, label_height))
-        draw.text((left + 2, 1), label, fill=0)
+        canvas.paste(tile.convert(mode), (left, label_height))
+        draw.text((left + 2, 1), label, fill="black")
         left += tile.width + gap
     return canvas.resize((canvas.width * scale, canvas.height * scale), Image.NEAREST)
 
@@ -220,8 +229,10 @@ def _seed_of(run_dir: Path):
 GIF_ROWS = 4  # of the 8 rows of a progress grid: half the images, half the file
 
 
-def _top_rows(grid: Image.Image, rows: int = GIF_ROWS, cell: int = 28, pad: int = 2) -> Image.Image:
-    """The first ``rows`` rows of an 8x8 ``runs.image_grid`` mosaic (cells of 28 px, 2 px padding)."""
+def _top_rows(grid: Image.Image, rows: int = GIF_ROWS, columns: int = 8, pad: int = 2) -> Image.Image:
+    """The first ``rows`` rows of a ``runs.image_grid`` mosaic of ``columns`` square cells with ``pad`` px padding
+    (the cell size read from its width: 28 px for MNIST, 32 for CIFAR-10)."""
+    cell = (grid.width - pad) // columns - pad
     return grid.crop((0, 0, grid.width, min(grid.height, rows * (cell + pad) + pad)))
 
 
@@ -229,11 +240,11 @@ def with_row_labels(grid: Image.Image, cell: int = 28, pad: int = 2) -> Image.Im
     """A conditional run's class grid (row c requests digit c, ``runs.image_grid`` cells) with each row's digit
     written on its left."""
     margin = 12
-    canvas = Image.new("L", (grid.width + margin, grid.height), 255)
+    canvas = Image.new(grid.mode, (grid.width + margin, grid.height), "white")
     canvas.paste(grid, (margin, 0))
     draw = ImageDraw.Draw(canvas)
     for row in range((grid.height - pad) // (cell + pad)):
-        draw.text((2, pad + row * (cell + pad) + cell // 2 - 5), str(row), fill=0)
+        draw.text((2, pad + row * (cell + pad) + cell // 2 - 5), str(row), fill="black")
     return canvas
 
 
@@ -243,7 +254,7 @@ def plot_class_grids(data: SuiteData, model: str, path: Path) -> Path | None:
     last = {f: grids[-1] for f, d in chosen.items() if (grids := sorted((d / runs.GRIDS).glob("step_*.png")))}
     if not last:
         return None
-    tiles = [with_row_labels(Image.open(grid).convert("L")) for grid in last.values()]
+    tiles = [with_row_labels(_open_grid(grid)) for grid in last.values()]
     labels = [f"{PRETTY.get(f, f)}, seed {_seed_of(chosen[f])}, iteration {runs.step_of(grid.name)}"
               for f, grid in last.items()]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -265,7 +276,7 @@ def progress_gif(data: SuiteData, model: str, path: Path, max_frames: int = 12,
         return None
     if len(steps) > max_frames:  # evenly spaced, the last one always included
         steps = [steps[round(i * (len(steps) - 1) / (max_frames - 1))] for i in range(max_frames)]
-    frames = [_labelled_mosaic([tile(Image.open(frames_by[f][step]).convert("L")) for f in frames_by],
+    frames = [_labelled_mosaic([tile(_open_grid(frames_by[f][step])) for f in frames_by],
                                [f"{PRETTY.get(f, f)}, iteration {int(step.split('_')[1])}" for f in frames_by],
                                scale=1)
               for step in steps]
