@@ -123,3 +123,18 @@ def test_keras_fit_on_jax_trains_checkpoints_between_steps_and_resumes(tmp_path)
     assert sorted(p.name for p in (run / "grids").iterdir())[:2] == ["step_00000001.png", "step_00000002.png"]
     assert json.loads((run / "result.json").read_text())["status"] == "completed"
     assert json.loads((run / "config.json").read_text())["resumed_from_step"] == 2
+    assert_keras_file_holds_the_exported_generator(run)
+
+
+def assert_keras_file_holds_the_exported_generator(run: Path) -> None:
+    """``export/generator.keras`` loads here (``keras.saving.load_model``) with the arrays of the neutral export."""
+    import keras
+    import numpy as np
+
+    from benchmark import exports
+
+    arrays, framework = exports.read_layers(run)
+    loaded = keras.saving.load_model(run / exports.FOLDER / "generator.keras").get_weights()
+    flat = [array for layer in arrays for array in layer]
+    assert framework == "keras" and len(loaded) == len(flat) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(loaded, flat))
