@@ -232,7 +232,7 @@ class KerasGAN:
         return np.asarray(ops.convert_to_numpy(images), dtype)[..., 0]
 
     def export_generator(self, folder: Path) -> None:
-        """The generator in Keras' own format, ``generator.keras`` (built-in layers only, loadable on any backend:
+        """The generator in Keras' own format, ``generator.keras`` (built-in layers only, loadable on TensorFlow and JAX:
         ``tensorflow_impl.export``), and its arrays in the neutral layout (``benchmark.exports``)."""
         folder.mkdir(parents=True, exist_ok=True)
         save_generator(self.generator, folder / "generator.keras")
