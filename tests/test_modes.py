@@ -126,6 +126,20 @@ def test_keras_fit_on_jax_trains_checkpoints_between_steps_and_resumes(tmp_path)
     assert_keras_file_holds_the_exported_generator(run)
 
 
+def test_keras_fit_on_torch_trains_one_pinned_thread_and_exports_a_keras_file(tmp_path):
+    """``keras-torch-fit``: Keras on its torch backend (eager ``Model.fit``, ``backward()`` in ``train_step``) trains
+    through the CLI on one pinned torch thread; its ``generator.keras`` loads on this process's backend."""
+    run = tmp_path / "torch"
+    result = train("tensorflow_impl.train", run, "--steps", "2", "--backend", "torch", "--mode", "fit")
+    assert result.returncode == 0, result.stderr[-3000:]
+    env = environment(run)
+    assert env["backend"] == "torch" and env["execution_mode"] == "fit" and "torch" in env["versions"]
+    assert env["compiler"] == "Model.fit (jit_compile=False)"  # fit does not compile on torch
+    assert env["threads"]["intra_op"] == 1 and env["threads"]["pinned"] and len(env["threads"]["cpus"]) == 1
+    assert env["precision"]["tf32_matmul"] is False
+    assert_keras_file_holds_the_exported_generator(run)
+
+
 def assert_keras_file_holds_the_exported_generator(run: Path) -> None:
     """``export/generator.keras`` loads here (``keras.saving.load_model``) with the arrays of the neutral export."""
     import keras
