@@ -7,7 +7,7 @@ generator, ``OneHot``. In inference they compute what ``keras.layers.BatchNormal
 four arrays), ``keras.layers.LeakyReLU`` and ``keras.layers.CategoryEncoding`` (one-hot) compute, so the exported
 copy, for inference, uses those.
 
-On JAX the file is written without importing TensorFlow (a JAX run never does; ``_tensorflow_hidden``).
+On JAX and torch the file is written without importing TensorFlow (their runs never do; ``_tensorflow_hidden``).
 """
 from __future__ import annotations
 
