@@ -232,8 +232,8 @@ class KerasGAN:
         return np.asarray(ops.convert_to_numpy(images), dtype)[..., 0]
 
     def export_generator(self, folder: Path) -> None:
-        """The generator in Keras' own format, ``generator.keras`` (built-in layers only, loadable on TensorFlow and JAX:
-        ``tensorflow_impl.export``), and its arrays in the neutral layout (``benchmark.exports``)."""
+        """The generator in Keras' own format, ``generator.keras`` (built-in layers only, loadable on every Keras
+        backend: ``tensorflow_impl.export``), and its arrays in the neutral layout (``benchmark.exports``)."""
         folder.mkdir(parents=True, exist_ok=True)
         save_generator(self.generator, folder / "generator.keras")
         exports.write_layers(folder, [[ops.convert_to_numpy(w.value) for w in layer.weights]
