@@ -15,24 +15,36 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from benchmark.frameworks import FRAMEWORKS
 from benchmark.speed import PROCESSES
-from benchmark.suite_plan import PlannedRun, SuiteOptions, plan
+from benchmark.suite_plan import PlannedRun, SuiteOptions, plan, speed_frameworks
 
-# ms per iteration on one core of the reference machine (2-core AMD EPYC, 2026-11-30, PARITY-NOTES §9 and §11),
-# by model and framework family/backend. lsgan has dcgan's network; the Keras WGANs are PyTorch's × dcgan's
-# Keras/PyTorch ratio (0.78), not measured. cgan is vanilla's MLP with a 10-wide label input: vanilla's cost (its CPU
-# time per iteration measured under load, 54 ms PyTorch and 42 ms Keras-TF, is within the contention's inflation).
-REFERENCE_MS = {
-    "vanilla": {"pytorch": 45.4, "keras-tensorflow": 34.0, "keras-jax": 31.1},
-    "cgan": {"pytorch": 45.4, "keras-tensorflow": 34.0, "keras-jax": 31.1},
-    "dcgan": {"pytorch": 423.0, "keras-tensorflow": 328.0, "keras-jax": 663.0},
-    "lsgan": {"pytorch": 423.0, "keras-tensorflow": 328.0, "keras-jax": 663.0},
-    "wgan": {"pytorch": 1220.0, "keras-tensorflow": 950.0, "keras-jax": 1910.0},
-    "wgan-gp": {"pytorch": 2060.0, "keras-tensorflow": 1600.0, "keras-jax": 3230.0},
+# ms per iteration on one core of the reference machine (2-core AMD EPYC, idle, one thread pinned per process,
+# 2026-11-30), by model and framework (a registry entry's run-folder name): vanilla and dcgan in every CPU mode from
+# the speed phase (``benchmark.speed``: the median over 2 processes × 3 windows of 10 iterations); wgan and wgan-gp in
+# PyTorch eager only (PARITY-NOTES §11: two runs side by side, a core each). keras-torch-fit was timed on the machine
+# shared with other work (other processes held ~85 % of each core): its CPU ms per iteration, scaled by PyTorch eager's
+# idle / shared ratio in the same windows (119.6 CPU ms × 47.6 / 52.2; dcgan 769.7 × 374.8 / 400.3).
+MEASURED_MS = {
+    "vanilla": {"pytorch": 47.6, "pytorch-fused": 38.2, "pytorch-compile": 51.8, "pytorch-compile-step": 44.3,
+                "keras-tensorflow": 35.1, "keras-tf-graph": 35.0, "keras-jax": 30.6, "keras-tf-fit": 65.1,
+                "keras-jax-fit": 32.9, "keras-torch-fit": 109.1},
+    "dcgan": {"pytorch": 374.8, "pytorch-fused": 344.8, "pytorch-compile": 416.2, "pytorch-compile-step": 340.2,
+              "keras-tensorflow": 298.1, "keras-tf-graph": 319.3, "keras-jax": 609.6, "keras-tf-fit": 348.4,
+              "keras-jax-fit": 613.2, "keras-torch-fit": 720.8},
+    "wgan": {"pytorch": 1220.0},
+    "wgan-gp": {"pytorch": 2060.0},
 }
+# a model whose iteration costs what this one's does: lsgan has dcgan's networks; cgan is vanilla's MLP with a
+# 10-wide label input (its CPU time per iteration measured under load, 54 ms PyTorch and 42 ms Keras-TF, is within
+# the contention's inflation of vanilla's)
+SAME_NETWORK = {"lsgan": "dcgan", "cgan": "vanilla"}
+SCALED_LIKE = "dcgan"  # a mode not measured on a model: the model's PyTorch cost × this model's mode / PyTorch ratio
 REFERENCE_GFLOPS = 60.0  # ``calibrate()`` on the reference machine, idle
 RUN_OVERHEAD_SECONDS = 40.0  # per run: start-up, compilation, samples, checkpoints and its share of evaluation
-SPEED_WORKER_SECONDS = 20.0  # per speed-phase worker: start-up, compilation, warm-up and floor
+# per speed-phase worker: start-up, compilation, warm-up and floor; the reference speed phase (2 models × 9 modes ×
+# 2 processes) took 600.7 s, 242.7 of them in its timed windows: 9.9 s per worker
+SPEED_WORKER_SECONDS = 10.0
 
 CALIBRATION = """import json, time
 import numpy as np
@@ -63,10 +75,22 @@ class Estimate:
     unknown: tuple[str, ...]  # planned runs with no reference cost (counted as nothing)
 
 
+def reference_ms(model: str, framework: str) -> float | None:
+    """ms per iteration of ``model`` trained by ``framework`` (a run-folder name) on the reference machine: measured,
+    or scaled from ``SCALED_LIKE``'s ratio for the mode (the Keras WGANs); None when neither is known."""
+    measured = MEASURED_MS.get(SAME_NETWORK.get(model, model), {})
+    if framework in measured:
+        return measured[framework]
+    like = MEASURED_MS[SCALED_LIKE]
+    if "pytorch" in measured and framework in like:
+        return measured["pytorch"] * like[framework] / like["pytorch"]
+    return None
+
+
 def run_seconds(run: PlannedRun, scale: float) -> float | None:
     """One training run's seconds: iterations × the reference cost × ``scale`` + the fixed overhead (None for a
     model or execution mode without a reference cost)."""
-    cost = REFERENCE_MS.get(run.model, {}).get(run.framework)
+    cost = reference_ms(run.model, run.framework)
     return None if cost is None else run.steps * cost * scale / 1000.0 + RUN_OVERHEAD_SECONDS
 
 
@@ -77,9 +101,10 @@ def estimate(options: SuiteOptions, scale: float = 1.0) -> Estimate:
     total = sum(s for s in seconds if s) / max(1, min(options.jobs, len(runs) or 1))
     profile = options.profile
     speed_models = [m for m in profile.speed_models if m in options.models] if options.speed else []
+    timed = [FRAMEWORKS[label].name for label in speed_frameworks(options) if not FRAMEWORKS[label].requires_gpu]
     for model in speed_models:
         iterations = profile.speed_windows * profile.speed_iterations
-        for cost in REFERENCE_MS.get(model, {}).values():
+        for cost in filter(None, (reference_ms(model, name) for name in timed)):
             total += PROCESSES * (SPEED_WORKER_SECONDS + iterations * cost * scale / 1000.0)
     unknown = tuple(run.name for run, s in zip(runs, seconds) if s is None)
     return Estimate(total, unknown)
@@ -108,7 +133,7 @@ def plan_text(options: SuiteOptions, gflops: float | None) -> str:
         fewer.append(f"--seeds {options.seeds[0]} (≈ {minutes(estimate(one_seed, scale=scale).seconds)}, no paired "
                      "test)")
     if len(options.models) > 1:
-        cheapest = min(options.models, key=lambda m: REFERENCE_MS.get(m, {}).get("pytorch", float("inf")))
+        cheapest = min(options.models, key=lambda m: reference_ms(m, "pytorch") or float("inf"))
         one_model = dataclasses.replace(options, models=[cheapest])
         fewer.append(f"--models {cheapest} (≈ {minutes(estimate(one_model, scale=scale).seconds)})")
     if fewer:

@@ -1,6 +1,6 @@
 """A finished run's generator, exported: in the framework's own format(s), and as arrays in one neutral layout.
 
-``export/`` in a run folder holds what the trainer's ``export_generator`` wrote (Keras on TensorFlow:
+``export/`` in a run folder holds what the trainer's ``export_generator`` wrote (Keras, on either backend:
 ``generator.keras``; PyTorch: ``generator_state_dict.pt`` and ``generator.pt2``, a ``torch.export`` program) and
 ``generator_layers.npz``:
 every weighted layer's arrays (batch norm's running statistics included) in Keras' layout, the layout of

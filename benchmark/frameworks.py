@@ -183,3 +183,9 @@ register_framework(Framework(
     "a stateless train_step(state, data) with stateless_call and optimizer.stateless_apply, keras.metrics.Mean "
     "trackers, Model.fit over a keras.utils.PyDataset of host arrays, callbacks for logging and checkpoints; "
     "jax.jit as fit compiles it, compile time inside the first iteration"))
+register_framework(Framework(
+    "keras-torch-fit", KERAS, "tensorflow_impl.train", "torch", "fit", False, "#8c564b", "Keras fit (torch)",
+    "Keras 3 on its torch backend as the Keras examples write a GAN: a keras.Model with compile(d_optimizer, "
+    "g_optimizer) and a train_step with zero_grad, loss.backward() and optimizer.apply, keras.metrics.Mean trackers, "
+    "Model.fit over a keras.utils.PyDataset of host arrays, callbacks for logging and checkpoints; eager, as fit runs "
+    "on torch (jit_compile='auto' does not compile there); the process never imports TensorFlow"))

@@ -128,6 +128,59 @@ def _jax_accelerator() -> dict:
     return {"cuda": jax.devices()[0].client.platform_version}  # e.g. "cuda 12080" (CUDA and cuDNN of the plugin)
 
 
+# --------------------------------------------------------------------------------------------- torch
+# The torch backend runs eagerly (Keras' default there): "compiled" functions are the functions themselves.
+
+def _torch_value_and_grad(fn: Callable) -> Callable:
+    import torch
+
+    def wrapped(params, *args):
+        params = [p.detach().requires_grad_(True) for p in params]
+        value, aux = fn(params, *args)
+        return (value, aux), list(torch.autograd.grad(value, params))
+    return wrapped
+
+
+def _torch_input_gradient(fn: Callable, x):
+    import torch
+
+    x = x.detach().requires_grad_(True)
+    return torch.autograd.grad(fn(x).sum(), x, create_graph=True)[0]  # differentiable: the penalty's gradient
+
+
+def _torch_compile(fn: Callable, jit_compile: bool) -> Callable:
+    return fn
+
+
+def _torch_compile_step(fn: Callable, read_state: Callable, write_state: Callable, jit_compile: bool) -> Callable:
+    def step(*inputs):
+        state, aux = fn(read_state(), *inputs)
+        write_state(state)
+        return aux
+    return step
+
+
+def _torch_block(tree: Any) -> None:
+    import torch
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _torch_gpus() -> list[str]:
+    import torch
+    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+
+
+def _torch_versions() -> dict:
+    import torch
+    return {"torch": torch.__version__}
+
+
+def _torch_accelerator() -> dict:
+    import torch
+    return {"cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+
+
 BACKEND_OPS = {
     "tensorflow": dict(value_and_grad=_tf_value_and_grad, input_gradient=_tf_input_gradient, compile=_tf_compile,
                        compile_step=_tf_compile_step, block=_tf_block, gpus=_tf_gpus, versions=_tf_versions,
@@ -135,6 +188,9 @@ BACKEND_OPS = {
     "jax": dict(value_and_grad=_jax_value_and_grad, input_gradient=_jax_input_gradient, compile=_jax_compile,
                 compile_step=_jax_compile_step, block=_jax_block, gpus=_jax_gpus, versions=_jax_versions,
                 accelerator=_jax_accelerator),
+    "torch": dict(value_and_grad=_torch_value_and_grad, input_gradient=_torch_input_gradient, compile=_torch_compile,
+                  compile_step=_torch_compile_step, block=_torch_block, gpus=_torch_gpus, versions=_torch_versions,
+                  accelerator=_torch_accelerator),
 }
 
 

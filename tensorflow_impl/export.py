@@ -6,12 +6,17 @@ variance, a training-time difference), ``LeakyReLU`` (the slope in the input's p
 generator, ``OneHot``. In inference they compute what ``keras.layers.BatchNormalization`` (same epsilon, the same
 four arrays), ``keras.layers.LeakyReLU`` and ``keras.layers.CategoryEncoding`` (one-hot) compute, so the exported
 copy, for inference, uses those.
+
+On JAX and torch the file is written without importing TensorFlow (their runs never do; ``_tensorflow_hidden``).
 """
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import keras
+from keras.src.utils import module_utils
 
 from tensorflow_impl.layers import BatchNorm, LeakyReLU, OneHot
 
@@ -34,5 +39,24 @@ def inference_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
+@contextlib.contextmanager
+def _tensorflow_hidden():
+    """Keras' serialisation asks of every object it writes whether it is a TensorFlow ``TensorShape``, ``DType`` or
+    ``TypeSpec``, and to ask, imports TensorFlow whenever it is installed (``module_utils.tensorflow.available``,
+    keras 3.15), whatever the backend. A model built on another backend holds no TensorFlow object, so the answer
+    is no: on such a backend, while TensorFlow is not imported, the lazy module reports it absent while the file is
+    written (the same file: only those three checks read it)."""
+    lazy = module_utils.tensorflow
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules or lazy._available is not None:
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = None
+
+
 def save_generator(generator: keras.Model, path: Path) -> None:
-    inference_copy(generator).save(path)
+    with _tensorflow_hidden():
+        inference_copy(generator).save(path)

@@ -2,9 +2,10 @@
 
 A ``keras.Model`` subclass with its own ``compile(d_optimizer, g_optimizer, d_loss_fn, g_loss_fn)``,
 ``keras.metrics.Mean`` trackers and a ``train_step`` written once per backend, as the keras-io guides
-(``custom_train_step_in_tensorflow.py``, ``custom_train_step_in_jax.py``) write it: on TensorFlow stateful layer
-calls under ``tf.GradientTape`` and ``optimizer.apply_gradients``; on JAX a stateless
-``train_step(state, data)`` with ``stateless_call`` and ``optimizer.stateless_apply``. It reuses the project's
+(``custom_train_step_in_tensorflow.py``, ``custom_train_step_in_jax.py``, ``custom_train_step_in_torch.py``) write
+it: on TensorFlow stateful layer calls under ``tf.GradientTape`` and ``optimizer.apply_gradients``; on JAX a
+stateless ``train_step(state, data)`` with ``stateless_call`` and ``optimizer.stateless_apply``; on torch
+``loss.backward()`` and ``optimizer.apply``. It reuses the project's
 networks, losses and optimisers (same spec, same initial weights) and the update order of
 ``tensorflow_impl.trainer.KerasGAN``: ``n_critic`` critic updates (then WGAN's clipping), then one generator update.
 A conditional model's batches carry its labels (``real_labels``, ``d_labels``, ``g_labels``), which enter both
@@ -192,7 +193,44 @@ def _put(values: list, positions: list[list[int]], groups) -> list:
     return values
 
 
-FIT_MODELS = {"tensorflow": TensorFlowFitGAN, "jax": JaxFitGAN}
+class TorchFitGAN(TensorFlowFitGAN):
+    """``train_step(data)`` on the torch backend, as the keras-io torch guide (``custom_train_step_in_torch.py``)
+    writes it: ``zero_grad``, ``loss.backward()``, the variables' ``.grad``, ``optimizer.apply`` under
+    ``torch.no_grad()``. ``train_step`` and ``track`` are TensorFlow's (the same sequence of updates)."""
+
+    def train_critic(self, real, noise, gp_weight, real_labels=None, fake_labels=None):
+        import torch
+
+        fake = self.generator(joined(noise, fake_labels), training=True).detach()  # no gradient to G
+        self.zero_grad()
+        real_out = self.discriminator(joined(real, real_labels), training=True)
+        fake_out = self.discriminator(joined(fake, fake_labels), training=True)
+        penalty = None if self.gp_weight is None else gradient_penalty(
+            lambda x: self.discriminator(joined(x, real_labels), training=True), real, fake, gp_weight)
+        d_loss = self.d_loss_fn(real_out, fake_out)
+        self.with_penalty(d_loss, penalty).backward()
+        weights = self.discriminator.trainable_weights
+        with torch.no_grad():
+            self.d_optimizer.apply([w.value.grad for w in weights], weights)
+            if self.clip_value is not None:
+                for weight, clipped in zip(weights, clip_weights(weights, self.clip_value)):
+                    weight.assign(clipped)
+        return d_loss.detach(), None if penalty is None else penalty.detach()
+
+    def train_generator(self, noise, labels=None):
+        import torch
+
+        self.zero_grad()
+        fake = self.generator(joined(noise, labels), training=True)
+        g_loss = self.g_loss_fn(self.discriminator(joined(fake, labels), training=True))
+        g_loss.backward()
+        weights = self.generator.trainable_weights
+        with torch.no_grad():
+            self.g_optimizer.apply([w.value.grad for w in weights], weights)
+        return g_loss.detach()
+
+
+FIT_MODELS = {"tensorflow": TensorFlowFitGAN, "jax": JaxFitGAN, "torch": TorchFitGAN}
 
 
 def build_fit_gan(generator: keras.Model, discriminator: keras.Model, objective: Objective) -> FitGAN:

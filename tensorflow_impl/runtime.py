@@ -33,13 +33,16 @@ def mode_of(jit_compile: bool) -> str:
     """The mode a trainer built with ``jit_compile`` runs in (JAX without jit is plain eager JAX)."""
     if keras.backend.backend() == "tensorflow":
         return "xla" if jit_compile else "graph"
-    return "jit" if jit_compile else "eager"
+    return "jit" if jit_compile and keras.backend.backend() == "jax" else "eager"
 
 
 def set_threads() -> None:
-    """The process's pinned thread count (``benchmark.threads.pin``) for TensorFlow's pools; JAX sizes its pool from
-    the CPU affinity the pinning set. Nothing when the process was not pinned."""
+    """The process's pinned thread count (``benchmark.threads.pin``) for TensorFlow's pools or torch's; JAX sizes its
+    pool from the CPU affinity the pinning set. Nothing when the process was not pinned."""
     pinning = threads.pinned()
+    if pinning is not None and keras.backend.backend() == "torch":
+        import torch
+        torch.set_num_threads(pinning.threads)
     if pinning is None or keras.backend.backend() != "tensorflow":
         return
     import tensorflow as tf
@@ -57,6 +60,9 @@ def thread_state() -> dict:
         return {**state, "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                 "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
                 "tf_num_intraop_threads": os.environ.get("TF_NUM_INTRAOP_THREADS")}
+    if keras.backend.backend() == "torch":
+        import torch
+        return {**state, "intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
     return {**state, "xla_flags": os.environ.get("XLA_FLAGS")}
 
 
@@ -74,7 +80,12 @@ def _jax_device_platform() -> str:
     return jax.devices()[0].platform
 
 
-DEVICE_PLATFORM = {"tensorflow": _tf_device_platform, "jax": _jax_device_platform}
+def _torch_device_platform() -> str:
+    import torch
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+DEVICE_PLATFORM = {"tensorflow": _tf_device_platform, "jax": _jax_device_platform, "torch": _torch_device_platform}
 
 
 def check_on_gpu(device: str) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from benchmark.training import RunError
 
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = ("tensorflow", "jax", "torch")  # torch: the keras-torch-fit mode only (``benchmark.frameworks``)
 
 
 def select_backend(name: str | None) -> str:
@@ -49,6 +49,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> str:
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
             tf.config.experimental.enable_op_determinism()
+        elif keras.backend.backend() == "torch":
+            import torch
+            torch.use_deterministic_algorithms(True)
         else:  # read by XLA when it compiles, which happens after this
             flags = os.environ.get("XLA_FLAGS", "")
             if "--xla_gpu_deterministic_ops" not in flags:
@@ -65,12 +68,13 @@ def set_dtype(dtype: str) -> None:
     with the 64-bit mode on, float64 promotes to itself."""
     import keras
 
-    if keras.backend.backend() == "jax":
-        import jax
+    if keras.backend.backend() != "tensorflow":
         from keras.src.backend.common import dtypes
 
-        jax.config.update("jax_enable_x64", dtype == "float64")
         dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64" if dtype == "float64" else "float32"
+    if keras.backend.backend() == "jax":
+        import jax
+        jax.config.update("jax_enable_x64", dtype == "float64")
     keras.config.set_floatx(dtype)
 
 
@@ -82,6 +86,9 @@ def set_tf32(allowed: bool) -> None:
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
         tf.config.experimental.enable_tensor_float_32_execution(allowed)
+    elif keras.backend.backend() == "torch":
+        import torch
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allowed
     else:
         import jax
         jax.config.update("jax_default_matmul_precision", "tensorfloat32" if allowed else "float32")
@@ -95,6 +102,9 @@ def tf32_state() -> dict:
         import tensorflow as tf
         enabled = tf.config.experimental.tensor_float_32_execution_enabled()
         return {"tf32_matmul": enabled, "tf32_conv": enabled}
+    if keras.backend.backend() == "torch":
+        import torch
+        return {"tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_conv": torch.backends.cudnn.allow_tf32}
     import jax
     precision = str(jax.config.jax_default_matmul_precision)
     return {"tf32_matmul": precision == "tensorfloat32", "tf32_conv": precision == "tensorfloat32",

@@ -1,7 +1,7 @@
 """Train one GAN of the spec with Keras 3:
 ``python -m tensorflow_impl.train --backend jax --model dcgan --seed 0 --out RUN_DIR``.
 
-The flags are PyTorch's (``benchmark.training.train_parser``) plus ``--backend tensorflow|jax``. Keras reads
+The flags are PyTorch's (``benchmark.training.train_parser``) plus ``--backend tensorflow|jax|torch``. Keras reads
 ``KERAS_BACKEND`` once, when it is first imported, so this module imports no Keras: ``make_trainer`` sets the
 backend, then imports ``tensorflow_impl.trainer``. ``KerasGAN`` is the framework half of a run; the loop,
 logging, timing and resume around it are ``benchmark.training``'s, shared with the PyTorch implementation.
@@ -23,7 +23,7 @@ from tensorflow_impl.seeding import BACKENDS, select_backend
 def train_parser() -> argparse.ArgumentParser:
     parser = training.train_parser("tensorflow_impl")
     parser.add_argument("--backend", choices=BACKENDS, default="tensorflow",
-                        help="Keras backend (sets KERAS_BACKEND before Keras is imported)")
+                        help="Keras backend (sets KERAS_BACKEND before Keras is imported; torch: --mode fit only)")
     return parser
 
 

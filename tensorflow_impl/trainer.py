@@ -233,12 +233,10 @@ class KerasGAN:
         return from_model_layout(np.asarray(ops.convert_to_numpy(images), dtype), self.spec.architecture.image_shape)
 
     def export_generator(self, folder: Path) -> None:
-        """The generator in Keras' own format, ``generator.keras`` (built-in layers only: ``tensorflow_impl.export``),
-        and its arrays in the neutral layout (``benchmark.exports``). On JAX only the neutral arrays: Keras'
-        serialisation (every ``get_config``) imports TensorFlow when it is installed, which a JAX run never does."""
+        """The generator in Keras' own format, ``generator.keras`` (built-in layers only, loadable on every Keras
+        backend: ``tensorflow_impl.export``), and its arrays in the neutral layout (``benchmark.exports``)."""
         folder.mkdir(parents=True, exist_ok=True)
-        if self.backend == "tensorflow":
-            save_generator(self.generator, folder / "generator.keras")
+        save_generator(self.generator, folder / "generator.keras")
         exports.write_layers(folder, [[ops.convert_to_numpy(w.value) for w in layer.weights]
                                       for layer in parameter_layers(self.generator)], "keras")
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from benchmark import estimate, suite_plan
+from benchmark.frameworks import FRAMEWORKS
 from benchmark.profiles import get_profile
 
 
@@ -17,9 +18,20 @@ def quick(**changes) -> suite_plan.SuiteOptions:
 
 def test_a_run_costs_its_iterations_at_the_reference_rate_plus_its_overhead():
     run = suite_plan.PlannedRun("dcgan", "pytorch", 0, 1500)
-    assert estimate.run_seconds(run, 1.0) == pytest.approx(1500 * 0.423 + estimate.RUN_OVERHEAD_SECONDS)
-    assert estimate.run_seconds(run, 2.0) == pytest.approx(2 * 1500 * 0.423 + estimate.RUN_OVERHEAD_SECONDS)
-    assert estimate.run_seconds(suite_plan.PlannedRun("dcgan", "pytorch-compile", 0, 10), 1.0) is None
+    assert estimate.run_seconds(run, 1.0) == pytest.approx(1500 * 0.3748 + estimate.RUN_OVERHEAD_SECONDS)
+    assert estimate.run_seconds(run, 2.0) == pytest.approx(2 * 1500 * 0.3748 + estimate.RUN_OVERHEAD_SECONDS)
+    fit = suite_plan.PlannedRun("dcgan", "keras-tf-fit", 0, 10)
+    assert estimate.run_seconds(fit, 1.0) == pytest.approx(10 * 0.3484 + estimate.RUN_OVERHEAD_SECONDS)
+    assert estimate.run_seconds(suite_plan.PlannedRun("dcgan", "pytorch-reduce-overhead", 0, 10), 1.0) is None
+
+
+def test_every_mode_the_cpu_runs_has_a_measured_cost_and_unmeasured_models_scale_like_dcgan():
+    cpu_modes = {entry.name for entry in FRAMEWORKS.values() if not entry.requires_gpu}
+    assert set(estimate.MEASURED_MS["vanilla"]) == set(estimate.MEASURED_MS["dcgan"]) == cpu_modes
+    assert estimate.reference_ms("lsgan", "keras-jax-fit") == estimate.reference_ms("dcgan", "keras-jax-fit") == 613.2
+    assert estimate.reference_ms("wgan", "pytorch") == 1220.0
+    assert estimate.reference_ms("wgan-gp", "keras-tf-fit") == pytest.approx(2060.0 * 348.4 / 374.8)
+    assert estimate.reference_ms("no-such-model", "pytorch") is None
 
 
 def test_the_suite_estimate_divides_by_the_jobs_and_adds_the_speed_phase():
@@ -27,10 +39,26 @@ def test_the_suite_estimate_divides_by_the_jobs_and_adds_the_speed_phase():
     runs = suite_plan.plan(without_speed)
     serial = sum(estimate.run_seconds(run, 1.0) for run in runs)
     assert estimate.estimate(without_speed).seconds == pytest.approx(serial / 2)
-    assert estimate.estimate(quick()).seconds > estimate.estimate(without_speed).seconds  # the speed phase
     assert estimate.estimate(quick(seeds=[0], speed=False)).seconds == pytest.approx(serial / 4)
-    unknown = estimate.estimate(quick(frameworks=["pytorch-compile"], speed=False))
+    unknown = estimate.estimate(quick(frameworks=["pytorch-reduce-overhead"], speed=False))
     assert unknown.seconds == 0 and len(unknown.unknown) == 4
+
+
+def test_the_speed_phase_costs_every_cpu_mode_of_the_suites_families():
+    """The quick profile times vanilla and dcgan, 3 windows of 10 iterations, in 2 processes per mode: with PyTorch
+    and Keras trained, every CPU mode of both (the fit modes included); with PyTorch alone, its 4."""
+    def speed_seconds(frameworks):
+        return (estimate.estimate(quick(frameworks=frameworks)).seconds
+                - estimate.estimate(quick(frameworks=frameworks, speed=False)).seconds)
+
+    def expected(names):
+        return sum(2 * (estimate.SPEED_WORKER_SECONDS + 30 * estimate.MEASURED_MS[model][name] / 1000)
+                   for model in ("vanilla", "dcgan") for name in names)
+
+    assert (quick().profile.speed_windows, quick().profile.speed_iterations) == (3, 10)
+    pytorch = ["pytorch", "pytorch-fused", "pytorch-compile", "pytorch-compile-step"]
+    assert speed_seconds(["pytorch", "keras-tensorflow"]) == pytest.approx(expected(estimate.MEASURED_MS["dcgan"]))
+    assert speed_seconds(["pytorch"]) == pytest.approx(expected(pytorch))
 
 
 def test_the_plan_says_what_runs_how_long_here_and_how_to_run_less():

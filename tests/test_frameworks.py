@@ -39,6 +39,8 @@ def test_modes_per_framework_and_unknown_names():
     assert fw.modes("pytorch") == ["eager", "fused", "compile", "compile-step", "reduce-overhead"]
     assert fw.modes("keras", "tensorflow") == ["xla", "graph", "fit"]
     assert fw.modes("keras", "jax") == ["jit", "fit"]
+    assert fw.modes("keras", "torch") == ["fit"]  # Keras' torch backend: Model.fit only, no default
+    assert fw.find("keras", "torch").label == "keras-torch-fit" == fw.get_framework("keras-torch-fit").name
     assert fw.find("keras", "tensorflow").label == "keras-tf-xla"
     assert fw.find("keras", "tensorflow", "graph").label == "keras-tf-graph"
     with pytest.raises(fw.FrameworkError, match="valid: jit, fit"):

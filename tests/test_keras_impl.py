@@ -204,13 +204,19 @@ def test_sample_cli_writes_a_grid_and_an_interpolation_strip(tmp_path):
 
 JAX_SCRIPT = """
 import json, sys
+import keras
 import numpy as np
-from tensorflow_impl.train import main
+from benchmark import sampling
+from tensorflow_impl.train import main, make_trainer
 out = sys.argv[1]
 common = ["--model", "dcgan", "--batch-size", "8", "--num-samples", "16", "--curve-samples", "8", "--log-every", "1",
           "--backend", "jax"]
 codes = [main([*common, "--steps", "3", "--out", out + "/once"]), main([*common, "--steps", "2", "--out", out + "/twice"]),
          main([*common, "--steps", "3", "--out", out + "/twice"])]
+noise = np.random.default_rng(5).standard_normal((6, 100)).astype(np.float32)
+native = keras.saving.load_model(out + "/once/export/generator.keras")(noise)
+trained, _ = sampling.load_trained(out + "/once", lambda spec, config: make_trainer(spec, config, compile_step=False))
+np.savez(out + "/drawn.npz", noise=noise, native=np.asarray(native)[..., 0], trained=trained.generate(noise))
 print(json.dumps({"codes": codes, "tensorflow_imported": "tensorflow" in sys.modules}))
 """
 
@@ -218,11 +224,18 @@ print(json.dumps({"codes": codes, "tensorflow_imported": "tensorflow" in sys.mod
 @needs_mnist
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
 def test_jax_backend_trains_resumes_exactly_and_never_imports_tensorflow(tmp_path):
+    """Also: the run's ``export/generator.keras``, written without TensorFlow, is the trained generator loaded by
+    ``keras.saving.load_model`` on JAX (the child) and on this process's backend (TensorFlow unless told)."""
     result = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(tmp_path)], cwd=ROOT, capture_output=True,
                             text=True, env={**__import__("os").environ, "KERAS_BACKEND": "jax"})
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"codes": [0, 0, 0], "tensorflow_imported": False}
+    drawn = np.load(tmp_path / "drawn.npz")
+    here = keras.saving.load_model(tmp_path / "once" / "export" / "generator.keras")(drawn["noise"])
+    assert drawn["trained"].shape == (6, 28, 28) and drawn["trained"].std() > 0.01
+    assert np.abs(drawn["native"] - drawn["trained"]).max() <= 1e-5
+    assert np.abs(ops.convert_to_numpy(here)[..., 0] - drawn["trained"]).max() <= 1e-5
     assert runs.read_json(tmp_path / "once" / runs.CONFIG)["backend"] == "jax"
     assert metrics_without_time(tmp_path / "once") == metrics_without_time(tmp_path / "twice")
     once, twice = checkpoint_arrays(tmp_path / "once"), checkpoint_arrays(tmp_path / "twice")

@@ -123,3 +123,32 @@ def test_keras_fit_on_jax_trains_checkpoints_between_steps_and_resumes(tmp_path)
     assert sorted(p.name for p in (run / "grids").iterdir())[:2] == ["step_00000001.png", "step_00000002.png"]
     assert json.loads((run / "result.json").read_text())["status"] == "completed"
     assert json.loads((run / "config.json").read_text())["resumed_from_step"] == 2
+    assert_keras_file_holds_the_exported_generator(run)
+
+
+def test_keras_fit_on_torch_trains_one_pinned_thread_and_exports_a_keras_file(tmp_path):
+    """``keras-torch-fit``: Keras on its torch backend (eager ``Model.fit``, ``backward()`` in ``train_step``) trains
+    through the CLI on one pinned torch thread; its ``generator.keras`` loads on this process's backend."""
+    run = tmp_path / "torch"
+    result = train("tensorflow_impl.train", run, "--steps", "2", "--backend", "torch", "--mode", "fit")
+    assert result.returncode == 0, result.stderr[-3000:]
+    env = environment(run)
+    assert env["backend"] == "torch" and env["execution_mode"] == "fit" and "torch" in env["versions"]
+    assert env["compiler"] == "Model.fit (jit_compile=False)"  # fit does not compile on torch
+    assert env["threads"]["intra_op"] == 1 and env["threads"]["pinned"] and len(env["threads"]["cpus"]) == 1
+    assert env["precision"]["tf32_matmul"] is False
+    assert_keras_file_holds_the_exported_generator(run)
+
+
+def assert_keras_file_holds_the_exported_generator(run: Path) -> None:
+    """``export/generator.keras`` loads here (``keras.saving.load_model``) with the arrays of the neutral export."""
+    import keras
+    import numpy as np
+
+    from benchmark import exports
+
+    arrays, framework = exports.read_layers(run)
+    loaded = keras.saving.load_model(run / exports.FOLDER / "generator.keras").get_weights()
+    flat = [array for layer in arrays for array in layer]
+    assert framework == "keras" and len(loaded) == len(flat) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(loaded, flat))

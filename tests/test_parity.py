@@ -26,7 +26,7 @@ if importlib.util.find_spec("keras") is None:  # not imported here: Keras runs i
 
 from benchmark import runs  # noqa: E402
 from benchmark.data import TrainingStream  # noqa: E402
-from benchmark.parity import BACKENDS, checks, mutations, probes, torch_side, worker  # noqa: E402
+from benchmark.parity import BACKENDS, FIT_BACKENDS, checks, mutations, probes, torch_side, worker  # noqa: E402
 from benchmark.parity.lockstep import lockstep  # noqa: E402
 from benchmark.spec import (CONDITIONAL_MODEL_NAMES, MODEL_NAMES, StepDecay, get_spec, network_body,  # noqa: E402
                             parameter_count)
@@ -110,8 +110,9 @@ def probe_all(made: dict) -> dict:
 
 def keras_requests(structure_tasks: dict, narrow_tasks: dict) -> dict:
     """One compiled worker per backend for every full preset's structure and every narrow model in the stateless
-    step and in ``Model.fit`` (the one not ``MUTATION_BACKEND`` also running ``BOTH_BACKENDS``), and one uncompiled
-    worker running every mutation and the narrow models unmutated."""
+    step and in ``Model.fit`` (the one not ``MUTATION_BACKEND`` also running ``BOTH_BACKENDS``), one per
+    ``FIT_BACKENDS`` backend (torch) for the narrow models in ``Model.fit``, and one uncompiled worker running every
+    mutation and the narrow models unmutated."""
     requests = {backend: {"probes": {**{f"structure/{name}": {"task": task} for name, task in structure_tasks.items()},
                                      **{name: {"task": narrow_tasks[name]} for name in PARITY_MODELS},
                                      **{f"fit/{name}": {"task": narrow_tasks[name], "mode": "fit"}
@@ -121,6 +122,8 @@ def keras_requests(structure_tasks: dict, narrow_tasks: dict) -> dict:
         requests[OTHER_BACKEND]["probes"].update({
             f"mutation/{name}": {"task": narrow_tasks[mutations.MUTATIONS[name].model], "mutation": name}
             for name in BOTH_BACKENDS})
+    requests.update({backend: {"probes": {f"fit/{name}": {"task": narrow_tasks[name], "mode": "fit"}
+                                          for name in MODEL_NAMES}} for backend in FIT_BACKENDS})
     requests["mutations"] = {"compiled": False, "probes": {
         **{name: {"task": narrow_tasks[m.model], "mutation": name, "mode": m.mode}
            for name, m in mutations.MUTATIONS.items()},
@@ -196,13 +199,13 @@ def test_float64_parity(group, name, backend, structure_probes, narrow_probes, k
 FIT_GROUPS = ("iteration", "outputs_after", "generate")  # what fit changes: the iterations and the weights after them
 
 
-@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+@pytest.mark.parametrize("backend", [*BACKEND_PARAMS, *FIT_BACKENDS])
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_keras_fit_iterates_as_pytorch_and_the_stateless_step(name, backend, narrow_probes, keras_side):
     """The iterations ``Model.fit`` runs (``keras-fit``: its own ``train_step``, fed through a ``PyDataset``, the
-    weights read in a callback after each step), then the inference outputs and ``generate`` after them, agree
-    with PyTorch's and with the stateless Keras step's (uncompiled, in the mutations' worker) within the parity
-    limits, on the narrow model."""
+    weights read in a callback after each step; on torch with ``backward()``), then the inference outputs and
+    ``generate`` after them, agree with PyTorch's and with the stateless Keras step's (uncompiled, in the mutations'
+    worker) within the parity limits, on the narrow model."""
     fit = keras_probe(keras_side, backend, f"fit/{name}")
     for reference in (narrow_probes[name][1], keras_side["mutations"]["probes"][f"unmutated/{name}"]):
         in_groups = [c for c in checks.compare(fit, reference) if c.name.split("/")[0].split(" ")[0] in FIT_GROUPS]
@@ -306,6 +309,11 @@ def test_checks_name_the_difference_and_its_limit():
 @pytest.mark.skipif("jax" not in AVAILABLE, reason="jax not installed")
 def test_the_jax_backend_never_imports_tensorflow(keras_side):
     assert keras_side["jax"]["tensorflow_imported"] is False
+
+
+def test_the_torch_backend_never_imports_tensorflow(keras_side):
+    """Keras on torch imports torch: TensorFlow there could crash it (PARITY-NOTES §1)."""
+    assert keras_side["torch"]["tensorflow_imported"] is False
 
 
 def test_lockstep_run_records_the_float32_drift_per_step(tmp_path, mnist):

@@ -115,7 +115,8 @@ def test_the_speed_phase_times_every_mode_of_the_suite_frameworks_with_the_runs_
     assert value["--models"] == "dcgan"  # the profile's speed models that the suite trains
     assert value["--frameworks"].split(",") == ["pytorch-eager", "pytorch-fused", "pytorch-compile",
                                                 "pytorch-compile-step", "pytorch-reduce-overhead", "keras-tf-xla",
-                                                "keras-tf-graph", "keras-jax-jit", "keras-tf-fit", "keras-jax-fit"]
+                                                "keras-tf-graph", "keras-jax-jit", "keras-tf-fit", "keras-jax-fit",
+                                                "keras-torch-fit"]
     assert (value["--threads"], value["--windows"], value["--iterations"], value["--device"]) == ("1", "3", "10", "auto")
     full = suite_plan.SuiteOptions(out=tmp_path, profile=get_profile("full"), models=["vanilla"],
                                    frameworks=["pytorch"], seeds=[0], threads=4)

@@ -3,18 +3,20 @@ intervals, and the section in the report."""
 from __future__ import annotations
 
 from benchmark import report, runs
-from benchmark.report import speed_verdicts
+from benchmark.report import speed_verdicts, summary
 from benchmark.speed import SPEED_DIR, SPEED_JSON
 from test_report import fabricate_suite  # the report's fabricated run folders
 
 
-def _row(framework: str, family: str, median: float, low: float, high: float, model: str = "dcgan") -> dict:
+def _row(framework: str, family: str, median: float, low: float, high: float, model: str = "dcgan",
+         process_medians: tuple[float, ...] = ()) -> dict:
     windows = [{"ms_per_iteration": value, "discarded": False, "contended": False} for value in (low, median, high)]
     windows.append({"ms_per_iteration": 10 * high, "discarded": True, "contended": True})  # retimed: not spread
     return {"model": model, "framework": framework, "family": family, "batch_size": 64, "status": "ok",
             "median_ms": median, "ci_low_ms": low, "ci_high_ms": high, "ci_confidence": 0.94,
             "iterations_per_second": 1000 / median, "compile_seconds": None if framework == "pytorch-eager" else 9.5,
-            "times_floor": 1000.0, "floor": "empty step", "windows": windows, "contended_windows": 0}
+            "times_floor": 1000.0, "floor": "empty step", "windows": windows, "contended_windows": 0,
+            "process_medians_ms": list(process_medians)}
 
 
 def _speed(rows: list[dict]) -> dict:
@@ -43,7 +45,8 @@ def test_default_and_fastest_verdicts_with_their_intervals():
 
 
 def test_keras_fit_stands_for_keras_by_default_with_the_cost_of_the_idiom():
-    rows = ROWS + [_row("keras-tf-fit", "keras", 65.0, 60.0, 70.0)]
+    rows = [*ROWS[:2], _row("keras-tf-xla", "keras", 50.0, 48.0, 52.0, process_medians=(49.0, 51.0)), *ROWS[3:],
+            _row("keras-tf-fit", "keras", 65.0, 60.0, 70.0, process_medians=(63.0, 68.0))]
     [line] = speed_verdicts.verdicts(_speed(rows))
     default, fastest = line.split("**Each on its fastest path**")
     assert "**as users run them by default** (PyTorch: its eager loop; Keras: Model.fit): " in default
@@ -54,7 +57,27 @@ def test_keras_fit_stands_for_keras_by_default_with_the_cost_of_the_idiom():
     # fit 65 [60, 70] over the stateless XLA step 50 [48, 52]: 1.30 [1.15, 1.46]; JAX's fit was not timed
     assert ("**The cost of Keras' idiom**: Keras fit (TensorFlow) 65.00 vs Keras (TensorFlow) 50.00 ms/iteration, "
             "fit/stateless time ratio 1.30 [1.15, 1.46] (slower)") in default
+    # process k of fit over process k of the stateless step (the same round): 63/49, 68/51; 2 pairs: no interval
+    assert ("(slower); per pair of worker processes (same round) 1.29, 1.33 (range 1.29–1.33; 2 pairs: no "
+            "confidence interval below 5)") in default and "95%" not in default
     assert "Keras (TensorFlow))" in fastest  # the fastest Keras path is still the stateless XLA step
+    by_default, _ = summary.speed_cells(_speed(rows), "dcgan")  # the first screen says the same, shorter
+    # PyTorch 100 [95, 105] vs fit 65 [60, 70]: 1/0.65 = 1.54×, bounds 95/70 and 105/60
+    assert by_default.startswith("PyTorch eager vs Keras Model.fit: **Keras fit (TensorFlow)** 1.54× faster than "
+                                 "PyTorch [1.36, 1.75] (stateless Keras step: **Keras (TensorFlow)** 2.00× faster "
+                                 "than PyTorch [1.83, 2.19]; no clear difference (Keras (JAX)/PyTorch")
+    assert by_default.endswith("; fit/stateless (tensorflow) 1.30 [1.15, 1.46])")
+    assert summary.speed_cells(_speed(ROWS), "dcgan")[0].startswith("**Keras (TensorFlow)** 2.00× faster than PyTorch")
+
+
+def test_the_idiom_cost_from_five_process_pairs_has_a_bootstrap_interval():
+    stateless = _row("keras-jax-jit", "keras", 50.0, 49.0, 51.0, process_medians=(50.0,) * 5)
+    fit = _row("keras-jax-fit", "keras", 64.0, 60.0, 68.0, process_medians=(60.0, 62.0, 64.0, 66.0, 68.0))
+    text = speed_verdicts.idiom_cost(stateless, fit)
+    head, interval = text.split("mean 1.28, 95% bootstrap interval [")
+    low, high = (float(v) for v in interval.split("]")[0].split(", "))
+    assert head.endswith("per pair of worker processes (same round) ") and "range" not in text
+    assert 1.20 <= low < 1.28 < high <= 1.36 and text.endswith("(5 pairs: 1.20, 1.24, 1.28, 1.32, 1.36)")
 
 
 def test_pytorch_faster_and_one_family_missing():

@@ -15,3 +15,4 @@ summation order (PARITY-NOTES §7), so float32 drift is measured (``lockstep``),
 * ``lockstep`` (float32 drift per step) and ``audit`` (measured framework defaults) write JSON for the report.
 """
 BACKENDS = ("tensorflow", "jax")
+FIT_BACKENDS = ("torch",)  # Keras backends probed in Model.fit only (keras-torch-fit): no stateless step there

@@ -1,6 +1,7 @@
 """``python -m benchmark.parity lockstep|audit`` (and ``keras-worker``, started by ``benchmark.parity.worker``).
 
-Each command imports only what it needs: the Keras worker must never import torch (PARITY-NOTES §1).
+Each command imports only what it needs: the Keras worker must never import torch (PARITY-NOTES §1), except on
+Keras' torch backend, where it must never import TensorFlow.
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmark.parity import BACKENDS
+from benchmark.parity import BACKENDS, FIT_BACKENDS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     audit = commands.add_parser("audit", help="measured PyTorch vs Keras defaults (JSON)")
     audit.add_argument("--out", type=Path)
     keras = commands.add_parser("keras-worker", help=argparse.SUPPRESS)
-    keras.add_argument("--backend", choices=BACKENDS, required=True)
+    keras.add_argument("--backend", choices=(*BACKENDS, *FIT_BACKENDS), required=True)
     keras.add_argument("--request", required=True)
     keras.add_argument("--response", required=True)
     args = parser.parse_args(argv)

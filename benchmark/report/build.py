@@ -127,7 +127,9 @@ def summary_section(doc: Document, data: SuiteData, speed: dict | None) -> None:
     doc.text("Grades are set run by run from the in-domain FID between the real-digit and uniform-noise reference "
              "rows and from the class balance ([the rule](#method)); a paired Δ compares the same seed, trained from "
              "the same weights on the same inputs. Speed: the Keras/PyTorch ratio of ms per iteration with its "
-             "interval ([Speed verdict](#speed-verdict)): \"no clear difference\" when the interval holds 1. "
+             "interval ([Speed verdict](#speed-verdict)): \"no clear difference\" when the interval holds 1; by "
+             "default PyTorch's eager loop against Keras' `Model.fit` where fit was timed (the project's stateless "
+             "Keras step and the fit/stateless ratio beside it), else against Keras' default mode. "
              "The method (machine, set-up, statistics) is at the [end](#method).")
 
 

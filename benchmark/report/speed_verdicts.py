@@ -8,7 +8,9 @@ Two comparisons per (model, batch size), both between PyTorch and Keras:
 
 When Keras' ``fit`` mode was timed (``keras-tf-fit``, ``keras-jax-fit``), the default comparison is made with it,
 as Keras users write a GAN (PyTorch's eager loop against ``Model.fit``), the project's stateless Keras step stands
-beside it, and the cost of the idiom is stated per backend: the fit / stateless time ratio with its interval.
+beside it, and the cost of the idiom is stated per backend: the fit / stateless time ratio with its interval, and
+the ratio of each pair of worker processes (process k of both modes ran in the same round, interleaved): below
+``INTERVAL_MIN_PAIRS`` pairs those values and their range, from there on a bootstrap interval of their mean.
 
 A ratio of medians comes with the interval of ratios that the two medians' intervals allow (the lowest and the
 highest quotient of their bounds; each interval is the median's order-statistic interval widened to the medians of
@@ -24,6 +26,7 @@ import pandas as pd
 
 from benchmark import runs
 from benchmark.frameworks import FRAMEWORKS, KERAS, PYTORCH
+from benchmark.report.stats import CONFIDENCE, INTERVAL_MIN_PAIRS, bootstrap_ci
 from benchmark.speed import SPEED_DIR, SPEED_JSON, counted
 
 FIT_MODE = "fit"  # Keras' Model.fit: the mode that stands for Keras "as users run it" when it was timed
@@ -85,21 +88,50 @@ def ratio(pytorch: dict, keras: dict) -> tuple[float, float, float]:
 
 
 def short_verdict(pytorch: dict, keras: dict) -> str:
-    """"**Keras (JAX)** 1.32× faster [1.21, 1.40]" or "no clear difference (0.97 [0.90, 1.05])": the summary's cell."""
+    """"**Keras (JAX)** 1.32× faster than PyTorch [1.21, 1.40]" or "no clear difference (Keras (JAX)/PyTorch 0.97
+    [0.90, 1.05])": the summary's cell."""
     value, low, high = ratio(pytorch, keras)
     if low <= 1.0 <= high:
         return f"no clear difference ({mode_name(keras)}/{mode_name(pytorch)} {value:.2f} [{low:.2f}, {high:.2f}])"
-    faster, factor, bounds = ((mode_name(pytorch), value, (low, high)) if value > 1
-                              else (mode_name(keras), 1 / value, (1 / high, 1 / low)))
-    return f"**{faster}** {factor:.2f}× faster [{bounds[0]:.2f}, {bounds[1]:.2f}]"
+    faster, slower, factor, bounds = ((mode_name(pytorch), mode_name(keras), value, (low, high)) if value > 1
+                                      else (mode_name(keras), mode_name(pytorch), 1 / value, (1 / high, 1 / low)))
+    return f"**{faster}** {factor:.2f}× faster than {slower} [{bounds[0]:.2f}, {bounds[1]:.2f}]"
+
+
+def process_ratios(reference: dict, other: dict) -> list[float]:
+    """``other``'s / ``reference``'s median of each worker process, process k with process k (the same round)."""
+    return [b / a for a, b in zip(reference.get("process_medians_ms") or [], other.get("process_medians_ms") or [])]
+
+
+def pairs_text(values: list[float]) -> str:
+    """"1.15, 1.72 (range 1.15–1.72; 2 pairs: no confidence interval below 5)", or from ``INTERVAL_MIN_PAIRS``
+    pairs "mean 1.20, 95 % bootstrap interval [1.15, 1.26] (5 pairs: 1.15, ...)"."""
+    listed = ", ".join(f"{v:.2f}" for v in values)
+    if len(values) >= INTERVAL_MIN_PAIRS:
+        low, high = bootstrap_ci(values)
+        return (f"mean {sum(values) / len(values):.2f}, {CONFIDENCE:.0%} bootstrap interval [{low:.2f}, {high:.2f}] "
+                f"({len(values)} pairs: {listed})")
+    if len(values) >= 2:
+        return (f"{listed} (range {min(values):.2f}–{max(values):.2f}; {len(values)} pairs: no confidence interval "
+                f"below {INTERVAL_MIN_PAIRS})")
+    return f"{listed} (one pair)"
 
 
 def idiom_cost(stateless: dict, fit: dict) -> str:
-    """"Keras fit (TensorFlow) / Keras (TensorFlow) time ratio 1.26 [1.20, 1.31]": what Model.fit costs."""
+    """"Keras fit (TensorFlow) 65.14 vs Keras (TensorFlow) 35.10 ms/iteration, fit/stateless time ratio 1.86
+    [1.15, 1.95] (slower); per pair of worker processes 1.82, 1.92 (range ...)": what Model.fit costs."""
     value, low, high = ratio(stateless, fit)
     verdict = "no clear difference" if low <= 1.0 <= high else ("slower" if value > 1 else "faster")
-    return (f"{mode_name(fit)} {fit['median_ms']:.2f} vs {mode_name(stateless)} {stateless['median_ms']:.2f} "
+    text = (f"{mode_name(fit)} {fit['median_ms']:.2f} vs {mode_name(stateless)} {stateless['median_ms']:.2f} "
             f"ms/iteration, fit/stateless time ratio {value:.2f} [{low:.2f}, {high:.2f}] ({verdict})")
+    pairs = process_ratios(stateless, fit)
+    return text + (f"; per pair of worker processes (same round) {pairs_text(pairs)}" if pairs else "")
+
+
+def short_idiom(stateless: dict, fit: dict) -> str:
+    """"fit/stateless (TensorFlow) 1.17 [1.00, 1.81]": the summary's cell."""
+    value, low, high = ratio(stateless, fit)
+    return f"fit/stateless ({FRAMEWORKS[fit['framework']].backend}) {value:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def compare(pytorch: dict, keras: dict) -> str:

@@ -7,7 +7,7 @@ import pandas as pd
 from benchmark.report.collect import SuiteData
 from benchmark.report.columns import ACCURACY, GRADE, MNIST_FID, PRETTY
 from benchmark.report.document import anchor
-from benchmark.report.speed_verdicts import comparisons, short_verdict
+from benchmark.report.speed_verdicts import comparisons, short_idiom, short_verdict
 from benchmark.report.stats import number, paired_differences
 from benchmark.report.tables import framework_grades
 
@@ -39,14 +39,22 @@ def paired_cell(data: SuiteData, model: str, framework: str, reference: str) -> 
 
 
 def speed_cells(report: dict | None, model: str) -> tuple[str, str]:
-    """(by default, fastest) short verdicts at the model's first timed batch size, or why there are none."""
+    """(by default, fastest) short verdicts at the model's first timed batch size, or why there are none. By default
+    Keras is ``Model.fit`` when it was timed, with the stateless step and the fit/stateless ratio beside it."""
     if report is None:
         return "no speed phase", "no speed phase"
     found = [value for (timed, _), value in comparisons(report).items() if timed == model]
     if not found:
         return "not timed", "not timed"
-    by_default = "; ".join(short_verdict(pytorch, keras) for pytorch, keras in found[0]["default"]) or "—"
-    return by_default, short_verdict(*found[0]["fastest"])
+    first = found[0]
+    stateless = "; ".join(short_verdict(pytorch, keras) for pytorch, keras in first["default"]) or "—"
+    by_default = stateless
+    if first["fit"]:
+        by_default = ("PyTorch eager vs Keras Model.fit: "
+                      + "; ".join(short_verdict(pytorch, fit) for pytorch, fit in first["fit"])
+                      + f" (stateless Keras step: {stateless}"
+                      + "".join(f"; {short_idiom(base, fit)}" for base, fit in first["idiom"]) + ")")
+    return by_default, short_verdict(*first["fastest"])
 
 
 def summary_table(data: SuiteData, speed_report: dict | None) -> pd.DataFrame:
