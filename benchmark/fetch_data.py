@@ -13,7 +13,7 @@ import argparse
 import hashlib
 import sys
 
-from benchmark import datasets
+from benchmark import datasets, runs
 from benchmark.datasets import DataError
 
 
@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(fetch(args.name, args.data_dir)))
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return runs.EXIT_USAGE
+    return runs.EXIT_OK
 
 
 if __name__ == "__main__":

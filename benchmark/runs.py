@@ -163,7 +163,10 @@ def step_of(name: str) -> int:
     return int(name.split(".")[0].removeprefix("step_"))
 
 
-def image_grid(images: np.ndarray, columns: int = 8, pad: int = 2) -> np.ndarray:
+GRID_COLUMNS = 8  # images per row of a sample grid
+
+
+def image_grid(images: np.ndarray, columns: int = GRID_COLUMNS, pad: int = 2) -> np.ndarray:
     """uint8 [N, H, W] (grey) or [N, H, W, C] (colour) -> one uint8 [rows * (H + pad) + pad, columns * (W + pad) + pad]
     mosaic, with the images' channel axis if they have one (``save_png`` writes it as RGB)."""
     count, height, width, *channels = images.shape

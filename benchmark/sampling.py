@@ -126,12 +126,11 @@ def main(argv: list[str] | None, framework: str, make_trainer: TrainerFactory) -
             columns = INTERPOLATION_COLUMNS
         else:
             noise = evaluation_noise(args.n, dim, distribution)
-            labels, columns = requested_labels(spec, args, args.n), 8
+            labels, columns = requested_labels(spec, args, args.n), runs.GRID_COLUMNS
         images = generate_uint8(trainer, noise, labels)
         grid = runs.image_grid(images, columns=columns)
         if args.images_out:
-            floats = trainer.generate(noise) if labels is None else trainer.generate(noise, labels)
-            runs.write_npz(args.images_out, images=floats)
+            runs.write_npz(args.images_out, images=trainer.generate(noise, labels))
     except (DataError, SpecError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return runs.EXIT_USAGE

@@ -33,7 +33,6 @@ from benchmark.runs import RunError
 from benchmark.spec import GANSpec, SpecError, get_spec, spec_dict
 
 GRID_SIZE = 64
-GRID_COLUMNS = 8  # a conditional model's progress grid: one row per class, these columns of the same noise
 GENERATE_BATCH = 500
 WARMUP_STEPS = 5  # the first steps of a process include graph compilation and allocator growth
 
@@ -162,10 +161,10 @@ class EvaluationInputs:
     @classmethod
     def progress_grid(cls, spec: GANSpec) -> EvaluationInputs:
         """The progress grids' inputs: the first ``GRID_SIZE`` evaluation inputs, or for a conditional spec a class
-        grid (row c requests class c; ``GRID_COLUMNS`` columns, each one noise vector in every row)."""
+        grid (row c requests class c; ``runs.GRID_COLUMNS`` columns, each one noise vector in every row)."""
         if not spec.conditional:
             return cls.of(spec, GRID_SIZE)
-        return cls(*class_grid_inputs(GRID_COLUMNS, spec.training.noise_dim, spec.conditioning.num_classes,
+        return cls(*class_grid_inputs(runs.GRID_COLUMNS, spec.training.noise_dim, spec.conditioning.num_classes,
                                       spec.training.noise))
 
     def __iter__(self):

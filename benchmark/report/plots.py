@@ -229,7 +229,8 @@ def _seed_of(run_dir: Path):
 GIF_ROWS = 4  # of the 8 rows of a progress grid: half the images, half the file
 
 
-def _top_rows(grid: Image.Image, rows: int = GIF_ROWS, columns: int = 8, pad: int = 2) -> Image.Image:
+def _top_rows(grid: Image.Image, rows: int = GIF_ROWS, columns: int = runs.GRID_COLUMNS,
+              pad: int = 2) -> Image.Image:
     """The first ``rows`` rows of a ``runs.image_grid`` mosaic of ``columns`` square cells with ``pad`` px padding
     (the cell size read from its width: 28 px for MNIST, 32 for CIFAR-10)."""
     cell = (grid.width - pad) // columns - pad
