@@ -21,17 +21,16 @@ from benchmark.suite_plan import PlannedRun, SuiteOptions, plan, speed_framework
 
 # ms per iteration on one core of the reference machine (2-core AMD EPYC, idle, one thread pinned per process,
 # 2026-11-30), by model and framework (a registry entry's run-folder name): vanilla and dcgan in every CPU mode from
-# the speed phase (``benchmark.speed``: the median over 2 processes × 3 windows of 10 iterations); wgan and wgan-gp in
-# PyTorch eager only (PARITY-NOTES §11: two runs side by side, a core each). keras-torch-fit was timed on the machine
-# shared with other work (other processes held ~85 % of each core): its CPU ms per iteration, scaled by PyTorch eager's
-# idle / shared ratio in the same windows (119.6 CPU ms × 47.6 / 52.2; dcgan 769.7 × 374.8 / 400.3).
+# the speed phase (``benchmark.speed``: the median over 2 processes × 3 windows of 10 iterations, every fit window
+# inside one ``Model.fit``; results/speed-cpu/); wgan and wgan-gp in PyTorch eager only (PARITY-NOTES §11: two runs
+# side by side, a core each).
 MEASURED_MS = {
-    "vanilla": {"pytorch": 47.6, "pytorch-fused": 38.2, "pytorch-compile": 51.8, "pytorch-compile-step": 44.3,
-                "keras-tensorflow": 35.1, "keras-tf-graph": 35.0, "keras-jax": 30.6, "keras-tf-fit": 65.1,
-                "keras-jax-fit": 32.9, "keras-torch-fit": 109.1},
-    "dcgan": {"pytorch": 374.8, "pytorch-fused": 344.8, "pytorch-compile": 416.2, "pytorch-compile-step": 340.2,
-              "keras-tensorflow": 298.1, "keras-tf-graph": 319.3, "keras-jax": 609.6, "keras-tf-fit": 348.4,
-              "keras-jax-fit": 613.2, "keras-torch-fit": 720.8},
+    "vanilla": {"pytorch": 48.0, "pytorch-fused": 39.3, "pytorch-compile": 49.7, "pytorch-compile-step": 41.9,
+                "keras-tensorflow": 32.4, "keras-tf-graph": 33.6, "keras-jax": 28.7, "keras-tf-fit": 34.6,
+                "keras-jax-fit": 29.3, "keras-torch-fit": 83.9},
+    "dcgan": {"pytorch": 391.1, "pytorch-fused": 326.2, "pytorch-compile": 406.4, "pytorch-compile-step": 336.8,
+              "keras-tensorflow": 301.0, "keras-tf-graph": 322.9, "keras-jax": 620.1, "keras-tf-fit": 327.8,
+              "keras-jax-fit": 618.7, "keras-torch-fit": 670.1},
     "wgan": {"pytorch": 1220.0},
     "wgan-gp": {"pytorch": 2060.0},
 }

@@ -17,20 +17,27 @@ def quick(**changes) -> suite_plan.SuiteOptions:
 
 
 def test_a_run_costs_its_iterations_at_the_reference_rate_plus_its_overhead():
+    dcgan = estimate.MEASURED_MS["dcgan"]
     run = suite_plan.PlannedRun("dcgan", "pytorch", 0, 1500)
-    assert estimate.run_seconds(run, 1.0) == pytest.approx(1500 * 0.3748 + estimate.RUN_OVERHEAD_SECONDS)
-    assert estimate.run_seconds(run, 2.0) == pytest.approx(2 * 1500 * 0.3748 + estimate.RUN_OVERHEAD_SECONDS)
+    per_iteration = dcgan["pytorch"] / 1000
+    assert estimate.run_seconds(run, 1.0) == pytest.approx(1500 * per_iteration + estimate.RUN_OVERHEAD_SECONDS)
+    assert estimate.run_seconds(run, 2.0) == pytest.approx(2 * 1500 * per_iteration + estimate.RUN_OVERHEAD_SECONDS)
     fit = suite_plan.PlannedRun("dcgan", "keras-tf-fit", 0, 10)
-    assert estimate.run_seconds(fit, 1.0) == pytest.approx(10 * 0.3484 + estimate.RUN_OVERHEAD_SECONDS)
+    assert estimate.run_seconds(fit, 1.0) == pytest.approx(10 * dcgan["keras-tf-fit"] / 1000
+                                                           + estimate.RUN_OVERHEAD_SECONDS)
     assert estimate.run_seconds(suite_plan.PlannedRun("dcgan", "pytorch-reduce-overhead", 0, 10), 1.0) is None
 
 
 def test_every_mode_the_cpu_runs_has_a_measured_cost_and_unmeasured_models_scale_like_dcgan():
     cpu_modes = {entry.name for entry in FRAMEWORKS.values() if not entry.requires_gpu}
     assert set(estimate.MEASURED_MS["vanilla"]) == set(estimate.MEASURED_MS["dcgan"]) == cpu_modes
-    assert estimate.reference_ms("lsgan", "keras-jax-fit") == estimate.reference_ms("dcgan", "keras-jax-fit") == 613.2
-    assert estimate.reference_ms("wgan", "pytorch") == 1220.0
-    assert estimate.reference_ms("wgan-gp", "keras-tf-fit") == pytest.approx(2060.0 * 348.4 / 374.8)
+    dcgan, wgan_gp = estimate.MEASURED_MS["dcgan"], estimate.MEASURED_MS["wgan-gp"]
+    assert estimate.reference_ms("lsgan", "keras-jax-fit") == estimate.reference_ms("dcgan", "keras-jax-fit") \
+        == dcgan["keras-jax-fit"]
+    assert estimate.reference_ms("cgan", "keras-tf-fit") == estimate.MEASURED_MS["vanilla"]["keras-tf-fit"]
+    assert estimate.reference_ms("wgan", "pytorch") == estimate.MEASURED_MS["wgan"]["pytorch"]
+    assert estimate.reference_ms("wgan-gp", "keras-tf-fit") == pytest.approx(
+        wgan_gp["pytorch"] * dcgan["keras-tf-fit"] / dcgan["pytorch"])
     assert estimate.reference_ms("no-such-model", "pytorch") is None
 
 

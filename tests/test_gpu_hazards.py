@@ -293,7 +293,7 @@ def test_the_keras_device_feed_holds_exactly_the_host_pipelines_inputs(n_critic,
         pytest.skip("float64 on JAX needs x64 mode, set per run (parity)")
     stream = _synthetic_stream(n_critic)
     for start, end in ((0, 8), (5, 9)):  # chunks of 3 across epochs, then a resume at step 5
-        feed = KerasFeed(stream, "cpu", dtype, chunk=3)
+        feed = KerasFeed(stream, "cpu", dtype, (1, 28, 28), chunk=3)  # the spec's image shape, channels first
         for step in range(start, end):
             staged, host = feed(step), stream.step(step)
             for field in ("real", "d_noise", "g_noise", "gp_weight"):

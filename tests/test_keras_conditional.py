@@ -1,6 +1,5 @@
 """Conditional models in Keras, mirroring tests/test_pytorch_conditional.py (on the backend Keras was imported with;
 the JAX comparison of keras-fit with the stateless step runs in a subprocess)."""
-import dataclasses
 import importlib.util
 import json
 import os
@@ -16,6 +15,7 @@ from keras import ops  # noqa: E402
 
 from benchmark import initial_weights, runs  # noqa: E402
 from benchmark.data import TrainingStream, resolve_data_dir  # noqa: E402
+from benchmark.parity import probes  # noqa: E402
 from benchmark.spec import GANSpec, get_spec  # noqa: E402
 from tensorflow_impl.models import build_discriminator, build_generator  # noqa: E402
 from tensorflow_impl.sample import main as sample_main  # noqa: E402
@@ -79,8 +79,8 @@ BACKEND_MODELS = {"tensorflow": FIT_MODELS, "jax": ("cgan", "mlp+wasserstein_gp+
 
 
 def small_float64(name: str) -> GANSpec:
-    spec = get_spec(name)
-    return dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=8, dtype="float64"))
+    """The preset at batch 8 in float64, hidden widths / 8 (the parity's narrow models: the same layers and code)."""
+    return probes.narrow(probes.probe_spec(get_spec(name), 8), 8)
 
 
 def fit_vs_stateless(name: str, steps: int = 3) -> dict[str, float]:
