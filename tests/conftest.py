@@ -27,21 +27,9 @@ KNOWN_WARNINGS = (
 )
 
 
-# The longest test files first (measured: the parity fixture's workers, then the end-to-end suites). ``make test``
-# hands each file to one of two pytest workers as a unit (``--dist loadfile``) in collection order; a long file
-# collected last would run alone on one core at the end, so the longest go out first.
-LONGEST_FIRST = ("test_parity.py", "test_suite_smoke.py", "test_executors.py", "test_suite_interrupted.py",
-                 "test_reliability.py", "test_pytorch_impl.py", "test_keras_impl.py", "test_modes.py")
-
-
 def pytest_configure(config):
     for line in KNOWN_WARNINGS:
         config.addinivalue_line("filterwarnings", line)
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # a stable sort: each file's own order stays
 
 
 @pytest.fixture(scope="module")
