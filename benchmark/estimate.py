@@ -39,7 +39,7 @@ MEASURED_MS = {
 # the contention's inflation of vanilla's)
 SAME_NETWORK = {"lsgan": "dcgan", "cgan": "vanilla"}
 SCALED_LIKE = "dcgan"  # a mode not measured on a model: the model's PyTorch cost × this model's mode / PyTorch ratio
-REFERENCE_GFLOPS = 60.0  # ``calibrate()`` on the reference machine, idle
+REFERENCE_GFLOPS = 104.0  # ``calibrate()`` on the reference machine, idle: 103.4-104.8 in 5 runs (2026-11-30)
 RUN_OVERHEAD_SECONDS = 40.0  # per run: start-up, compilation, samples, checkpoints and its share of evaluation
 # per speed-phase worker: start-up, compilation, warm-up and floor; the reference speed phase (2 models × 9 modes ×
 # 2 processes) took 600.7 s, 242.7 of them in its timed windows: 9.9 s per worker
