@@ -231,7 +231,7 @@ def test_killed_worker_fails_its_run_a_stop_checkpoints_the_other_and_resume_fin
     until a Ctrl-C, which the tasks pass on to their children: seed 1 checkpoints, and its checkpoint comes
     back. ``--resume`` trains seed 0 again and continues seed 1 from its checkpoint."""
     out = tmp_path / "suite"
-    args = ["--steps", "200", "--seeds", "0,1", "--no-report", "--out", str(out)]
+    args = ["--steps", "200", "--seeds", "0,1", "--jobs", "1", "--no-report", "--out", str(out)]  # seed 0, then seed 1
     killed: list[int] = []
     chaos = threading.Thread(target=_kill_then_interrupt, args=(ray_scratch, out, killed), daemon=True)
     chaos.start()
