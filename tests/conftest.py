@@ -27,24 +27,9 @@ KNOWN_WARNINGS = (
 )
 
 
-# The longest test files first (measured from a clean clone, idle 2-core AMD EPYC, 2026-11-30: the parity fixture's
-# Keras workers 234 s, the smoke suite 132 s, the interrupted suites 111 s, the Ray suites 150 s). ``make test``
-# hands each file to one of two pytest workers as a unit (``--dist loadfile``) in collection order
-# (``--no-loadscope-reorder``; xdist's own order, by number of tests, put the one-test smoke suite last, where it
-# ran alone on one core).
-LONGEST_FIRST = ("test_parity.py", "test_suite_smoke.py", "test_executors.py", "test_suite_interrupted.py",
-                 "test_reliability.py", "test_pytorch_impl.py", "test_keras_impl.py", "test_modes.py",
-                 "test_exports.py", "test_keras_conditional.py", "test_toy.py")
-
-
 def pytest_configure(config):
     for line in KNOWN_WARNINGS:
         config.addinivalue_line("filterwarnings", line)
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # a stable sort: each file's own order stays
 
 
 @pytest.fixture(scope="module")

@@ -325,32 +325,39 @@ def test_scratch_folders_of_dead_workers_are_swept(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{SCRATCH_PREFIX}{os.getpid()}-abc", "unrelated"]
 
 
+def _training_child(scratch: Path, seed: int) -> int | None:
+    """The pid of this test's training child for ``seed`` once it has logged a step, else None."""
+    for proc in Path("/proc").iterdir():
+        try:
+            words = (proc / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, ValueError):
+            continue
+        if "pytorch_impl.train" not in words or "--out" not in words:
+            continue
+        run_dir = Path(words[words.index("--out") + 1])
+        if run_dir.is_relative_to(scratch) and words[words.index("--seed") + 1] == str(seed) \
+                and (run_dir / runs.METRICS).exists():
+            return int(proc.name)
+    return None
+
+
 def _kill_then_interrupt(scratch: Path, out: Path, killed: list[int], timeout: float = 600) -> None:
     """SIGKILL the Ray worker whose child trains seed 0 once it has logged a step; once the suite has recorded
-    that failure, send this process (the driver) SIGINT."""
+    that failure and seed 1's child has logged a step too (so that it has something to checkpoint), send this
+    process (the driver) SIGINT."""
     deadline = time.time() + timeout
     while not killed and time.time() < deadline:
-        for proc in Path("/proc").iterdir():
-            try:
-                words = (proc / "cmdline").read_bytes().decode().split("\0")
-            except (OSError, ValueError):
-                continue
-            if "pytorch_impl.train" not in words or "--out" not in words:
-                continue
-            run_dir = Path(words[words.index("--out") + 1])
-            if not run_dir.is_relative_to(scratch) or words[words.index("--seed") + 1] != "0":
-                continue  # not this test's process
-            if (run_dir / runs.METRICS).exists():
-                time.sleep(1.5)  # the task reports its log tail every second
-                worker = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                assert "ray" in (Path(f"/proc/{worker}/cmdline").read_bytes().decode())
-                killed.append(int(proc.name))
-                os.kill(worker, signal.SIGKILL)
-                break
+        if (child := _training_child(scratch, 0)) is not None:
+            time.sleep(1.5)  # the task reports its log tail every second
+            worker = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            assert "ray" in (Path(f"/proc/{worker}/cmdline").read_bytes().decode())
+            killed.append(child)
+            os.kill(worker, signal.SIGKILL)
         time.sleep(0.1)
     while time.time() < deadline:
         record = runs.read_json(out / suite.SUITE_FILE) if (out / suite.SUITE_FILE).exists() else {}
-        if record.get("runs", {}).get("vanilla-pytorch-seed0", {}).get("status") == runs.FAILED:
+        if record.get("runs", {}).get("vanilla-pytorch-seed0", {}).get("status") == runs.FAILED \
+                and _training_child(scratch, 1) is not None:
             if record.get("state") == "running":
                 os.kill(os.getpid(), signal.SIGINT)
             return
