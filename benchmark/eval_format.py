@@ -8,6 +8,7 @@ evaluation.
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -15,27 +16,41 @@ from benchmark import runs
 from benchmark.checkpoints import file_sha256
 
 DEFAULT_REFERENCE_SPLIT, DEFAULT_REFERENCE_COUNT = "test", 10_000  # the real side of every comparison
-# The data sets whose samples the evaluation scores: its in-domain classifier (benchmark/assets) is MNIST's. Another
-# data set needs its own classifier first (``python -m benchmark.classifier train --dataset NAME``, not built yet).
-EVALUATED_DATASETS = ("mnist",)
+# Each data set's in-domain classifier (``benchmark.classifier``): ``<dataset>_classifier.pt`` and its JSON record, in
+# ``$GANBENCH_CLASSIFIER_DIR`` when it is set, else in ``benchmark/assets`` (MNIST's is committed there).
+CLASSIFIER_DIR_ENV = "GANBENCH_CLASSIFIER_DIR"
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+
+
+def classifier_weights(dataset: str) -> Path:
+    """Where the weights of ``dataset``'s classifier are looked up."""
+    return Path(os.environ.get(CLASSIFIER_DIR_ENV) or ASSETS_DIR).expanduser() / f"{dataset}_classifier.pt"
+
+
+def train_classifier_command(dataset: str) -> str:
+    return f"python -m benchmark.classifier train --dataset {dataset}"
 
 
 def unevaluated_reason(dataset: str) -> str | None:
-    """Why samples of ``dataset`` cannot be scored here (one line), or None when they can."""
-    if dataset in EVALUATED_DATASETS:
+    """Why samples of ``dataset`` cannot be scored here (one line), or None when they can: its classifier's
+    weights are missing."""
+    path = classifier_weights(dataset)
+    if path.is_file():
         return None
-    return (f"the evaluation has a classifier for {', '.join(EVALUATED_DATASETS)} only, not {dataset}; train "
-            f"single runs on it with python -m pytorch_impl.train / tensorflow_impl.train --dataset {dataset}")
+    return f"{path}: no classifier weights for {dataset}; train them with `{train_classifier_command(dataset)}`"
+
+
 EVAL_FILE, CURVE_FILE, SAMPLES_FILE, EVAL_SAMPLES_DIR = "eval.json", "curve.json", "samples.npz", "eval_samples"
 # eval.json, top level
-KEY_RUN, KEY_MNIST, KEY_INCEPTION, KEY_COVERAGE = "run", "mnist", "inception", "coverage"
+KEY_RUN, KEY_CLASSIFIER, KEY_INCEPTION, KEY_COVERAGE = "run", "classifier", "inception", "coverage"
+KEY_DATASET = "dataset"  # the data set scored (its classifier, its reference images)
 KEY_NUM_SAMPLES, KEY_REFERENCE, KEY_SECONDS, KEY_VERSIONS = "num_samples", "reference", "seconds", "versions"
 # metric blocks
 KEY_FID, KEY_IS_MEAN, KEY_IS_STD = "fid", "is_mean", "is_std"
 KEY_KID_MEAN, KEY_KID_STD, KEY_PRECISION, KEY_RECALL = "kid_mean", "kid_std", "precision", "recall"
 KEY_AVAILABLE, KEY_REASON, KEY_WEIGHTS_SHA256, KEY_OFFICIAL_WEIGHTS = (
     "available", "reason", "weights_sha256", "official_weights")
-MNIST_KEYS = (KEY_FID, KEY_IS_MEAN, KEY_IS_STD, KEY_KID_MEAN, KEY_KID_STD, KEY_PRECISION, KEY_RECALL)
+CLASSIFIER_KEYS = (KEY_FID, KEY_IS_MEAN, KEY_IS_STD, KEY_KID_MEAN, KEY_KID_STD, KEY_PRECISION, KEY_RECALL)
 INCEPTION_KEYS = (KEY_FID, KEY_IS_MEAN, KEY_IS_STD, KEY_KID_MEAN, KEY_KID_STD)
 # coverage block
 KEY_HISTOGRAM, KEY_DIGITS_COVERED, KEY_KL_TO_UNIFORM = "histogram", "digits_covered", "kl_to_uniform"
@@ -44,7 +59,7 @@ KEY_HISTOGRAM, KEY_DIGITS_COVERED, KEY_KL_TO_UNIFORM = "histogram", "digits_cove
 KEY_CONDITIONAL, KEY_ACCURACY, KEY_PER_CLASS_ACCURACY = "conditional", "accuracy", "per_class_accuracy"
 KEY_INTRA_FID, KEY_INTRA_FID_PER_CLASS, KEY_WORST_CLASS = "intra_class_fid", "intra_class_fid_per_class", "worst_class"
 # curve.json entries
-KEY_STEP, KEY_ELAPSED, KEY_MNIST_FID = "step", "elapsed", "mnist_fid"
+KEY_STEP, KEY_ELAPSED, KEY_CLASSIFIER_FID = "step", "elapsed", "classifier_fid"
 # eval.json and every curve.json entry: the SHA-256 of the samples file scored
 KEY_SAMPLES_SHA256 = "samples_sha256"
 
@@ -54,6 +69,29 @@ REFERENCES_DIR = "references"
 REFERENCE_REAL, REFERENCE_NOISE = "real_train", "uniform_noise"
 REFERENCE_SETS = (REFERENCE_REAL, REFERENCE_NOISE)
 KEY_SETS, KEY_SAMPLE_SEED = "sets", "sample_seed"
+# eval.json's versions block: the classifier's weights file hash
+KEY_CLASSIFIER_SHA256 = "classifier_sha256"
+
+# The names before the classifier was one per data set (files written then, e.g. the committed results, use them).
+LEGACY_KEYS = {"mnist": KEY_CLASSIFIER, "mnist_fid": KEY_CLASSIFIER_FID,
+               "mnist_classifier_sha256": KEY_CLASSIFIER_SHA256}
+
+
+def upgraded(evaluation: dict) -> dict:
+    """An eval.json (or a reference set's block) with its old names mapped to the current ones; a file from before
+    ``dataset`` was recorded scored MNIST."""
+    renamed = {LEGACY_KEYS.get(key, key): value for key, value in evaluation.items()}
+    if isinstance(renamed.get(KEY_VERSIONS), dict):
+        renamed[KEY_VERSIONS] = {LEGACY_KEYS.get(key, key): value for key, value in renamed[KEY_VERSIONS].items()}
+    if evaluation:
+        renamed.setdefault(KEY_DATASET, "mnist")
+    return renamed
+
+
+def upgraded_curve(curve: list) -> list:
+    """curve.json's points with their old names mapped to the current ones."""
+    return [{LEGACY_KEYS.get(key, key): value for key, value in point.items()} if isinstance(point, dict) else point
+            for point in curve]
 
 
 def reference_file_name(num_samples: int, reference_count: int) -> str:

@@ -1,10 +1,10 @@
-"""torch-fidelity plumbing: the MNIST feature extractor, the input adaptation, weights and cache names.
+"""torch-fidelity plumbing: the classifier feature extractor, the input adaptation, weights and cache names.
 
 Every metric number comes from ``torch_fidelity.calculate_metrics``; this module only feeds it:
 
-* ``ImageSet`` turns uint8 [N, 28, 28] into the dataset torch-fidelity expects (uint8 [3, 28, 28] items,
-  grey repeated to three channels). The Inception extractor resizes to 299 x 299 itself.
-* ``MnistFeatureExtractor`` (registered as ``"mnist-classifier"``) exposes the project classifier's
+* ``ImageSet`` turns uint8 [N, H, W] (or [N, H, W, 3]) into the dataset torch-fidelity expects (uint8 [3, H, W]
+  items, grey repeated to three channels). The Inception extractor resizes to 299 x 299 itself.
+* ``ClassifierFeatureExtractor`` (registered as ``"classifier"``) exposes a data set's project classifier's
   ``features`` (128-d, for FID / KID / precision-recall) and ``logits`` (for IS). Its ``forward`` returns
   them in the order of ``self.features_list``, which torch-fidelity builds from a set and so varies
   between processes (PARITY-NOTES §6).
@@ -40,11 +40,11 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from benchmark.classifier import MnistClassifier, file_sha256, load_classifier
+from benchmark.classifier import Classifier, file_sha256, load_classifier
 from benchmark.data import DataError
 from benchmark.datasets import DEFAULT_DATASET, load_dataset
 
-MNIST_EXTRACTOR = "mnist-classifier"
+CLASSIFIER_EXTRACTOR = "classifier"
 INCEPTION_EXTRACTOR = "inception-v3-compat"
 CACHE_ENV = "GANBENCH_CACHE"
 INCEPTION_WEIGHTS_ENV = "INCEPTION_WEIGHTS"
@@ -55,7 +55,7 @@ OFFICIAL_INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1b
 RNG_SEED = 2020
 # Images per forward pass: the small classifier runs faster in large batches on a CPU; Inception keeps
 # torch-fidelity's 64 (its 299 x 299 activations are large).
-BATCH_SIZES = {MNIST_EXTRACTOR: 500, INCEPTION_EXTRACTOR: 64}
+BATCH_SIZES = {CLASSIFIER_EXTRACTOR: 500, INCEPTION_EXTRACTOR: 64}
 
 
 class InceptionUnavailable(RuntimeError):
@@ -81,13 +81,14 @@ class ImageSet(Dataset):
         return image.unsqueeze(0).expand(3, -1, -1) if image.dim() == 2 else image.permute(2, 0, 1)
 
 
-class MnistFeatureExtractor(FeatureExtractorBase):
-    """The project classifier as a torch-fidelity extractor: uint8 [B, 3, H, W] -> features, logits."""
+class ClassifierFeatureExtractor(FeatureExtractorBase):
+    """A project classifier (the weights file's) as a torch-fidelity extractor: uint8 [B, 3, H, W] -> features,
+    logits."""
 
     def __init__(self, name: str, features_list: list[str], feature_extractor_weights_path: str | None = None,
                  **kwargs):
         super().__init__(name, features_list)
-        self.classifier: MnistClassifier = load_classifier(feature_extractor_weights_path)
+        self.classifier: Classifier = load_classifier(feature_extractor_weights_path)
 
     @staticmethod
     def get_provided_features_list() -> tuple[str, ...]:
@@ -102,16 +103,17 @@ class MnistFeatureExtractor(FeatureExtractorBase):
         return False
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        grey = x.float().mean(dim=1, keepdim=True) / 127.5 - 1.0  # the classifier's [-1, 1] input range
-        features, logits = self.classifier.features_and_logits(grey)
+        if self.classifier.conv1.in_channels == 1:  # grey repeated to RGB by ImageSet: back to one channel
+            x = x.float().mean(dim=1, keepdim=True)
+        features, logits = self.classifier.features_and_logits(x.float() / 127.5 - 1.0)  # its [-1, 1] input range
         provided = {"features": features, "logits": logits}
         return tuple(provided[name] for name in self.features_list)
 
 
 def register() -> None:
-    """Register the MNIST extractor with torch-fidelity once per process."""
-    if MNIST_EXTRACTOR not in FEATURE_EXTRACTORS_REGISTRY:
-        torch_fidelity.register_feature_extractor(MNIST_EXTRACTOR, MnistFeatureExtractor)
+    """Register the classifier extractor with torch-fidelity once per process."""
+    if CLASSIFIER_EXTRACTOR not in FEATURE_EXTRACTORS_REGISTRY:
+        torch_fidelity.register_feature_extractor(CLASSIFIER_EXTRACTOR, ClassifierFeatureExtractor)
 
 
 def cache_root() -> Path:
@@ -211,7 +213,7 @@ def drop_unsafe_cache(cache_name: str) -> None:
 
 def reference_images(split: str, count: int, data_dir: str | os.PathLike | None = None,
                      dataset: str = DEFAULT_DATASET) -> np.ndarray:
-    """The first ``count`` images of a split of ``dataset`` (MNIST): the real side of every comparison."""
+    """The first ``count`` images of a split of ``dataset``: the real side of every comparison."""
     images = load_dataset(split, data_dir, dataset=dataset)[0]
     if not 0 < count <= len(images):
         raise DataError(f"reference count {count} is outside 1..{len(images)} for the {split} split")

@@ -1,14 +1,14 @@
-"""Reference rows: what the metrics give for real digits (the floor) and for uniform noise (the ceiling) at the
+"""Reference rows: what the metrics give for real images (the floor) and for uniform noise (the ceiling) at the
 runs' sample count, with the same extractor and the same test reference as the runs.
 
     python -m benchmark.references OUT/references --num-samples N [--reference-count M] [--no-inception]
-                                   [--data-dir DIR]
+                                   [--dataset NAME] [--data-dir DIR]
 
 FID, KID and precision/recall depend on the sample count (PARITY-NOTES §8: real training digits vs the test
 set give FID ≈ 3 at 10k but ≈ 32 at 500), so a run's number means something only next to these two rows:
 
-* ``real_train``: a seeded sample (``SAMPLE_SEED``) of N MNIST *training* images, scored against the test
-  reference like a run's samples: the best a generator can do at this N;
+* ``real_train``: a seeded sample (``SAMPLE_SEED``) of N *training* images of the data set (MNIST by default),
+  scored against the test reference like a run's samples: the best a generator can do at this N;
 * ``uniform_noise``: N images of independent uniform pixels in [0, 255] (same seed): what a generator that learnt
   nothing scores.
 
@@ -19,8 +19,8 @@ ten by chance). Training digits rather than test digits: the test digits are the
 they would score an FID of 0.
 
 One file per (N, reference count), ``eval_format.reference_file_name``; an existing file scored with the same
-classifier is reused (the suite calls this once per suite). The file holds ``{num_samples, reference,
-sample_seed, sets: {real_train: <eval.json without run>, uniform_noise: ...}}``.
+classifier (hence the same data set) is reused (the suite calls this once per suite). The file holds
+``{num_samples, reference, sample_seed, dataset, sets: {real_train: <eval.json without run>, uniform_noise: ...}}``.
 """
 from __future__ import annotations
 
@@ -32,12 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.classifier import DEFAULT_WEIGHTS, file_sha256
+from benchmark import arguments
+from benchmark.classifier import file_sha256, weights_of
 from benchmark.data import DataError, evaluation_labels
 from benchmark.datasets import DEFAULT_DATASET, load_dataset
-from benchmark.eval_format import (DEFAULT_REFERENCE_COUNT, DEFAULT_REFERENCE_SPLIT, KEY_CONDITIONAL,
-                                   KEY_NUM_SAMPLES, KEY_REFERENCE, KEY_SAMPLE_SEED, KEY_SETS, KEY_VERSIONS,
-                                   REFERENCE_NOISE, REFERENCE_REAL, reference_file_name)
+from benchmark.eval_format import (DEFAULT_REFERENCE_COUNT, DEFAULT_REFERENCE_SPLIT, KEY_CLASSIFIER,
+                                   KEY_CLASSIFIER_SHA256, KEY_CONDITIONAL, KEY_DATASET, KEY_FID, KEY_NUM_SAMPLES,
+                                   KEY_REFERENCE, KEY_SAMPLE_SEED, KEY_SETS, KEY_VERSIONS, REFERENCE_NOISE,
+                                   REFERENCE_REAL, reference_file_name, upgraded)
 from benchmark.evaluate import evaluate_images
 
 SAMPLE_SEED = 20_260_113
@@ -64,25 +66,27 @@ def _cached(path: Path, classifier_sha: str) -> dict | None:
         value = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    sets = value.get(KEY_SETS, {})
-    if all(sets.get(name, {}).get(KEY_VERSIONS, {}).get("mnist_classifier_sha256") == classifier_sha
-           and sets[name].get(KEY_CONDITIONAL) for name in (REFERENCE_REAL, REFERENCE_NOISE)):
-        return value
+    sets = {name: upgraded(value.get(KEY_SETS, {}).get(name) or {}) for name in (REFERENCE_REAL, REFERENCE_NOISE)}
+    if all(block.get(KEY_VERSIONS, {}).get(KEY_CLASSIFIER_SHA256) == classifier_sha and block.get(KEY_CONDITIONAL)
+           and block.get(KEY_CLASSIFIER) for block in sets.values()):
+        return {**value, KEY_SETS: sets}
     return None
 
 
 def compute_references(out_dir: str | os.PathLike, num_samples: int, *,
                        reference_count: int = DEFAULT_REFERENCE_COUNT, inception: bool = False,
-                       data_dir: str | os.PathLike | None = None, force: bool = False) -> tuple[Path, dict]:
-    """Score both reference sets (or reuse the file already there); returns the file and its contents."""
+                       data_dir: str | os.PathLike | None = None, force: bool = False,
+                       dataset: str = DEFAULT_DATASET) -> tuple[Path, dict]:
+    """Score both reference sets of ``dataset`` (or reuse the file already there); returns the file and its
+    contents."""
     path = Path(out_dir) / reference_file_name(num_samples, reference_count)
-    if not force and (cached := _cached(path, file_sha256(DEFAULT_WEIGHTS))) is not None:
+    if not force and (cached := _cached(path, file_sha256(weights_of(dataset)))) is not None:
         return path, cached
-    sets = {name: evaluate_images(images, inception=inception, reference_split=DEFAULT_REFERENCE_SPLIT,
+    sets = {name: evaluate_images(images, dataset=dataset, inception=inception, reference_split=DEFAULT_REFERENCE_SPLIT,
                                   reference_count=reference_count, data_dir=data_dir, labels=labels)
-            for name, (images, labels) in reference_sets(num_samples, data_dir).items()}
+            for name, (images, labels) in reference_sets(num_samples, data_dir, dataset=dataset).items()}
     value = {KEY_NUM_SAMPLES: num_samples, KEY_REFERENCE: sets[REFERENCE_REAL][KEY_REFERENCE],
-             KEY_SAMPLE_SEED: SAMPLE_SEED, KEY_SETS: sets}
+             KEY_SAMPLE_SEED: SAMPLE_SEED, KEY_DATASET: dataset, KEY_SETS: sets}
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(value, indent=2) + "\n")
@@ -96,18 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-samples", type=int, required=True, help="images per reference set: the runs' count")
     parser.add_argument("--reference-count", type=int, default=DEFAULT_REFERENCE_COUNT)
     parser.add_argument("--no-inception", action="store_true", help="skip the Inception metrics")
-    parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR or the user cache)")
+    arguments.add_dataset_arguments(parser)
     parser.add_argument("--force", action="store_true", help="score again even when the file exists")
     args = parser.parse_args(argv)
     try:
         path, value = compute_references(args.out_dir, args.num_samples, reference_count=args.reference_count,
-                                         inception=not args.no_inception, data_dir=args.data_dir, force=args.force)
+                                         inception=not args.no_inception, data_dir=args.data_dir, force=args.force,
+                                         dataset=args.dataset)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    fids = {name: block["mnist"]["fid"] for name, block in value[KEY_SETS].items()}
+    fids = {name: block[KEY_CLASSIFIER][KEY_FID] for name, block in value[KEY_SETS].items()}
     accuracies = {name: block[KEY_CONDITIONAL]["accuracy"] for name, block in value[KEY_SETS].items()}
-    print(f"{path}: MNIST-FID real training digits {fids[REFERENCE_REAL]:.2f}, uniform noise "
+    print(f"{path}: {args.dataset} classifier FID real training images {fids[REFERENCE_REAL]:.2f}, uniform noise "
           f"{fids[REFERENCE_NOISE]:.1f}; accuracy on the requested label {accuracies[REFERENCE_REAL]:.1%} and "
           f"{accuracies[REFERENCE_NOISE]:.1%} ({args.num_samples} samples)")
     return 0

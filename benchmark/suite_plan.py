@@ -129,6 +129,7 @@ def eval_command(run_dirs: list[Path], options: SuiteOptions, curve_only: bool =
         command.append("--curve-only")
     if options.profile.reference_count:
         command += ["--reference-count", str(options.profile.reference_count)]
+    command += ["--dataset", options.dataset]
     if options.data_dir:
         command += ["--data-dir", options.data_dir]
     return command
@@ -144,6 +145,7 @@ def references_command(options: SuiteOptions) -> list[str]:
         command.append("--no-inception")
     if profile.reference_count:
         command += ["--reference-count", str(profile.reference_count)]
+    command += ["--dataset", options.dataset]
     if options.data_dir:
         command += ["--data-dir", options.data_dir]
     return command

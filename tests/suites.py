@@ -28,8 +28,9 @@ def suite_env() -> dict:
     return env
 
 
-def run_all(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([*RUN_ALL, *args], cwd=REPO, env=suite_env(), capture_output=True, text=True,
+def run_all(*args: str, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``run_all.py`` with ``args`` in a child process; ``env``: variables to set on top of the suite's."""
+    return subprocess.run([*RUN_ALL, *args], cwd=REPO, env=suite_env() | (env or {}), capture_output=True, text=True,
                           timeout=timeout)
 
 

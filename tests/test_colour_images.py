@@ -4,8 +4,6 @@ in the exact format (the registry's entry is replaced by one with the tiny archi
 import dataclasses
 import hashlib
 import importlib.util
-import io
-import tarfile
 
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ from benchmark.report import plots
 from benchmark.run_config import RunConfig
 from benchmark.spec import (CONDITIONAL_MODEL_NAMES, MODEL_NAMES, SpecError, check_shapes, dcgan_architecture,
                             get_spec, network_shapes)
+from tiny_datasets import cifar10_archive, cifar10_entry
 
 CIFAR = datasets.get_dataset("cifar10")
 COLOUR = (3, 32, 32)
@@ -107,31 +106,17 @@ def test_a_colour_grid_keeps_its_channels_and_is_saved_and_plotted_in_colour(tmp
 
 # ------------------------------------------------------------------------- end to end on a tiny CIFAR-10 archive
 
-def cifar_records(images: np.ndarray, labels: np.ndarray) -> bytes:
-    """CIFAR binary records: one label byte, then the 1,024 red, 1,024 green and 1,024 blue bytes (row-major)."""
-    return b"".join(bytes([label]) + image.transpose(2, 0, 1).tobytes() for image, label in zip(images, labels))
-
-
 @pytest.fixture(scope="module")
 def tiny_cifar10_files(tmp_path_factory):
     """``cifar-10-binary.tar.gz`` of 2 records per training batch and 3 test records, random pixels, in a folder;
     and the registry's CIFAR-10 entry with its sizes and MD5."""
     rng = np.random.default_rng(32)
     layout = {**{file: 2 for file in datasets.CIFAR10_TRAIN_BATCHES}, "test_batch.bin": 3}
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, count in layout.items():
-            content = cifar_records(rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8),
-                                    rng.integers(0, 10, count, dtype=np.uint8))
-            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    archive = buffer.getvalue()
+    archive = cifar10_archive({name: (rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8),
+                                      rng.integers(0, 10, count, dtype=np.uint8)) for name, count in layout.items()})
     folder = tmp_path_factory.mktemp("cifar10")
     (folder / CIFAR.archives[0].name).write_bytes(archive)
-    tiny = dataclasses.replace(CIFAR, sizes={"train": 10, "test": 3}, mirrors=(), archives=(
-        dataclasses.replace(CIFAR.archives[0], size=len(archive), md5=hashlib.md5(archive).hexdigest()),))
-    return folder, tiny
+    return folder, cifar10_entry(archive, {"train": 10, "test": 3})
 
 
 @pytest.fixture
@@ -217,16 +202,18 @@ def test_a_suite_passes_its_data_set_to_every_run_and_plans_its_epochs(tmp_path)
         assert command[command.index("--dataset") + 1] == dataset
 
 
-def test_run_all_and_the_evaluation_refuse_a_data_set_without_a_classifier(tmp_path, capsys):
-    from benchmark import run_all
+def test_run_all_and_the_evaluation_refuse_a_data_set_without_classifier_weights(tmp_path, capsys, monkeypatch):
+    from benchmark import eval_format, run_all
+    monkeypatch.setenv(eval_format.CLASSIFIER_DIR_ENV, str(tmp_path / "classifiers"))
+    missing = (f"{tmp_path / 'classifiers' / 'cifar10_classifier.pt'}: no classifier weights for cifar10; train them "
+               "with `python -m benchmark.classifier train --dataset cifar10`")
     assert run_all.main(["--profile", "smoke", "--dataset", "cifar10", "--out", str(tmp_path / "suite")]) == 2
-    assert ("--dataset cifar10: the evaluation has a classifier for mnist only, not cifar10"
-            in capsys.readouterr().err)
+    assert capsys.readouterr().err == f"error: --dataset cifar10: {missing}\n"
     assert not (tmp_path / "suite").exists()
     pytest.importorskip("torch_fidelity")
     from benchmark import evaluate
     runs.write_json(tmp_path / runs.CONFIG, {"dataset": "cifar10"})
-    with pytest.raises(datasets.DataError, match="classifier for mnist only, not cifar10"):
+    with pytest.raises(datasets.DataError, match="no classifier weights for cifar10; train them with"):
         evaluate.evaluate_run(tmp_path)
 
 

@@ -7,7 +7,6 @@ import hashlib
 import http.server
 import io
 import os
-import tarfile
 import threading
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from benchmark import datasets, downloads
 from benchmark.datasets import DataError
+from tiny_datasets import cifar_batch, idx_bytes, md5, tar_gz
 
 FASHION, CIFAR = datasets.get_dataset("fashion-mnist"), datasets.get_dataset("cifar10")
 CIFAR_ARCHIVE = "cifar-10-binary.tar.gz"
@@ -79,31 +79,6 @@ def server(monkeypatch):
 
 
 # ------------------------------------------------------------------------------- tiny files in the real formats
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """The idx format: two zero bytes, the type (0x08: unsigned byte), the rank, big-endian sizes, the data."""
-    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
-    return header + array.astype(np.uint8).tobytes()
-
-
-def cifar_batch(images: np.ndarray, labels: np.ndarray) -> bytes:
-    """CIFAR binary records: one label byte, then the 1,024 red, 1,024 green and 1,024 blue bytes (row-major)."""
-    return b"".join(bytes([label]) + image.transpose(2, 0, 1).tobytes() for image, label in zip(images, labels))
-
-
-def tar_gz(folder: str, members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, content in members.items():
-            info = tarfile.TarInfo(f"{folder}/{name}")
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
-def md5(content: bytes) -> str:
-    return hashlib.md5(content).hexdigest()
-
 
 @pytest.fixture(scope="module")
 def tiny_cifar():

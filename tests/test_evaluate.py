@@ -36,7 +36,7 @@ def cache(tmp_path_factory):
 
 
 def mnist_metrics(images, reference, name, metrics=("isc", "fid", "kid", "prc")):
-    return fidelity.calculate(images, fidelity.MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, name, metrics)
+    return fidelity.calculate(images, fidelity.CLASSIFIER_EXTRACTOR, DEFAULT_WEIGHTS, reference, name, metrics)
 
 
 # --- FID formula ---------------------------------------------------------------------------------------
@@ -140,8 +140,8 @@ def make_run(path: Path, images: np.ndarray, steps=(200, 100)) -> Path:
     return path
 
 
-EVAL_KEYS = {ev.KEY_RUN, ev.KEY_MNIST, ev.KEY_INCEPTION, ev.KEY_COVERAGE, ev.KEY_NUM_SAMPLES, ev.KEY_REFERENCE,
-             ev.KEY_SECONDS, ev.KEY_VERSIONS, ev.KEY_SAMPLES_SHA256, ev.KEY_CONDITIONAL}
+EVAL_KEYS = {ev.KEY_RUN, ev.KEY_CLASSIFIER, ev.KEY_INCEPTION, ev.KEY_COVERAGE, ev.KEY_NUM_SAMPLES, ev.KEY_REFERENCE,
+             ev.KEY_SECONDS, ev.KEY_VERSIONS, ev.KEY_SAMPLES_SHA256, ev.KEY_CONDITIONAL, ev.KEY_DATASET}
 
 
 def test_evaluate_run_writes_eval_json_with_the_documented_keys(mnist, tmp_path):
@@ -151,14 +151,14 @@ def test_evaluate_run_writes_eval_json_with_the_documented_keys(mnist, tmp_path)
     assert json.loads((run / ev.EVAL_FILE).read_text()) == result
     assert set(result) == EVAL_KEYS
     assert result[ev.KEY_RUN] == {"framework": "pytorch", "model": "dcgan", "seed": 1, "status": "completed"}
-    assert set(result[ev.KEY_MNIST]) == set(ev.MNIST_METRICS)
+    assert set(result[ev.KEY_CLASSIFIER]) == set(ev.CLASSIFIER_METRICS)
     assert result[ev.KEY_INCEPTION] == {ev.KEY_AVAILABLE: False, ev.KEY_REASON: ev.NO_INCEPTION_REASON,
                                         ev.KEY_WEIGHTS_SHA256: None, ev.KEY_OFFICIAL_WEIGHTS: False,
                                         **dict.fromkeys(ev.INCEPTION_METRICS)}
     assert result[ev.KEY_NUM_SAMPLES] == N and result[ev.KEY_REFERENCE] == f"mnist-test-{N}"
     assert result[ev.KEY_COVERAGE][ev.KEY_DIGITS_COVERED] == 10
     assert sum(result[ev.KEY_COVERAGE][ev.KEY_HISTOGRAM]) == N
-    assert result[ev.KEY_VERSIONS]["mnist_classifier_sha256"] == file_sha256(DEFAULT_WEIGHTS)
+    assert result[ev.KEY_VERSIONS][ev.KEY_CLASSIFIER_SHA256] == file_sha256(DEFAULT_WEIGHTS)
     assert result[ev.KEY_SAMPLES_SHA256] == file_sha256(run / ev.SAMPLES_FILE)
     assert result[ev.KEY_CONDITIONAL] is None  # no requested labels in the samples
 
@@ -179,7 +179,7 @@ def test_real_digits_with_their_labels_score_high_and_shuffled_labels_near_chanc
     np.savez(run / ev.SAMPLES_FILE, images=images, labels=labels)
     true = ev.evaluate_run(run, inception=False, reference_count=N)[ev.KEY_CONDITIONAL]
     wrong = ev.conditional_accuracy(predict(load_classifier(), images), shuffled)
-    wrong_fid = ev.intra_class_fid(images, shuffled, test[:N], test_labels[:N], f"mnist-test-{N}")
+    wrong_fid = ev.intra_class_fid(images, shuffled, test[:N], test_labels[:N], f"mnist-test-{N}", DEFAULT_WEIGHTS)
     assert true[ev.KEY_ACCURACY] > 0.97 and min(true[ev.KEY_PER_CLASS_ACCURACY]) > 0.9
     assert wrong[ev.KEY_ACCURACY] == pytest.approx(0.1, abs=0.05)
     assert len(true[ev.KEY_INTRA_FID_PER_CLASS]) == 10 and true[ev.KEY_WORST_CLASS] in range(10)
@@ -192,7 +192,7 @@ def test_evaluate_curve_scores_every_step_in_order(mnist, tmp_path):
     curve = ev.evaluate_curve(run, reference_count=N)
     assert json.loads((run / ev.CURVE_FILE).read_text()) == curve
     assert [(point[ev.KEY_STEP], point[ev.KEY_ELAPSED]) for point in curve] == [(100, 10.0), (200, 20.0)]
-    assert curve[0][ev.KEY_MNIST_FID] == pytest.approx(curve[1][ev.KEY_MNIST_FID], rel=1e-6)  # same images
+    assert curve[0][ev.KEY_CLASSIFIER_FID] == pytest.approx(curve[1][ev.KEY_CLASSIFIER_FID], rel=1e-6)  # same images
 
 
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
@@ -206,7 +206,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
 def test_cli_rejects_samples_of_the_wrong_type(tmp_path, capsys):
     run = make_run(tmp_path / "run", np.zeros((10, 28, 28), np.float32), steps=())
     assert ev.main([str(run), "--no-inception"]) == 2
-    assert "'images' must be uint8 [N, 28, 28]; got float32" in capsys.readouterr().err
+    assert "'images' must be uint8 [N, 28, 28] (MNIST); got float32" in capsys.readouterr().err
 
 
 # --- Inception, offline ---------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def test_without_weights_inception_is_unavailable_with_the_reason_and_the_rest_c
     assert inception[ev.KEY_AVAILABLE] is False
     assert "download" in inception[ev.KEY_REASON] and "no network (test)" in inception[ev.KEY_REASON]
     assert all(inception[key] is None for key in ev.INCEPTION_METRICS)
-    assert all(math.isfinite(value) for value in result[ev.KEY_MNIST].values())
+    assert all(math.isfinite(value) for value in result[ev.KEY_CLASSIFIER].values())
 
 
 def test_a_named_weights_file_that_does_not_exist_is_an_error(tmp_path):
@@ -272,7 +272,7 @@ from benchmark.classifier import DEFAULT_WEIGHTS
 from benchmark.data import load_mnist
 order = list({"logits", "features"})  # how torch-fidelity's features_list is built (a set)
 train, test = load_mnist("train")[0][:500], load_mnist("test")[0][:500]
-print(json.dumps({"order": order, "metrics": fidelity.calculate(train, fidelity.MNIST_EXTRACTOR,
+print(json.dumps({"order": order, "metrics": fidelity.calculate(train, fidelity.CLASSIFIER_EXTRACTOR,
       DEFAULT_WEIGHTS, test, "mnist-test-500")}))
 """
 

@@ -208,7 +208,7 @@ def test_ray_suite_gives_the_local_report(tmp_path, ray_scratch):
     assert list(got["status"]) == list(expected["status"]) == [runs.COMPLETED]
     for column in ("steps_done", "num_samples_scored", "curve_points", "git_commit", "device_name"):
         assert got.loc[0, column] == expected.loc[0, column], column
-    assert got.loc[0, "mnist_fid"] == pytest.approx(expected.loc[0, "mnist_fid"], rel=1e-6)
+    assert got.loc[0, "classifier_fid"] == pytest.approx(expected.loc[0, "classifier_fid"], rel=1e-6)
     record = runs.read_json(tmp_path / "ray" / suite.SUITE_FILE)["runs"]["vanilla-pytorch-seed0"]
     assert record["node"]["executor"] == "ray" and record["node"]["node_id"] and record["node"]["hostname"]
     assert got.loc[0, "node"] == record["node"]["hostname"]

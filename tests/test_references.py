@@ -29,7 +29,7 @@ def test_compute_references_scores_and_caches(mnist, tmp_path, monkeypatch):
     assert path.name == ev.reference_file_name(300, 1000)
     real, noise = (value[ev.KEY_SETS][name] for name in (ev.REFERENCE_REAL, ev.REFERENCE_NOISE))
     assert real[ev.KEY_NUM_SAMPLES] == noise[ev.KEY_NUM_SAMPLES] == 300
-    assert real[ev.KEY_MNIST][ev.KEY_FID] < 0.05 * noise[ev.KEY_MNIST][ev.KEY_FID]
+    assert real[ev.KEY_CLASSIFIER][ev.KEY_FID] < 0.05 * noise[ev.KEY_CLASSIFIER][ev.KEY_FID]
     assert real[ev.KEY_COVERAGE][ev.KEY_DIGITS_COVERED] == 10
     # scored as a conditional generator's samples: real digits read as their labels, noise as one class in ten
     assert real[ev.KEY_CONDITIONAL][ev.KEY_ACCURACY] > 0.95 and noise[ev.KEY_CONDITIONAL][ev.KEY_ACCURACY] < 0.2

@@ -422,13 +422,13 @@ def test_a_planted_reference_cache_file_is_recomputed_not_unpickled(tmp_path, fi
     from benchmark.classifier import DEFAULT_WEIGHTS
     rng = np.random.default_rng(0)
     images, reference = (rng.integers(0, 256, (24, 28, 28), dtype=np.uint8) for _ in range(2))
-    first = fidelity.calculate(images, fidelity.MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, "ref", ("fid",))
+    first = fidelity.calculate(images, fidelity.CLASSIFIER_EXTRACTOR, DEFAULT_WEIGHTS, reference, "ref", ("fid",))
     cached = sorted(fidelity_cache.glob("ref-*.pt"))
     assert cached
     marker = tmp_path / "pwned"
     for path in cached:
         torch.save({"mu": _CreatesAFile(marker)}, path)
-    again = fidelity.calculate(images, fidelity.MNIST_EXTRACTOR, DEFAULT_WEIGHTS, reference, "ref", ("fid",))
+    again = fidelity.calculate(images, fidelity.CLASSIFIER_EXTRACTOR, DEFAULT_WEIGHTS, reference, "ref", ("fid",))
     assert not marker.exists()
     assert again == first
 

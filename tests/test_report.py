@@ -27,7 +27,7 @@ NO_INCEPTION = "no Inception-v3 weights: offline and not in torch hub's cache"
 def _eval_json(fid: float, framework: str, model: str, seed: int) -> dict:
     return {
         ev.KEY_RUN: {"framework": framework, "model": model, "seed": seed, "status": "completed"},
-        ev.KEY_MNIST: {ev.KEY_FID: fid, ev.KEY_IS_MEAN: 8.0 + seed * 0.1, ev.KEY_IS_STD: 0.1,
+        ev.KEY_CLASSIFIER: {ev.KEY_FID: fid, ev.KEY_IS_MEAN: 8.0 + seed * 0.1, ev.KEY_IS_STD: 0.1,
                        ev.KEY_KID_MEAN: fid / 100, ev.KEY_KID_STD: 0.001, ev.KEY_PRECISION: 0.7,
                        ev.KEY_RECALL: 0.6 + seed * 0.01},
         ev.KEY_INCEPTION: {ev.KEY_AVAILABLE: False, ev.KEY_REASON: NO_INCEPTION, ev.KEY_WEIGHTS_SHA256: None,
@@ -66,7 +66,8 @@ def fabricate_run(run_dir: Path, model: str, framework: str, seed: int, status: 
     for step in range(10, done + 1, 10):
         grid = runs.image_grid(rng.integers(0, 255, (64, 28, 28), dtype=np.uint8))
         runs.save_png(run_dir / runs.GRIDS / runs.step_name(step, ".png"), grid)
-    curve = [{ev.KEY_STEP: s, ev.KEY_ELAPSED: s * speed, ev.KEY_MNIST_FID: fid * 40 / s} for s in range(10, done + 1, 10)]
+    curve = [{ev.KEY_STEP: s, ev.KEY_ELAPSED: s * speed, ev.KEY_CLASSIFIER_FID: fid * 40 / s}
+             for s in range(10, done + 1, 10)]
     (run_dir / ev.CURVE_FILE).write_text(json.dumps(curve))
     if status == "completed":
         runs.write_npz(run_dir / runs.SAMPLES, images=rng.integers(0, 255, (100, 28, 28), dtype=np.uint8))
@@ -135,7 +136,7 @@ def test_report_files_and_one_csv_row_per_run(built):
     assert len(summary) == len(MODELS) * len(FRAMEWORKS) * len(SEEDS)
     assert set(summary["framework"]) == set(FRAMEWORKS)
     row = summary[summary["run"] == "dcgan-keras-tensorflow-seed0"].iloc[0]
-    assert row["mnist_fid"] == pytest.approx(20.0)
+    assert row["classifier_fid"] == pytest.approx(20.0)
     assert row["steady_ms_per_step"] == pytest.approx(70, abs=5)
 
 
@@ -178,7 +179,7 @@ def test_tables_state_means_seeds_and_welch(built):
     assert "Welch" in markdown
     # wgan: PyTorch has 3 seeds (23, 24, 25), Keras 2 completed ones (20, 21); the failed/diverged are excluded.
     table = tables.comparison_table(collect(out), "wgan", columns.QUALITY)
-    fid_row = table[table["metric"].str.startswith("MNIST-FID")].iloc[0]
+    fid_row = table[table["metric"].str.startswith("classifier FID")].iloc[0]
     assert fid_row["PyTorch (n=3)"] == "24 ± 1"
     assert fid_row["Keras (TensorFlow) (n=2)"].startswith("20.5 ± 0.71")
     expected = stats.ttest_ind([23, 24, 25], [20, 21], equal_var=False).pvalue
@@ -249,7 +250,7 @@ def _write_references(out: Path, real_fid: float, noise_fid: float, num_samples:
     real = _eval_json(real_fid, "", "", 0)
     noise = _eval_json(noise_fid, "", "", 0)
     noise[ev.KEY_COVERAGE][ev.KEY_DIGITS_COVERED] = 4
-    noise[ev.KEY_MNIST][ev.KEY_RECALL] = 0.0
+    noise[ev.KEY_CLASSIFIER][ev.KEY_RECALL] = 0.0
     runs.write_json(out / ev.REFERENCES_DIR / ev.reference_file_name(num_samples, 10_000),
                     {ev.KEY_NUM_SAMPLES: num_samples, ev.KEY_SETS: {ev.REFERENCE_REAL: real, ev.REFERENCE_NOISE: noise}})
 
@@ -264,19 +265,22 @@ def test_reference_rows_saturation_paired_and_verdict(tmp_path):
     runs.write_json(out / SUITE_FILE, recorded)
     data = collect(out)
     table = tables.comparison_table(data, "dcgan", columns.QUALITY, with_references=True).set_index("metric")
-    assert table.loc["MNIST-FID ↓", tables.REAL_LABEL] == "5" and table.loc["MNIST-FID ↓", tables.NOISE_LABEL] == "90"
-    assert "precision (MNIST features) ↑ (saturated)" in table.index  # noise's precision equals the real one
-    assert "recall (MNIST features) ↑" in table.index
+    assert table.loc["classifier FID ↓", tables.REAL_LABEL] == "5"
+    assert table.loc["classifier FID ↓", tables.NOISE_LABEL] == "90"
+    assert "precision (classifier features) ↑ (saturated)" in table.index  # noise's precision equals the real one
+    assert "recall (classifier features) ↑" in table.index
     versus = "Keras (TensorFlow) − PyTorch"
-    assert table.loc["MNIST-FID ↓", f"paired Δ {versus}: mean [95 % CI] or range"] == \
+    assert table.loc["classifier FID ↓", f"paired Δ {versus}: mean [95 % CI] or range"] == \
         "-3, range [-3, -3]; per seed 0: -3, 1: -3"  # 2 pairs: no bootstrap interval
-    assert table.loc["MNIST-FID ↓", f"paired test {versus}"] == "paired t: p ≈ 0 (the same difference every seed)"
+    assert table.loc["classifier FID ↓", f"paired test {versus}"] == \
+        "paired t: p ≈ 0 (the same difference every seed)"
     markdown = report.build_report(out, tmp_path / "no-parity")["markdown"].read_text()
     section = markdown.split("## Model `dcgan`", 1)[1].split("## Model `wgan`")[0]
     # graded run by run on the log scale from real (5) to noise (90): 23 and 24 lie past its middle (FID 21.2)
-    assert "PyTorch: **rough digits** (seed 0: MNIST-FID 23, position 0.53, largest class 10.0%, smallest 10.0%; " \
-           "seed 1: MNIST-FID 24, position 0.54" in section
-    assert "Keras (TensorFlow): **digits** (seed 0: MNIST-FID 20, position 0.48" in section
+    assert "PyTorch: **rough digits** (seed 0: classifier FID 23, position 0.53, largest class 10.0%, " \
+           "smallest 10.0%; " \
+           "seed 1: classifier FID 24, position 0.54" in section
+    assert "Keras (TensorFlow): **digits** (seed 0: classifier FID 20, position 0.48" in section
     assert "`python benchmark/run_all.py --profile full --models dcgan`" not in section  # offered when under-trained
     assert "Wilcoxon" in markdown and "bootstrap" in markdown
     assert "With 2 paired seeds a paired t-test at p < 0.05 detects, 80% of the time, only a mean difference of at " \
@@ -394,17 +398,18 @@ def test_conditional_runs_are_reported_with_accuracy_intra_class_fid_and_class_g
 
     markdown = paths["markdown"].read_text()
     section = markdown.split("## Model `cgan`", 1)[1].split("\n## ")[0]
-    assert "requested-digit accuracy ↑" in section and "intra-class MNIST-FID (mean over digits) ↓" in section
+    assert "requested-class accuracy ↑" in section and "intra-class classifier FID (mean over classes) ↓" in section
     rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
-    real = rows["real training digits, their true labels (floor)"]
-    assert "| 99.0% | digit 9: 97.0% | 8.4 | digit 9: 12 | 5 |" in real
-    assert "| 10.0% | digit 0: 0.0% |" in rows["uniform noise, the evaluation labels (ceiling)"]
-    assert "| 87.0% | digit 8: 77.0% | 33 | digit 5: 60 | 15 |" in rows["Keras (TensorFlow), seed 0"]
+    real = rows["real training images, their true labels (floor)"]
+    assert "| 99.0% | class 9: 97.0% | 8.4 | class 9: 12 | 5 |" in real
+    assert "| 10.0% | class 0: 0.0% |" in rows["uniform noise, the evaluation labels (ceiling)"]
+    assert "| 87.0% | class 8: 77.0% | 33 | class 5: 60 | 15 |" in rows["Keras (TensorFlow), seed 0"]
     assert rows["Keras (TensorFlow), seed 0"].endswith("| under-trained |")
-    assert "seed 0: MNIST-FID 15, position 0.38, largest class 10.0%, smallest 10.0%, requested digit 87.0%" in section
+    assert ("seed 0: classifier FID 15, position 0.38, largest class 10.0%, smallest 10.0%, requested class 87.0%"
+            in section)
     assert "at least 90% of its samples" in markdown  # the rule, stated with the others
-    assert "digits: FID 15, 15; requested digit 95.0%, 96.0%" in markdown.split("## Summary", 1)[1]
-    assert not re.search("requested.digit|intra-class", markdown.split("## Model `dcgan`", 1)[1].split("\n## ")[0])
+    assert "digits: FID 15, 15; requested class 95.0%, 96.0%" in markdown.split("## Summary", 1)[1]
+    assert not re.search("requested.class|intra-class", markdown.split("## Model `dcgan`", 1)[1].split("\n## ")[0])
 
     names = {p.name for p in paths["plots"].iterdir()}
     assert {"class_grids_cgan.png", "class_grids_cgan.gif"} <= names
@@ -418,7 +423,7 @@ def test_conditional_runs_are_reported_with_accuracy_intra_class_fid_and_class_g
 def test_an_unconditional_report_has_no_conditional_part(built):
     out, paths = built
     markdown = paths["markdown"].read_text()
-    assert not re.search("requested.digit|intra-class|class_grids|Conditional", markdown)
+    assert not re.search("requested.class|intra-class|class_grids|Conditional", markdown)
     summary = pd.read_csv(paths["csv"])
     assert not summary[columns.CONDITIONAL].any()
     assert summary[list(columns.CONDITIONAL_COLUMNS[1:])].isna().all().all()

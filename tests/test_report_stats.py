@@ -57,24 +57,24 @@ def test_bootstrap_ci_known_and_seeded():
 
 def test_paired_differences_use_the_seeds_both_frameworks_completed():
     frame = pd.DataFrame({"framework": ["pytorch"] * 3 + ["keras-tensorflow"] * 2,
-                          "seed": [0, 1, 2, 0, 2], "mnist_fid": [10.0, 11.0, 12.0, 7.0, 13.5]})
-    differences = stats.paired_differences(frame, "mnist_fid", "keras-tensorflow", "pytorch")
+                          "seed": [0, 1, 2, 0, 2], "classifier_fid": [10.0, 11.0, 12.0, 7.0, 13.5]})
+    differences = stats.paired_differences(frame, "classifier_fid", "keras-tensorflow", "pytorch")
     assert list(differences.index) == [0, 2] and list(differences) == [-3.0, 1.5]
     assert stats.paired_text(differences, 4).endswith("; per seed 0: -3, 2: 1.5")
     assert stats.paired_text(differences.iloc[:0]) == "—"
 
 
-REFERENCES = {ev.REFERENCE_REAL: {"mnist_fid": 5.0, "mnist_precision": 0.88, "mnist_recall": 0.89,
-                                  "mnist_kid_mean": 0.0, "mnist_kid_std": 15.0, "digits_covered": 10.0},
-              ev.REFERENCE_NOISE: {"mnist_fid": 2250.0, "mnist_precision": 0.98, "mnist_recall": 0.0,
-                                   "mnist_kid_mean": 20.0, "mnist_kid_std": 10.0, "digits_covered": 4.0}}
+REFERENCES = {ev.REFERENCE_REAL: {"classifier_fid": 5.0, "classifier_precision": 0.88, "classifier_recall": 0.89,
+                                  "classifier_kid_mean": 0.0, "classifier_kid_std": 15.0, "digits_covered": 10.0},
+              ev.REFERENCE_NOISE: {"classifier_fid": 2250.0, "classifier_precision": 0.98, "classifier_recall": 0.0,
+                                   "classifier_kid_mean": 20.0, "classifier_kid_std": 10.0, "digits_covered": 4.0}}
 
 
 @pytest.mark.parametrize("column, expected", [
-    ("mnist_fid", False),  # noise 450x worse
-    ("mnist_precision", True),  # noise scores higher than real digits
-    ("mnist_recall", False),
-    ("mnist_kid_mean", True),  # 20 apart, within the spreads 15 + 10
+    ("classifier_fid", False),  # noise 450x worse
+    ("classifier_precision", True),  # noise scores higher than real digits
+    ("classifier_recall", False),
+    ("classifier_kid_mean", True),  # 20 apart, within the spreads 15 + 10
     ("digits_covered", False),  # 4 < 0.5 x 10
 ])
 def test_saturated(column, expected):

@@ -30,7 +30,7 @@ def test_failing_run_is_reported_and_the_others_go_on(tmp_path):
     assert summary.loc["vanilla-pytorch-seed0", "status"] == runs.FAILED
     assert summary.loc["vanilla-pytorch-seed0", "exit_code"] == 2
     assert summary.loc["vanilla-pytorch-seed1", "status"] == runs.COMPLETED
-    assert pd.notna(summary.loc["vanilla-pytorch-seed1", "mnist_fid"])
+    assert pd.notna(summary.loc["vanilla-pytorch-seed1", "classifier_fid"])
     problems = (out / "report.md").read_text().split("## Failed, diverged and unfinished runs", 1)[1]
     assert "vanilla-pytorch-seed0" in problems and "no usable checkpoint" in problems  # the refusal from its log
     assert "vanilla-pytorch-seed1" not in problems.split("## All runs")[0]
@@ -68,4 +68,4 @@ def test_a_killed_or_hung_up_suite_leaves_no_run_training_and_resumes_without_re
     assert runs.read_json(second_dir / runs.CONFIG)["resumed_from_step"] > 0
     assert runs.read_json(second_dir / runs.RESULT)["status"] == runs.COMPLETED
     summary = pd.read_csv(out / "summary.csv")
-    assert (summary["status"] == runs.COMPLETED).all() and summary["mnist_fid"].notna().all()
+    assert (summary["status"] == runs.COMPLETED).all() and summary["classifier_fid"].notna().all()

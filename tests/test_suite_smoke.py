@@ -21,7 +21,7 @@ def test_smoke_profile_end_to_end(tmp_path):
     expected = {f"{m}-{f}-seed0" for m in MODEL_NAMES for f in ("pytorch", "keras-tensorflow")}
     assert set(summary["run"]) == expected
     assert (summary["status"] == runs.COMPLETED).all()
-    assert summary["mnist_fid"].notna().all() and summary["images_per_second"].notna().all()
+    assert summary["classifier_fid"].notna().all() and summary["images_per_second"].notna().all()
     plots = {p.name for p in (out / "plots").iterdir()}
     assert {"fid.png", "throughput.png"} <= plots
     for model in MODEL_NAMES:

@@ -4,13 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from benchmark import datasets, devices, runs
 from benchmark.profiles import FULL_COMMAND
 from benchmark.report import plots as figures
 from benchmark.report.collect import SuiteData, collect
-from benchmark.report.columns import (ALL_RUNS_COLUMNS, CONDITIONAL_QUALITY, INCEPTION_COLUMNS, QUALITY, SPEED,
-                                      SUMMARY_COLUMNS, Metric)
+from benchmark.report.columns import (ALL_RUNS_COLUMNS, CONDITIONAL_QUALITY, INCEPTION, INCEPTION_COLUMNS,
+                                      INCEPTION_FIRST, QUALITY, SPEED, SUMMARY_COLUMNS, Metric)
 from benchmark.report.conditional import conditional_text, runs_table
 from benchmark.report.document import Document
 from benchmark.report.sections import (DEFAULT_PARITY_DIR, environment_section, inception_note, parity_section,
@@ -48,6 +49,18 @@ def report_title(suite: dict, profile: str) -> str:
     dataset = suite.get("dataset", datasets.DEFAULT_DATASET)
     title = datasets.DATASETS[dataset].title if dataset in datasets.DATASETS else dataset
     return f"GAN benchmark on {title}: PyTorch vs Keras 3 — profile `{profile}`"
+
+
+def quality_metrics(data: SuiteData, inception_note: str | None) -> tuple[Metric, ...]:
+    """The quality table's metrics: without the Inception ones when they are not reported (``inception_note``), and
+    with them first on a data set whose standard metrics they are (``INCEPTION_FIRST``) when they were computed."""
+    if inception_note:
+        return tuple(m for m in QUALITY if m.column not in INCEPTION_COLUMNS)
+    available = data.table.get("inception_available", pd.Series(dtype=object)).fillna(False).astype(bool).any()
+    if data.dataset in INCEPTION_FIRST and available:
+        inception = tuple(m for m in QUALITY if m.column in INCEPTION.values())
+        return inception + tuple(m for m in QUALITY if m not in inception)
+    return QUALITY
 
 
 def build_report(out: str | Path, parity_dir: str | Path | None = None,
@@ -89,13 +102,14 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
 
     doc.heading(2, "Overview")
     doc.image(figures.plot_fid_bars(data, plots / "fid.png"),
-              "Final MNIST-FID per model and framework (mean ± std over seeds)")
+              f"Final classifier FID ({data.dataset_title} classifier) per model and framework (mean ± std over "
+              "seeds)")
     doc.image(figures.plot_throughput(data, plots / "throughput.png"),
               "Throughput, time per iteration and compile time per model and framework (mean ± std over seeds)")
 
     note = inception_note(data)
+    quality = quality_metrics(data, note)
     for model in data.models:
-        quality = tuple(m for m in QUALITY if not (m.column in INCEPTION_COLUMNS and note))
         model_section(doc, data, model, quality, plots)
 
     doc.heading(2, "Method")
@@ -175,7 +189,7 @@ def model_section(doc: Document, data: SuiteData, model: str, quality: tuple[Met
         doc.image(figures.plot_sample_grids(data, model, plots / f"samples_{model}.png"),
                   f"{model}: samples from the same evaluation noise (PyTorch | Keras)")
     doc.image(figures.plot_curves(data, model, plots / f"curves_{model}.png"),
-              f"{model}: MNIST-FID against iterations and against training seconds")
+              f"{model}: classifier FID against iterations and against training seconds")
     doc.image(figures.plot_losses(data, model, plots / f"losses_{model}.png"), f"{model}: D and G losses")
     if conditional:
         doc.image(figures.progress_gif(data, model, plots / f"class_grids_{model}.gif", tile=figures.with_row_labels),

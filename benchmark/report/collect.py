@@ -1,5 +1,7 @@
 """Reading a suite folder into one table: a row per run (``suite.json`` records and run folders), plus the
-reference rows. Reads files only; no framework is imported."""
+reference rows. Reads files only; no framework is imported. Files written before the classifier was one per data
+set (``mnist`` metric names, e.g. the committed results) are read under today's names (``eval_format.upgraded``,
+``read_summary``)."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,15 +12,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark import datasets
 from benchmark import eval_format as ev
 from benchmark import runs
 from benchmark.report import grading
 from benchmark.profiles import Profile
 from benchmark.frameworks import FrameworkError, find
-from benchmark.report.columns import (ACCURACY, CLASS_HISTOGRAM, COMPILE_SECONDS, CONDITIONAL, DIGITS_COVERED,
-                                      FID_POSITION, FRAMEWORK_ORDER, GRADE, IMAGES_PER_SECOND, INCEPTION,
-                                      INITIAL_WEIGHTS, INTRA_FID, INTRA_FID_PER_CLASS, KL_TO_UNIFORM, LARGEST_CLASS,
-                                      MNIST, MNIST_FID, NUM_SAMPLES_SCORED, OTHER_CPU_SHARE, PER_CLASS_ACCURACY,
+from benchmark.report.columns import (ACCURACY, CLASS_HISTOGRAM, CLASSIFIER, CLASSIFIER_FID, COMPILE_SECONDS,
+                                      CONDITIONAL, CURVE_LAST_FID, DIGITS_COVERED, FID_POSITION, FRAMEWORK_ORDER,
+                                      GRADE, IMAGES_PER_SECOND, INCEPTION, INITIAL_WEIGHTS, INTRA_FID,
+                                      INTRA_FID_PER_CLASS, KL_TO_UNIFORM, LARGEST_CLASS, LEGACY_COLUMNS,
+                                      NUM_SAMPLES_SCORED, OTHER_CPU_SHARE, PER_CLASS_ACCURACY,
                                       SETUP_SECONDS, SMALLEST_CLASS, STARTUP_SECONDS, STEADY_MS_PER_STEP,
                                       TRAIN_SECONDS, WARMUP_SECONDS, WORST_ACCURACY, WORST_ACCURACY_CLASS,
                                       WORST_INTRA_FID, WORST_INTRA_FID_CLASS)
@@ -79,15 +83,21 @@ def conditional_columns(block: dict | None) -> dict:
             WORST_INTRA_FID_CLASS: worst_fid_class, WORST_INTRA_FID: worst_fid, INTRA_FID_PER_CLASS: fids}
 
 
+def read_summary(path: Path) -> pd.DataFrame:
+    """A summary.csv under today's column names, whichever version of the report wrote it."""
+    return pd.read_csv(path).rename(columns=LEGACY_COLUMNS)
+
+
 def eval_columns(evaluation: dict) -> dict:
-    """The summary columns of one eval.json (or one reference set, which has the same blocks)."""
-    mnist, inception = evaluation.get(ev.KEY_MNIST), evaluation.get(ev.KEY_INCEPTION) or {}
+    """The summary columns of one eval.json (or one reference set, which has the same blocks), old names read."""
+    evaluation = ev.upgraded(evaluation)
+    scores, inception = evaluation.get(ev.KEY_CLASSIFIER), evaluation.get(ev.KEY_INCEPTION) or {}
     cover = evaluation.get(ev.KEY_COVERAGE) or {}
     histogram = cover.get(ev.KEY_HISTOGRAM)
     shares = grading.class_shares(histogram) if histogram else []
     return {
         NUM_SAMPLES_SCORED: evaluation.get(ev.KEY_NUM_SAMPLES),
-        **{column: _get(mnist, key) for key, column in MNIST.items()},
+        **{column: _get(scores, key) for key, column in CLASSIFIER.items()},
         "inception_available": bool(inception.get(ev.KEY_AVAILABLE)) if evaluation else None,
         "inception_reason": inception.get(ev.KEY_REASON),
         "inception_official_weights": inception.get(ev.KEY_OFFICIAL_WEIGHTS),
@@ -109,7 +119,7 @@ def run_row(run_dir: Path, record: dict | None) -> dict:
     timing = read_json(run_dir / runs.TIMING, {})
     result = read_json(run_dir / runs.RESULT, {})
     evaluation = read_json(run_dir / ev.EVAL_FILE, {})
-    curve = read_json(run_dir / ev.CURVE_FILE, [])
+    curve = ev.upgraded_curve(read_json(run_dir / ev.CURVE_FILE, []))
     environment = config.get("environment", {})
     per_step = timing.get("steady_seconds_per_step")
     status = record.get("status") or result.get("status") or "unknown"
@@ -141,7 +151,7 @@ def run_row(run_dir: Path, record: dict | None) -> dict:
         CONDITIONAL: bool((config.get("spec") or {}).get("conditioning") or evaluation.get(ev.KEY_CONDITIONAL)),
         **eval_columns(evaluation),
         "curve_points": len(curve),
-        "curve_last_mnist_fid": curve[-1][ev.KEY_MNIST_FID] if curve else None,
+        CURVE_LAST_FID: curve[-1].get(ev.KEY_CLASSIFIER_FID) if curve else None,
         "device": environment.get("device"),
         "device_name": environment.get("device_name"),
         "node": (record.get("node") or {}).get("hostname"),
@@ -162,6 +172,21 @@ class SuiteData:
     table: pd.DataFrame
     run_dirs: dict[str, Path] = field(default_factory=dict)
     references: dict[str, dict] = field(default_factory=dict)  # REFERENCE_REAL / _NOISE -> eval_columns
+
+    @property
+    def dataset(self) -> str:
+        """The suite's data set (``suite.json``; one from before ``--dataset`` trained MNIST)."""
+        return self.suite.get("dataset", datasets.DEFAULT_DATASET)
+
+    @property
+    def dataset_title(self) -> str:
+        entry = datasets.DATASETS.get(self.dataset)
+        return entry.title if entry else self.dataset
+
+    @property
+    def images(self) -> str:
+        """What the data set's images are called in the report's text: digits on MNIST."""
+        return "digits" if self.dataset == "mnist" else "images"
 
     @property
     def frameworks(self) -> list[str]:
@@ -226,9 +251,9 @@ def collect(out: Path) -> SuiteData:
 
 def grade_row(row: pd.Series | dict, references: dict[str, dict]) -> tuple[float | None, str | None]:
     """(position, grade text) of one scored set against the reference rows; (None, None) without a score or rows."""
-    real = references.get(ev.REFERENCE_REAL, {}).get(MNIST_FID)
-    noise = references.get(ev.REFERENCE_NOISE, {}).get(MNIST_FID)
-    fid = row.get(MNIST_FID)
+    real = references.get(ev.REFERENCE_REAL, {}).get(CLASSIFIER_FID)
+    noise = references.get(ev.REFERENCE_NOISE, {}).get(CLASSIFIER_FID)
+    fid = row.get(CLASSIFIER_FID)
     if real is None or noise is None or fid is None or not math.isfinite(fid) or not 0 < real < noise:
         return None, None
     histogram = row.get(CLASS_HISTOGRAM)

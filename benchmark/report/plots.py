@@ -17,7 +17,7 @@ from benchmark import eval_format as ev  # noqa: E402
 from benchmark import runs  # noqa: E402
 from benchmark.frameworks import FRAMEWORKS  # noqa: E402
 from benchmark.report.collect import SuiteData, read_json  # noqa: E402
-from benchmark.report.columns import (COLORS, IMAGES_PER_SECOND, MNIST_FID, PRETTY, STARTUP_SECONDS,  # noqa: E402
+from benchmark.report.columns import (COLORS, IMAGES_PER_SECOND, CLASSIFIER_FID, PRETTY, STARTUP_SECONDS,  # noqa: E402
                                       STEADY_MS_PER_STEP)
 from benchmark.report.speed_verdicts import mode_name  # noqa: E402
 from benchmark.report.stats import numeric_values  # noqa: E402
@@ -46,12 +46,12 @@ def plot_curves(data: SuiteData, model: str, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     drawn = set()
     for framework, seed, run_dir in _framework_runs(data, model):
-        curve = read_json(run_dir / ev.CURVE_FILE, [])
+        curve = ev.upgraded_curve(read_json(run_dir / ev.CURVE_FILE, []))
         if not curve:
             continue
         steps = [p[ev.KEY_STEP] for p in curve]
         seconds = [p[ev.KEY_ELAPSED] for p in curve]
-        fid = [p[ev.KEY_MNIST_FID] for p in curve]
+        fid = [p[ev.KEY_CLASSIFIER_FID] for p in curve]
         label = None if framework in drawn else PRETTY.get(framework, framework)
         drawn.add(framework)
         for axis, x in zip(axes, (steps, seconds)):
@@ -61,12 +61,12 @@ def plot_curves(data: SuiteData, model: str, path: Path) -> Path | None:
         return None
     axes[0].set_xlabel("iteration (generator updates)")
     axes[1].set_xlabel("training seconds (wall clock, excl. evaluation I/O)")
-    axes[0].set_ylabel("MNIST-FID of the curve samples (log)")
+    axes[0].set_ylabel(f"{data.dataset_title} classifier FID of the curve samples (log)")
     for axis in axes:
         axis.set_yscale("log")
         axis.grid(alpha=0.3)
     axes[0].legend()
-    fig.suptitle(f"{model}: MNIST-FID during training (one line per seed)")
+    fig.suptitle(f"{model}: classifier FID during training (one line per seed)")
     return _save(fig, path)
 
 
@@ -128,11 +128,11 @@ def plot_throughput(data: SuiteData, path: Path) -> Path | None:
 
 def plot_fid_bars(data: SuiteData, path: Path) -> Path | None:
     frame = data.table[data.table["status"] == runs.COMPLETED]
-    if frame.empty or numeric_values(frame, MNIST_FID).size == 0:
+    if frame.empty or numeric_values(frame, CLASSIFIER_FID).size == 0:
         return None
     fig, axis = plt.subplots(figsize=(8, 3.6))
-    _grouped_bars(axis, frame, data.models, data.frameworks, MNIST_FID)
-    axis.set_ylabel("MNIST-FID (lower is better)")
+    _grouped_bars(axis, frame, data.models, data.frameworks, CLASSIFIER_FID)
+    axis.set_ylabel(f"{data.dataset_title} classifier FID (lower is better)")
     axis.legend(fontsize=8)
     return _save(fig, path)
 

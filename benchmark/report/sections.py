@@ -9,7 +9,7 @@ from benchmark import eval_format as ev
 from benchmark import runs
 from benchmark.report.collect import SuiteData, read_json, suite_profile
 from benchmark.report import grading
-from benchmark.report.columns import MNIST_FID, NUM_SAMPLES_SCORED, OTHER_CPU_SHARE, PRETTY
+from benchmark.report.columns import CLASSIFIER_FID, NUM_SAMPLES_SCORED, OTHER_CPU_SHARE, PRETTY
 from benchmark.report.document import Document
 from benchmark.report.plots import plot_lockstep
 from benchmark.report.stats import (ALPHA, BOOTSTRAP_RESAMPLES, CONFIDENCE, INTERVAL_MIN_PAIRS, PAIRED_T_BELOW,
@@ -78,7 +78,8 @@ def setup_section(doc: Document, data: SuiteData) -> None:
         + (" — **timings perturbed by parallel runs**: compare them within this suite only"
            if options.get("jobs", 1) > 1 else ""),
         f"Scored samples per run: {recorded.get('num_samples')} from the fixed evaluation noise, against the first "
-        f"{recorded.get('reference_count') or ev.DEFAULT_REFERENCE_COUNT:,} MNIST test images; curve points: "
+        f"{recorded.get('reference_count') or ev.DEFAULT_REFERENCE_COUNT:,} {data.dataset_title} test images; curve "
+        "points: "
         f"{recorded.get('curve_samples')} samples each",
         *(f"Left out of this profile: **{model}** — {reason}." for model, reason in
           (recorded.get("left_out") or {}).items() if model not in data.models),
@@ -140,9 +141,9 @@ def grade_rule(data: SuiteData) -> str:
     """The grading rule with its thresholds in this suite's FID units (``grading.rule_text``)."""
     real = data.references.get(ev.REFERENCE_REAL, {})
     noise = data.references.get(ev.REFERENCE_NOISE, {})
-    if real.get(MNIST_FID) is None or noise.get(MNIST_FID) is None:
+    if real.get(CLASSIFIER_FID) is None or noise.get(CLASSIFIER_FID) is None:
         return "runs are graded against the reference rows, which are missing here: no grades."
-    return grading.rule_text(real[MNIST_FID], noise[MNIST_FID], real.get(NUM_SAMPLES_SCORED),
+    return grading.rule_text(real[CLASSIFIER_FID], noise[CLASSIFIER_FID], real.get(NUM_SAMPLES_SCORED),
                              conditional=bool(data.conditional_models))
 
 
@@ -151,9 +152,9 @@ def reference_bullets(data: SuiteData) -> list[str]:
     if data.references:
         real = data.references.get(ev.REFERENCE_REAL, {})
         references = (f"Reference columns, scored like the runs ({number(real.get(NUM_SAMPLES_SCORED))} images, the "
-                      "same classifier, the same test images): **real training digits** (a seeded sample of MNIST's "
-                      "training set: the best a generator can score at this sample count) and **uniform noise** "
-                      "(independent pixels in [0, 255]: a generator that learnt nothing).")
+                      f"same classifier, the same test images): **real training {data.images}** (a seeded sample "
+                      f"of {data.dataset_title}'s training set: the best a generator can score at this sample "
+                      "count) and **uniform noise** (independent pixels in [0, 255]: a generator that learnt nothing).")
     else:
         references = ("No reference rows were found for this sample count: compute them with `python -m "
                       f"benchmark.references {data.out.as_posix()}/{ev.REFERENCES_DIR} --num-samples N`.")
@@ -234,26 +235,28 @@ def reading_section(doc: Document, data: SuiteData) -> None:
         "machine (trained side by side: the speed verdict comes from the speed phase, not from these). It needs at "
         "least two seeds per framework (n/a otherwise); with three seeds it detects only large differences, and no "
         "correction for the many tests is applied.",
-        "MNIST-FID / IS / KID / precision / recall use the project's MNIST classifier's features (in-domain, the "
-        "more informative on digits); Inception metrics use torch-fidelity's Inception-v3. KID is ×1 (not ×1000).",
-        "Coverage: the classifier's predicted digit of every sample; a digit is covered with at least 1 % of the "
-        "samples; KL to uniform is 0 for a balanced set, ln 10 = 2.30 for a single digit.",
+        f"Classifier FID / IS / KID / precision / recall use the features of the project's {data.dataset_title} "
+        f"classifier (`{ev.train_classifier_command(data.dataset)}`; in-domain, the more informative on "
+        f"{data.images}); Inception metrics use torch-fidelity's Inception-v3. KID is ×1 (not ×1000).",
+        "Coverage: the classifier's predicted class of every sample; a class is covered with at least 1 % of the "
+        "samples; KL to uniform is 0 for a balanced set, ln 10 = 2.30 for a single class.",
         "Timing: training seconds exclude sample grids, evaluation sample sets and checkpoints. Keras compiles its "
         "training iteration (tf.function / XLA or jax.jit) before the first one, timed as compile (part of set-up); "
         "PyTorch runs eagerly (no compile: —). Warm-up is the first 5 iterations of the process (tracing left over, "
         "allocator growth); steady state is every later iteration, timed after a device sync. Images/s counts real "
         "images consumed (WGAN and WGAN-GP: 5 critic batches per iteration).",
-        "Curves: MNIST-FID of the smaller evaluation sets saved during training, so they are comparable with each "
+        "Curves: classifier FID of the smaller evaluation sets saved during training, so they are comparable with each "
         "other, not with the final table (FID depends on the sample count).",
-    ] + ([CONDITIONAL_METRICS_TEXT] if data.conditional_models else []) + reference_bullets(data))
+    ] + ([conditional_metrics_text(data)] if data.conditional_models else []) + reference_bullets(data))
 
 
-CONDITIONAL_METRICS_TEXT = (
-    "Conditional models: each scored sample was generated for a requested digit (the evaluation labels 0, 1, ..., 9 "
-    "in turn: a tenth of the samples each). **Requested-digit accuracy**: the share of samples the classifier reads "
-    "as the digit requested, overall and for the worst digit. **Intra-class MNIST-FID**: the FID of each requested "
-    "digit's samples against that digit's test images, averaged over the ten digits, with the worst digit named; "
-    "each class has a tenth of the samples, so it is higher than the whole set's FID, and is read against the "
-    "reference rows' (real training digits with their true labels, uniform noise with the evaluation labels). The "
-    "unconditional metrics score the whole set as for every model. Class grids: row c requests digit c, each "
-    "column one noise vector in every row.")
+def conditional_metrics_text(data: SuiteData) -> str:
+    return (
+        "Conditional models: each scored sample was generated for a requested class (the evaluation labels 0, 1, ..., "
+        "9 in turn: a tenth of the samples each). **Requested-class accuracy**: the share of samples the classifier "
+        "reads as the class requested, overall and for the worst class. **Intra-class classifier FID**: the FID of "
+        "each requested class's samples against that class's test images, averaged over the ten classes, with the "
+        "worst class named; each class has a tenth of the samples, so it is higher than the whole set's FID, and is "
+        f"read against the reference rows' (real training {data.images} with their true labels, uniform noise with "
+        "the evaluation labels). The unconditional metrics score the whole set as for every model. Class grids: row "
+        "c requests class c, each column one noise vector in every row.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark.report.collect import SuiteData
-from benchmark.report.columns import ACCURACY, GRADE, MNIST_FID, PRETTY
+from benchmark.report.columns import ACCURACY, GRADE, CLASSIFIER_FID, PRETTY
 from benchmark.report.document import anchor
 from benchmark.report.speed_verdicts import comparisons, short_idiom, short_verdict
 from benchmark.report.stats import number, paired_differences
@@ -13,14 +13,15 @@ from benchmark.report.tables import framework_grades
 
 
 def quality_cell(data: SuiteData, model: str, framework: str) -> str:
-    """"digits: FID 36.1, 41.0" (every seed's grade and FID, in seed order; a conditional model's with "; requested
-    digit 95.8%, 96.0%"), "—" when nothing was scored."""
+    """"digits: FID 36.1, 41.0" (every seed's grade and classifier FID, in seed order; a conditional model's with
+    "; requested class 95.8%, 96.0%"), "—" when nothing was scored."""
     part = framework_grades(data, model, framework)
     if part.empty:
         return "—"
-    fids = ", ".join(number(value, 3) for value in part[MNIST_FID])
+    fids = ", ".join(number(value, 3) for value in part[CLASSIFIER_FID])
     if ACCURACY in part and part[ACCURACY].notna().any():
-        fids += "; requested digit " + ", ".join("—" if pd.isna(value) else f"{value:.1%}" for value in part[ACCURACY])
+        fids += "; requested class " + ", ".join("—" if pd.isna(value) else f"{value:.1%}"
+                                                 for value in part[ACCURACY])
     grades = [g for g in part[GRADE] if isinstance(g, str)]
     if not grades:
         return f"ungraded: FID {fids}"
@@ -31,7 +32,7 @@ def quality_cell(data: SuiteData, model: str, framework: str) -> str:
 def paired_cell(data: SuiteData, model: str, framework: str, reference: str) -> str:
     """The per-seed FID differences ``framework`` − ``reference`` (same seed, same initial weights and inputs)."""
     frame = data.table[data.table["model"] == model]
-    differences = paired_differences(frame, MNIST_FID, framework, reference)
+    differences = paired_differences(frame, CLASSIFIER_FID, framework, reference)
     if differences.empty:
         return "—"
     return f"{number(float(differences.mean()), 3)} (" + ", ".join(
@@ -65,7 +66,8 @@ def summary_table(data: SuiteData, speed_report: dict | None) -> pd.DataFrame:
     for model in data.models:
         row = {"model": f"[`{model}`](#{anchor(f'Model `{model}`')})"}
         for framework in frameworks:
-            row[f"{PRETTY.get(framework, framework)}: grade, MNIST-FID per seed"] = quality_cell(data, model, framework)
+            row[f"{PRETTY.get(framework, framework)}: grade, classifier FID per seed"] = quality_cell(data, model,
+                                                                                                      framework)
         for framework in frameworks[1:]:
             versus = f"{PRETTY.get(framework, framework)} − {PRETTY.get(reference, reference)}"
             row[f"paired Δ FID {versus}"] = paired_cell(data, model, framework, reference)

@@ -9,12 +9,12 @@ from benchmark import eval_format as ev
 from benchmark import runs
 from benchmark.report.collect import SuiteData
 from benchmark.report import grading
-from benchmark.report.columns import (ACCURACY, FID_POSITION, GRADE, INITIAL_WEIGHTS, LARGEST_CLASS, MNIST_FID,
+from benchmark.report.columns import (ACCURACY, FID_POSITION, GRADE, INITIAL_WEIGHTS, LARGEST_CLASS, CLASSIFIER_FID,
                                       PRETTY, SMALLEST_CLASS, Metric)
 from benchmark.report.stats import (CONFIDENCE, mean_std, number, numeric_values, paired_differences, paired_test,
                                     paired_text, saturated, welch)
 
-REAL_LABEL, NOISE_LABEL = "real training digits (floor)", "uniform noise (ceiling)"
+REAL_LABEL, NOISE_LABEL = "real training images (floor)", "uniform noise (ceiling)"
 SATURATED = "saturated"
 
 
@@ -58,7 +58,7 @@ def framework_grades(data: SuiteData, model: str, framework: str) -> pd.DataFram
     """The completed, scored runs of one model and framework, by seed, with their grade (``grading``)."""
     frame = data.table[(data.table["model"] == model) & (data.table["status"] == runs.COMPLETED)
                        & (data.table["framework"] == framework)]
-    return frame[pd.to_numeric(frame.get(MNIST_FID), errors="coerce").notna()].sort_values("seed")
+    return frame[pd.to_numeric(frame.get(CLASSIFIER_FID), errors="coerce").notna()].sort_values("seed")
 
 
 def grade_phrase(part: pd.DataFrame) -> str:
@@ -70,8 +70,8 @@ def grade_phrase(part: pd.DataFrame) -> str:
     for _, row in part.iterrows():
         balance = "" if pd.isna(row.get(LARGEST_CLASS)) else (
             f", largest class {row[LARGEST_CLASS]:.1%}, smallest {row[SMALLEST_CLASS]:.1%}")
-        asked = "" if pd.isna(row.get(ACCURACY)) else f", requested digit {row[ACCURACY]:.1%}"
-        details.append(f"seed {row['seed']}: MNIST-FID {number(row[MNIST_FID])}, position "
+        asked = "" if pd.isna(row.get(ACCURACY)) else f", requested class {row[ACCURACY]:.1%}"
+        details.append(f"seed {row['seed']}: classifier FID {number(row[CLASSIFIER_FID])}, position "
                        f"{row[FID_POSITION]:.2f}{balance}{asked}")
     return f"{head} ({'; '.join(details)})"
 
