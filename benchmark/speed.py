@@ -45,7 +45,8 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark import runs, threads  # noqa: E402
+from benchmark import arguments, runs, threads  # noqa: E402
+from benchmark.datasets import DEFAULT_DATASET  # noqa: E402
 from benchmark.frameworks import FRAMEWORKS, FrameworkError, get_framework  # noqa: E402
 from benchmark.machine import cpu_busy_seconds, environment, fingerprint  # noqa: E402
 from benchmark.spec import SpecError, get_spec  # noqa: E402
@@ -257,6 +258,7 @@ class SpeedOptions:
     contention: float = 0.10
     retries: int = 2
     processes: int = PROCESSES  # rounds, each with a fresh worker per mode
+    dataset: str = DEFAULT_DATASET  # the image shape timed (the inputs are synthetic: no file is read)
 
 
 def _start_round(model: str, labels: list[str], batch_size: int, options: SpeedOptions, round_index: int,
@@ -267,7 +269,7 @@ def _start_round(model: str, labels: list[str], batch_size: int, options: SpeedO
     readies: dict[str, dict] = {}
     failed: dict[str, str] = {}
     for label in labels:
-        job = Job(model, label, batch_size, options.threads, options.device, options.warmup)
+        job = Job(model, label, batch_size, options.threads, options.device, options.warmup, dataset=options.dataset)
         print(f"{job.key} (process {round_index + 1}/{options.processes}): starting (compile and {options.warmup} "
               f"warm-up iterations) ...", file=stream, flush=True)
         worker = Worker(job, options.out / "logs" / f"{job.key}-p{round_index + 1}.log")
@@ -302,14 +304,14 @@ def time_group(model: str, labels: list[str], batch_size: int, options: SpeedOpt
         for label in workers:
             readies[label].append(ready[label])
             windows[label] += [{**record, "process": round_index + 1} for record in records[label]]
-    spec = get_spec(model)
+    spec = get_spec(model, options.dataset)
     results = []
     for label in labels:
         if label in failed:
             results.append({"model": model, "framework": label, "batch_size": batch_size, "status": "failed",
                             "error": failed[label]})
             continue
-        job = Job(model, label, batch_size, options.threads, options.device, options.warmup)
+        job = Job(model, label, batch_size, options.threads, options.device, options.warmup, dataset=options.dataset)
         row = summarise(job, readies[label], windows[label], batch_size * spec.objective.n_critic)
         results.append(row)
         if row["status"] == "ok":
@@ -334,14 +336,15 @@ def run_speed(options: SpeedOptions, stream=sys.stdout) -> dict:
             labels.append(label)
     started = time.time()
     for model in options.models:
-        spec = get_spec(model)
+        spec = get_spec(model, options.dataset)
         for batch in options.batch_sizes:
             rows, group_order = time_group(model, labels, batch or spec.training.batch_size, options, stream)
             results += rows
             order += group_order
     report = {"environment": {**machine, "threads": options.threads, "device": options.device},
               "fingerprint": fingerprint(),
-              "settings": {"windows": options.windows, "iterations_per_window": options.iterations,
+              "settings": {"dataset": options.dataset, "windows": options.windows,
+                           "iterations_per_window": options.iterations,
                            "processes": options.processes, "warmup_iterations": options.warmup,
                            "contention_threshold": options.contention, "retries": options.retries,
                            "cpu_tolerance": threads.CPU_TOLERANCE, "confidence": CONFIDENCE,
@@ -429,6 +432,8 @@ def parser() -> argparse.ArgumentParser:
                    help="other processes' CPU share above which a window is timed again (default 0.10)")
     p.add_argument("--retries", type=int, default=2, help="re-timings of a contended window (default 2)")
     p.add_argument("--out", default="results/speed", help="folder for speed.json and speed.md")
+    p.add_argument("--dataset", type=arguments.image_dataset, default=DEFAULT_DATASET,
+                   help="the data set whose image shape is timed, on synthetic inputs (default: %(default)s)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     return p
 
@@ -436,7 +441,7 @@ def parser() -> argparse.ArgumentParser:
 def options_from(args: argparse.Namespace) -> SpeedOptions:
     models = list(dict.fromkeys(_list(args.models, "models")))
     for model in models:
-        get_spec(model)
+        get_spec(model, args.dataset)
     frameworks = list(dict.fromkeys(get_framework(name).label for name in _list(args.frameworks, "frameworks")))
     batch_sizes: list[int | None] = [None]
     if args.batch_sizes:
@@ -454,7 +459,8 @@ def options_from(args: argparse.Namespace) -> SpeedOptions:
     return SpeedOptions(out=Path(args.out), models=models, frameworks=frameworks, batch_sizes=batch_sizes,
                         threads=args.threads or threads.default_threads(), windows=args.windows,
                         iterations=args.iterations, warmup=args.warmup, device=args.device,
-                        contention=args.contention, retries=args.retries, processes=args.processes)
+                        contention=args.contention, retries=args.retries, processes=args.processes,
+                        dataset=args.dataset)
 
 
 def main(argv: list[str] | None = None) -> int:

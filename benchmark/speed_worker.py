@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from benchmark.data import StepInputs, TrainingStream
+from benchmark.datasets import DEFAULT_DATASET
 from benchmark.frameworks import Framework, get_framework, implementation
 from benchmark.run_config import RunConfig
 from benchmark.spec import GANSpec, get_spec
@@ -41,6 +42,7 @@ class Job:
     device: str = "auto"
     warmup: int = 5
     seed: int = 0
+    dataset: str = DEFAULT_DATASET  # the image shape of the spec and of the synthetic inputs
 
     @property
     def key(self) -> str:
@@ -125,10 +127,10 @@ def worker_main(job: Job) -> int:
     os.dup2(2, 1)  # the frameworks' own prints go to the log, never into the protocol
     threads.pin(job.threads)  # N threads on N cores, before any framework starts its pools
     entry = get_framework(job.framework)
-    spec = get_spec(job.model)
+    spec = get_spec(job.model, job.dataset)
     spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=job.batch_size))
     config = RunConfig(model=job.model, seed=job.seed, batch_size=job.batch_size, device=job.device, mode=entry.mode,
-                       backend=entry.backend, threads=job.threads)
+                       backend=entry.backend, threads=job.threads, dataset=job.dataset)
     trainer = importlib.import_module(entry.module).make_trainer(spec, config)
     feed = trainer.feed(synthetic_stream(spec, job.seed))
     start = time.perf_counter()

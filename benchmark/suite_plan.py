@@ -168,7 +168,7 @@ def speed_command(options: SuiteOptions, out: Path) -> list[str] | None:
     command = [options.python, "-m", SPEED_MODULE, "--out", str(out), "--models", ",".join(models),
                "--frameworks", ",".join(speed_frameworks(options)), "--threads", str(options.thread_count),
                "--windows", str(profile.speed_windows), "--iterations", str(profile.speed_iterations),
-               "--device", options.device]
+               "--device", options.device, "--dataset", options.dataset]
     if profile.speed_batch_sizes:
         command += ["--batch-sizes", ",".join(map(str, profile.speed_batch_sizes))]
     return command

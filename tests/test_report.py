@@ -15,6 +15,7 @@ from benchmark import eval_format as ev
 from benchmark import report, runs
 from benchmark.report import columns, sections, tables
 from benchmark.report import stats as report_stats
+from benchmark.report import collect as collect_module
 from benchmark.report.collect import collect
 from benchmark.suite import RUNS_DIR, SUITE_FILE
 
@@ -427,3 +428,59 @@ def test_an_unconditional_report_has_no_conditional_part(built):
     summary = pd.read_csv(paths["csv"])
     assert not summary[columns.CONDITIONAL].any()
     assert summary[list(columns.CONDITIONAL_COLUMNS[1:])].isna().all().all()
+
+
+# ------------------------------------------------------------------- names before the classifier was per data set
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def test_files_with_the_old_mnist_names_are_read_under_the_new_ones(tmp_path):
+    old = pd.read_csv(RESULTS / "quick" / "summary.csv")  # committed before the rename
+    summary = collect_module.read_summary(RESULTS / "quick" / "summary.csv")
+    assert "mnist_fid" in old and "mnist_fid" not in summary
+    assert summary["classifier_fid"].tolist() == old["mnist_fid"].tolist()
+    assert summary["curve_last_classifier_fid"].tolist() == old["curve_last_mnist_fid"].tolist()
+    (path,) = (RESULTS / "quick" / ev.REFERENCES_DIR).glob("*.json")
+    block = json.loads(path.read_text())[ev.KEY_SETS][ev.REFERENCE_REAL]  # an eval.json-like block, old names
+    columns_read = collect_module.eval_columns(block)
+    assert columns_read[columns.CLASSIFIER_FID] == block["mnist"]["fid"] > 0
+    assert ev.upgraded(block)[ev.KEY_DATASET] == "mnist"
+    assert ev.upgraded(block)[ev.KEY_VERSIONS][ev.KEY_CLASSIFIER_SHA256] == block["versions"]["mnist_classifier_sha256"]
+    assert ev.upgraded_curve([{"step": 10, "mnist_fid": 3.5}]) == [{"step": 10, ev.KEY_CLASSIFIER_FID: 3.5}]
+    # a run folder written before: its curve and scores reach the table and the plots
+    out = fabricate_suite(tmp_path / "old", seeds=(0,), failing=False, models=("dcgan",))
+    for run_dir in (out / RUNS_DIR).iterdir():
+        evaluation = json.loads((run_dir / ev.EVAL_FILE).read_text())
+        evaluation["mnist"] = evaluation.pop(ev.KEY_CLASSIFIER)
+        (run_dir / ev.EVAL_FILE).write_text(json.dumps(evaluation))
+        curve = [{"mnist_fid" if k == ev.KEY_CLASSIFIER_FID else k: v for k, v in point.items()}
+                 for point in json.loads((run_dir / ev.CURVE_FILE).read_text())]
+        (run_dir / ev.CURVE_FILE).write_text(json.dumps(curve))
+    table = collect(out).table.set_index("run")
+    assert table.loc["dcgan-pytorch-seed0", columns.CLASSIFIER_FID] == pytest.approx(23.0)
+    assert table.loc["dcgan-pytorch-seed0", columns.CURVE_LAST_FID] == pytest.approx(23.0)
+
+
+def test_a_cifar10_report_names_its_data_set_grades_images_and_puts_inception_first(tmp_path):
+    out = fabricate_suite(tmp_path / "cifar", seeds=(0,), failing=False, models=("dcgan",))
+    recorded = runs.read_json(out / SUITE_FILE)
+    runs.write_json(out / SUITE_FILE, recorded | {"dataset": "cifar10"})
+    for run_dir in (out / RUNS_DIR).iterdir():
+        evaluation = json.loads((run_dir / ev.EVAL_FILE).read_text())
+        evaluation[ev.KEY_INCEPTION] |= {ev.KEY_AVAILABLE: True, ev.KEY_REASON: None, ev.KEY_OFFICIAL_WEIGHTS: True,
+                                         ev.KEY_FID: 40.0, ev.KEY_IS_MEAN: 5.0, ev.KEY_IS_STD: 0.1,
+                                         ev.KEY_KID_MEAN: 0.03, ev.KEY_KID_STD: 0.001}
+        (run_dir / ev.EVAL_FILE).write_text(json.dumps(evaluation))
+    _write_references(out, real_fid=5.0, noise_fid=90.0)
+    paths = report.build_report(out, tmp_path / "no-parity")
+    markdown = paths["markdown"].read_text()
+    assert markdown.startswith("# GAN benchmark on CIFAR-10: PyTorch vs Keras 3")
+    assert "**real training images** (a seeded sample of CIFAR-10's training set" in markdown
+    assert "`python -m benchmark.classifier train --dataset cifar10`" in markdown
+    assert not re.search(r"(?<!hex )\bdigits?\b", markdown, re.IGNORECASE)
+    quality = markdown.split("### Quality", 1)[1].split("\n\n", 2)[1]
+    metrics = [line.split("|")[1].strip() for line in quality.splitlines()[2:]]
+    assert metrics[:4] == ["Inception FID ↓", "Inception IS ↑", "Inception KID ↓", "classifier FID ↓"]
+    grades = pd.read_csv(paths["csv"]).set_index("run")[columns.GRADE]
+    assert (grades["dcgan-keras-tensorflow-seed0"], grades["dcgan-pytorch-seed0"]) == ("images", "rough images")

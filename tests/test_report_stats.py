@@ -65,9 +65,9 @@ def test_paired_differences_use_the_seeds_both_frameworks_completed():
 
 
 REFERENCES = {ev.REFERENCE_REAL: {"classifier_fid": 5.0, "classifier_precision": 0.88, "classifier_recall": 0.89,
-                                  "classifier_kid_mean": 0.0, "classifier_kid_std": 15.0, "digits_covered": 10.0},
+                                  "classifier_kid_mean": 0.0, "classifier_kid_std": 15.0, "classes_covered": 10.0},
               ev.REFERENCE_NOISE: {"classifier_fid": 2250.0, "classifier_precision": 0.98, "classifier_recall": 0.0,
-                                   "classifier_kid_mean": 20.0, "classifier_kid_std": 10.0, "digits_covered": 4.0}}
+                                   "classifier_kid_mean": 20.0, "classifier_kid_std": 10.0, "classes_covered": 4.0}}
 
 
 @pytest.mark.parametrize("column, expected", [
@@ -75,7 +75,7 @@ REFERENCES = {ev.REFERENCE_REAL: {"classifier_fid": 5.0, "classifier_precision":
     ("classifier_precision", True),  # noise scores higher than real digits
     ("classifier_recall", False),
     ("classifier_kid_mean", True),  # 20 apart, within the spreads 15 + 10
-    ("digits_covered", False),  # 4 < 0.5 x 10
+    ("classes_covered", False),  # 4 < 0.5 x 10
 ])
 def test_saturated(column, expected):
     metric = next(m for m in columns.QUALITY if m.column == column)

@@ -138,7 +138,7 @@ def summary_section(doc: Document, data: SuiteData, speed: dict | None) -> None:
     """The answer first: grades, FID and paired differences per model, and the speed verdicts."""
     doc.heading(2, "Summary")
     doc.table(summary_table(data, speed))
-    doc.text("Grades are set run by run from the in-domain FID between the real-digit and uniform-noise reference "
+    doc.text("Grades are set run by run from the in-domain FID between the real-data and uniform-noise reference "
              "rows and from the class balance ([the rule](#method)); a paired Δ compares the same seed, trained from "
              "the same weights on the same inputs. Speed: the Keras/PyTorch ratio of ms per iteration with its "
              "interval ([Speed verdict](#speed-verdict)): \"no clear difference\" when the interval holds 1; by "

@@ -19,7 +19,7 @@ from benchmark.report import grading
 from benchmark.profiles import Profile
 from benchmark.frameworks import FrameworkError, find
 from benchmark.report.columns import (ACCURACY, CLASS_HISTOGRAM, CLASSIFIER, CLASSIFIER_FID, COMPILE_SECONDS,
-                                      CONDITIONAL, CURVE_LAST_FID, DIGITS_COVERED, FID_POSITION, FRAMEWORK_ORDER,
+                                      CONDITIONAL, CURVE_LAST_FID, CLASSES_COVERED, FID_POSITION, FRAMEWORK_ORDER,
                                       GRADE, IMAGES_PER_SECOND, INCEPTION, INITIAL_WEIGHTS, INTRA_FID,
                                       INTRA_FID_PER_CLASS, KL_TO_UNIFORM, LARGEST_CLASS, LEGACY_COLUMNS,
                                       NUM_SAMPLES_SCORED, OTHER_CPU_SHARE, PER_CLASS_ACCURACY,
@@ -103,7 +103,7 @@ def eval_columns(evaluation: dict) -> dict:
         "inception_official_weights": inception.get(ev.KEY_OFFICIAL_WEIGHTS),
         **{column: _get(inception, key) if inception.get(ev.KEY_OFFICIAL_WEIGHTS) else None
            for key, column in INCEPTION.items()},
-        DIGITS_COVERED: _get(cover, ev.KEY_DIGITS_COVERED),
+        CLASSES_COVERED: _get(cover, ev.KEY_DIGITS_COVERED),
         KL_TO_UNIFORM: _get(cover, ev.KEY_KL_TO_UNIFORM),
         CLASS_HISTOGRAM: histogram,
         LARGEST_CLASS: max(shares) if shares else None,
@@ -185,8 +185,13 @@ class SuiteData:
 
     @property
     def images(self) -> str:
-        """What the data set's images are called in the report's text: digits on MNIST."""
-        return "digits" if self.dataset == "mnist" else "images"
+        """What the data set's images are called in the report's text and grades: digits on MNIST."""
+        return words(self.dataset)[0]
+
+    @property
+    def unit(self) -> str:
+        """What one of its classes is called: a digit on MNIST."""
+        return words(self.dataset)[1]
 
     @property
     def frameworks(self) -> list[str]:
@@ -244,12 +249,19 @@ def collect(out: Path) -> SuiteData:
             table[column] = None
     table[CONDITIONAL] = table[CONDITIONAL].fillna(False).astype(bool) if CONDITIONAL in table else False
     references = read_references(out, table, suite)
-    table[FID_POSITION], table[GRADE] = zip(*(grade_row(row, references) for _, row in table.iterrows())) \
+    dataset = suite.get("dataset", datasets.DEFAULT_DATASET)
+    table[FID_POSITION], table[GRADE] = zip(*(grade_row(row, references, dataset) for _, row in table.iterrows())) \
         if len(table) else ((), ())
     return SuiteData(out, suite, table, run_dirs, references)
 
 
-def grade_row(row: pd.Series | dict, references: dict[str, dict]) -> tuple[float | None, str | None]:
+def words(dataset: str) -> tuple[str, str]:
+    """What a data set's images and one of its classes are called in the report and its grades."""
+    return ("digits", "digit") if dataset == "mnist" else ("images", "class")
+
+
+def grade_row(row: pd.Series | dict, references: dict[str, dict],
+              dataset: str = datasets.DEFAULT_DATASET) -> tuple[float | None, str | None]:
     """(position, grade text) of one scored set against the reference rows; (None, None) without a score or rows."""
     real = references.get(ev.REFERENCE_REAL, {}).get(CLASSIFIER_FID)
     noise = references.get(ev.REFERENCE_NOISE, {}).get(CLASSIFIER_FID)
@@ -260,7 +272,9 @@ def grade_row(row: pd.Series | dict, references: dict[str, dict]) -> tuple[float
     accuracy = None
     if row.get(CONDITIONAL):  # a conditional run without a measured accuracy fails the accuracy rule (NaN)
         accuracy = row.get(ACCURACY) if isinstance(row.get(ACCURACY), (int, float)) else math.nan
-    result = grading.grade(fid, histogram if isinstance(histogram, list) else None, real, noise, accuracy)
+    subject, unit = words(dataset)
+    result = grading.grade(fid, histogram if isinstance(histogram, list) else None, real, noise, accuracy,
+                           subject=subject, unit=unit)
     return result.position, result.text
 
 

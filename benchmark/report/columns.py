@@ -15,7 +15,7 @@ CLASSIFIER = {key: f"classifier_{key}" for key in ev.CLASSIFIER_KEYS}
 INCEPTION = {key: f"inception_{key}" for key in ev.INCEPTION_KEYS}
 CLASSIFIER_FID, CLASSIFIER_IS = CLASSIFIER[ev.KEY_FID], CLASSIFIER[ev.KEY_IS_MEAN]
 CLASSIFIER_KID = CLASSIFIER[ev.KEY_KID_MEAN]
-DIGITS_COVERED, KL_TO_UNIFORM = ev.KEY_DIGITS_COVERED, ev.KEY_KL_TO_UNIFORM
+CLASSES_COVERED, KL_TO_UNIFORM = "classes_covered", ev.KEY_KL_TO_UNIFORM  # eval.json: digits_covered
 CLASS_HISTOGRAM, LARGEST_CLASS, SMALLEST_CLASS = "class_histogram", "largest_class_share", "smallest_class_share"
 GRADE, FID_POSITION = "grade", "fid_position"  # benchmark.report.grading, per run
 NUM_SAMPLES_SCORED = "num_samples_scored"
@@ -55,7 +55,7 @@ QUALITY = (
     Metric(INCEPTION[ev.KEY_FID], "Inception FID", "lower"),
     Metric(INCEPTION[ev.KEY_IS_MEAN], "Inception IS", "higher", spread=INCEPTION[ev.KEY_IS_STD]),
     Metric(INCEPTION[ev.KEY_KID_MEAN], "Inception KID", "lower", spread=INCEPTION[ev.KEY_KID_STD]),
-    Metric(DIGITS_COVERED, "classes covered (of 10)", "higher"),
+    Metric(CLASSES_COVERED, "classes covered (of 10)", "higher"),
     Metric(KL_TO_UNIFORM, "KL(class histogram ‖ uniform), nats", "lower"),
 )
 # The data sets whose published GAN numbers are the Inception metrics (CIFAR-10's FID and IS): their quality tables
@@ -81,13 +81,13 @@ SUMMARY_COLUMNS = (
     "batch_size", TRAIN_SECONDS, SETUP_SECONDS, COMPILE_SECONDS, WARMUP_SECONDS, STARTUP_SECONDS, STEADY_MS_PER_STEP,
     IMAGES_PER_SECOND, "process_seconds", "train_wall_seconds", OTHER_CPU_SHARE, "eval_wall_seconds",
     "eval_exit_code", "evaluated", NUM_SAMPLES_SCORED, *CLASSIFIER.values(), "inception_available", "inception_reason",
-    "inception_official_weights", *INCEPTION.values(), DIGITS_COVERED, KL_TO_UNIFORM, LARGEST_CLASS, SMALLEST_CLASS,
+    "inception_official_weights", *INCEPTION.values(), CLASSES_COVERED, KL_TO_UNIFORM, LARGEST_CLASS, SMALLEST_CLASS,
     CLASS_HISTOGRAM, *CONDITIONAL_COLUMNS, FID_POSITION, GRADE, "curve_points",
     CURVE_LAST_FID, "device", "device_name", "node", "determinism", "backend", "git_commit", "run_dir")
-ALL_RUNS_COLUMNS = ("run", "status", "steps_done", GRADE, CLASSIFIER_FID, CLASSIFIER_IS, DIGITS_COVERED, LARGEST_CLASS,
+ALL_RUNS_COLUMNS = ("run", "status", "steps_done", GRADE, CLASSIFIER_FID, CLASSIFIER_IS, CLASSES_COVERED, LARGEST_CLASS,
                     SMALLEST_CLASS, TRAIN_SECONDS, IMAGES_PER_SECOND)
 # summary.csv's columns before the classifier was one per data set (the committed results use them) -> today's
 LEGACY_COLUMNS = {**{f"mnist_{key}": column for key, column in CLASSIFIER.items()},
-                  "curve_last_mnist_fid": CURVE_LAST_FID, "intra_class_mnist_fid": INTRA_FID,
-                  "intra_class_mnist_fid_per_class": INTRA_FID_PER_CLASS, "requested_digit_accuracy": ACCURACY,
-                  "requested_digit_accuracy_per_class": PER_CLASS_ACCURACY}
+                  "curve_last_mnist_fid": CURVE_LAST_FID, ev.KEY_DIGITS_COVERED: CLASSES_COVERED,
+                  "intra_class_mnist_fid": INTRA_FID, "intra_class_mnist_fid_per_class": INTRA_FID_PER_CLASS,
+                  "requested_digit_accuracy": ACCURACY, "requested_digit_accuracy_per_class": PER_CLASS_ACCURACY}

@@ -7,7 +7,7 @@ import pandas as pd
 from benchmark import eval_format as ev
 from benchmark import runs
 from benchmark.report.collect import SuiteData
-from benchmark.report.columns import (ACCURACY, CLASSIFIER_FID, CLASSIFIER_IS, DIGITS_COVERED, GRADE, INTRA_FID,
+from benchmark.report.columns import (ACCURACY, CLASSIFIER_FID, CLASSIFIER_IS, CLASSES_COVERED, GRADE, INTRA_FID,
                                       KL_TO_UNIFORM, PRETTY, WORST_ACCURACY, WORST_ACCURACY_CLASS, WORST_INTRA_FID,
                                       WORST_INTRA_FID_CLASS)
 from benchmark.report.stats import number
@@ -35,7 +35,7 @@ def _cells(row: dict | pd.Series) -> dict:
         "worst class (intra-class FID)": _worst(row, WORST_INTRA_FID_CLASS, WORST_INTRA_FID, number),
         "classifier FID ↓ (whole set)": number(row.get(CLASSIFIER_FID), 4),
         "classifier IS ↑": number(row.get(CLASSIFIER_IS), 3),
-        "classes covered": number(row.get(DIGITS_COVERED), 2),
+        "classes covered": number(row.get(CLASSES_COVERED), 2),
         "KL to uniform ↓": number(row.get(KL_TO_UNIFORM), 2),
     }
 

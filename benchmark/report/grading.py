@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-DIGITS, ROUGH, UNDER_TRAINED = "digits", "rough digits", "under-trained"
+DIGITS, ROUGH, UNDER_TRAINED = "digits", "rough digits", "under-trained"  # MNIST's words; elsewhere "images"
 DIGITS_POSITION, ROUGH_POSITION = 0.5, 0.75
 IMBALANCE_FACTOR = 2.0  # a class above this many times its share, or below its share divided by it
 CONDITIONAL_ACCURACY = 0.90  # a conditional run's least requested-digit accuracy for digits or rough digits
@@ -61,54 +61,56 @@ def class_shares(histogram: Sequence[float]) -> list[float]:
     return [count / total for count in histogram] if total > 0 else []
 
 
-def imbalance_reasons(histogram: Sequence[float]) -> list[str]:
+def imbalance_reasons(histogram: Sequence[float], unit: str = "digit") -> list[str]:
     """What makes a class histogram uneven (empty when it is not): a class above ``IMBALANCE_FACTOR`` × its share,
-    or below its share / ``IMBALANCE_FACTOR``."""
+    or below its share / ``IMBALANCE_FACTOR``. ``unit``: what a class is called (a digit on MNIST)."""
     shares = class_shares(histogram)
     if not shares:
         return []
     fair = 1.0 / len(shares)
-    reasons = [f"digit {digit} is {share:.1%} of the samples" for digit, share in enumerate(shares)
+    reasons = [f"{unit} {digit} is {share:.1%} of the samples" for digit, share in enumerate(shares)
                if share > IMBALANCE_FACTOR * fair or share < fair / IMBALANCE_FACTOR]
     return reasons
 
 
 def grade(fid: float, histogram: Sequence[float] | None, real_fid: float, noise_fid: float,
-          accuracy: float | None = None) -> Grade:
-    """The grade of one sample set (see the module docstring). ``accuracy``: a conditional run's requested-digit
-    accuracy (NaN when it was not measured), None for an unconditional run."""
+          accuracy: float | None = None, subject: str = DIGITS, unit: str = "digit") -> Grade:
+    """The grade of one sample set (see the module docstring). ``accuracy``: a conditional run's requested-class
+    accuracy (NaN when it was not measured), None for an unconditional run. ``subject``, ``unit``: what the data
+    set's images and classes are called (MNIST: digits, digit; elsewhere: images, class)."""
     position = fid_position(fid, real_fid, noise_fid)
     reasons = []
     if position <= DIGITS_POSITION:
-        label = DIGITS
+        label = subject
     elif position <= ROUGH_POSITION:
-        label = ROUGH
-        reasons.append(f"FID {fid:.4g} is {position:.2f} of the way from real digits' {real_fid:.3g} to noise's "
-                       f"{noise_fid:.4g} (digits ≤ {DIGITS_POSITION})")
+        label = f"rough {subject}"
+        reasons.append(f"FID {fid:.4g} is {position:.2f} of the way from real {subject}' {real_fid:.3g} to noise's "
+                       f"{noise_fid:.4g} ({subject} ≤ {DIGITS_POSITION})")
     else:
         label = UNDER_TRAINED
-        reasons.append(f"FID {fid:.4g} is {position:.2f} of the way from real digits' {real_fid:.3g} to noise's "
-                       f"{noise_fid:.4g} (rough digits ≤ {ROUGH_POSITION})")
+        reasons.append(f"FID {fid:.4g} is {position:.2f} of the way from real {subject}' {real_fid:.3g} to noise's "
+                       f"{noise_fid:.4g} (rough {subject} ≤ {ROUGH_POSITION})")
     if accuracy is not None and not accuracy >= CONDITIONAL_ACCURACY:  # NaN fails too
         label = UNDER_TRAINED
-        reasons.append("no requested-digit accuracy was measured" if math.isnan(accuracy) else
-                       f"the requested digit comes out in {accuracy:.1%} of the samples (a conditional run needs "
+        reasons.append(f"no requested-{unit} accuracy was measured" if math.isnan(accuracy) else
+                       f"the requested {unit} comes out in {accuracy:.1%} of the samples (a conditional run needs "
                        f"≥ {CONDITIONAL_ACCURACY:.0%})")
-    uneven = imbalance_reasons(histogram or [])
+    uneven = imbalance_reasons(histogram or [], unit)
     return Grade(label, bool(uneven), position, tuple(reasons + uneven))
 
 
-def rule_text(real_fid: float, noise_fid: float, samples: int | None, conditional: bool = False) -> str:
+def rule_text(real_fid: float, noise_fid: float, samples: int | None, conditional: bool = False,
+              subject: str = DIGITS, unit: str = "digit") -> str:
     """The rule with its thresholds in FID units at this sample count, for the report; ``conditional``: with the
-    conditional runs' accuracy rule."""
-    return (f"Grades, run by run, from the in-domain FID placed on a log scale between real training digits "
+    conditional runs' accuracy rule; ``subject``, ``unit`` as in ``grade``."""
+    return (f"Grades, run by run, from the in-domain FID placed on a log scale between real training {subject} "
             f"(0: FID {real_fid:.3g}) and uniform noise (1: FID {noise_fid:.4g}) scored the same way"
-            + (f" ({samples:,} samples)" if samples else "") + f": **digits** up to {DIGITS_POSITION} (FID ≤ "
-            f"{fid_at(DIGITS_POSITION, real_fid, noise_fid):.0f}), **rough digits** up to {ROUGH_POSITION} (FID ≤ "
+            + (f" ({samples:,} samples)" if samples else "") + f": **{subject}** up to {DIGITS_POSITION} (FID ≤ "
+            f"{fid_at(DIGITS_POSITION, real_fid, noise_fid):.0f}), **rough {subject}** up to {ROUGH_POSITION} (FID ≤ "
             f"{fid_at(ROUGH_POSITION, real_fid, noise_fid):.0f}), **under-trained** beyond; **imbalanced** when "
-            f"the classifier puts one digit above {IMBALANCE_FACTOR / 10:.0%} of the samples or one below "
+            f"the classifier puts one {unit} above {IMBALANCE_FACTOR / 10:.0%} of the samples or one below "
             f"{1 / (10 * IMBALANCE_FACTOR):.0%}. The same rule for every model; the reference rows grade "
-            "themselves as digits (real) and under-trained (noise)."
-            + (f" A conditional run is called digits or rough digits only when the classifier reads the requested "
-               f"digit in at least {CONDITIONAL_ACCURACY:.0%} of its samples; below that (or unmeasured) it is "
-               "**under-trained**, whatever its FID." if conditional else ""))
+            f"themselves as {subject} (real) and under-trained (noise)."
+            + (f" A conditional run is called {subject} or rough {subject} only when the classifier reads the "
+               f"requested {unit} in at least {CONDITIONAL_ACCURACY:.0%} of its samples; below that (or unmeasured) "
+               "it is **under-trained**, whatever its FID." if conditional else ""))

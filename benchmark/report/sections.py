@@ -144,7 +144,7 @@ def grade_rule(data: SuiteData) -> str:
     if real.get(CLASSIFIER_FID) is None or noise.get(CLASSIFIER_FID) is None:
         return "runs are graded against the reference rows, which are missing here: no grades."
     return grading.rule_text(real[CLASSIFIER_FID], noise[CLASSIFIER_FID], real.get(NUM_SAMPLES_SCORED),
-                             conditional=bool(data.conditional_models))
+                             conditional=bool(data.conditional_models), subject=data.images, unit=data.unit)
 
 
 def reference_bullets(data: SuiteData) -> list[str]:
@@ -160,9 +160,9 @@ def reference_bullets(data: SuiteData) -> list[str]:
                       f"benchmark.references {data.out.as_posix()}/{ev.REFERENCES_DIR} --num-samples N`.")
     return [
         references,
-        f"A metric marked ({SATURATED}) cannot tell uniform noise from real digits at this sample count (noise within "
-        f"the metric's spread of the real value, or at least {SATURATION_SHARE:.0%} of it where higher is better): "
-        "do not read it.",
+        f"A metric marked ({SATURATED}) cannot tell uniform noise from real {data.images} at this sample count (noise "
+        f"within the metric's spread of the real value, or at least {SATURATION_SHARE:.0%} of it where higher is "
+        "better): do not read it.",
         "Verdict: " + grade_rule(data),
         "Paired comparison: with the same seed both frameworks start from the same weights and see the same "
         "batches and noise, so each seed gives one difference (Keras − PyTorch). The table shows the mean "
