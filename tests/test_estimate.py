@@ -8,6 +8,7 @@ import pytest
 from benchmark import estimate, suite_plan
 from benchmark.frameworks import FRAMEWORKS
 from benchmark.profiles import get_profile
+from benchmark.spec import get_spec
 
 
 def quick(**changes) -> suite_plan.SuiteOptions:
@@ -26,6 +27,19 @@ def test_a_run_costs_its_iterations_at_the_reference_rate_plus_its_overhead():
     assert estimate.run_seconds(fit, 1.0) == pytest.approx(10 * dcgan["keras-tf-fit"] / 1000
                                                            + estimate.RUN_OVERHEAD_SECONDS)
     assert estimate.run_seconds(suite_plan.PlannedRun("dcgan", "pytorch-reduce-overhead", 0, 10), 1.0) is None
+
+
+def test_another_data_set_scales_the_mnist_costs_by_its_networks_multiply_adds():
+    # per sample, generator + discriminator, counted on the PyTorch modules built from each spec (forward hooks on
+    # every Linear, Conv2d and ConvTranspose2d)
+    assert estimate.multiply_adds(get_spec("dcgan")) == 26_194_944
+    assert estimate.multiply_adds(get_spec("dcgan", "cifar10")) == 35_230_720
+    assert estimate.multiply_adds(get_spec("vanilla", "cifar10")) == 7_628_032
+    assert estimate.shape_factor("dcgan", "fashion-mnist") == 1.0
+    run = suite_plan.PlannedRun("dcgan", "pytorch", 0, 1500)
+    factor = 35_230_720 / 26_194_944
+    assert estimate.run_seconds(run, 1.0, "cifar10") == pytest.approx(
+        1500 * estimate.MEASURED_MS["dcgan"]["pytorch"] / 1000 * factor + estimate.RUN_OVERHEAD_SECONDS)
 
 
 def test_every_mode_the_cpu_runs_has_a_measured_cost_and_unmeasured_models_scale_like_dcgan():
