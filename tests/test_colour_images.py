@@ -198,8 +198,11 @@ def test_a_suite_passes_its_data_set_to_every_run_and_plans_its_epochs(tmp_path)
     batch = profile.batch_size or 64
     assert steps == {"mnist": 60_000 // batch, "cifar10": 50_000 // batch}  # one epoch of each training set
     for dataset, chosen in options.items():
-        command = suite_plan.train_command(suite_plan.plan(chosen)[0], tmp_path, chosen)
-        assert command[command.index("--dataset") + 1] == dataset
+        speed = dataclasses.replace(chosen, profile=get_profile("quick"), models=["dcgan"])
+        for command in (suite_plan.train_command(suite_plan.plan(chosen)[0], tmp_path, chosen),
+                        suite_plan.eval_command([tmp_path], chosen), suite_plan.references_command(chosen),
+                        suite_plan.speed_command(speed, tmp_path)):
+            assert command[command.index("--dataset") + 1] == dataset, command
 
 
 def test_run_all_and_the_evaluation_refuse_a_data_set_without_classifier_weights(tmp_path, capsys, monkeypatch):
