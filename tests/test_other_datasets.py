@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from benchmark import classifier, datasets, evaluate, fidelity, runs
 from benchmark import eval_format as ev
@@ -112,10 +113,16 @@ def test_a_cifar10_smoke_suite_runs_end_to_end_on_test_made_files(classifiers, t
     assert (summary["status"] == runs.COMPLETED).all() and "mnist_fid" not in summary
     for column in ("classifier_fid", "classifier_is_mean", "classifier_precision", "curve_last_classifier_fid"):
         assert np.isfinite(summary[column]).all(), column
-    for run in summary.index:
-        with np.load(out / "runs" / run / runs.SAMPLES) as samples:
+    for run in summary.index:  # both frameworks' colour samples, grids and curve sets
+        run_dir = out / "runs" / run
+        assert runs.read_json(run_dir / runs.CONFIG)["spec"]["architecture"]["image_shape"] == [3, 32, 32]
+        with np.load(run_dir / runs.SAMPLES) as samples:
             assert samples["images"].shape == (500, 32, 32, 3) and samples["images"].dtype == np.uint8
-        assert runs.read_json(out / "runs" / run / ev.EVAL_FILE)[ev.KEY_DATASET] == "cifar10"
+            assert len(np.unique(samples["images"])) > 2  # a generator's colours, not one constant
+        with np.load(sorted((run_dir / runs.EVAL_SAMPLES).glob("step_*.npz"))[-1]) as curve:
+            assert curve["images"].shape == (200, 32, 32, 3)
+        assert Image.open(sorted((run_dir / runs.GRIDS).glob("step_*.png"))[-1]).mode == "RGB"
+        assert runs.read_json(run_dir / ev.EVAL_FILE)[ev.KEY_DATASET] == "cifar10"
     markdown = (out / "report.md").read_text()
     assert markdown.startswith("# GAN benchmark on CIFAR-10: PyTorch vs Keras 3")
     assert "python -m benchmark.classifier train --dataset cifar10" in markdown
