@@ -265,7 +265,7 @@ class Suite:
             self.say(f"evaluated {len(todo) - len(failed)}/{len(todo)} run(s) in {_duration(seconds)}"
                      + (f"; failed: {', '.join(failed)}" if failed else ""))
         if not self.stop.is_set():  # cached by sample count: a resumed suite does not score them again
-            self.say("scoring the reference rows (real training digits, uniform noise) ...")
+            self.say("scoring the reference rows (real training images, uniform noise) ...")
             references = self.out / REFERENCES_DIR
             references.mkdir(parents=True, exist_ok=True)
             code = self._spawn(references_command(self.options), child_env(None, self.options),

@@ -136,7 +136,7 @@ def eval_command(run_dirs: list[Path], options: SuiteOptions, curve_only: bool =
 
 
 def references_command(options: SuiteOptions) -> list[str]:
-    """The reference rows (real training digits, uniform noise) at the runs' sample count, once per suite."""
+    """The reference rows (real training images, uniform noise) at the runs' sample count, once per suite."""
     profile = options.profile
     command = [options.python, "-m", REFERENCES_MODULE, str(Path(options.out) / REFERENCES_DIR),
                "--num-samples", str(profile.num_samples)]

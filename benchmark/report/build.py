@@ -25,7 +25,7 @@ SAMPLES_DIR, SAMPLE_COPY = "samples", 2_000  # every scored run's first 2,000 sa
 
 def copy_scored_samples(data: SuiteData, folder: Path, count: int = SAMPLE_COPY) -> list[Path]:
     """The first ``count`` scored samples of every completed run as ``folder/<run>.npz`` (uint8 ``images``
-    [N, 28, 28], compressed, and a conditional run's requested ``labels`` [N]): small enough to commit with a report,
+    [N, H, W(, C)], compressed, and a conditional run's requested ``labels`` [N]): small enough to commit with a report,
     so that anyone can score them with a classifier of their own. The evaluation noise is fixed, so the first N are
     the same draws in every run of a model."""
     folder.mkdir(parents=True, exist_ok=True)
