@@ -476,6 +476,7 @@ def test_a_cifar10_report_names_its_data_set_grades_images_and_puts_inception_fi
     paths = report.build_report(out, tmp_path / "no-parity")
     markdown = paths["markdown"].read_text()
     assert markdown.startswith("# GAN benchmark on CIFAR-10: PyTorch vs Keras 3")
+    assert "<title>GAN benchmark on CIFAR-10 — quick</title>" in paths["html"].read_text()
     assert "**real training images** (a seeded sample of CIFAR-10's training set" in markdown
     assert "`python -m benchmark.classifier train --dataset cifar10`" in markdown
     assert not re.search(r"(?<!hex )\bdigits?\b", markdown, re.IGNORECASE)

@@ -130,7 +130,8 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
 
     paths = {"markdown": out / REPORT_MD, "html": out / REPORT_HTML, "csv": out / SUMMARY_CSV, "plots": plots}
     runs.atomic_write(paths["markdown"], lambda f: f.write(doc.markdown()), mode="w")
-    runs.atomic_write(paths["html"], lambda f: f.write(doc.html(f"GAN benchmark — {profile}")), mode="w")
+    page_title = f"GAN benchmark on {data.dataset_title} — {profile}"
+    runs.atomic_write(paths["html"], lambda f: f.write(doc.html(page_title)), mode="w")
     return paths
 
 
