@@ -196,7 +196,7 @@ def test_a_folder_of_another_framework_is_refused_by_pytorch(tmp_path, capsys):
     runs.write_json(tmp_path / runs.CONFIG, {**runs.read_json(tmp_path / runs.CONFIG), "framework": "keras"})
     before = _snapshot(tmp_path)
     assert train(tmp_path, 3) == 2
-    assert f"holds a run with framework 'keras', this run has 'pytorch'" in capsys.readouterr().err
+    assert "holds a run with framework 'keras', this run has 'pytorch'" in capsys.readouterr().err
     assert _snapshot(tmp_path) == before
 
 
