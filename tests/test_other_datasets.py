@@ -7,6 +7,7 @@ import dataclasses
 import gzip
 import json
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -106,7 +107,8 @@ def test_a_cifar10_smoke_suite_runs_end_to_end_on_test_made_files(classifiers, t
     # the least that crosses the new path: one model, both frameworks (Keras without XLA's compile), 2 iterations
     result = run_all("--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(data), "--models", "dcgan",
                      "--frameworks", "pytorch,keras-tf-graph", "--steps", "2", "--no-speed", "--out", str(out),
-                     env={"PYTHONPATH": str(site)}, timeout=600)
+                     env={"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))},
+                     timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv").set_index("run")
     assert set(summary.index) == {"dcgan-pytorch-seed0", "dcgan-keras-tf-graph-seed0"}
