@@ -23,8 +23,12 @@ ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 
 
 def classifier_weights(dataset: str) -> Path:
-    """Where the weights of ``dataset``'s classifier are looked up."""
-    return Path(os.environ.get(CLASSIFIER_DIR_ENV) or ASSETS_DIR).expanduser() / f"{dataset}_classifier.pt"
+    """The weights of ``dataset``'s classifier: in ``$GANBENCH_CLASSIFIER_DIR`` when it holds them, else in
+    ``benchmark/assets`` (so MNIST's committed weights stay found); a missing one's path is where ``classifier
+    train`` writes it (the first of the two folders)."""
+    name = f"{dataset}_classifier.pt"
+    folders = [Path(folder).expanduser() for folder in (os.environ.get(CLASSIFIER_DIR_ENV),) if folder] + [ASSETS_DIR]
+    return next((folder / name for folder in folders if (folder / name).is_file()), folders[0] / name)
 
 
 def train_classifier_command(dataset: str) -> str:

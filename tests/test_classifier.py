@@ -43,3 +43,14 @@ def test_training_is_deterministic(mnist):
 def test_missing_weights_is_a_one_line_error(tmp_path):
     with pytest.raises(DataError, match="classifier weights not found"):
         load_classifier(tmp_path / "absent.pt")
+
+
+def test_weights_are_looked_up_in_the_classifier_folder_first_then_in_the_assets(tmp_path, monkeypatch):
+    from benchmark.eval_format import ASSETS_DIR, CLASSIFIER_DIR_ENV, classifier_weights
+    monkeypatch.setenv(CLASSIFIER_DIR_ENV, str(tmp_path))
+    assert classifier_weights("mnist") == ASSETS_DIR / "mnist_classifier.pt"  # the committed ones stay found
+    assert classifier_weights("cifar10") == tmp_path / "cifar10_classifier.pt"  # where `classifier train` writes
+    (tmp_path / "mnist_classifier.pt").write_bytes(b"")
+    assert classifier_weights("mnist") == tmp_path / "mnist_classifier.pt"
+    monkeypatch.delenv(CLASSIFIER_DIR_ENV)
+    assert classifier_weights("cifar10") == ASSETS_DIR / "cifar10_classifier.pt"
