@@ -55,9 +55,11 @@ for name in EXPORTED:
 
 def tiny_spec(name: str):
     """The preset at batch 8 with hidden widths / 8 (``probes.narrow``: the same layers, so the same export and load
-    code for every layer kind, at a fraction of the arithmetic)."""
+    code for every layer kind, at a fraction of the arithmetic) and one critic batch per iteration (the exported
+    generator is the subject; Keras traces each critic update of an iteration apart)."""
     spec = probes.narrow(get_spec(name), NARROW)
-    return dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=BATCH))
+    return dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=BATCH),
+                               objective=dataclasses.replace(spec.objective, n_critic=1))
 
 
 def generator_inputs(spec):
