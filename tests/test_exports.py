@@ -104,7 +104,8 @@ def exported(tmp_path_factory):
                          "from benchmark.spec import CONDITIONAL_MODEL_NAMES, MODEL_NAMES, get_spec",
                          "EXPORTED = MODEL_NAMES + CONDITIONAL_MODEL_NAMES",
                          "from tensorflow_impl.train import make_trainer",
-                         f"BATCH, NARROW, NOISE_ROWS = {BATCH}, {NARROW}, {NOISE_ROWS}", inspect.getsource(tiny_spec), inspect.getsource(generator_inputs),
+                         f"BATCH, NARROW, NOISE_ROWS = {BATCH}, {NARROW}, {NOISE_ROWS}", inspect.getsource(tiny_spec),
+                         inspect.getsource(generator_inputs),
                          inspect.getsource(export_run), KERAS_SIDE])
     child = subprocess.run([sys.executable, "-c", source, str(folder)], cwd=ROOT, capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow"}, timeout=900)
