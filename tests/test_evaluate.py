@@ -250,7 +250,7 @@ def random_inception_weights(tmp_path_factory):
 def test_inception_path_runs_offline_with_a_local_weights_file(mnist, random_inception_weights, cache):
     # The numbers of random weights mean nothing: they are checked for consistency, never written to a report.
     _, (test, _) = mnist
-    n = 32  # Inception resizes to 299 x 299: slow on a CPU
+    n = 8  # Inception resizes to 299 x 299 (slow on a CPU); a few images exercise every metric of the path
     inception = ev.evaluate_images(test[:n], reference_count=n, inception_weights=random_inception_weights)[
         ev.KEY_INCEPTION]
     sha = file_sha256(random_inception_weights)

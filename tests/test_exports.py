@@ -26,12 +26,14 @@ if importlib.util.find_spec("tensorflow") is None:
 
 from benchmark import exports, runs, sampling  # noqa: E402
 from benchmark.data import TrainingStream, evaluation_labels, evaluation_noise  # noqa: E402
+from benchmark.parity import probes  # noqa: E402
 from benchmark.run_config import RunConfig  # noqa: E402
 from benchmark.spec import CONDITIONAL_MODEL_NAMES, MODEL_NAMES, get_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 1e-5
 BATCH = 8
+NARROW = 8
 NOISE_ROWS = 16
 EXPORTED = MODEL_NAMES + CONDITIONAL_MODEL_NAMES
 
@@ -52,8 +54,12 @@ for name in EXPORTED:
 
 
 def tiny_spec(name: str):
-    spec = get_spec(name)
-    return dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=BATCH))
+    """The preset at batch 8 with hidden widths / 8 (``probes.narrow``: the same layers, so the same export and load
+    code for every layer kind, at a fraction of the arithmetic) and one critic batch per iteration (the exported
+    generator is the subject; Keras traces each critic update of an iteration apart)."""
+    spec = probes.narrow(get_spec(name), NARROW)
+    return dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=BATCH),
+                               objective=dataclasses.replace(spec.objective, n_critic=1))
 
 
 def generator_inputs(spec):
@@ -93,11 +99,13 @@ def exported(tmp_path_factory):
     source = "\n".join(["import dataclasses, sys", "from pathlib import Path", "import keras",
                          "import numpy as np", "from benchmark import exports, runs, sampling",
                          "from benchmark.data import TrainingStream, evaluation_labels, evaluation_noise",
+                         "from benchmark.parity import probes",
                          "from benchmark.run_config import RunConfig",
                          "from benchmark.spec import CONDITIONAL_MODEL_NAMES, MODEL_NAMES, get_spec",
                          "EXPORTED = MODEL_NAMES + CONDITIONAL_MODEL_NAMES",
                          "from tensorflow_impl.train import make_trainer",
-                         f"BATCH, NOISE_ROWS = {BATCH}, {NOISE_ROWS}", inspect.getsource(tiny_spec), inspect.getsource(generator_inputs),
+                         f"BATCH, NARROW, NOISE_ROWS = {BATCH}, {NARROW}, {NOISE_ROWS}", inspect.getsource(tiny_spec),
+                         inspect.getsource(generator_inputs),
                          inspect.getsource(export_run), KERAS_SIDE])
     child = subprocess.run([sys.executable, "-c", source, str(folder)], cwd=ROOT, capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow"}, timeout=900)

@@ -1,5 +1,6 @@
 """Execution modes and thread counts through the train CLIs: accepted modes, refusals with the valid ones,
-and what config.json records. Each CLI runs in a fresh process (a mode or a thread pool cannot be undone)."""
+and what config.json records. Each CLI that trains runs in a fresh process (a mode or a thread pool cannot be
+undone); PyTorch's refusals, which come before anything is set up, run in this process."""
 from __future__ import annotations
 
 import json
@@ -53,23 +54,41 @@ def test_pytorch_compile_records_the_mode_its_compile_time_and_threads(tmp_path,
     assert env["threads"] == {"requested": 1, "cpus": [first_core], "pinned": True, "intra_op": 1, "inter_op": 1}
 
 
-@pytest.mark.parametrize("module, extra, message", [
-    ("pytorch_impl.train", ["--mode", "xla"],
-     "unknown mode 'xla' for pytorch; valid: eager, fused, compile, compile-step, reduce-overhead"),
-    ("pytorch_impl.train", ["--mode", "reduce-overhead", "--device", "cpu"], "needs --device cuda"),
-    ("tensorflow_impl.train", ["--backend", "jax", "--mode", "graph"], "unknown mode 'graph' for keras-jax; valid: jit"),
+def pytorch_cli(out: Path, *extra: str) -> int:
+    """``pytorch_impl.train``'s ``main`` in this process, which has loaded torch already (a refusal is the subject,
+    not the process); without ``--threads``, which would pin this process. Its return value is the CLI's exit code."""
+    from pytorch_impl.train import main
+
+    return main(["--out", str(out), "--model", "vanilla", "--steps", "1", *extra])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--mode", "xla"], "unknown mode 'xla' for pytorch; valid: eager, fused, compile, compile-step, reduce-overhead"),
+    (["--mode", "reduce-overhead", "--device", "cpu"], "needs --device cuda"),
 ])
-def test_a_mode_the_framework_lacks_exits_2_with_the_valid_ones(tmp_path, module, extra, message):
-    result = train(module, tmp_path / "run", "--steps", "1", *extra)
-    assert result.returncode == 2
-    last = result.stderr.strip().splitlines()[-1]
+def test_a_mode_pytorch_lacks_exits_2_with_the_valid_ones(tmp_path, capsys, extra, message):
+    assert pytorch_cli(tmp_path / "run", *extra) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last
 
 
+def test_a_mode_keras_jax_lacks_exits_2_with_the_valid_ones(tmp_path):
+    result = train("tensorflow_impl.train", tmp_path / "run", "--steps", "1", "--backend", "jax", "--mode", "graph")
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "unknown mode 'graph' for keras-jax; valid: jit" in last
+
+
 @pytest.mark.skipif(torch_cuda_available(), reason="this machine has a GPU: --device cuda works here")
-@pytest.mark.parametrize("module, extra", [("pytorch_impl.train", []), ("tensorflow_impl.train", ["--backend", "jax"])])
-def test_device_cuda_without_a_gpu_exits_2_in_one_line(tmp_path, module, extra):
-    result = train(module, tmp_path / "run", "--steps", "1", "--device", "cuda", *extra)
+def test_device_cuda_without_a_gpu_exits_2_in_one_line_pytorch(tmp_path, capsys):
+    """In this process: a traceback would be an exception here, failing the test."""
+    assert pytorch_cli(tmp_path / "run", "--device", "cuda") == 2
+    assert "--device cuda asked for" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.skipif(torch_cuda_available(), reason="this machine has a GPU: --device cuda works here")
+def test_device_cuda_without_a_gpu_exits_2_in_one_line_keras(tmp_path):
+    result = train("tensorflow_impl.train", tmp_path / "run", "--steps", "1", "--device", "cuda", "--backend", "jax")
     assert result.returncode == 2
     assert "--device cuda asked for" in result.stderr.strip().splitlines()[-1]
     assert "Traceback" not in result.stderr

@@ -17,6 +17,7 @@ from benchmark.spec import MODEL_NAMES, GANSpec, SpecError, StepDecay, check_sha
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET = datasets.get_dataset("gaussian-1d").sampler
+STEPS = 2  # the end-to-end test's iterations per seed
 
 
 def test_the_toy_spec_is_the_published_setup():
@@ -136,13 +137,14 @@ def _rows(path: Path) -> list[dict]:
 @pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("torch", "keras", "jax", "tensorflow")),
                     reason="the toy profile needs torch, keras, tensorflow and jax")
 def test_toy_profile_end_to_end(tmp_path):
-    """``run_all --profile toy`` on 2 seeds x 10 iterations: three framework modes, the report with its curves,
+    """``run_all --profile toy`` on 2 seeds x 2 iterations (the count is not the subject; the processes' start-up is
+    most of the cost): three framework modes, the report with its curves,
     paired verdicts and one GIF per framework; the numbers are computed (W1 of the target against itself near 0, of
     an untrained generator large) and paired (iteration 0 of a seed: the same initial weights in every framework,
     the second seed too, which Keras reaches by restarting its compiled trainer)."""
     out = tmp_path / "toy"
     done = subprocess.run([sys.executable, "benchmark/run_all.py", "--profile", "toy", "--seeds", "0,1", "--steps",
-                           "10", "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
+                           str(STEPS), "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     suite = json.loads((out / "toy_suite.json").read_text())
     assert suite["frameworks"] == ["pytorch", "keras-tensorflow", "keras-jax"]
@@ -160,7 +162,7 @@ def test_toy_profile_end_to_end(tmp_path):
     from PIL import Image
     for framework in suite["frameworks"]:
         with Image.open(out / "plots" / f"toy_{framework}_seed0.gif") as gif:
-            assert gif.n_frames == 11  # iterations 0..10, measured every iteration
+            assert gif.n_frames == STEPS + 1  # iterations 0..STEPS, measured every iteration
         assert (out / "plots" / f"toy_{framework}_seed0_final.png").stat().st_size > 0
     assert (out / "plots" / "toy_curves.png").stat().st_size > 0
 
