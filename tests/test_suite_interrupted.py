@@ -40,9 +40,11 @@ def test_failing_run_is_reported_and_the_others_go_on(tmp_path):
 def test_a_killed_or_hung_up_suite_leaves_no_run_training_and_resumes_without_redoing_finished_runs(tmp_path):
     """``kill -9`` of the suite while its second run trains: that child dies with it. ``--resume``, then SIGHUP (a
     closed terminal) while the second run trains again: the child checkpoints and stops, the suite records it.
-    ``--resume`` again: the finished run is not trained again, the interrupted one continues from its checkpoint."""
+    ``--resume`` again: the finished run is not trained again, the interrupted one continues from its checkpoint.
+    Each signal is sent once the child has logged a metric line (at iteration 15 of 120, smoke's 8 log points): the
+    ~100 iterations left keep it training well past the test's reaction, so more iterations would add nothing."""
     out = tmp_path / "resume"
-    args = ["--profile", "smoke", "--models", "vanilla", "--frameworks", "pytorch", "--seeds", "0,1", "--steps", "300",
+    args = ["--profile", "smoke", "--models", "vanilla", "--frameworks", "pytorch", "--seeds", "0,1", "--steps", "120",
             "--jobs", "1", "--out", str(out)]  # one run at a time: the first has finished when the second trains
     first_dir, second_dir = (out / suite.RUNS_DIR / f"vanilla-pytorch-seed{s}" for s in (0, 1))
 
