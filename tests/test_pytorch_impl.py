@@ -141,7 +141,8 @@ def test_a_run_continued_or_of_another_seed_equals_or_differs_from_one_trained_a
     assert train(tmp_path / "twice", "lsgan", 2) == 0 and train(tmp_path / "twice", "lsgan", 8) == 0
     assert runs.read_json(tmp_path / "twice" / runs.CONFIG)["resumed_from_step"] == 2
     assert metrics_without_time(lsgan_run) == metrics_without_time(tmp_path / "twice")
-    assert np.array_equal(np.load(lsgan_run / runs.SAMPLES)["images"], np.load(tmp_path / "twice" / runs.SAMPLES)["images"])
+    assert np.array_equal(np.load(lsgan_run / runs.SAMPLES)["images"],
+                          np.load(tmp_path / "twice" / runs.SAMPLES)["images"])
     once, twice = weights(lsgan_run), weights(tmp_path / "twice")
     assert all(torch.equal(once[k], twice[k]) for k in once)
     assert train(tmp_path / "other", "lsgan", 8, "--seed", "1") == 0
