@@ -33,9 +33,18 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None,
     return datasets.load_dataset(split, data_dir, download, dataset="mnist")
 
 
-def to_unit_range(images: np.ndarray) -> np.ndarray:
-    """uint8 [0, 255] -> float32 [-1, 1], the range of the generators' tanh output."""
+def scale_to_unit_range(images: np.ndarray) -> np.ndarray:
+    """uint8 [0, 255] -> float32 [-1, 1], the range of the generators' tanh output, computed pixel by pixel."""
     return images.astype(np.float32) / 127.5 - 1.0
+
+
+UNIT_RANGE = scale_to_unit_range(np.arange(256, dtype=np.uint8))  # every uint8 value, scaled
+
+
+def to_unit_range(images: np.ndarray) -> np.ndarray:
+    """``scale_to_unit_range`` for uint8 images by looking the 256 values up (bitwise the same, a few times faster:
+    a training process scales the whole training set once); other dtypes are computed."""
+    return UNIT_RANGE[images] if images.dtype == np.uint8 else scale_to_unit_range(images)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -75,6 +75,13 @@ def test_scaling_to_unit_range_and_back():
     assert D.to_uint8(np.array([-3.0, 3.0])).tolist() == [0, 255]
 
 
+def test_scaling_by_lookup_is_bitwise_the_computed_scaling():
+    pixels = np.arange(256, dtype=np.uint8).reshape(2, 8, 16)
+    looked_up, computed = D.to_unit_range(pixels), D.scale_to_unit_range(pixels)
+    assert looked_up.dtype == computed.dtype == np.float32 and looked_up.shape == pixels.shape
+    assert np.array_equal(looked_up.view(np.uint32), computed.view(np.uint32))
+
+
 def test_wrong_checksum_is_refused_with_one_line(copy_of_mnist):
     name = "t10k-labels-idx1-ubyte"
     content = bytearray(gzip.decompress((copy_of_mnist / f"{name}.gz").read_bytes()))

@@ -6,12 +6,14 @@ subprocesses.
 """
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
@@ -22,6 +24,7 @@ from benchmark.spec import MODEL_NAMES, get_spec, parameter_count  # noqa: E402
 from tensorflow_impl import losses as L  # noqa: E402
 from tensorflow_impl.layers import BatchNorm  # noqa: E402
 from tensorflow_impl.models import build_discriminator, build_generator, count_parameters  # noqa: E402
+from tensorflow_impl.sample import main as sample  # noqa: E402
 from tensorflow_impl.train import main  # noqa: E402
 from tensorflow_impl.trainer import KerasGAN  # noqa: E402
 
@@ -115,10 +118,11 @@ def test_clipping_keeps_every_critic_weight_within_the_clip_value():
 
 
 def test_a_wgan_iteration_clips_and_runs_n_critic_critic_steps():
+    """The iteration without XLA (``jit_compile=False``): the same code as the compiled step, which smoke trains."""
     import dataclasses
     spec = get_spec("wgan")
     spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, batch_size=8))
-    gan = KerasGAN(spec, seed=0, device="cpu")
+    gan = KerasGAN(spec, seed=0, device="cpu", jit_compile=False)
     images = np.random.default_rng(0).integers(0, 255, (100, 28, 28), dtype=np.uint8)
     losses = gan.train_step(TrainingStream(images, 8, 100, 0, n_critic=5).step(0))
     assert set(losses) == {"d_loss", "g_loss"}
@@ -127,44 +131,28 @@ def test_a_wgan_iteration_clips_and_runs_n_critic_critic_steps():
     assert int(ops.convert_to_numpy(gan.g_optimizer.iterations.value)) == 1
 
 
-@needs_mnist
-@pytest.mark.parametrize("name", ["vanilla", "wgan-gp"])
-def test_a_model_writes_the_full_run_folder(name, tmp_path):
-    assert train(tmp_path, name, 2, "--grid-every", "1") == 0
-    config = runs.read_json(tmp_path / runs.CONFIG)
-    assert (config["framework"], config["backend"], config["model"], config["seed"]) == ("keras", BACKEND, name, 0)
-    assert config["parameters"]["generator"] == parameter_count(get_spec(name).architecture.generator, (100,))
-    environment = config["environment"]
-    assert environment["determinism"] == "seeded" and environment["precision"]["tf32_matmul"] is False
-    assert environment["compiled"] is True and environment["compile_seconds"] > 0
-    assert environment["initial_weights"] == initial_weights.describe(initial_weights.draw(get_spec(name), 0))
-    samples = np.load(tmp_path / runs.SAMPLES)["images"]
-    assert samples.shape == (40, 28, 28) and samples.dtype == np.uint8
-    assert sorted(p.name for p in (tmp_path / runs.GRIDS).iterdir()) == ["step_00000001.png", "step_00000002.png"]
-    assert np.load(tmp_path / runs.EVAL_SAMPLES / "step_00000002.npz")["images"].shape == (16, 28, 28)
-    assert [r["step"] for r in runs.MetricsLog(tmp_path / runs.METRICS).records()] == [1, 2]
-    assert runs.read_json(tmp_path / runs.RESULT)["status"] == "completed"
-    if name == "wgan-gp":
-        assert "gp" in runs.MetricsLog(tmp_path / runs.METRICS).records()[0]
+@pytest.fixture(scope="module")
+def vanilla_run(tmp_path_factory) -> Path:
+    """A vanilla run of 4 iterations, trained once for the tests that read it or a copy of it."""
+    run_dir = tmp_path_factory.mktemp("vanilla")
+    assert train(run_dir, "vanilla", 4) == 0
+    return run_dir
 
 
 @needs_mnist
-def test_two_runs_with_one_seed_log_identical_metrics(tmp_path):
-    assert train(tmp_path / "a", "vanilla", 3) == 0 and train(tmp_path / "b", "vanilla", 3) == 0
-    assert metrics_without_time(tmp_path / "a") == metrics_without_time(tmp_path / "b")
-    assert np.array_equal(np.load(tmp_path / "a" / runs.SAMPLES)["images"], np.load(tmp_path / "b" / runs.SAMPLES)["images"])
-    assert train(tmp_path / "c", "vanilla", 3, "--seed", "1") == 0
-    assert metrics_without_time(tmp_path / "a") != metrics_without_time(tmp_path / "c")
-
-
-@needs_mnist
-def test_continuing_a_finished_run_equals_training_longer_at_once(tmp_path):
-    assert train(tmp_path / "once", "vanilla", 4) == 0
+def test_a_run_continued_or_of_another_seed_equals_or_differs_from_one_trained_at_once(vanilla_run, tmp_path):
+    """Two runs of one seed, one of them stopped after 2 iterations and continued: identical metrics, samples and
+    weights (a fresh run that was not deterministic could not match the other); another seed's metrics differ.
+    (Every run folder's files: tests/test_suite_smoke.py, on the smoke suite's runs of every model.)"""
     assert train(tmp_path / "twice", "vanilla", 2) == 0 and train(tmp_path / "twice", "vanilla", 4) == 0
     assert runs.read_json(tmp_path / "twice" / runs.CONFIG)["resumed_from_step"] == 2
-    assert metrics_without_time(tmp_path / "once") == metrics_without_time(tmp_path / "twice")
-    once, twice = checkpoint_arrays(tmp_path / "once"), checkpoint_arrays(tmp_path / "twice")
+    assert metrics_without_time(vanilla_run) == metrics_without_time(tmp_path / "twice")
+    assert np.array_equal(np.load(vanilla_run / runs.SAMPLES)["images"],
+                          np.load(tmp_path / "twice" / runs.SAMPLES)["images"])
+    once, twice = checkpoint_arrays(vanilla_run), checkpoint_arrays(tmp_path / "twice")
     assert once.keys() == twice.keys() and all(np.array_equal(once[k], twice[k]) for k in once)
+    assert train(tmp_path / "other", "vanilla", 4, "--seed", "1") == 0
+    assert metrics_without_time(vanilla_run) != metrics_without_time(tmp_path / "other")
 
 
 @needs_mnist
@@ -177,9 +165,9 @@ def test_a_nan_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
 
 
 @needs_mnist
-def test_a_checkpoint_of_another_model_is_refused(tmp_path, capsys):
-    assert train(tmp_path, "vanilla", 1) == 0
-    assert train(tmp_path, "mlp+least_squares", 2) == 2
+def test_a_checkpoint_of_another_model_is_refused(vanilla_run, tmp_path, capsys):
+    shutil.copytree(vanilla_run, tmp_path / "run")
+    assert train(tmp_path / "run", "mlp+least_squares", 5) == 2
     assert "holds a run with model 'vanilla', this run has 'mlp+least_squares'" in capsys.readouterr().err
 
 
@@ -192,13 +180,11 @@ def test_another_backend_in_the_same_process_is_refused():
 
 
 @needs_mnist
-def test_sample_cli_writes_a_grid_and_an_interpolation_strip(tmp_path):
-    assert train(tmp_path / "run", "vanilla", 1) == 0
+def test_sample_cli_writes_a_grid_and_an_interpolation_strip(vanilla_run, tmp_path):
+    """The CLI's ``main`` in this process (its arguments, loading and drawing), on the backend the run trained with."""
     for extra, shape in (([], (2 + 2 * 30, 2 + 8 * 30)), (["--interpolate"], (2 + 3 * 30, 2 + 10 * 30))):
         out = tmp_path / "grid.png"
-        subprocess.run([sys.executable, "-m", "tensorflow_impl.sample", "--run", str(tmp_path / "run"), "--n",
-                        "16" if not extra else "3", "--out", str(out), *extra], cwd=ROOT, check=True, capture_output=True)
-        from PIL import Image
+        assert sample(["--run", str(vanilla_run), "--n", "16" if not extra else "3", "--out", str(out), *extra]) == 0
         assert np.asarray(Image.open(out)).shape == shape
 
 

@@ -1,4 +1,4 @@
-import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from benchmark import initial_weights, runs
@@ -15,6 +16,7 @@ from benchmark.data import TrainingStream, resolve_data_dir
 from benchmark.spec import MODEL_NAMES, get_spec, parameter_count
 from pytorch_impl import losses as L
 from pytorch_impl.models import build_discriminator, build_generator
+from pytorch_impl.sample import main as sample
 from pytorch_impl.train import TorchGAN, main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,48 +121,38 @@ def test_a_wgan_iteration_clips_and_runs_n_critic_critic_steps():
     assert gan.g_optimizer.state[next(gan.generator.parameters())]["step"] == 1
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_every_model_writes_the_full_run_folder(name, tmp_path):
-    assert train(tmp_path, name, 2, "--grid-every", "1") == 0
-    config = runs.read_json(tmp_path / runs.CONFIG)
-    assert config["framework"] == "pytorch" and config["model"] == name and config["seed"] == 0
-    assert config["parameters"]["generator"] == parameter_count(get_spec(name).architecture.generator, (100,))
-    assert config["environment"]["determinism"] == "seeded" and config["environment"]["precision"]["tf32_matmul"] is False
-    assert config["environment"]["initial_weights"] == initial_weights.describe(initial_weights.draw(get_spec(name), 0))
-    assert config["spec"]["training"]["batch_size"] == 8
-    samples = np.load(tmp_path / runs.SAMPLES)["images"]
-    assert samples.shape == (40, 28, 28) and samples.dtype == np.uint8
-    assert sorted(p.name for p in (tmp_path / runs.GRIDS).iterdir()) == ["step_00000001.png", "step_00000002.png"]
-    curve = np.load(tmp_path / runs.EVAL_SAMPLES / "step_00000002.npz")
-    assert curve["images"].shape == (16, 28, 28) and int(curve["step"]) == 2 and float(curve["elapsed"]) > 0
-    assert [r["step"] for r in runs.MetricsLog(tmp_path / runs.METRICS).records()] == [1, 2]
-    timing = runs.read_json(tmp_path / runs.TIMING)
-    assert timing["train_seconds"] > 0 and timing["images_per_step"] == 8 * get_spec(name).objective.n_critic
-    assert runs.read_json(tmp_path / runs.RESULT) == {**runs.read_json(tmp_path / runs.RESULT), "status": "completed",
-                                                      "exit_code": 0, "step": 2}
-    if name == "wgan-gp":
-        assert "gp" in runs.MetricsLog(tmp_path / runs.METRICS).records()[0]
+@pytest.fixture(scope="module")
+def lsgan_run(tmp_path_factory) -> Path:
+    """An lsgan run of 8 iterations (5 warm-up, 3 timed), trained once for the tests that read it or a copy of it."""
+    run_dir = tmp_path_factory.mktemp("lsgan")
+    assert train(run_dir, "lsgan", 8) == 0
+    return run_dir
 
 
-def test_steady_state_timing_is_reported_after_the_warm_up(tmp_path):
-    assert train(tmp_path, "vanilla", 8) == 0
-    timing = runs.read_json(tmp_path / runs.TIMING)
+def test_steady_state_timing_is_reported_after_the_warm_up(lsgan_run):
+    timing = runs.read_json(lsgan_run / runs.TIMING)
     assert timing["warmup_steps"] == 5 and timing["steady_steps"] == 3
     assert timing["images_per_second"] == pytest.approx(8 / timing["steady_seconds_per_step"])
 
 
-def test_two_runs_with_one_seed_log_identical_metrics(tmp_path):
-    assert train(tmp_path / "a", "dcgan", 3) == 0 and train(tmp_path / "b", "dcgan", 3) == 0
-    assert metrics_without_time(tmp_path / "a") == metrics_without_time(tmp_path / "b")
-    assert np.array_equal(np.load(tmp_path / "a" / runs.SAMPLES)["images"], np.load(tmp_path / "b" / runs.SAMPLES)["images"])
-    assert train(tmp_path / "c", "dcgan", 3, "--seed", "1") == 0
-    assert metrics_without_time(tmp_path / "a") != metrics_without_time(tmp_path / "c")
+def test_a_run_continued_or_of_another_seed_equals_or_differs_from_one_trained_at_once(lsgan_run, tmp_path):
+    """Two runs of one seed, one of them stopped after 2 iterations and continued: identical metrics, samples and
+    weights (a fresh run that was not deterministic could not match the other); another seed's metrics differ."""
+    assert train(tmp_path / "twice", "lsgan", 2) == 0 and train(tmp_path / "twice", "lsgan", 8) == 0
+    assert runs.read_json(tmp_path / "twice" / runs.CONFIG)["resumed_from_step"] == 2
+    assert metrics_without_time(lsgan_run) == metrics_without_time(tmp_path / "twice")
+    assert np.array_equal(np.load(lsgan_run / runs.SAMPLES)["images"],
+                          np.load(tmp_path / "twice" / runs.SAMPLES)["images"])
+    once, twice = weights(lsgan_run), weights(tmp_path / "twice")
+    assert all(torch.equal(once[k], twice[k]) for k in once)
+    assert train(tmp_path / "other", "lsgan", 8, "--seed", "1") == 0
+    assert metrics_without_time(lsgan_run) != metrics_without_time(tmp_path / "other")
 
 
-@pytest.mark.parametrize("model, extra", [("lsgan", ()), ("vanilla", ("--mode", "fused"))])
-def test_continuing_a_finished_run_equals_training_longer_at_once(tmp_path, model, extra):
-    assert train(tmp_path / "once", model, 4, *extra) == 0
-    assert train(tmp_path / "twice", model, 2, *extra) == 0 and train(tmp_path / "twice", model, 4, *extra) == 0
+def test_continuing_a_fused_run_equals_training_longer_at_once(tmp_path):
+    assert train(tmp_path / "once", "vanilla", 4, "--mode", "fused") == 0
+    assert train(tmp_path / "twice", "vanilla", 2, "--mode", "fused") == 0
+    assert train(tmp_path / "twice", "vanilla", 4, "--mode", "fused") == 0
     assert runs.read_json(tmp_path / "twice" / runs.CONFIG)["resumed_from_step"] == 2
     assert metrics_without_time(tmp_path / "once") == metrics_without_time(tmp_path / "twice")
     once, twice = weights(tmp_path / "once"), weights(tmp_path / "twice")
@@ -168,7 +160,8 @@ def test_continuing_a_finished_run_equals_training_longer_at_once(tmp_path, mode
 
 
 def test_sigterm_checkpoints_and_the_same_command_resumes_exactly(tmp_path):
-    command = [sys.executable, "-m", "pytorch_impl.train", "--model", "vanilla", "--steps", "150", "--deterministic",
+    """SIGTERM once 5 iterations are logged: the 75 left keep the run training well past the signal's arrival."""
+    command = [sys.executable, "-m", "pytorch_impl.train", "--model", "vanilla", "--steps", "80", "--deterministic",
                "--checkpoint-every", "0", "--curve-every", "0", "--grid-every", "0", *TINY]
     stopped = subprocess.Popen(command + ["--out", str(tmp_path / "stopped")], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -179,7 +172,7 @@ def test_sigterm_checkpoints_and_the_same_command_resumes_exactly(tmp_path):
     stopped.send_signal(signal.SIGTERM)
     assert stopped.wait(timeout=60) == runs.EXIT_CODES["interrupted"]
     result = runs.read_json(tmp_path / "stopped" / runs.RESULT)
-    assert result["status"] == "interrupted" and result["signal"] == "SIGTERM" and 5 <= result["step"] < 150
+    assert result["status"] == "interrupted" and result["signal"] == "SIGTERM" and 5 <= result["step"] < 80
     assert (tmp_path / "stopped" / "checkpoints" / "last.pt").exists()
 
     for out in ("stopped", "straight"):
@@ -197,17 +190,16 @@ def test_a_nan_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
     assert not (tmp_path / runs.SAMPLES).exists()
 
 
-def test_a_checkpoint_of_another_model_is_refused(tmp_path, capsys):
-    assert train(tmp_path, "dcgan", 1) == 0
-    assert train(tmp_path, "lsgan", 2) == 2
-    assert "holds a run with model 'dcgan', this run has 'lsgan'" in capsys.readouterr().err
+def test_a_checkpoint_of_another_model_is_refused(lsgan_run, tmp_path, capsys):
+    shutil.copytree(lsgan_run, tmp_path / "run")
+    assert train(tmp_path / "run", "dcgan", 9) == 2
+    assert "holds a run with model 'lsgan', this run has 'dcgan'" in capsys.readouterr().err
 
 
-def test_sample_cli_writes_a_grid_and_an_interpolation_strip(tmp_path):
-    assert train(tmp_path / "run", "dcgan", 1) == 0
+def test_sample_cli_writes_a_grid_and_an_interpolation_strip(lsgan_run, tmp_path):
+    """The CLI's ``main`` in this process: its arguments, loading and drawing (``python -m pytorch_impl.sample`` as a
+    process: tests/test_exports.py)."""
     for extra, shape in (([], (2 + 2 * 30, 2 + 8 * 30)), (["--interpolate"], (2 + 3 * 30, 2 + 10 * 30))):
         out = tmp_path / "grid.png"
-        subprocess.run([sys.executable, "-m", "pytorch_impl.sample", "--run", str(tmp_path / "run"), "--n",
-                        "16" if not extra else "3", "--out", str(out), *extra], cwd=ROOT, check=True, capture_output=True)
-        from PIL import Image
+        assert sample(["--run", str(lsgan_run), "--n", "16" if not extra else "3", "--out", str(out), *extra]) == 0
         assert np.asarray(Image.open(out)).shape == shape

@@ -1,25 +1,31 @@
 """The smoke profile end to end, as CI runs it: every model x framework trained by the real training processes,
-evaluated, scored against the reference rows and reported."""
+evaluated, scored against the reference rows and reported; every run folder checked file by file (the run-folder
+tests of both implementations, on these real runs instead of trainings of their own)."""
 from __future__ import annotations
 
 import re
 
 import pandas as pd
 
-from benchmark import runs
+from benchmark import runs, suite
+from benchmark.frameworks import by_name
 from benchmark.spec import MODEL_NAMES
-from suites import needs_mnist, run_all
+from suites import check_full_run_folder, needs_mnist, run_all
+
+FRAMEWORKS = ("pytorch", "keras-tensorflow")
 
 
 @needs_mnist
 def test_smoke_profile_end_to_end(tmp_path):
-    """Every model x framework: report, CSV with a row per run, every plot."""
+    """Every model x framework: a full run folder, report, CSV with a row per run, every plot."""
     out = tmp_path / "smoke"
     result = run_all("--profile", "smoke", "--out", str(out), timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv")
-    expected = {f"{m}-{f}-seed0" for m in MODEL_NAMES for f in ("pytorch", "keras-tensorflow")}
-    assert set(summary["run"]) == expected
+    expected = {f"{m}-{f}-seed0": by_name(f) for m in MODEL_NAMES for f in FRAMEWORKS}
+    assert set(summary["run"]) == set(expected)
+    for run, framework in expected.items():
+        check_full_run_folder(out / suite.RUNS_DIR / run, framework)
     assert (summary["status"] == runs.COMPLETED).all()
     assert summary["classifier_fid"].notna().all() and summary["images_per_second"].notna().all()
     plots = {p.name for p in (out / "plots").iterdir()}
