@@ -11,7 +11,6 @@ from __future__ import annotations
 import pickle
 import sys
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -34,62 +33,38 @@ def _values(variables) -> list:
     return [v.value for v in variables]
 
 
-def _one_graph(fn: Callable) -> Callable:
-    """``fn`` traced into one ``jax.jit`` graph on JAX, whose eager operations compile one by one (600 compilations,
-    three quarters of a narrow DCGAN probe's CPU seconds); as it is on the other backends, where eager operations
-    cost little. The probe's own computations are the training code's pure functions, compiled as training does."""
-    import keras
-    if keras.backend.backend() != "jax":
-        return fn
-    import jax
-    return jax.jit(fn)
-
-
-def output_function(gan) -> Callable[..., dict[str, np.ndarray]]:
-    """``outputs(noise, images, labels=None)``: the generator's and the discriminator's outputs on fixed inputs in
-    training and inference mode, from the models' current variables (one graph, traced once per GAN)."""
+def outputs(gan, noise: np.ndarray, images: np.ndarray, labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
     from keras import ops
     joined = implementation(KERAS, "trainer").joined
     layout = implementation(KERAS, "models")
-    image_shape, models = gan.spec.architecture.image_shape, {"g": gan.generator, "d": gan.discriminator}
-
-    def model_outputs(variables: dict, inputs: dict, labels) -> dict:
-        return {f"{key}_{mode}": model.stateless_call(*variables[key], joined(inputs[key], labels), training=training)[0]
-                for mode, training in (("train", True), ("eval", False)) for key, model in models.items()}
-    traced = _one_graph(model_outputs)
-
-    def outputs(noise: np.ndarray, images: np.ndarray, labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        variables = {key: (_values(m.trainable_variables), _values(m.non_trainable_variables))
-                     for key, m in models.items()}
-        inputs = {"g": ops.convert_to_tensor(noise),
-                  "d": ops.convert_to_tensor(layout.to_model_layout(images, image_shape))}
-        labels = None if labels is None else ops.convert_to_tensor(np.asarray(labels, np.int32))
-        found = {key: _numpy(value) for key, value in traced(variables, inputs, labels).items()}
-        return {key: layout.from_model_layout(value, image_shape) if key.startswith("g") else value
-                for key, value in found.items()}
-    return outputs
+    result, image_shape = {}, gan.spec.architecture.image_shape
+    labels = None if labels is None else ops.convert_to_tensor(np.asarray(labels, np.int32))
+    for mode, training in (("train", True), ("eval", False)):
+        for key, model, x in (("g", gan.generator, noise),
+                              ("d", gan.discriminator, layout.to_model_layout(images, image_shape))):
+            out = model.stateless_call(_values(model.trainable_variables), _values(model.non_trainable_variables),
+                                       joined(ops.convert_to_tensor(x), labels), training=training)[0]
+            result[f"{key}_{mode}"] = layout.from_model_layout(_numpy(out), image_shape) if key == "g" else _numpy(out)
+    return result
 
 
 def _first_update(gan, inputs) -> dict:
     """Losses and gradients of the first critic update and of a generator update, from the current state."""
     backend_ops = implementation(KERAS, "backend_ops")
+
     joined = implementation(KERAS, "trainer").joined
 
-    def losses_and_gradients(g_params, g_state, d_params, d_state, real, d_noise, g_noise, gp_weight, labels):
-        real_labels, d_labels, g_labels = labels or (None, None, None)  # a conditional model's labels follow
-        first_labels = (None, None) if real_labels is None else (real_labels[0], d_labels[0])
-        fake, _ = gan.generator.stateless_call(g_params, g_state, joined(d_noise[0], first_labels[1]), training=True)
-        (_, (_, d_loss, penalty)), d_grads = backend_ops.value_and_grad(gan.critic_loss)(
-            d_params, d_state, real[0], fake, gp_weight[0], *first_labels)
-        (g_loss, _), g_grads = backend_ops.value_and_grad(gan.generator_loss)(g_params, g_state, d_params, d_state,
-                                                                              g_noise, g_labels)
-        return d_loss, penalty, g_loss, d_grads, g_grads
-
     real, d_noise, g_noise, gp_weight, *labels = gan._inputs(inputs)
+    real_labels, d_labels, g_labels = labels or (None, None, None)  # a conditional model's labels follow
+    first_labels = (None, None) if real_labels is None else (real_labels[0], d_labels[0])
     g, d = gan.generator, gan.discriminator
-    d_loss, penalty, g_loss, d_grads, g_grads = _one_graph(losses_and_gradients)(
-        _values(g.trainable_variables), _values(g.non_trainable_variables), _values(d.trainable_variables),
-        _values(d.non_trainable_variables), real, d_noise, g_noise, gp_weight, tuple(labels))
+    g_params, g_state = _values(g.trainable_variables), _values(g.non_trainable_variables)
+    d_params, d_state = _values(d.trainable_variables), _values(d.non_trainable_variables)
+    fake, _ = g.stateless_call(g_params, g_state, joined(d_noise[0], first_labels[1]), training=True)
+    (_, (_, d_loss, penalty)), d_grads = backend_ops.value_and_grad(gan.critic_loss)(
+        d_params, d_state, real[0], fake, gp_weight[0], *first_labels)
+    (g_loss, _), g_grads = backend_ops.value_and_grad(gan.generator_loss)(g_params, g_state, d_params, d_state, g_noise,
+                                                                          g_labels)
     losses = {"d_loss": float(_numpy(d_loss)), "g_loss": float(_numpy(g_loss))}
     if penalty is not None:
         losses["gp"] = float(_numpy(penalty))
@@ -101,9 +76,8 @@ def _optimizer_trajectory(optimizer, model, seed: int) -> list[list[np.ndarray]]
     """The optimiser's own pure update (the one training uses) applied to the synthetic gradients."""
     from keras import ops
     params, state, trajectory = _values(model.trainable_variables), _values(optimizer.variables), []
-    apply = _one_graph(optimizer.stateless_apply)
     for step in probes.synthetic_gradients([tuple(p.shape) for p in params], probes.OPTIMIZER_STEPS, seed):
-        params, state = apply(state, [ops.convert_to_tensor(x) for x in step], params)
+        params, state = optimizer.stateless_apply(state, [ops.convert_to_tensor(x) for x in step], params)
         trajectory.append(probes.sketches([_numpy(p) for p in params]))
     return trajectory
 
@@ -128,8 +102,7 @@ def probe(task: dict, mutation: str | None = None, compiled: bool = True, mode: 
             return result
         for name, model in models.items():
             implementation(KERAS, "models").set_layer_weights(model, task["weights"][name])
-        outputs = output_function(gan)
-        result["outputs"] = outputs(task["noise"], task["images"], task["labels"])
+        result["outputs"] = outputs(gan, task["noise"], task["images"], task["labels"])
         result["optimizer"] = {n: _optimizer_trajectory(getattr(gan, f"{n[0]}_optimizer"), models[n], task["seed"] + i)
                                for i, n in enumerate(probes.NETWORKS)}
         if task["steps"]:
@@ -142,7 +115,7 @@ def probe(task: dict, mutation: str | None = None, compiled: bool = True, mode: 
                                          **{n: probes.sketches(probes.flat(layer_arrays(m))) for n, m in models.items()}})
             return True
         run_steps(gan, task["steps"].__getitem__, 0, len(task["steps"]), record)
-        result["outputs_after"] = outputs(task["noise"], task["images"], task["labels"])
+        result["outputs_after"] = outputs(gan, task["noise"], task["images"], task["labels"])
         result["generated"] = gan.generate(task["noise"], task["labels"], dtype=spec.training.dtype)
         optimizers = {n: getattr(gan, f"{n[0]}_optimizer") for n in probes.NETWORKS}
         result["optimizer_state"] = {n: probes.sketches([_numpy(v.value) for v in optimizer.variables])
