@@ -28,8 +28,8 @@ from benchmark import runs  # noqa: E402
 from benchmark.data import TrainingStream  # noqa: E402
 from benchmark.parity import BACKENDS, FIT_BACKENDS, checks, mutations, probes, torch_side, worker  # noqa: E402
 from benchmark.parity.lockstep import lockstep  # noqa: E402
-from benchmark.spec import (CONDITIONAL_MODEL_NAMES, MODEL_NAMES, StepDecay, get_spec, network_body,  # noqa: E402
-                            parameter_count)
+from benchmark.spec import (CONDITIONAL_MODEL_NAMES, MODEL_NAMES, GANSpec, StepDecay, get_spec,  # noqa: E402
+                            network_body, parameter_count)
 from benchmark.toy_training import ToyStream, target_of  # noqa: E402
 
 BATCH = 8
@@ -93,7 +93,7 @@ STRUCTURE_GROUPS = ("layer_parameters", "initial")  # checked on the full preset
 COLOUR_MODELS = {f"{name}@cifar10": name for name in ("vanilla", "dcgan")}
 
 
-def narrow_spec(name: str):
+def narrow_spec(name: str) -> GANSpec:
     """``spec_of(name)`` with hidden widths / ``NARROW`` and at most ``CRITIC_UPDATES`` critic updates per iteration:
     WGAN's five compile as five unrolled copies of the update, and two run the same code (each update's own inputs,
     clipping after each, the state carried from one to the next) at two fifths of the compilation."""
