@@ -117,17 +117,20 @@ def probe(task: dict, mutation: str | None = None, compiled: bool = True, mode: 
         run_steps(gan, task["steps"].__getitem__, 0, len(task["steps"]), record)
         result["outputs_after"] = outputs(gan, task["noise"], task["images"], task["labels"])
         result["generated"] = gan.generate(task["noise"], task["labels"], dtype=spec.training.dtype)
+        optimizers = {n: getattr(gan, f"{n[0]}_optimizer") for n in probes.NETWORKS}
+        result["optimizer_state"] = {n: probes.sketches([_numpy(v.value) for v in optimizer.variables])
+                                     for n, optimizer in optimizers.items()}
+        result["float_dtypes"] = sorted({str(v.dtype) for group in gan._variables() for v in group
+                                         if "float" in str(v.dtype)})
     return result
 
 
 def _release() -> None:
     """Free the models, optimisers and compiled functions of the last probe before the next one is built (a
-    float64 dcgan with its optimiser slots holds about 300 MB)."""
-    import gc
-
+    float64 dcgan with its optimiser slots holds about 300 MB); ``clear_session`` collects the garbage itself (a
+    second collection cost a TensorFlow worker 8 CPU seconds)."""
     import keras
     keras.backend.clear_session()
-    gc.collect()
 
 
 def keras_worker(backend: str, request_path: str, response_path: str) -> None:

@@ -7,8 +7,9 @@ A *task* is built once on the PyTorch side (``torch_side.make_task``) and sent t
      "steps": [StepInputs] (training iterations)}
 
 A task with ``"structure": True`` asks only for the first three keys below (``STRUCTURE_KEYS``: the full presets'
-layers and own initial weights, nothing trained). A *probe* is what each side returns, with the same keys; arrays are in Keras' layout and, where a model's
-weights or gradients are concerned, ``sketch``-ed (flat lists, one sketch per array):
+layers and own initial weights, nothing trained; Keras' side needs no ``weights`` there). A *probe* is what each side
+returns, with the same keys; arrays are in Keras' layout and, where a model's weights or gradients are concerned,
+``sketch``-ed (flat lists, one sketch per array):
 
     layer_parameters  {network: [trainable parameters per layer with weights]}
     initial           {network: weight_statistics of the side's own initialisation (before the transfer)}
@@ -22,6 +23,12 @@ weights or gradients are concerned, ``sketch``-ed (flat lists, one sketch per ar
     outputs_after     the outputs after the iterations (inference mode reads the updated running statistics)
     generated         the trainer's own ``generate`` of ``noise`` after the iterations, in the spec's dtype: the
                       evaluation path (batch norm on the running statistics), not the probe's own model calls
+
+Keras' probe adds, for comparisons between Keras' own execution modes (PyTorch keeps its optimisers' state
+otherwise):
+
+    optimizer_state   {network: [the optimiser's variables]} after the iterations
+    float_dtypes      the dtypes of the trainer's floating-point variables (networks' and optimisers')
 """
 from __future__ import annotations
 
