@@ -261,6 +261,11 @@ class SpeedOptions:
     dataset: str = DEFAULT_DATASET  # the image shape timed (the inputs are synthetic: no file is read)
 
 
+def _job(model: str, label: str, batch_size: int, options: SpeedOptions) -> Job:
+    """The worker job of one mode: the model, batch and the phase's threads, device, warm-up and data set."""
+    return Job(model, label, batch_size, options.threads, options.device, options.warmup, dataset=options.dataset)
+
+
 def _start_round(model: str, labels: list[str], batch_size: int, options: SpeedOptions, round_index: int,
                  stream) -> tuple[dict[str, Worker], dict[str, dict], dict[str, str]]:
     """One fresh worker per mode, started one after the other; returns the ready workers, their ``ready``
@@ -269,7 +274,7 @@ def _start_round(model: str, labels: list[str], batch_size: int, options: SpeedO
     readies: dict[str, dict] = {}
     failed: dict[str, str] = {}
     for label in labels:
-        job = Job(model, label, batch_size, options.threads, options.device, options.warmup, dataset=options.dataset)
+        job = _job(model, label, batch_size, options)
         print(f"{job.key} (process {round_index + 1}/{options.processes}): starting (compile and {options.warmup} "
               f"warm-up iterations) ...", file=stream, flush=True)
         worker = Worker(job, options.out / "logs" / f"{job.key}-p{round_index + 1}.log")
@@ -311,7 +316,7 @@ def time_group(model: str, labels: list[str], batch_size: int, options: SpeedOpt
             results.append({"model": model, "framework": label, "batch_size": batch_size, "status": "failed",
                             "error": failed[label]})
             continue
-        job = Job(model, label, batch_size, options.threads, options.device, options.warmup, dataset=options.dataset)
+        job = _job(model, label, batch_size, options)
         row = summarise(job, readies[label], windows[label], batch_size * spec.objective.n_critic)
         results.append(row)
         if row["status"] == "ok":
