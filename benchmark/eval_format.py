@@ -81,12 +81,16 @@ LEGACY_KEYS = {"mnist": KEY_CLASSIFIER, "mnist_fid": KEY_CLASSIFIER_FID,
                "mnist_classifier_sha256": KEY_CLASSIFIER_SHA256}
 
 
+def _current_names(block: dict) -> dict:
+    return {LEGACY_KEYS.get(key, key): value for key, value in block.items()}
+
+
 def upgraded(evaluation: dict) -> dict:
     """An eval.json (or a reference set's block) with its old names mapped to the current ones; a file from before
     ``dataset`` was recorded scored MNIST."""
-    renamed = {LEGACY_KEYS.get(key, key): value for key, value in evaluation.items()}
+    renamed = _current_names(evaluation)
     if isinstance(renamed.get(KEY_VERSIONS), dict):
-        renamed[KEY_VERSIONS] = {LEGACY_KEYS.get(key, key): value for key, value in renamed[KEY_VERSIONS].items()}
+        renamed[KEY_VERSIONS] = _current_names(renamed[KEY_VERSIONS])
     if evaluation:
         renamed.setdefault(KEY_DATASET, "mnist")
     return renamed
@@ -94,8 +98,7 @@ def upgraded(evaluation: dict) -> dict:
 
 def upgraded_curve(curve: list) -> list:
     """curve.json's points with their old names mapped to the current ones."""
-    return [{LEGACY_KEYS.get(key, key): value for key, value in point.items()} if isinstance(point, dict) else point
-            for point in curve]
+    return [_current_names(point) if isinstance(point, dict) else point for point in curve]
 
 
 def reference_file_name(num_samples: int, reference_count: int) -> str:
