@@ -193,6 +193,11 @@ def keras_probe(keras_side, backend, name):
     return keras_side[backend]["probes"][name]
 
 
+def group_of(check) -> str:
+    """The group of ``GROUPS`` a check's name starts with (``"iteration 2/generator"`` -> ``"iteration"``)."""
+    return check.name.split("/")[0].split(" ")[0]
+
+
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 @pytest.mark.parametrize("name", PARITY_MODELS)
 @pytest.mark.parametrize("group", GROUPS)
@@ -207,7 +212,7 @@ def test_float64_parity(group, name, backend, structure_probes, narrow_probes, k
                                          structure_probes[name][1])
     else:
         found = checks.compare(keras_probe(keras_side, backend, name), narrow_probes[name][1])
-    in_group = [check for check in found if check.name.split("/")[0].split(" ")[0] == group]
+    in_group = [check for check in found if group_of(check) == group]
     assert in_group, f"no check named {group}"
     assert checks.failures(in_group) == []
 
@@ -225,7 +230,7 @@ def stateless_probes(keras_side, backend, name) -> list:
 
 
 def fit_checks(fit: dict, reference: dict) -> list:
-    return [c for c in checks.compare(fit, reference) if c.name.split("/")[0].split(" ")[0] in FIT_GROUPS]
+    return [check for check in checks.compare(fit, reference) if group_of(check) in FIT_GROUPS]
 
 
 def assert_fit_iterates_as_pytorch_and_the_stateless_step(fit: dict, torch_probe: dict, stateless: list) -> None:
