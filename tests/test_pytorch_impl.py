@@ -144,7 +144,7 @@ def test_a_run_continued_or_of_another_seed_equals_or_differs_from_one_trained_a
     assert np.array_equal(np.load(lsgan_run / runs.SAMPLES)["images"],
                           np.load(tmp_path / "twice" / runs.SAMPLES)["images"])
     once, twice = weights(lsgan_run), weights(tmp_path / "twice")
-    assert all(torch.equal(once[k], twice[k]) for k in once)
+    assert once.keys() == twice.keys() and all(torch.equal(once[k], twice[k]) for k in once)
     assert train(tmp_path / "other", "lsgan", 8, "--seed", "1") == 0
     assert metrics_without_time(lsgan_run) != metrics_without_time(tmp_path / "other")
 
