@@ -38,10 +38,10 @@ BENCH_OUT ?= results/local/$(PROFILE)
 bench: venv
 	$(GPU_ENV) $(PY) benchmark/run_all.py --profile $(PROFILE) --out $(BENCH_OUT) --resume
 
-# Two pytest workers, one test file each at a time (module fixtures such as the parity workers are built once);
-# every test process pins one thread (tests/conftest.py), so two workers fill the two cores of CI.
+# Two pytest workers, one test file each at a time (module fixtures such as the parity workers are built once), the
+# slowest files first (tests/conftest.py); every test process pins one thread, so two workers fill the two cores of CI.
 test: venv
-	$(GPU_ENV) $(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
+	$(GPU_ENV) $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 clean:
 	rm -rf $(VENV) $(KERAS_VENV) runs .pytest_cache

@@ -10,8 +10,10 @@ their pools from it when they start) as well as the frameworks' variables.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
 
 # Read once at start-up by OpenMP / MKL / OpenBLAS (torch, numpy) and by TensorFlow's runtime.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
@@ -57,10 +59,50 @@ def allowed_cpus() -> tuple[int, ...]:
     return tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else ()
 
 
-def choose_cpus(threads: int, allowed: Iterable[int]) -> tuple[int, ...]:
-    """The first ``threads`` of the ``allowed`` cores; all of them when there are fewer (then the process gets
-    fewer cores than threads, which its CPU/wall measurement shows)."""
-    return tuple(sorted(allowed))[:threads]
+class CoreClaims:
+    """Which cores pinned processes hold: an advisory lock on one file per core in ``folder``, held while the file
+    is open (the OS releases it when the process ends, killed or not). Two runs started side by side with
+    ``--threads 1`` (by hand, or by two test workers) so take two cores instead of both the first one; an executor's
+    slots, already disjoint, are unaffected."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.held = folder, []
+
+    def claim(self, cpu: int) -> bool:
+        """Whether ``cpu`` was free, and is now held by this process (where no lock can be made: free)."""
+        try:
+            import fcntl
+
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = open(self.folder / f"cpu{cpu}.lock", "a")
+        except (ImportError, OSError):
+            return True
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self.held.append(handle)
+        return True
+
+    def release(self) -> None:
+        for handle in self.held:
+            handle.close()
+        self.held.clear()
+
+
+def choose_cpus(threads: int, allowed: Iterable[int], claim: Callable[[int], bool] = lambda cpu: True,
+                ) -> tuple[int, ...]:
+    """The first ``threads`` of the ``allowed`` cores that ``claim`` takes (no other pinned process holds them),
+    completed by the first others when fewer are free (shared then, as they would be without claims); all of them
+    when there are fewer than ``threads`` (then the process gets fewer cores than threads, which its CPU/wall
+    measurement shows)."""
+    ordered, taken = sorted(allowed), []
+    for cpu in ordered:
+        if len(taken) < threads and claim(cpu):
+            taken.append(cpu)
+    others = [cpu for cpu in ordered if cpu not in taken]
+    return tuple(sorted(taken + others[:threads - len(taken)]))
 
 
 def _set_affinity(cpus: tuple[int, ...]) -> None:
@@ -74,16 +116,21 @@ def _set_affinity(cpus: tuple[int, ...]) -> None:
             pass
 
 
+# The cores this process's ``pin`` holds. Another user's lock files cannot be opened, so they count as free.
+_claims = CoreClaims(Path(tempfile.gettempdir()) / "ganbench-cpus")
+
+
 def pin(threads: int | None) -> Pinning | None:
     """Give this process ``threads`` threads on ``threads`` cores of its own: the frameworks' variables, and the CPU
-    affinity of all its threads (the first ``threads`` cores it may use; an executor that placed the process on a
-    slot of cores has already narrowed them). None leaves everything as it is. Call it before any framework is
-    imported; only a process's entry point calls it (it changes the whole process)."""
+    affinity of all its threads (the first ``threads`` cores it may use that no other pinned process holds,
+    ``CoreClaims``; an executor that placed the process on a slot of cores has already narrowed them). None leaves
+    everything as it is. Call it before any framework is imported; only a process's entry point calls it (it changes
+    the whole process)."""
     global _pinned
     if threads is None:
         return None
     os.environ.update(thread_env(threads, os.environ))
-    cpus = choose_cpus(threads, allowed_cpus())
+    cpus = choose_cpus(threads, allowed_cpus(), _claims.claim)
     if cpus:
         _set_affinity(cpus)
     _pinned = Pinning(threads, cpus)

@@ -50,8 +50,9 @@ def test_pytorch_compile_records_the_mode_its_compile_time_and_threads(tmp_path,
     assert env["execution_mode"] == mode and env["compiled"] is True and env["compiled_scope"] == scope
     assert env["optimizers"] == {"generator": adam, "discriminator": adam}
     assert env["compile_seconds"] > 0
-    first_core = min(os.sched_getaffinity(0))  # --threads 1: one thread on the first core the run may use
-    assert env["threads"] == {"requested": 1, "cpus": [first_core], "pinned": True, "intra_op": 1, "inter_op": 1}
+    cpus = env["threads"]["cpus"]  # --threads 1: one thread on one core the run may use (threads.CoreClaims)
+    assert env["threads"] == {"requested": 1, "cpus": cpus, "pinned": True, "intra_op": 1, "inter_op": 1}
+    assert len(cpus) == 1 and set(cpus) <= os.sched_getaffinity(0)
 
 
 def pytorch_cli(out: Path, *extra: str) -> int:

@@ -2,6 +2,10 @@
 of its own environment), the trainers recording it."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from benchmark import suite_plan, threads
@@ -16,6 +20,30 @@ def test_thread_env_sets_every_pool_and_keeps_other_xla_flags():
     assert one["XLA_FLAGS"] == f"--xla_dump_to=/tmp/x {threads.XLA_SINGLE_THREAD}"
     with pytest.raises(ValueError):
         threads.thread_env(0)
+
+
+def test_pinned_processes_take_the_first_cores_no_other_one_holds(tmp_path):
+    """Each ``CoreClaims`` stands for a process (a lock file per core, each open file its own lock); when none is
+    free, the first cores are shared, as without claims."""
+    first, second = threads.CoreClaims(tmp_path), threads.CoreClaims(tmp_path)
+    assert threads.choose_cpus(1, [3, 1, 2], first.claim) == (1,)
+    assert threads.choose_cpus(1, [3, 1, 2], second.claim) == (2,)
+    assert threads.choose_cpus(2, [1, 2], threads.CoreClaims(tmp_path).claim) == (1, 2)
+    assert threads.choose_cpus(4, [2, 1], threads.CoreClaims(tmp_path).claim) == (1, 2)  # fewer cores than threads
+    first.release()
+    assert threads.choose_cpus(2, [1, 2, 3], threads.CoreClaims(tmp_path).claim) == (1, 3)
+
+
+def test_a_killed_process_leaves_its_core_free(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; from benchmark import "
+                               f"threads; claims = threads.CoreClaims(Path({str(tmp_path)!r})); claims.claim(0); "
+                               "print('held', flush=True); sys.stdin.read()"], cwd=Path(__file__).resolve().parent.parent,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    assert threads.choose_cpus(1, [0, 1], threads.CoreClaims(tmp_path).claim) == (1,)
+    holder.kill()
+    holder.wait()
+    assert threads.choose_cpus(1, [0, 1], threads.CoreClaims(tmp_path).claim) == (0,)
 
 
 def test_default_is_cores_per_job(monkeypatch):
