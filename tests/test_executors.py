@@ -1,4 +1,4 @@
-"""Executors: placement slots, the exec launcher, and real suites on a local Ray instance (2 CPUs) against the
+"""Executors: placement slots, the exec launcher, and real suites on a local Ray instance (1 CPU) against the
 local executor.
 
 The Ray suites run in this process (``run_all.main``) on a module-wide ``ray.init``; their workers put their
@@ -148,7 +148,8 @@ def test_ray_executor_without_ray_is_a_usage_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def ray_scratch(tmp_path_factory):
-    """A local Ray instance of 2 CPUs whose workers keep their scratch folders in a folder of their own."""
+    """A local Ray instance of 1 CPU (its tasks run one at a time, as on one node of a cluster, so that a test knows
+    which run trains when) whose workers keep their scratch folders in a folder of their own."""
     ray = pytest.importorskip("ray")
     from benchmark.ray_executor import SCRATCH_ENV, code_env
     scratch = tmp_path_factory.mktemp("worker-scratch")
@@ -157,7 +158,7 @@ def ray_scratch(tmp_path_factory):
     overrides = {SCRATCH_ENV: str(scratch), "OMP_NUM_THREADS": "1", "RAY_memory_monitor_refresh_ms": "0"}
     saved = {name: os.environ.get(name) for name in overrides}
     os.environ.update(overrides)
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env=code_env(), logging_level=logging.WARNING)
+    ray.init(num_cpus=1, include_dashboard=False, runtime_env=code_env(), logging_level=logging.WARNING)
     yield scratch
     ray.shutdown()
     for name, value in saved.items():
