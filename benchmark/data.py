@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 
 from benchmark import datasets
-from benchmark.datasets import DataError, resolve_data_dir  # noqa: F401  (re-exported: entry points catch DataError)
+from benchmark.datasets import DataError
 
 DATA_DIR_ENV = datasets.get_dataset("mnist").data_dir_env
 DEFAULT_CACHE_DIR = datasets.get_dataset("mnist").default_dir

@@ -23,7 +23,7 @@ def load_test_split(directory, download):
 
 @pytest.fixture(scope="module")
 def mnist_dir() -> Path:
-    path = D.resolve_data_dir()
+    path = datasets.resolve_data_dir()
     if not (path / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"MNIST not found in {path}: set $MNIST_DIR")
     return path
@@ -106,10 +106,10 @@ def test_missing_file_without_download_names_the_file(tmp_path):
 
 def test_data_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv(D.DATA_DIR_ENV, str(tmp_path / "env"))
-    assert D.resolve_data_dir(tmp_path / "flag") == tmp_path / "flag"
-    assert D.resolve_data_dir() == tmp_path / "env"
+    assert datasets.resolve_data_dir(tmp_path / "flag") == tmp_path / "flag"
+    assert datasets.resolve_data_dir() == tmp_path / "env"
     monkeypatch.delenv(D.DATA_DIR_ENV)
-    assert D.resolve_data_dir() == D.DEFAULT_CACHE_DIR
+    assert datasets.resolve_data_dir() == D.DEFAULT_CACHE_DIR
 
 
 def test_corrupt_data_gives_one_line_and_no_traceback_from_the_cli(copy_of_mnist, tmp_path):

@@ -10,7 +10,8 @@ keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
 from benchmark import initial_weights, runs  # noqa: E402
-from benchmark.data import TrainingStream, resolve_data_dir  # noqa: E402
+from benchmark.data import TrainingStream  # noqa: E402
+from benchmark.datasets import resolve_data_dir  # noqa: E402
 from benchmark.spec import get_spec  # noqa: E402
 from tensorflow_impl.models import build_discriminator, build_generator  # noqa: E402
 from tensorflow_impl.sample import main as sample_main  # noqa: E402

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.data import resolve_data_dir
+from benchmark.datasets import resolve_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--model", "vanilla", "--batch-size", "8", "--num-samples", "16", "--curve-samples", "8", "--log-every", "1",

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from benchmark import initial_weights, runs
-from benchmark.data import TrainingStream, resolve_data_dir
+from benchmark.data import TrainingStream
+from benchmark.datasets import resolve_data_dir
 from benchmark.spec import get_spec
 from pytorch_impl.models import build_discriminator, build_generator
 from pytorch_impl.sample import main as sample_main

@@ -12,7 +12,8 @@ from PIL import Image
 from torch import nn
 
 from benchmark import initial_weights, runs
-from benchmark.data import TrainingStream, resolve_data_dir
+from benchmark.data import TrainingStream
+from benchmark.datasets import resolve_data_dir
 from benchmark.spec import MODEL_NAMES, get_spec, parameter_count
 from pytorch_impl import losses as L
 from pytorch_impl.models import build_discriminator, build_generator

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from benchmark import checkpoints, runs
-from benchmark.data import resolve_data_dir
+from benchmark.datasets import resolve_data_dir
 from pytorch_impl.train import main
 
 ROOT = Path(__file__).resolve().parent.parent
