@@ -19,7 +19,8 @@ keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
 from benchmark import initial_weights, runs  # noqa: E402
-from benchmark.data import TrainingStream, resolve_data_dir  # noqa: E402
+from benchmark.data import TrainingStream  # noqa: E402
+from benchmark.datasets import resolve_data_dir  # noqa: E402
 from benchmark.spec import MODEL_NAMES, get_spec, parameter_count  # noqa: E402
 from tensorflow_impl import losses as L  # noqa: E402
 from tensorflow_impl.layers import BatchNorm  # noqa: E402
