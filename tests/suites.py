@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -103,3 +104,17 @@ def check_full_run_folder(run_dir: Path, framework: Framework) -> None:
     assert timing["train_seconds"] > 0 and timing["images_per_step"] == batch_size * spec.objective.n_critic
     result = runs.read_json(run_dir / runs.RESULT)
     assert (result[runs.KEY_STATUS], result[runs.KEY_EXIT_CODE], result[runs.KEY_STEP]) == (runs.COMPLETED, 0, steps)
+
+
+def metrics_without_time(run_dir: Path) -> list[dict]:
+    """A run's metrics records without their wall-clock time, which no two runs share."""
+    return [{k: v for k, v in r.items() if k != "elapsed"} for r in runs.MetricsLog(run_dir / runs.METRICS).records()]
+
+
+def assert_trained_alike(expected: Path, actual: Path, checkpoint: Callable[[Path], dict[str, np.ndarray]]) -> None:
+    """Two run folders of one seed: the same metrics (times aside), scored samples and last checkpoint's arrays,
+    bitwise; ``checkpoint`` reads a run folder's arrays in its framework's format."""
+    assert metrics_without_time(expected) == metrics_without_time(actual)
+    assert np.array_equal(np.load(expected / runs.SAMPLES)["images"], np.load(actual / runs.SAMPLES)["images"])
+    first, second = checkpoint(expected), checkpoint(actual)
+    assert first.keys() == second.keys() and all(np.array_equal(first[k], second[k]) for k in first)

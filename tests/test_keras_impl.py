@@ -28,6 +28,7 @@ from tensorflow_impl.models import build_discriminator, build_generator, count_p
 from tensorflow_impl.sample import main as sample  # noqa: E402
 from tensorflow_impl.train import main  # noqa: E402
 from tensorflow_impl.trainer import KerasGAN  # noqa: E402
+from suites import assert_trained_alike, metrics_without_time  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = keras.backend.backend()
@@ -50,9 +51,6 @@ def built(spec, seed: int = 0) -> tuple[keras.Sequential, keras.Sequential]:
     weights = initial_weights.draw(spec, seed)
     return build_generator(spec, weights["generator"]), build_discriminator(spec, weights["discriminator"])
 
-
-def metrics_without_time(run_dir: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "elapsed"} for r in runs.MetricsLog(run_dir / runs.METRICS).records()]
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -147,11 +145,7 @@ def test_a_run_continued_or_of_another_seed_equals_or_differs_from_one_trained_a
     (Every run folder's files: tests/test_suite_smoke.py, on the smoke suite's runs of every model.)"""
     assert train(tmp_path / "twice", "vanilla", 2) == 0 and train(tmp_path / "twice", "vanilla", 4) == 0
     assert runs.read_json(tmp_path / "twice" / runs.CONFIG)["resumed_from_step"] == 2
-    assert metrics_without_time(vanilla_run) == metrics_without_time(tmp_path / "twice")
-    assert np.array_equal(np.load(vanilla_run / runs.SAMPLES)["images"],
-                          np.load(tmp_path / "twice" / runs.SAMPLES)["images"])
-    once, twice = checkpoint_arrays(vanilla_run), checkpoint_arrays(tmp_path / "twice")
-    assert once.keys() == twice.keys() and all(np.array_equal(once[k], twice[k]) for k in once)
+    assert_trained_alike(vanilla_run, tmp_path / "twice", checkpoint_arrays)
     assert train(tmp_path / "other", "vanilla", 4, "--seed", "1") == 0
     assert metrics_without_time(vanilla_run) != metrics_without_time(tmp_path / "other")
 

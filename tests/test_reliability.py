@@ -20,6 +20,7 @@ import torch
 from benchmark import checkpoints, runs
 from benchmark.datasets import resolve_data_dir
 from pytorch_impl.train import main
+from suites import metrics_without_time
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--batch-size", "8", "--num-samples", "16", "--curve-samples", "16", "--log-every", "1"]
@@ -40,9 +41,6 @@ def same_weights(a: Path, b: Path) -> bool:
     first, second = weights(a), weights(b)
     return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
-
-def metrics_without_time(run_dir: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "elapsed"} for r in runs.MetricsLog(run_dir / runs.METRICS).records()]
 
 
 def last_pt(run_dir: Path) -> Path:
