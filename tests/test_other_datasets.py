@@ -1,6 +1,6 @@
 """Data sets other than MNIST, on tiny files in their exact formats: Fashion-MNIST (MNIST's 28x28x1 code path) gets
-a classifier of its own and is evaluated with it in this process; CIFAR-10 (32x32x3) goes through ``run_all`` end to
-end, its child processes reading the tiny archive's registry entry (``tiny_datasets.child_site``)."""
+a classifier of its own and is evaluated with it in this process; both go through ``run_all`` end to end, its child
+processes reading the tiny files' registry entry (``tiny_datasets.child_site``)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,6 +8,7 @@ import gzip
 import json
 import math
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from suites import run_all
 from tiny_datasets import child_site, cifar10_archive, cifar10_entry, idx_bytes, md5
 
 FASHION = datasets.get_dataset("fashion-mnist")
-FASHION_SIZES = {"train": 60, "test": 20}
+FASHION_SIZES = {"train": 60, "test": 2_000}  # the smoke profile scores against 2,000 test images
 CIFAR10_SIZES = {"train": 5 * 100, "test": 2_000}  # the smoke profile's 500 scored samples, its 2,000 test images
 
 
@@ -80,7 +81,7 @@ def test_fashion_mnist_gets_a_classifier_of_its_own_and_is_scored_with_it(tiny_f
 
     noise = np.random.default_rng(0).integers(0, 256, test_images.shape, dtype=np.uint8)
     real, uniform = (evaluate.evaluate_images(images, **options) for images in (test_images, noise))
-    assert real[ev.KEY_DATASET] == "fashion-mnist" and real[ev.KEY_REFERENCE] == "fashion-mnist-test-20"
+    assert real[ev.KEY_DATASET] == "fashion-mnist" and real[ev.KEY_REFERENCE] == "fashion-mnist-test-2000"
     assert real[ev.KEY_VERSIONS][ev.KEY_CLASSIFIER_SHA256] == record["sha256"]
     assert all(math.isfinite(value) for value in real[ev.KEY_CLASSIFIER].values())
     assert real[ev.KEY_CLASSIFIER][ev.KEY_FID] < uniform[ev.KEY_CLASSIFIER][ev.KEY_FID]
@@ -90,6 +91,37 @@ def test_fashion_mnist_gets_a_classifier_of_its_own_and_is_scored_with_it(tiny_f
     runs.write_json(run / runs.CONFIG, {"dataset": "fashion-mnist"})
     with pytest.raises(datasets.DataError, match="trained on fashion-mnist, not --dataset mnist"):
         evaluate.evaluate_run(run, dataset="mnist")
+
+
+def test_a_fashion_mnist_smoke_suite_runs_end_to_end_on_test_made_files(tiny_fashion, classifiers, tmp_path):
+    """MNIST's 28x28x1 code path under another registry entry, classifier and name: the MLP in PyTorch and on Keras'
+    JAX backend (the CIFAR-10 suite below takes the other two frameworks)."""
+    assert classifier.main(["train", "--dataset", "fashion-mnist", "--data-dir", str(tiny_fashion), "--epochs", "1"]) == 0
+    record = json.loads((classifiers / "fashion-mnist_classifier.json").read_text())
+    site = child_site(tmp_path / "site", datasets.DATASETS["fashion-mnist"])
+    out = tmp_path / "suite"
+    result = run_all("--profile", "smoke", "--dataset", "fashion-mnist", "--data-dir", str(tiny_fashion),
+                     "--models", "vanilla", "--frameworks", "pytorch,keras-jax", "--steps", "2", "--no-speed",
+                     "--out", str(out), timeout=600,
+                     env={"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = pd.read_csv(out / "summary.csv").set_index("run")
+    assert set(summary.index) == {"vanilla-pytorch-seed0", "vanilla-keras-jax-seed0"}
+    assert (summary["status"] == runs.COMPLETED).all()
+    for column in ("classifier_fid", "classifier_precision", "curve_last_classifier_fid"):
+        assert np.isfinite(summary[column]).all(), column
+    for run in summary.index:
+        run_dir = out / "runs" / run
+        config = runs.read_json(run_dir / runs.CONFIG)
+        assert config["dataset"] == "fashion-mnist" and config["spec"]["architecture"]["image_shape"] == [1, 28, 28]
+        scores = runs.read_json(run_dir / ev.EVAL_FILE)
+        assert scores[ev.KEY_DATASET] == "fashion-mnist" and scores[ev.KEY_REFERENCE] == "fashion-mnist-test-2000"
+        assert scores[ev.KEY_VERSIONS][ev.KEY_CLASSIFIER_SHA256] == record["sha256"]  # its own, not MNIST's
+    markdown = (out / "report.md").read_text()
+    assert markdown.startswith("# GAN benchmark on Fashion-MNIST: PyTorch vs Keras 3")
+    assert "python -m benchmark.classifier train --dataset fashion-mnist" in markdown
+    assert not re.search(r"(?<!Fashion-)MNIST", markdown)
+    assert not re.search(r"(?<!hex )\bdigits?\b", markdown, re.IGNORECASE)  # MNIST's word (not the commit's)
 
 
 def test_a_cifar10_smoke_suite_runs_end_to_end_on_test_made_files(classifiers, tmp_path, monkeypatch):
@@ -102,7 +134,7 @@ def test_a_cifar10_smoke_suite_runs_end_to_end_on_test_made_files(classifiers, t
     monkeypatch.setitem(datasets.DATASETS, "cifar10", cifar10_entry(archive, CIFAR10_SIZES))
     assert classifier.main(["train", "--dataset", "cifar10", "--data-dir", str(data), "--epochs", "1"]) == 0
 
-    site = child_site(tmp_path / "site", data / "cifar-10-binary.tar.gz", CIFAR10_SIZES)
+    site = child_site(tmp_path / "site", datasets.DATASETS["cifar10"])
     out = tmp_path / "suite"
     # the least that crosses the new path: one model, both frameworks (Keras without XLA's compile), 2 iterations
     result = run_all("--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(data), "--models", "dcgan",

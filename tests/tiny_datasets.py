@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import pickle
 import tarfile
 from pathlib import Path
 
@@ -51,16 +52,16 @@ def cifar10_entry(archive: bytes, sizes: dict[str, int]) -> datasets.Dataset:
     return dataclasses.replace(real, sizes=sizes, mirrors=(), archives=(tiny,))
 
 
-def child_site(folder: Path, archive: Path, sizes: dict[str, int]) -> Path:
-    """A folder with a ``sitecustomize.py`` that puts the entry of the tiny CIFAR-10 ``archive`` into the registry
-    of every Python process started with the folder on ``PYTHONPATH``: the children of a suite."""
+def child_site(folder: Path, entry: datasets.Dataset) -> Path:
+    """A folder with a ``sitecustomize.py`` that puts ``entry`` (a tiny data set's, pickled beside it) into the
+    registry of every Python process started with the folder on ``PYTHONPATH``: the children of a suite."""
     folder.mkdir(parents=True, exist_ok=True)
-    tests = Path(__file__).resolve().parent
+    (folder / "entry.pickle").write_bytes(pickle.dumps(entry))
+    repository = Path(__file__).resolve().parents[1]
     (folder / "sitecustomize.py").write_text(
-        "import sys\n"
-        f"sys.path[:0] = [{str(tests)!r}, {str(tests.parent)!r}]\n"
+        "import pickle, sys\n"
+        f"sys.path.insert(0, {str(repository)!r})\n"
         "from benchmark import datasets\n"
-        "from tiny_datasets import cifar10_entry\n"
-        f"with open({str(archive)!r}, 'rb') as archive:\n"
-        f"    datasets.DATASETS['cifar10'] = cifar10_entry(archive.read(), {sizes!r})\n")
+        f"with open({str(folder / 'entry.pickle')!r}, 'rb') as entry:\n"
+        f"    datasets.DATASETS[{entry.name!r}] = pickle.load(entry)\n")
     return folder
