@@ -37,9 +37,9 @@ SEED = 0
 AVAILABLE = tuple(b for b in BACKENDS if importlib.util.find_spec(b))
 BACKEND_PARAMS = [pytest.param(b, marks=pytest.mark.skipif(b not in AVAILABLE, reason=f"{b} not installed"))
                   for b in BACKENDS]
-# Every mutation runs uncompiled in one worker: as TensorFlow graphs they took 89 s of CPU, eagerly on JAX 124 s
-# (2-core AMD EPYC, 2026-11-30: JAX compiles each operation for each new shape). BOTH_BACKENDS also run in the
-# other backend's compiled worker.
+# Every mutation runs uncompiled (eagerly) in one worker: on TensorFlow they took 43 s of CPU, on JAX 188 s (2-core
+# AMD EPYC, 2026-12-01: eager JAX compiles each operation for each new shape). BOTH_BACKENDS also run in the other
+# backend's compiled worker.
 MUTATION_BACKEND = "tensorflow" if "tensorflow" in AVAILABLE else "jax"
 OTHER_BACKEND = next((b for b in AVAILABLE if b != MUTATION_BACKEND), None)
 BOTH_BACKENDS = ("generate_bn_training_mode",)

@@ -85,7 +85,7 @@ def _optimizer_trajectory(optimizer, model, seed: int) -> list[list[np.ndarray]]
 def probe(task: dict, mutation: str | None = None, compiled: bool = True, mode: str | None = None) -> dict:
     """The probe of ``benchmark.parity.probes``, Keras' side (a structure task: only the structure keys, nothing
     compiled or trained), with ``mutation`` applied when given; the training
-    iterations run compiled (as in training) or, cheaper to start, eagerly (JAX) / as a plain graph (TensorFlow).
+    iterations run compiled (as in training) or, cheaper to start, eagerly (``keras_worker``'s ``compiled: False``).
     ``mode`` ``fit``: the iterations run in ``Model.fit`` (``KerasFitTrainer``, compiled as fit compiles)."""
     parameter_layers = implementation(KERAS, "models").parameter_layers
     trainer_class = implementation(KERAS, "train").trainer_class(mode)
@@ -133,9 +133,20 @@ def _release() -> None:
     keras.backend.clear_session()
 
 
+def run_eagerly(backend: str) -> None:
+    """Uncompiled probes run eagerly on every backend. JAX's uncompiled functions are plain Python already;
+    TensorFlow's would be graphs (``tf.function`` without XLA), whose kernels are eager's and whose tracing cost a
+    worker of 35 probes 25 of its 68 CPU seconds (2-core AMD EPYC, 2026-12-01)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+        tf.config.run_functions_eagerly(True)
+
+
 def keras_worker(backend: str, request_path: str, response_path: str) -> None:
     implementation(KERAS, "seeding").select_backend(backend)
     request = pickle.loads(Path(request_path).read_bytes())
+    if not request.get("compiled", True):
+        run_eagerly(backend)
     if "audit" in request:
         from benchmark.parity.audit import keras_measurements
         response = keras_measurements(request["audit"])
