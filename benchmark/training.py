@@ -267,11 +267,14 @@ def generate_uint8(trainer: GANTrainer, noise: np.ndarray, labels: np.ndarray | 
 
 
 def write_timing(path: Path, segment: dict, train_seconds: float, images_per_step: int) -> None:
-    """Add this process's segment to ``timing.json`` and combine the segments: a resumed run's steady state is
-    measured over all of its segments (each after its own warm-up), and re-running never erases a timing.
-    Segments that began at or after this one's start step belong to a history the resume discarded."""
+    """Add this process's segment to ``timing.json`` (or update it: it is written at every checkpoint too, so a
+    killed process leaves the segment up to its last checkpoint) and combine the segments: a resumed run's steady
+    state is measured over all of its segments (each after its own warm-up), and re-running never erases a timing.
+    A segment that ends after this one's start step (this one's own earlier writes, or a history the resume
+    discarded, e.g. past a corrupt checkpoint) is dropped: no step is counted twice."""
+    start = segment["resumed_from_step"]
     earlier = runs.read_json(path, {}).get("segments", [])
-    segments = [s for s in earlier if s["resumed_from_step"] < segment["resumed_from_step"]] + [segment]
+    segments = [s for s in earlier if s["resumed_from_step"] < start and s["end_step"] <= start] + [segment]
     steady_steps = sum(s["steady_steps"] for s in segments)
     per_step = sum(s["steady_seconds"] for s in segments) / steady_steps if steady_steps else None
     runs.write_json(path, {
@@ -426,10 +429,13 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
         training goes on (called by ``run_steps``, or by ``Model.fit``'s callback)."""
         nonlocal step, status, losses, diverged_because, warmup_seconds
         step = done
+        # Read once: a signal that lands while this step is saved waits for the next step, rather than ending the
+        # run after a snapshot that did not checkpoint (the handler sets it at any moment).
+        stopping = stop.signal is not None
         if step - start == WARMUP_STEPS:
             warmup_seconds = clock.stop() - trained_seconds
             clock.start()
-        if schedule.log(step) or stop.signal:
+        if schedule.log(step) or stopping:
             losses = {name: float(value) for name, value in raw.items()}  # device sync point
             if not all(math.isfinite(v) for v in losses.values()):
                 status, diverged_because = runs.DIVERGED, "a non-finite loss"
@@ -438,16 +444,20 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
             metrics.append({"step": step, "epoch": stream.epoch_of(step - 1), "elapsed": elapsed, **losses})
             progress.update(step, total, losses, (step - start) * images_per_step / max(elapsed - trained_seconds, 1e-9))
             clock.start()
-        if schedule.snapshot(step) or stop.signal:
+        if schedule.snapshot(step) or stopping:
             elapsed = clock.stop()
-            due = schedule.checkpoint(step) or stop.signal
+            due = schedule.checkpoint(step) or stopping
             try:
                 save_snapshot(trainer, run_dir, schedule, step, elapsed, evaluation, checkpoint if due else None,
                               identity)
             except NonFiniteImages as error:
                 status, diverged_because = runs.DIVERGED, str(error)
+            else:
+                if due:
+                    write_segment_timing(run_dir / runs.TIMING, start, step, setup_seconds, warmup_seconds, elapsed,
+                                         trained_seconds, process_start, images_per_step)
             clock.start()
-        if stop.signal and status == runs.COMPLETED:
+        if stopping and status == runs.COMPLETED:
             status = runs.INTERRUPTED
         return status == runs.COMPLETED
 

@@ -19,6 +19,7 @@ import torch
 
 from benchmark import checkpoints, runs
 from benchmark.datasets import resolve_data_dir
+from benchmark.training import write_timing
 from pytorch_impl.train import main
 from suites import metrics_without_time
 
@@ -300,6 +301,29 @@ def test_timing_accumulates_over_segments(tmp_path):
     assert timing["train_seconds"] == pytest.approx(sum(s["train_seconds"] for s in segments), rel=0.01)
 
 
+def _segment(start: int, end: int) -> dict:
+    steady = end - start - 5
+    return {"resumed_from_step": start, "end_step": end, "setup_seconds": 1.0, "warmup_seconds": 0.5,
+            "steady_steps": steady, "steady_seconds": 0.1 * steady, "steady_seconds_per_step": 0.1,
+            "train_seconds": 0.1 * (end - start), "total_seconds": 0.1 * (end - start) + 1.5}
+
+
+def test_a_killed_segment_keeps_its_timing_up_to_its_last_checkpoint(tmp_path):
+    """Written at every checkpoint, replaced by the same process's later writes, kept by a resume from its last
+    checkpoint, dropped by a resume from before its end (no step counted twice)."""
+    path = tmp_path / runs.TIMING
+
+    def covered() -> list[tuple[int, int]]:
+        return [(s["resumed_from_step"], s["end_step"]) for s in runs.read_json(path)["segments"]]
+    write_timing(path, _segment(0, 15), 1.5, 8)
+    write_timing(path, _segment(0, 30), 3.0, 8)  # the next checkpoint of the same process, which is then killed
+    write_timing(path, _segment(30, 60), 6.0, 8)  # resumed from step 30
+    assert covered() == [(0, 30), (30, 60)]
+    assert runs.read_json(path)["steady_steps"] == 25 + 25
+    write_timing(path, _segment(15, 60), 6.0, 8)  # resumed from step 15 instead (step 30's checkpoint was corrupt)
+    assert covered() == [(15, 60)]
+
+
 # ------------------------------------------------------------------------------------ 4. signals
 
 # Runs a training entry point as ``python -m`` does, sending itself SIGINT (COUNT times) when the framework's
@@ -562,6 +586,8 @@ def test_kill_9_a_torn_metrics_line_and_a_corrupt_checkpoint_still_end_like_an_u
     process.kill()
     assert process.wait(timeout=60) == -signal.SIGKILL
     assert not (faulty / runs.RESULT).exists()  # no stale verdict for the suite to misread
+    [killed] = runs.read_json(faulty / runs.TIMING)["segments"]  # written at its last checkpoint: 30 or 45
+    assert killed["resumed_from_step"] == 0 and killed["end_step"] in (30, 45) and killed["steady_steps"] > 0
 
     with metrics.open("a") as file:
         file.write('{"d_loss": 1.38, "epoch": 0, "g_')  # the disk filled up mid-line
@@ -578,6 +604,11 @@ def test_kill_9_a_torn_metrics_line_and_a_corrupt_checkpoint_still_end_like_an_u
     assert [r["step"] for r in runs.MetricsLog(metrics).records()] == list(range(1, 61))
     assert np.array_equal(np.load(faulty / runs.SAMPLES)["images"], np.load(straight / runs.SAMPLES)["images"])
     assert runs.read_json(faulty / runs.RESULT)["status"] == "completed"
+    # The killed segment stays if the resume began where it ended; from an earlier checkpoint, it is dropped.
+    resumed_from = runs.read_json(faulty / runs.CONFIG)["resumed_from_step"]
+    kept = [(0, killed["end_step"])] if killed["end_step"] <= resumed_from else []
+    segments = runs.read_json(faulty / runs.TIMING)["segments"]
+    assert [(s["resumed_from_step"], s["end_step"]) for s in segments] == kept + [(resumed_from, 60)]
     assert not list(faulty.rglob("*.tmp"))
 
 
