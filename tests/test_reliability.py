@@ -326,6 +326,20 @@ def test_a_killed_segment_keeps_its_timing_up_to_its_last_checkpoint(tmp_path):
 
 # ------------------------------------------------------------------------------------ 4. signals
 
+@needs_mnist
+def test_a_stop_signal_landing_while_a_step_is_saved_checkpoints_the_next_step(tmp_path, monkeypatch):
+    """A SIGINT that arrives while step 2's grid is written (no checkpoint due there) is taken at step 3, which
+    checkpoints: the run never ends interrupted without a checkpoint to resume from."""
+    save_png = runs.save_png
+
+    def save_png_then_interrupt(path, image):
+        save_png(path, image)
+        os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(runs, "save_png", save_png_then_interrupt)
+    assert train(tmp_path, 10, "--grid-every", "2", "--checkpoint-every", "100", "--curve-every", "0") == 4
+    assert runs.read_json(tmp_path / runs.RESULT)["step"] == 3
+    assert torch.load(tmp_path / runs.CHECKPOINTS / "last.pt", weights_only=True)["meta"]["step"] == 3
+
 # Runs a training entry point as ``python -m`` does, sending itself SIGINT (COUNT times) when the framework's
 # import starts: the moment a Ctrl-C used to be lost or turned into a traceback.
 SIGNAL_DURING_IMPORT = """
