@@ -420,6 +420,10 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     images_per_step = spec.training.batch_size * spec.objective.n_critic
     stop, progress = StopRequest.install(), Progress(total, start)
     clock, warmup_seconds = Stopwatch(trainer.synchronize, trained_seconds), None
+
+    def save_timing(elapsed: float) -> None:
+        write_segment_timing(run_dir / runs.TIMING, start, step, setup_seconds, warmup_seconds, elapsed,
+                             trained_seconds, process_start, images_per_step)
     # A Ctrl-C while the framework loaded: stop before the first step (nothing to checkpoint).
     status, losses, diverged_because = runs.INTERRUPTED if stop.signal else runs.COMPLETED, {}, None
     step = start
@@ -454,8 +458,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
                 status, diverged_because = runs.DIVERGED, str(error)
             else:
                 if due:
-                    write_segment_timing(run_dir / runs.TIMING, start, step, setup_seconds, warmup_seconds, elapsed,
-                                         trained_seconds, process_start, images_per_step)
+                    save_timing(elapsed)
             clock.start()
         if stopping and status == runs.COMPLETED:
             status = runs.INTERRUPTED
@@ -472,8 +475,7 @@ def run_training(args: argparse.Namespace, make_trainer: TrainerFactory) -> int:
     # After the loop: the environment as it ended, timing, the samples, the verdict
     if trainer.describe() != framework:  # PyTorch's compile time is known after the first iteration
         runs.write_json(run_dir / runs.CONFIG, {**run_record, "environment": trainer.describe()})
-    write_segment_timing(run_dir / runs.TIMING, start, step, setup_seconds, warmup_seconds, elapsed, trained_seconds,
-                         process_start, images_per_step)
+    save_timing(elapsed)
     if status == runs.COMPLETED:
         samples = EvaluationInputs.of(spec, config.num_samples)
         try:

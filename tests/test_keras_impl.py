@@ -52,7 +52,6 @@ def built(spec, seed: int = 0) -> tuple[keras.Sequential, keras.Sequential]:
     return build_generator(spec, weights["generator"]), build_discriminator(spec, weights["discriminator"])
 
 
-
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_shapes_and_parameter_counts_match_the_spec(name):
     spec = get_spec(name)

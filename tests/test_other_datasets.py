@@ -7,7 +7,6 @@ import dataclasses
 import gzip
 import json
 import math
-import os
 import re
 
 import numpy as np
@@ -98,12 +97,11 @@ def test_a_fashion_mnist_smoke_suite_runs_end_to_end_on_test_made_files(tiny_fas
     JAX backend (the CIFAR-10 suite below takes the other two frameworks)."""
     assert classifier.main(["train", "--dataset", "fashion-mnist", "--data-dir", str(tiny_fashion), "--epochs", "1"]) == 0
     record = json.loads((classifiers / "fashion-mnist_classifier.json").read_text())
-    site = child_site(tmp_path / "site", datasets.DATASETS["fashion-mnist"])
+    site_env = child_site(tmp_path / "site", datasets.DATASETS["fashion-mnist"])
     out = tmp_path / "suite"
     result = run_all("--profile", "smoke", "--dataset", "fashion-mnist", "--data-dir", str(tiny_fashion),
                      "--models", "vanilla", "--frameworks", "pytorch,keras-jax", "--steps", "2", "--no-speed",
-                     "--out", str(out), timeout=600,
-                     env={"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))})
+                     "--out", str(out), timeout=600, env=site_env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv").set_index("run")
     assert set(summary.index) == {"vanilla-pytorch-seed0", "vanilla-keras-jax-seed0"}
@@ -134,12 +132,12 @@ def test_a_cifar10_smoke_suite_runs_end_to_end_on_test_made_files(classifiers, t
     monkeypatch.setitem(datasets.DATASETS, "cifar10", cifar10_entry(archive, CIFAR10_SIZES))
     assert classifier.main(["train", "--dataset", "cifar10", "--data-dir", str(data), "--epochs", "1"]) == 0
 
-    site = child_site(tmp_path / "site", datasets.DATASETS["cifar10"])
+    site_env = child_site(tmp_path / "site", datasets.DATASETS["cifar10"])
     out = tmp_path / "suite"
     # the least that crosses the new path: one model, both frameworks (Keras without XLA's compile), 2 iterations
     result = run_all("--profile", "smoke", "--dataset", "cifar10", "--data-dir", str(data), "--models", "dcgan",
                      "--frameworks", "pytorch,keras-tf-graph", "--steps", "2", "--no-speed", "--out", str(out),
-                     env={"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))},
+                     env=site_env,
                      timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = pd.read_csv(out / "summary.csv").set_index("run")

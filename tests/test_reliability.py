@@ -43,7 +43,6 @@ def same_weights(a: Path, b: Path) -> bool:
     return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
 
-
 def last_pt(run_dir: Path) -> Path:
     return run_dir / runs.CHECKPOINTS / "last.pt"
 
@@ -339,6 +338,7 @@ def test_a_stop_signal_landing_while_a_step_is_saved_checkpoints_the_next_step(t
     assert train(tmp_path, 10, "--grid-every", "2", "--checkpoint-every", "100", "--curve-every", "0") == 4
     assert runs.read_json(tmp_path / runs.RESULT)["step"] == 3
     assert torch.load(tmp_path / runs.CHECKPOINTS / "last.pt", weights_only=True)["meta"]["step"] == 3
+
 
 # Runs a training entry point as ``python -m`` does, sending itself SIGINT (COUNT times) when the framework's
 # import starts: the moment a Ctrl-C used to be lost or turned into a traceback.

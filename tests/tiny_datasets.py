@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
 import pickle
 import tarfile
 from pathlib import Path
@@ -52,9 +53,9 @@ def cifar10_entry(archive: bytes, sizes: dict[str, int]) -> datasets.Dataset:
     return dataclasses.replace(real, sizes=sizes, mirrors=(), archives=(tiny,))
 
 
-def child_site(folder: Path, entry: datasets.Dataset) -> Path:
-    """A folder with a ``sitecustomize.py`` that puts ``entry`` (a tiny data set's, pickled beside it) into the
-    registry of every Python process started with the folder on ``PYTHONPATH``: the children of a suite."""
+def child_site(folder: Path, entry: datasets.Dataset) -> dict[str, str]:
+    """The ``PYTHONPATH`` that puts ``entry`` (a tiny data set's) into the registry of every Python process started
+    with it, the children of a suite: ``folder`` gets a ``sitecustomize.py`` that loads the entry pickled beside it."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "entry.pickle").write_bytes(pickle.dumps(entry))
     repository = Path(__file__).resolve().parents[1]
@@ -64,4 +65,4 @@ def child_site(folder: Path, entry: datasets.Dataset) -> Path:
         "from benchmark import datasets\n"
         f"with open({str(folder / 'entry.pickle')!r}, 'rb') as entry:\n"
         f"    datasets.DATASETS[{entry.name!r}] = pickle.load(entry)\n")
-    return folder
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))}
