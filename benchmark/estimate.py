@@ -140,6 +140,28 @@ def estimate(options: SuiteOptions, scale: float = 1.0) -> Estimate:
     return Estimate(total, unknown)
 
 
+def time_left(left: list[tuple[PlannedRun, float]], done: list[tuple[PlannedRun, float]], jobs: int,
+              dataset: str = DEFAULT_DATASET) -> float | None:
+    """Seconds until the last of ``left`` (run, seconds it has trained so far) ends, ``jobs`` at a time; None before
+    any run is ``done`` (run, wall seconds it took).
+
+    A run is expected to take its reference cost times how much longer the ``done`` runs took than theirs (this
+    machine's speed and its load, measured); a run with no reference cost, the mean of the done runs. The suite's
+    runs differ by 30x in length (vanilla's minutes, WGAN's hours), so a mean over the done runs, which are the
+    short ones first, would say minutes where hours are left."""
+    if not done:
+        return None
+    known = [(run_seconds(run, 1.0, dataset), took) for run, took in done]
+    expected_total = sum(expected for expected, _ in known if expected)
+    ratio = sum(took for expected, took in known if expected) / expected_total if expected_total else None
+    mean = sum(took for _, took in done) / len(done)
+    remaining = []
+    for run, trained in left:
+        expected = run_seconds(run, 1.0, dataset)
+        remaining.append(max(0.0, (expected * ratio if expected and ratio else mean) - trained))
+    return max(sum(remaining) / max(1, jobs), max(remaining, default=0.0))
+
+
 def minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 

@@ -30,6 +30,7 @@ from typing import Callable, TextIO
 
 from benchmark import executors, runs
 from benchmark.datasets import DEFAULT_DATASET
+from benchmark.estimate import time_left
 from benchmark.eval_format import REFERENCES_DIR, curve_current, curve_sample_files, scores_current
 from benchmark.locking import FolderLock
 from benchmark.machine import (children_cpu_seconds, cpu_busy_seconds, environment, fingerprint, fingerprint_mismatch,
@@ -140,6 +141,7 @@ class Suite:
         self.options = dataclasses.replace(options, device=self.executor.device)  # ``auto`` on a GPU: ``cuda``
         self.lock = threading.Lock()
         self.outcomes: dict[str, Outcome] = {}
+        self.begun: dict[str, float] = {}  # perf_counter() at the start of each run training now
         self.started = time.time()
         self.header: dict = {}
 
@@ -227,8 +229,12 @@ class Suite:
         run_dir.mkdir(parents=True, exist_ok=True)
         outcome.attempts += 1
         begin, busy, own = time.perf_counter(), cpu_busy_seconds(), children_cpu_seconds()
-        finished = self._spawn(train_command(run, run_dir, self.options), child_env(run, self.options),
-                               run_dir / TRAIN_LOG, [run_dir], training=True)
+        self.begun[run.name] = begin
+        try:
+            finished = self._spawn(train_command(run, run_dir, self.options), child_env(run, self.options),
+                                   run_dir / TRAIN_LOG, [run_dir], training=True)
+        finally:
+            self.begun.pop(run.name, None)
         code, outcome.node = finished.code, finished.node
         outcome.train_wall_seconds = time.perf_counter() - begin
         if self.options.executor == "local":  # a Ray child is no child of this process and may run elsewhere
@@ -342,7 +348,7 @@ class Suite:
         self.prepare()
         for line in self.preamble() if self.preamble else []:
             self.say(line)
-        total, done, durations = len(self.runs), 0, []
+        total, done, trained = len(self.runs), 0, []
         jobs = self.executor.slots
         self.say(f"suite {self.out}: profile {self.options.profile.name}, {total} training runs "
                  f"({len(self.options.models)} models x {len(self.options.frameworks)} frameworks x "
@@ -357,10 +363,10 @@ class Suite:
                     with self.lock:
                         self.outcomes[run.name] = outcome
                     done += 1
-                    if not outcome.skipped and outcome.status != PENDING:
-                        durations.append(outcome.train_wall_seconds or 0.0)
+                    if not outcome.skipped and outcome.status == runs.COMPLETED:
+                        trained.append((run, outcome.train_wall_seconds or 0.0))
                     self.save(state="running")
-                    self.say(self._progress_line(done, total, outcome, durations, jobs))
+                    self.say(self._progress_line(done, total, outcome, trained, list(pending.values()), jobs))
         self.evaluate()
         self.time_speed()
         state = "interrupted" if self.stop.is_set() else "finished"
@@ -368,7 +374,10 @@ class Suite:
         self.say(f"suite {state} in {_duration(time.time() - self.started)}")
         return self.outcomes
 
-    def _progress_line(self, done: int, total: int, outcome: Outcome, durations: list[float], jobs: int) -> str:
+    def _progress_line(self, done: int, total: int, outcome: Outcome, trained: list[tuple[PlannedRun, float]],
+                       unfinished: list[PlannedRun], jobs: int) -> str:
+        """One line per finished run, with the ETA of the rest (``estimate.time_left``: reference costs scaled by
+        the runs ``trained`` in this invocation, less what the running ones have trained)."""
         elapsed = time.time() - self.started
         remaining = total - done
         if outcome.status == PENDING:
@@ -378,8 +387,11 @@ class Suite:
         else:
             what = f"{outcome.status} [{outcome.exit}] in {_duration(outcome.train_wall_seconds)}"
         eta = ""
-        if remaining and not self.stop.is_set() and durations:
-            eta = f", ETA {_duration(sum(durations) / len(durations) * remaining / jobs)} + evaluation"
+        now = time.perf_counter()
+        left = [(run, now - self.begun.get(run.name, now)) for run in unfinished]
+        seconds = time_left(left, trained, jobs, self.options.dataset)
+        if remaining and not self.stop.is_set() and seconds is not None:
+            eta = f", ETA {_duration(seconds)} + evaluation"
         elif not remaining:
             eta = ", training done; evaluation next"
         width = len(str(total))

@@ -1,6 +1,7 @@
 """The suite's up-front estimate: the reference costs scaled by this machine's calibration, the plan it prints."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,49 @@ def test_the_speed_phase_costs_every_cpu_mode_of_the_suites_families():
     pytorch = ["pytorch", "pytorch-fused", "pytorch-compile", "pytorch-compile-step"]
     assert speed_seconds(["pytorch", "keras-tensorflow"]) == pytest.approx(expected(estimate.MEASURED_MS["dcgan"]))
     assert speed_seconds(["pytorch"]) == pytest.approx(expected(pytorch))
+
+
+def test_the_eta_scales_each_runs_reference_cost_by_how_much_longer_the_done_runs_took():
+    """Runs done at twice their reference cost make every run left expected at twice its own: a WGAN left after a
+    vanilla run is hours, not the vanilla run's minutes; a running run's trained seconds come off; the longest run
+    left bounds the wall time from below; a run with no reference cost takes the done runs' mean."""
+    vanilla = suite_plan.PlannedRun("vanilla", "pytorch", 0, 10_000)
+    wgan = suite_plan.PlannedRun("wgan", "pytorch", 0, 4_000)
+    dcgan = [suite_plan.PlannedRun("dcgan", "keras-tensorflow", seed, 2_000) for seed in (0, 1)]
+    done = [(vanilla, 2 * estimate.run_seconds(vanilla, 1.0))]
+    wgan_here, dcgan_here = 2 * estimate.run_seconds(wgan, 1.0), 2 * estimate.run_seconds(dcgan[0], 1.0)
+    assert wgan_here > 9 * done[0][1]
+    assert estimate.time_left([(wgan, 0.0), (dcgan[0], 0.0)], done, jobs=2) == pytest.approx(wgan_here)
+    assert estimate.time_left([(dcgan[0], 0.0), (dcgan[1], 0.0)], done, jobs=2) == pytest.approx(dcgan_here)
+    assert estimate.time_left([(dcgan[0], 0.0), (dcgan[1], 0.0)], done, jobs=1) == pytest.approx(2 * dcgan_here)
+    assert estimate.time_left([(wgan, 600.0)], done, jobs=2) == pytest.approx(wgan_here - 600.0)
+    assert estimate.time_left([(wgan, 1e9)], done, jobs=2) == 0.0
+    assert estimate.time_left([], done, jobs=2) == 0.0
+    assert estimate.time_left([(wgan, 0.0)], [], jobs=2) is None
+    unmeasured = suite_plan.PlannedRun("vanilla", "pytorch-reduce-overhead", 0, 10)
+    assert estimate.time_left([(unmeasured, 0.0)], [(vanilla, 100.0), (dcgan[0], 300.0)], jobs=1) == 200.0
+
+
+def test_the_suite_prints_after_each_run_the_eta_of_the_runs_left(tmp_path, monkeypatch):
+    from benchmark import runs, suite
+    options = suite_plan.SuiteOptions(out=tmp_path, profile=get_profile("cpu-complete"), models=["vanilla", "wgan"],
+                                      frameworks=["pytorch"], seeds=[0], speed=False)
+    printed = io.StringIO()
+    harness = suite.Suite(options, stream=printed)
+
+    def train(run):  # every run takes twice its reference cost
+        took = 2 * estimate.run_seconds(run, 1.0)
+        return suite.Outcome(run.name, run.model, run.framework, run.seed, run.steps, run.name,
+                             status=runs.COMPLETED, exit="exit 0", train_wall_seconds=took)
+
+    monkeypatch.setattr(harness, "train", train)
+    monkeypatch.setattr(harness, "evaluate", lambda: None)
+    harness.run()
+    vanilla, wgan = [line for line in printed.getvalue().splitlines() if line.startswith("[")]
+    wgan_here = 2 * estimate.run_seconds(suite_plan.PlannedRun("wgan", "pytorch", 0, 4_000), 1.0)
+    assert vanilla.startswith("[1/2] vanilla-pytorch-seed0: completed")
+    assert vanilla.endswith(f", ETA {suite._duration(wgan_here)} + evaluation")
+    assert wgan.endswith(", training done; evaluation next")
 
 
 def test_the_plan_says_what_runs_how_long_here_and_how_to_run_less():
