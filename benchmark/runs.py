@@ -123,6 +123,13 @@ def read_json(path: str | os.PathLike, default: Any = _RAISE) -> Any:
         return default
 
 
+def checkpointed_step(run_dir: str | os.PathLike) -> int:
+    """The iterations a run folder holds up to its last checkpoint as its ``timing.json`` records them (written at
+    every checkpoint), 0 when it records none: where a resume starts, read without loading a framework."""
+    segments = read_json(Path(run_dir) / TIMING, {}).get("segments", [])
+    return max((s.get("end_step", 0) for s in segments if isinstance(s, dict)), default=0)
+
+
 def status_of_exit(code: int | None) -> str:
     """The run status a training child's exit code stands for; anything unknown is a failure."""
     return {exit_code: status for status, exit_code in EXIT_CODES.items()}.get(code, FAILED)

@@ -110,6 +110,7 @@ class Outcome:
     log_tail: list[str] = field(default_factory=list)
     eval_log_tail: list[str] = field(default_factory=list)
     attempts: int = 0
+    resumed_from_step: int = 0  # the checkpointed step its last training attempt started from
     other_cpu_share: float | None = None  # CPU used by other processes during training, share of the machine
     node: dict = field(default_factory=dict)  # where it trained: executor, hostname, GPU, CPU cores, Ray node id
 
@@ -141,7 +142,7 @@ class Suite:
         self.options = dataclasses.replace(options, device=self.executor.device)  # ``auto`` on a GPU: ``cuda``
         self.lock = threading.Lock()
         self.outcomes: dict[str, Outcome] = {}
-        self.begun: dict[str, float] = {}  # perf_counter() at the start of each run training now
+        self.begun: dict[str, tuple[float, int]] = {}  # each run training now: perf_counter() and step at its start
         self.started = time.time()
         self.header: dict = {}
 
@@ -229,7 +230,8 @@ class Suite:
         run_dir.mkdir(parents=True, exist_ok=True)
         outcome.attempts += 1
         begin, busy, own = time.perf_counter(), cpu_busy_seconds(), children_cpu_seconds()
-        self.begun[run.name] = begin
+        outcome.resumed_from_step = runs.checkpointed_step(run_dir)
+        self.begun[run.name] = begin, outcome.resumed_from_step
         try:
             finished = self._spawn(train_command(run, run_dir, self.options), child_env(run, self.options),
                                    run_dir / TRAIN_LOG, [run_dir], training=True)
@@ -364,7 +366,8 @@ class Suite:
                         self.outcomes[run.name] = outcome
                     done += 1
                     if not outcome.skipped and outcome.status == runs.COMPLETED:
-                        trained.append((run, outcome.train_wall_seconds or 0.0))
+                        trained.append((self._steps_left(run, outcome.resumed_from_step),
+                                        outcome.train_wall_seconds or 0.0))
                     self.save(state="running")
                     self.say(self._progress_line(done, total, outcome, trained, list(pending.values()), jobs))
         self.evaluate()
@@ -374,10 +377,15 @@ class Suite:
         self.say(f"suite {state} in {_duration(time.time() - self.started)}")
         return self.outcomes
 
+    @staticmethod
+    def _steps_left(run: PlannedRun, start: int) -> PlannedRun:
+        """``run`` shortened to the iterations it trains from ``start`` (the part a resume trains)."""
+        return dataclasses.replace(run, steps=max(0, run.steps - start))
+
     def _progress_line(self, done: int, total: int, outcome: Outcome, trained: list[tuple[PlannedRun, float]],
                        unfinished: list[PlannedRun], jobs: int) -> str:
-        """One line per finished run, with the ETA of the rest (``estimate.time_left``: reference costs scaled by
-        the runs ``trained`` in this invocation, less what the running ones have trained)."""
+        """One line per finished run, with the ETA of the rest (``estimate.time_left``: the reference cost of the
+        iterations each has left, scaled by how long the iterations ``trained`` in this invocation took)."""
         elapsed = time.time() - self.started
         remaining = total - done
         if outcome.status == PENDING:
@@ -388,7 +396,10 @@ class Suite:
             what = f"{outcome.status} [{outcome.exit}] in {_duration(outcome.train_wall_seconds)}"
         eta = ""
         now = time.perf_counter()
-        left = [(run, now - self.begun.get(run.name, now)) for run in unfinished]
+        left = []
+        for run in unfinished:  # a running one: from where it started, less its time; a waiting one: as it is now
+            begin, start = self.begun.get(run.name) or (now, runs.checkpointed_step(self.run_dir(run)))
+            left.append((self._steps_left(run, start), now - begin))
         seconds = time_left(left, trained, jobs, self.options.dataset)
         if remaining and not self.stop.is_set() and seconds is not None:
             eta = f", ETA {_duration(seconds)} + evaluation"

@@ -1,6 +1,7 @@
 """The suite's up-front estimate: the reference costs scaled by this machine's calibration, the plan it prints."""
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -104,23 +105,32 @@ def test_the_eta_scales_each_runs_reference_cost_by_how_much_longer_the_done_run
     assert estimate.time_left([(unmeasured, 0.0)], [(vanilla, 100.0), (dcgan[0], 300.0)], jobs=1) == 200.0
 
 
-def test_the_suite_prints_after_each_run_the_eta_of_the_runs_left(tmp_path, monkeypatch):
+def test_the_suite_prints_after_each_run_the_eta_of_the_steps_left(tmp_path, monkeypatch):
+    """vanilla, resumed from step 5,000 of 10,000, trains its last 5,000 at twice their reference cost; wgan, which
+    waits with 3,000 of its 4,000 iterations checkpointed, is expected to take twice the cost of its last 1,000."""
     from benchmark import runs, suite
+    from benchmark.training import write_timing
     options = suite_plan.SuiteOptions(out=tmp_path, profile=get_profile("cpu-complete"), models=["vanilla", "wgan"],
-                                      frameworks=["pytorch"], seeds=[0], speed=False)
+                                      frameworks=["pytorch"], seeds=[0], speed=False, resume=True)
     printed = io.StringIO()
     harness = suite.Suite(options, stream=printed)
+    wgan_dir = harness.run_dir(suite_plan.PlannedRun("wgan", "pytorch", 0, 4_000))
+    wgan_dir.mkdir(parents=True)
+    write_timing(wgan_dir / runs.TIMING, {"resumed_from_step": 0, "end_step": 3_000, "setup_seconds": 1.0,
+                                          "warmup_seconds": 1.0, "steady_steps": 2_995, "steady_seconds": 3e3,
+                                          "train_seconds": 3e3, "total_seconds": 3e3}, 3e3, 320)
 
-    def train(run):  # every run takes twice its reference cost
-        took = 2 * estimate.run_seconds(run, 1.0)
-        return suite.Outcome(run.name, run.model, run.framework, run.seed, run.steps, run.name,
+    def train(run):  # what Suite.train records of a run that resumed at 5,000 (vanilla) and of the rest
+        start = 5_000 if run.model == "vanilla" else 3_000
+        took = 2 * estimate.run_seconds(dataclasses.replace(run, steps=run.steps - start), 1.0)
+        return suite.Outcome(run.name, run.model, run.framework, run.seed, run.steps, run.name, resumed_from_step=start,
                              status=runs.COMPLETED, exit="exit 0", train_wall_seconds=took)
 
     monkeypatch.setattr(harness, "train", train)
     monkeypatch.setattr(harness, "evaluate", lambda: None)
     harness.run()
     vanilla, wgan = [line for line in printed.getvalue().splitlines() if line.startswith("[")]
-    wgan_here = 2 * estimate.run_seconds(suite_plan.PlannedRun("wgan", "pytorch", 0, 4_000), 1.0)
+    wgan_here = 2 * estimate.run_seconds(suite_plan.PlannedRun("wgan", "pytorch", 0, 1_000), 1.0)
     assert vanilla.startswith("[1/2] vanilla-pytorch-seed0: completed")
     assert vanilla.endswith(f", ETA {suite._duration(wgan_here)} + evaluation")
     assert wgan.endswith(", training done; evaluation next")

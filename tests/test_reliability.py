@@ -309,15 +309,18 @@ def _segment(start: int, end: int) -> dict:
 
 def test_a_killed_segment_keeps_its_timing_up_to_its_last_checkpoint(tmp_path):
     """Written at every checkpoint, replaced by the same process's later writes, kept by a resume from its last
-    checkpoint, dropped by a resume from before its end (no step counted twice)."""
+    checkpoint, dropped by a resume from before its end (no step counted twice); it tells the suite where a resume
+    starts (``runs.checkpointed_step``, the ETA's steps left)."""
     path = tmp_path / runs.TIMING
+    assert runs.checkpointed_step(tmp_path) == 0
 
     def covered() -> list[tuple[int, int]]:
         return [(s["resumed_from_step"], s["end_step"]) for s in runs.read_json(path)["segments"]]
     write_timing(path, _segment(0, 15), 1.5, 8)
     write_timing(path, _segment(0, 30), 3.0, 8)  # the next checkpoint of the same process, which is then killed
+    assert runs.checkpointed_step(tmp_path) == 30
     write_timing(path, _segment(30, 60), 6.0, 8)  # resumed from step 30
-    assert covered() == [(0, 30), (30, 60)]
+    assert covered() == [(0, 30), (30, 60)] and runs.checkpointed_step(tmp_path) == 60
     assert runs.read_json(path)["steady_steps"] == 25 + 25
     write_timing(path, _segment(15, 60), 6.0, 8)  # resumed from step 15 instead (step 30's checkpoint was corrupt)
     assert covered() == [(15, 60)]
