@@ -12,9 +12,10 @@
   at a time with one thread each
   (PyTorch's OpenMP threads spin-wait, so two threads per run on 2 shared cores would slow every run down:
   PARITY-NOTES §9), then the speed phase (vanilla and dcgan, every CPU execution mode, 2 worker processes of 3
-  windows of 10 iterations each per mode, one thread on one core). Lengths are set model by model in generator iterations, from these
-  measurements (PyTorch, one thread, 2-core AMD EPYC shared with other jobs; MNIST-FID of 2,000 samples against
-  uniform noise's 2,251 and real training digits' 5.2):
+  windows of 10 iterations each per mode, one thread on one core). Lengths are set model by model in generator
+  iterations (``QUICK_REASONS`` says why each, for the report), from these measurements (PyTorch, one thread,
+  2-core AMD EPYC shared with other jobs; MNIST-FID of 2,000 samples against uniform noise's 2,251 and real
+  training digits' 5.2):
 
   - vanilla: 32 ms/iteration on a quiet core; 3,000 iterations (95 s) gave FID 303 (13 % of noise's), all 10
     digits covered, noisy but legible digits; 5,000 gave 240-340 over 2 seeds x 2 frameworks (≈ 1.6 min per run
@@ -47,16 +48,9 @@
 * ``cpu-complete`` (the committed whole-mission report, ``results/cpu-complete/``): every preset in PyTorch and
   Keras-TF, 2 paired seeds, 10,000 scored samples, two runs at a time with one thread each, hours on 2 cores.
   Lengths in generator updates, model by model, from the measurements above and in PARITY-NOTES §11 (PyTorch, one
-  thread on one core each; the independent classifier's FID there, uniform noise ≈ 1,036):
-
-  - vanilla 10,000 updates (640,000 images, ≈ 7.5 min): 5,000 already draw legible digits and 10,000 changed
-    neither the FID nor the lack of zeros; the longer run is cheap and rules out "too short" as the reason.
-  - dcgan 2,000 (128,000 images, 2.1 epochs, ≈ 14 min): FID 35.9 and all 10 digits at 2,000, 53-81 at 1,500.
-  - lsgan 2,500 (160,000 images, ≈ 18 min): clean digits from about 1,600, FID 73.8 at 2,000; 500 more for margin.
-  - wgan-gp 2,000 (640,000 critic images, 5 critic batches per update, ≈ 70 min at 2.06 s/update): FID 536 →
-    124 from 200 to 800 updates, clean digits by 1,000-1,500.
-  - wgan 4,000 (1,280,000 critic images, ≈ 80 min at 1.22 s/update): weight clipping learns slowly (FID 639 →
-    244 from 200 to 1,200 updates, still falling by ≈ 10 % per 200), so it gets the most updates.
+  thread on one core each): ``CPU_COMPLETE_REASONS`` says why each, and the report prints them beside the updates,
+  the real images they consume and the training times. At the reference costs (``benchmark.estimate``): vanilla
+  ≈ 7.5 min per PyTorch run, dcgan ≈ 14, lsgan ≈ 18, wgan-gp ≈ 70 (2.06 s/update), wgan ≈ 80 (1.22 s/update).
 
   Keras-TF runs about 1.3x faster than PyTorch on one core; the whole profile is ≈ 6 hours of both cores, meant to
   run in the background and be continued with ``--resume`` (``--out`` outside the checkout). The speed phase is
@@ -108,6 +102,7 @@ class Profile:
     log_points: int  # metric lines per run (the loss plots)
     steps: int | None = None  # iterations per run; else ``model_steps``, else ``images``, else ``epochs``
     model_steps: dict[str, int] = field(default_factory=dict)  # iterations per run, model by model
+    length_reasons: dict[str, str] = field(default_factory=dict)  # model -> why ``model_steps`` gives it that length
     images: int | None = None  # real images per run (an iteration consumes batch_size x n_critic of them)
     epochs: float | None = None  # None with steps and images None: the spec's epochs
     budget: str = BUDGET_IMAGES  # what ``images``/``epochs`` hold equal across models (see ``train_steps``)
@@ -203,10 +198,30 @@ QUICK_CDCGAN = ("the conditioned dcgan network costs what dcgan does per iterati
                 "of it would take `make bench` past 35 minutes on 2 cores; run it with `python benchmark/run_all.py "
                 "--profile quick --models cdcgan --out results/quick-cdcgan` (one epoch, 937 iterations; check its "
                 "requested-digit accuracy) or `" + FULL_COMMAND.format(model="cdcgan") + "`")
+QUICK_REASONS = {  # the report's classifier FID of 2,000 samples (uniform noise 2,251), measured as said above
+    "vanilla": "3,000 gave classifier FID 303 and all 10 digits; 5,000 gave 240-340 over 2 seeds x 2 frameworks; "
+               "10,000 changed neither the FID nor its lack of zeros",
+    "dcgan": "400 did not draw digits, one epoch (937) drew 9 classes; 1,500 gave classifier FID 53-81 over 2 seeds "
+             "x 2 frameworks, all 10 digits",
+    "lsgan": "937 left grey backgrounds (classifier FID 1,109); clean digits from about 1,600, FID 73.8 at 2,000",
+    "cgan": "the requested digit read in 87 % of samples at 3,000, 90.4 % at 4,200 and 95.8 % at 5,000 (the "
+            "report's bar: 90 %)",
+}
+CPU_COMPLETE_REASONS = {  # the WGANs': an independent digit classifier's FID (PARITY-NOTES §11), not the report's
+    "vanilla": "5,000 already draw legible digits and 10,000 changed neither the FID nor the lack of zeros: the "
+               "longer run is cheap and rules out \"too short\" as the reason",
+    "dcgan": "classifier FID 35.9 and all 10 digits at 2,000, 53-81 at 1,500",
+    "lsgan": "clean digits from about 1,600, classifier FID 73.8 at 2,000; 500 more for margin",
+    "wgan-gp": "an independent classifier's FID fell 536 → 124 from 200 to 800 updates (uniform noise ≈ 1,036); "
+               "clean digits by 1,000-1,500",
+    "wgan": "weight clipping learns slowly: an independent classifier's FID fell 639 → 244 from 200 to 1,200 "
+            "updates, still ≈ 10 % lower every 200, so it gets the most updates",
+}
 register(Profile(
     name="quick", description="the models that reach digits on a CPU in minutes, 2 seeds (paired), 2 runs at a "
                               "time, then the speed phase",
     seeds=(0, 1), model_steps={"vanilla": 5_000, "dcgan": 1_500, "lsgan": 2_000, "cgan": 5_000}, epochs=1.0,
+    length_reasons=QUICK_REASONS,
     num_samples=2_000, curve_samples=500, curve_points=4, grid_points=6, log_points=20,
     models=("vanilla", "dcgan", "cgan"),
     left_out={"lsgan": QUICK_LSGAN, "wgan": QUICK_LEFT_OUT.format(model="wgan"),
@@ -217,6 +232,7 @@ register(Profile(
     name="cpu-complete", description="every preset to digits in PyTorch and Keras-TF on a CPU, 2 paired seeds, "
                                      "10,000 samples (hours: run it in the background, continue with --resume)",
     seeds=(0, 1), model_steps={"vanilla": 10_000, "dcgan": 2_000, "lsgan": 2_500, "wgan-gp": 2_000, "wgan": 4_000},
+    length_reasons=CPU_COMPLETE_REASONS,
     num_samples=10_000, curve_samples=2_000, curve_points=8, grid_points=10, log_points=50,
     models=("vanilla", "dcgan", "lsgan", "wgan-gp", "wgan"), jobs=2, threads=1,
     budget_note="about 6 hours on 2 CPU cores", speed_models=("vanilla", "dcgan"), speed_windows=3,

@@ -1,6 +1,7 @@
 """The report from fabricated run folders (no training): tables, statistics, plots, CSV, failures listed."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -13,10 +14,11 @@ from scipy import stats
 
 from benchmark import eval_format as ev
 from benchmark import report, runs
-from benchmark.report import columns, sections, tables
+from benchmark.report import columns, lengths, sections, tables
 from benchmark.report import stats as report_stats
 from benchmark.report import collect as collect_module
 from benchmark.report.collect import collect
+from benchmark.profiles import get_profile
 from benchmark.suite import RUNS_DIR, SUITE_FILE
 
 MODELS = ("dcgan", "wgan")
@@ -185,6 +187,42 @@ def test_tables_state_means_seeds_and_welch(built):
     assert fid_row["Keras (TensorFlow) (n=2)"].startswith("20.5 ± 0.71")
     expected = stats.ttest_ind([23, 24, 25], [20, 21], equal_var=False).pvalue
     assert f"p = {expected:.3g}" in fid_row["Welch t-test Keras (TensorFlow) vs PyTorch"]
+
+
+def test_the_training_lengths_table_gives_updates_images_times_and_reasons(tmp_path):
+    """Real images = updates x batch x batches per update (WGAN: 5 critic batches); a framework's time is the mean and
+    range over its completed runs; the reasons are the recorded profile's, else the registered profile's when the
+    lengths match, else none."""
+    out = fabricate_suite(tmp_path)
+    suite = runs.read_json(out / SUITE_FILE)
+    diverged = out / RUNS_DIR / "wgan-keras-tensorflow-seed2" / runs.TIMING
+    runs.write_json(diverged, runs.read_json(diverged) | {"train_seconds": 999.0})
+    table = lengths.lengths_table(collect(out)).set_index("model")
+    assert list(table.index) == ["`dcgan`", "`wgan`"]
+    assert table.loc["`wgan`", "generator updates"] == "40" and table.loc["`wgan`", "batches per update"] == 5
+    assert table.loc["`wgan`", "real images"] == "12,800 (0.213 epochs)"  # 40 x 64 x 5 of MNIST's 60,000
+    assert table.loc["`dcgan`", "real images"] == "2,560 (0.0427 epochs)"
+    assert table.loc["`dcgan`", "PyTorch: training time per run"] == "2.0 s (2.0-2.0)"  # 40 x 0.05 s, seeds 0, 1
+    assert table.loc["`wgan`", "Keras (TensorFlow): training time per run"] == "2.8 s (2.8-2.8)"  # no diverged seed 2
+    assert set(table["why this length"]) == {"—"}  # quick's registered lengths are not this suite's
+
+    suite["profile"] = dataclasses.asdict(get_profile("cpu-complete")) | {"length_reasons": {}}
+    runs.write_json(out / SUITE_FILE, suite)
+    reasons = get_profile("cpu-complete").length_reasons
+    table = lengths.lengths_table(collect(out)).set_index("model")
+    assert table.loc["`wgan`", "why this length"] == reasons["wgan"]
+    suite["profile"] |= {"length_reasons": {"dcgan": "recorded"}}
+    runs.write_json(out / SUITE_FILE, suite)
+    assert lengths.lengths_table(collect(out)).set_index("model").loc["`dcgan`", "why this length"] == "recorded"
+    assert lengths.duration_cell(pd.Series([5_400.0, 5_520.0])) == "91.0 min (90.0-92.0)"
+    assert lengths.duration_cell(pd.Series([21_600.0])) == "6.0 h" and lengths.duration_cell(pd.Series([])) == "—"
+
+
+def test_the_report_shows_the_training_lengths_after_the_verdicts(built):
+    markdown = built[1]["markdown"].read_text()
+    assert markdown.index("## Speed verdict") < markdown.index("## Training lengths and times") \
+        < markdown.index("## Overview")
+    assert "| `wgan` | 40 | 5 | 12,800 (0.213 epochs) |" in markdown
 
 
 def test_inception_unavailable_is_stated_not_zero(built):

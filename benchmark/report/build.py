@@ -14,6 +14,7 @@ from benchmark.report.columns import (ALL_RUNS_COLUMNS, CONDITIONAL_QUALITY, INC
                                       INCEPTION_FIRST, QUALITY, SPEED, SUMMARY_COLUMNS, Metric)
 from benchmark.report.conditional import conditional_text, runs_table
 from benchmark.report.document import Document
+from benchmark.report.lengths import lengths_table
 from benchmark.report.sections import (DEFAULT_PARITY_DIR, environment_section, inception_note, parity_section,
                                        problems_section, reading_section, setup_section)
 from benchmark.report.speed_verdicts import read_speed, settings_text, speed_table, verdicts
@@ -99,6 +100,7 @@ def build_report(out: str | Path, parity_dir: str | Path | None = None,
     speed = read_speed(out)
     summary_section(doc, data, speed)
     speed_section(doc, speed, plots)
+    lengths_section(doc, data)
 
     doc.heading(2, "Overview")
     doc.image(figures.plot_fid_bars(data, plots / "fid.png"),
@@ -146,6 +148,19 @@ def summary_section(doc: Document, data: SuiteData, speed: dict | None) -> None:
              "default PyTorch's eager loop against Keras' `Model.fit` where fit was timed (the project's stateless "
              "Keras step and the fit/stateless ratio beside it), else against Keras' default mode. "
              "The method (machine, set-up, statistics) is at the [end](#method).")
+
+
+def lengths_section(doc: Document, data: SuiteData) -> None:
+    """Every model's training length, what it consumed, how long it took, and why it is that long."""
+    table = lengths_table(data)
+    if table.empty:
+        return
+    doc.heading(2, "Training lengths and times")
+    doc.table(table)
+    doc.text("A generator update consumes one batch per discriminator (critic) update: WGAN and WGAN-GP take 5 per "
+             "generator update. Training time excludes sample grids, evaluation sample sets and checkpoints"
+             + ("; the runs trained side by side, so compare the times within this suite only" if data.shared_machine
+                else "") + ".")
 
 
 def speed_section(doc: Document, report: dict | None, plots: Path) -> None:
